@@ -1,0 +1,182 @@
+package outpostapi
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Snapshot is one complete, validated configuration. It is built once per
+// refresh and never mutated afterwards, so the data plane can hold it without
+// locks and swap it atomically.
+type Snapshot struct {
+	Outpost   OutpostInfo
+	Providers []Provider // valid providers, in the order received (name order from a core)
+	Rejected  []ProviderError
+	// Certificates by keypair UUID, for providers that reference one.
+	Certificates map[string]Certificate
+	// Source says where it came from: "core" or the YAML file path.
+	Source   string
+	LoadedAt time.Time
+}
+
+// OutpostInfo is the part of the outpost object the data plane needs.
+type OutpostInfo struct {
+	PK   string
+	Name string
+	Type string
+	// LogLevel is the core's log_level ("" when the core did not set one or
+	// the outpost is managed/embedded, in which case the env level stays).
+	LogLevel string
+	// AuthentikHost is config.authentik_host ("" when absent or not a string).
+	AuthentikHost   string
+	RefreshInterval time.Duration
+}
+
+// Certificate is a TLS keypair downloaded from the core.
+type Certificate struct {
+	UUID        string
+	Fingerprint string
+	CertPEM     string
+	KeyPEM      string
+}
+
+// Provider is a ProxyOutpostConfig that passed validation, with its URLs and
+// regexps parsed once.
+type Provider struct {
+	ProxyOutpostConfig
+	// Issuer is set for standalone providers: OIDC discovery happens at this
+	// issuer instead of using OIDCConfiguration.
+	Issuer string
+
+	ExternalURL *url.URL
+	InternalURL *url.URL // nil when internal_host is empty (forward modes)
+	SkipPaths   []*regexp.Regexp
+}
+
+// ProviderError says why a provider was left out of a snapshot.
+type ProviderError struct {
+	Provider string // provider name (or "#<index>" when it has none)
+	Field    string // the JSON/YAML field at fault
+	Line     int    // line in the YAML file, 0 when not from a file
+	Err      string
+}
+
+func (e ProviderError) Error() string {
+	where := ""
+	if e.Line > 0 {
+		where = fmt.Sprintf("line %d: ", e.Line)
+	}
+	return fmt.Sprintf("%sprovider %q: %s: %s", where, e.Provider, e.Field, e.Err)
+}
+
+// ValidateProvider checks the fields the data plane depends on and parses
+// them. It never guesses: a value it cannot use is an error naming the field.
+func ValidateProvider(c ProxyOutpostConfig, issuer string) (Provider, *ProviderError) {
+	p := Provider{ProxyOutpostConfig: c, Issuer: issuer}
+	fail := func(field, format string, args ...any) (Provider, *ProviderError) {
+		name := c.Name
+		if name == "" {
+			name = fmt.Sprintf("pk=%d", c.PK)
+		}
+		return Provider{}, &ProviderError{Provider: name, Field: field, Err: fmt.Sprintf(format, args...)}
+	}
+	if strings.TrimSpace(c.Name) == "" {
+		return fail("name", "must not be empty")
+	}
+	switch c.Mode {
+	case ModeProxy, ModeForwardSingle, ModeForwardDomain:
+	default:
+		return fail("mode", "unknown mode %q (want proxy, forward_single or forward_domain)", c.Mode)
+	}
+	u, err := parseHTTPURL(c.ExternalHost)
+	if err != nil {
+		return fail("external_host", "%v", err)
+	}
+	p.ExternalURL = u
+	if c.InternalHost != "" || c.Mode == ModeProxy {
+		u, err := parseHTTPURL(c.InternalHost)
+		if err != nil {
+			return fail("internal_host", "%v", err)
+		}
+		p.InternalURL = u
+	}
+	if c.ClientID == "" {
+		return fail("client_id", "must not be empty")
+	}
+	if c.CookieSecret == "" {
+		return fail("cookie_secret", "must not be empty")
+	}
+	if c.Mode == ModeForwardDomain && strings.Trim(c.CookieDomain, ".") == "" {
+		return fail("cookie_domain", "must be set in forward_domain mode")
+	}
+	if c.AccessTokenValidity != nil && *c.AccessTokenValidity < 0 {
+		return fail("access_token_validity", "must not be negative")
+	}
+	skip, err := CompileSkipPaths(c.SkipPathRegex)
+	if err != nil {
+		return fail("skip_path_regex", "%v", err)
+	}
+	p.SkipPaths = skip
+	if issuer != "" {
+		if _, err := parseHTTPURL(issuer); err != nil {
+			return fail("issuer", "%v", err)
+		}
+	} else if c.OIDCConfiguration.AuthorizationEndpoint == "" || c.OIDCConfiguration.TokenEndpoint == "" {
+		return fail("oidc_configuration", "authorization_endpoint and token_endpoint are required")
+	}
+	return p, nil
+}
+
+// CompileSkipPaths compiles the newline-separated skip_path_regex. Blank
+// lines are ignored (in the reference they allow every URL); a line that does
+// not compile is an error, so a typo never widens or silently narrows access.
+func CompileSkipPaths(s string) ([]*regexp.Regexp, error) {
+	var out []*regexp.Regexp
+	for i, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		re, err := regexp.Compile(line)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %v", i+1, err)
+		}
+		out = append(out, re)
+	}
+	return out, nil
+}
+
+func parseHTTPURL(s string) (*url.URL, error) {
+	if s == "" {
+		return nil, fmt.Errorf("must not be empty")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("not a URL: %v", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("%q: scheme must be http or https", s)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, fmt.Errorf("%q: has no host", s)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%q: must not contain user info", s)
+	}
+	return u, nil
+}
+
+// ClampRefreshInterval applies the spec's clamps to refresh_interval_s
+// (≤0 → 300 s, <30 → 30 s).
+func ClampRefreshInterval(seconds int) time.Duration {
+	switch {
+	case seconds <= 0:
+		return 300 * time.Second
+	case seconds < 30:
+		return 30 * time.Second
+	}
+	return time.Duration(seconds) * time.Second
+}
