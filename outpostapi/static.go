@@ -1,0 +1,343 @@
+package outpostapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"go.yaml.in/yaml/v3"
+)
+
+// StaticFile is the standalone configuration: the provider fields of the core
+// contract, read from YAML, plus what a core would otherwise supply (the
+// issuer for OIDC discovery, secrets from files). docs/standalone.md
+// documents it.
+type StaticFile struct {
+	Outpost   StaticOutpost    `yaml:"outpost"`
+	Providers []StaticProvider `yaml:"providers"`
+}
+
+// StaticOutpost names the outpost (metrics labels, X-authentik-meta-outpost).
+type StaticOutpost struct {
+	Name     string `yaml:"name"`
+	LogLevel string `yaml:"log_level"`
+}
+
+// StaticProvider is one provider of a StaticFile.
+type StaticProvider struct {
+	ProxyOutpostConfig `yaml:",inline"`
+	// Issuer is the OpenID Connect issuer; its discovery document supplies
+	// the endpoints a core would have sent in oidc_configuration.
+	Issuer           string `yaml:"issuer"`
+	ClientSecretFile string `yaml:"client_secret_file"`
+	CookieSecretFile string `yaml:"cookie_secret_file"`
+}
+
+// Defaults for standalone providers, where no core fills them in.
+var (
+	defaultStaticScopes   = []string{"openid", "profile", "email"}
+	defaultStaticValidity = 86400.0 // seconds, authentik's default (hours=24)
+)
+
+// LoadStaticFile reads and validates a standalone configuration file.
+func LoadStaticFile(path string) (*Snapshot, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := ParseStatic(b, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	snap.Source = path
+	return snap, nil
+}
+
+// ParseStatic turns a standalone YAML document into a Snapshot. Unlike a
+// core's provider list, a file is all or nothing: any error rejects the whole
+// document, so an edit that breaks one provider never silently drops it.
+// Errors name the line and the field. Relative secret file paths are resolved
+// against baseDir.
+func ParseStatic(b []byte, baseDir string) (*Snapshot, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var f StaticFile
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty configuration: want an outpost and a providers list")
+		}
+		return nil, err
+	}
+	// A second decode into nodes gives each provider's field lines for the
+	// validation errors below; it cannot fail where the first one succeeded.
+	var root yaml.Node
+	_ = yaml.Unmarshal(b, &root)
+	lines := providerFieldLines(&root)
+
+	if len(f.Providers) == 0 {
+		return nil, errors.New("providers: at least one provider is required")
+	}
+	snap := &Snapshot{
+		Outpost: OutpostInfo{
+			Name:     f.Outpost.Name,
+			Type:     "proxy",
+			LogLevel: f.Outpost.LogLevel,
+		},
+		LoadedAt: time.Now(),
+	}
+	if snap.Outpost.Name == "" {
+		snap.Outpost.Name = "standalone"
+	}
+	if err := checkLogLevel(f.Outpost.LogLevel); err != nil {
+		return nil, fmt.Errorf("line %d: outpost.log_level: %v", lineOf(&root, "outpost", "log_level"), err)
+	}
+	names := map[string]int{}
+	hosts := map[string]string{}
+	for i, sp := range f.Providers {
+		line := func(field string) int {
+			if i < len(lines) {
+				if l, ok := lines[i][field]; ok {
+					return l
+				}
+				return lines[i][""]
+			}
+			return 0
+		}
+		perr := func(field string, err error) error {
+			name := sp.Name
+			if name == "" {
+				name = fmt.Sprintf("#%d", i+1)
+			}
+			return ProviderError{Provider: name, Field: field, Line: line(field), Err: err.Error()}
+		}
+		c := sp.ProxyOutpostConfig
+		if c.PK == 0 {
+			c.PK = i + 1
+		}
+		if c.Mode == "" {
+			c.Mode = ModeProxy
+		}
+		if c.ScopesToRequest == nil {
+			c.ScopesToRequest = append([]string(nil), defaultStaticScopes...)
+		}
+		if c.AccessTokenValidity == nil {
+			v := defaultStaticValidity
+			c.AccessTokenValidity = &v
+		}
+		if c.AssignedApplicationSlug == "" {
+			c.AssignedApplicationSlug = c.Name
+		}
+		if c.AssignedApplicationName == "" {
+			c.AssignedApplicationName = c.Name
+		}
+		var err error
+		if c.ClientSecret, err = secretFrom(c.ClientSecret, sp.ClientSecretFile, baseDir); err != nil {
+			return nil, perr("client_secret_file", err)
+		}
+		if c.CookieSecret, err = secretFrom(c.CookieSecret, sp.CookieSecretFile, baseDir); err != nil {
+			return nil, perr("cookie_secret_file", err)
+		}
+		if sp.Issuer == "" {
+			return nil, perr("issuer", errors.New("must be set: standalone providers discover their endpoints from the issuer"))
+		}
+		if c.ClientSecret == "" {
+			return nil, perr("client_secret", errors.New("must be set (or client_secret_file)"))
+		}
+		if len(c.CookieSecret) < 16 {
+			return nil, perr("cookie_secret", errors.New("must be at least 16 characters (or cookie_secret_file); generate one with: openssl rand -base64 32"))
+		}
+		p, verr := ValidateProvider(c, sp.Issuer)
+		if verr != nil {
+			return nil, perr(verr.Field, errors.New(verr.Err))
+		}
+		if j, dup := names[p.Name]; dup {
+			return nil, perr("name", fmt.Errorf("%q is also the name of provider #%d", p.Name, j+1))
+		}
+		names[p.Name] = i
+		if other, dup := hosts[p.ExternalURL.Host]; dup {
+			return nil, perr("external_host", fmt.Errorf("host %q is already served by provider %q", p.ExternalURL.Host, other))
+		}
+		hosts[p.ExternalURL.Host] = p.Name
+		snap.Providers = append(snap.Providers, p)
+	}
+	return snap, nil
+}
+
+// secretFrom returns the inline value, or the trimmed content of file. Both
+// at once is ambiguous and refused.
+func secretFrom(inline, file, baseDir string) (string, error) {
+	if file == "" {
+		return inline, nil
+	}
+	if inline != "" {
+		return "", errors.New("set either the secret or its _file, not both")
+	}
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(baseDir, file)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", file)
+	}
+	return s, nil
+}
+
+func checkLogLevel(l string) error {
+	switch strings.ToLower(l) {
+	case "", "trace", "debug", "info", "warning", "warn", "error":
+		return nil
+	}
+	return fmt.Errorf("unknown level %q (want trace, debug, info, warning or error)", l)
+}
+
+// providerFieldLines maps, for each item of the top-level providers list, the
+// field name to the line of its value; "" maps to the item's own line.
+func providerFieldLines(root *yaml.Node) []map[string]int {
+	list := mappingValue(root, "providers")
+	if list == nil || list.Kind != yaml.SequenceNode {
+		return nil
+	}
+	out := make([]map[string]int, len(list.Content))
+	for i, item := range list.Content {
+		m := map[string]int{"": item.Line}
+		if item.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(item.Content); j += 2 {
+				m[item.Content[j].Value] = item.Content[j+1].Line
+			}
+		}
+		out[i] = m
+	}
+	return out
+}
+
+// lineOf is the line of the value at the given key path, or 0.
+func lineOf(root *yaml.Node, keys ...string) int {
+	n := root
+	for _, k := range keys {
+		if n = mappingValue(n, k); n == nil {
+			return 0
+		}
+	}
+	return n.Line
+}
+
+func mappingValue(n *yaml.Node, key string) *yaml.Node {
+	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// StaticSource serves a standalone configuration file: it loads it once, then
+// reloads it whenever it changes or TriggerRefresh is called (SIGUSR1). A bad
+// edit is reported and the last good configuration stays in force.
+type StaticSource struct {
+	Path string
+	Log  *slog.Logger
+	// Settle is how long to wait for a burst of file events to end.
+	Settle  time.Duration
+	trigger chan struct{}
+}
+
+// NewStaticSource returns a source for the YAML file at path.
+func NewStaticSource(path string, log *slog.Logger) *StaticSource {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &StaticSource{Path: path, Log: log, Settle: 200 * time.Millisecond, trigger: make(chan struct{}, 1)}
+}
+
+// TriggerRefresh asks for a reload; calls while one is pending coalesce.
+func (s *StaticSource) TriggerRefresh() {
+	select {
+	case s.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Run loads the file (an error here is returned: there is no last good
+// configuration to keep), hands the snapshot to onSnapshot, then watches until
+// ctx is done. Later errors go to onError. It watches the parent directory so
+// that editors and Kubernetes ConfigMaps, which replace the file by rename,
+// are seen too.
+func (s *StaticSource) Run(ctx context.Context, onSnapshot func(*Snapshot), onError func(error)) error {
+	abs, err := filepath.Abs(s.Path)
+	if err != nil {
+		return err
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if err := w.Add(filepath.Dir(abs)); err != nil {
+		return err
+	}
+	snap, err := LoadStaticFile(s.Path)
+	if err != nil {
+		return err
+	}
+	onSnapshot(snap)
+	s.Log.Info("configuration loaded", "path", s.Path, "providers", len(snap.Providers))
+
+	// Debounce: one save is often several events (truncate, write, chmod).
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if watchedFileEvent(ev, abs) {
+				timer.Reset(s.Settle)
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			s.Log.Warn("watching configuration file", "path", abs, "error", err)
+		case <-s.trigger:
+			timer.Reset(0)
+		case <-timer.C:
+			snap, err := LoadStaticFile(s.Path)
+			if err != nil {
+				onError(fmt.Errorf("%w (keeping the last good configuration)", err))
+				continue
+			}
+			onSnapshot(snap)
+			s.Log.Info("configuration reloaded", "path", s.Path, "providers", len(snap.Providers))
+		}
+	}
+}
+
+// watchedFileEvent is true for events that may change the content at abs;
+// ConfigMap updates swap a "..data" symlink in the same directory.
+func watchedFileEvent(ev fsnotify.Event, abs string) bool {
+	if ev.Name == abs {
+		return true
+	}
+	return filepath.Dir(ev.Name) == filepath.Dir(abs) && strings.HasPrefix(filepath.Base(ev.Name), "..")
+}

@@ -1,0 +1,260 @@
+package outpostapi
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const goodStatic = `outpost:
+  name: edge
+  log_level: debug
+providers:
+  - name: prometheus
+    external_host: https://prom.example.com
+    internal_host: http://127.0.0.1:9090
+    issuer: https://id.example.com/
+    client_id: prom
+    client_secret: s3cret
+    cookie_secret: 0123456789abcdef0123456789abcdef
+    skip_path_regex: |
+      ^/-/healthy$
+
+      ^/-/ready$
+  - name: alertmanager
+    mode: forward_single
+    external_host: https://am.example.com
+    issuer: https://id.example.com/
+    client_id: am
+    client_secret_file: am.secret
+    cookie_secret: 0123456789abcdef0123456789abcdef
+    scopes_to_request: [openid, email]
+    access_token_validity: 600
+`
+
+func TestParseStaticGood(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "am.secret"), []byte("  from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := ParseStatic([]byte(goodStatic), dir)
+	if err != nil {
+		t.Fatalf("ParseStatic: %v", err)
+	}
+	if snap.Outpost.Name != "edge" || snap.Outpost.LogLevel != "debug" {
+		t.Errorf("outpost = %+v", snap.Outpost)
+	}
+	if len(snap.Providers) != 2 {
+		t.Fatalf("got %d providers, want 2", len(snap.Providers))
+	}
+	prom, am := snap.Providers[0], snap.Providers[1]
+	if prom.Mode != ModeProxy || prom.PK != 1 || prom.InternalURL.Host != "127.0.0.1:9090" || prom.Issuer != "https://id.example.com/" {
+		t.Errorf("prometheus defaults wrong: %+v", prom)
+	}
+	if len(prom.SkipPaths) != 2 {
+		t.Errorf("blank skip_path_regex line must be ignored, got %d regexps", len(prom.SkipPaths))
+	}
+	if !prom.SkipPaths[0].MatchString("/-/healthy") || prom.SkipPaths[0].MatchString("/graph") {
+		t.Errorf("skip regexp does not match as written")
+	}
+	if got := strings.Join(prom.ScopesToRequest, " "); got != "openid profile email" {
+		t.Errorf("default scopes = %q", got)
+	}
+	if prom.AccessTokenValidity == nil || *prom.AccessTokenValidity != 86400 {
+		t.Errorf("default validity = %v", prom.AccessTokenValidity)
+	}
+	if am.ClientSecret != "from-file" {
+		t.Errorf("client_secret_file not read and trimmed: %q", am.ClientSecret)
+	}
+	if am.InternalURL != nil || am.PK != 2 || *am.AccessTokenValidity != 600 {
+		t.Errorf("alertmanager: %+v", am)
+	}
+}
+
+// Every rejected file must name where the operator has to look.
+func TestParseStaticErrorsNameLineAndField(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "am.secret"), "x")
+	cases := []struct {
+		name    string
+		edit    func(string) string
+		wantIn  []string
+		comment string
+	}{
+		{"unknown field", func(s string) string {
+			return strings.Replace(s, "    client_id: prom\n", "    client_id: prom\n    clientsecret: x\n", 1)
+		}, []string{"line 10", "clientsecret"}, "typo'd keys must not be ignored"},
+		{"bad regexp", func(s string) string {
+			return strings.Replace(s, "^/-/ready$", "^/-/(ready$", 1)
+		}, []string{"line 12", `"prometheus"`, "skip_path_regex", "line 3"}, "the field's line, then the line inside the block"},
+		{"unknown mode", func(s string) string {
+			return strings.Replace(s, "mode: forward_single", "mode: forward", 1)
+		}, []string{"line 17", `"alertmanager"`, "mode", "forward"}, ""},
+		{"bad external host", func(s string) string {
+			return strings.Replace(s, "https://prom.example.com", "prom.example.com", 1)
+		}, []string{"line 6", "external_host", "scheme"}, ""},
+		{"proxy without internal host", func(s string) string {
+			return strings.Replace(s, "    internal_host: http://127.0.0.1:9090\n", "", 1)
+		}, []string{`"prometheus"`, "internal_host", "empty"}, ""},
+		{"missing issuer", func(s string) string {
+			return strings.Replace(s, "    issuer: https://id.example.com/\n    client_id: am\n", "    client_id: am\n", 1)
+		}, []string{`"alertmanager"`, "issuer"}, ""},
+		{"secret file missing", func(s string) string { return s }, []string{"line 21", "client_secret_file", "am.secret"}, "dir has no am.secret"},
+		{"short cookie secret", func(s string) string {
+			return strings.Replace(s, "cookie_secret: 0123456789abcdef0123456789abcdef\n    scopes", "cookie_secret: short\n    scopes", 1)
+		}, []string{"line 22", `"alertmanager"`, "cookie_secret", "16"}, ""},
+		{"duplicate name", func(s string) string {
+			return strings.Replace(s, "name: alertmanager", "name: prometheus", 1)
+		}, []string{"line 16", "name", "#1"}, ""},
+		{"bad log level", func(s string) string { return strings.Replace(s, "log_level: debug", "log_level: loud", 1) },
+			[]string{"line 3", "log_level", "loud"}, ""},
+		{"not yaml", func(string) string { return "providers: [\n" }, []string{"line"}, ""},
+		{"empty", func(string) string { return "" }, []string{"empty"}, ""},
+		{"no providers", func(string) string { return "outpost: {name: x}\n" }, []string{"providers"}, ""},
+		{"wrong type", func(s string) string {
+			return strings.Replace(s, "access_token_validity: 600", "access_token_validity: soon", 1)
+		}, []string{"line 24", "soon"}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			base := dir
+			if tc.name == "secret file missing" {
+				base = t.TempDir()
+			}
+			_, err := ParseStatic([]byte(tc.edit(goodStatic)), base)
+			if err == nil {
+				t.Fatalf("accepted a bad file (%s)", tc.comment)
+			}
+			for _, want := range tc.wantIn {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestStaticSourceReloads(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "providers.yaml")
+	writeFile(t, filepath.Join(dir, "am.secret"), "x")
+	writeFile(t, path, goodStatic)
+
+	snaps := make(chan *Snapshot, 10)
+	errs := make(chan error, 10)
+	src := NewStaticSource(path, nil)
+	src.Settle = 20 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, func(s *Snapshot) { snaps <- s }, func(err error) { errs <- err }) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	first := recv(t, snaps)
+	if first.Providers[0].InternalURL.Host != "127.0.0.1:9090" || first.Source != path {
+		t.Fatalf("first snapshot: %+v", first)
+	}
+
+	// An in-place write is picked up.
+	writeFile(t, path, strings.Replace(goodStatic, "127.0.0.1:9090", "127.0.0.1:9091", 1))
+	if got := recv(t, snaps).Providers[0].InternalURL.Host; got != "127.0.0.1:9091" {
+		t.Fatalf("after write: internal host %q", got)
+	}
+
+	// A bad edit is reported and produces no snapshot.
+	writeFile(t, path, strings.Replace(goodStatic, "mode: forward_single", "mode: nope", 1))
+	if err := recvErr(t, errs); !strings.Contains(err.Error(), "mode") || !strings.Contains(err.Error(), "keeping the last good") {
+		t.Fatalf("bad edit error: %v", err)
+	}
+	select {
+	case s := <-snaps:
+		t.Fatalf("bad edit produced a snapshot: %+v", s)
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	// Replacing the file by rename (editors, ConfigMaps) is picked up.
+	tmp := filepath.Join(dir, "providers.yaml.new")
+	writeFile(t, tmp, strings.Replace(goodStatic, "127.0.0.1:9090", "127.0.0.1:9092", 1))
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	if got := recv(t, snaps).Providers[0].InternalURL.Host; got != "127.0.0.1:9092" {
+		t.Fatalf("after rename: internal host %q", got)
+	}
+
+	// TriggerRefresh re-reads even when the file did not change, so a
+	// rotated secret file is picked up on SIGUSR1.
+	writeFile(t, filepath.Join(dir, "am.secret"), "rotated")
+	src.TriggerRefresh()
+	if got := recv(t, snaps).Providers[1].ClientSecret; got != "rotated" {
+		t.Fatalf("after trigger: secret %q", got)
+	}
+}
+
+func TestStaticSourceBadFileAtStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.yaml")
+	writeFile(t, path, "providers: []\n")
+	err := NewStaticSource(path, nil).Run(context.Background(), func(*Snapshot) { t.Error("snapshot from a bad file") }, func(error) {})
+	if err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Run with a bad file: %v", err)
+	}
+	err = NewStaticSource(filepath.Join(t.TempDir(), "missing.yaml"), nil).Run(context.Background(), func(*Snapshot) {}, func(error) {})
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Run with a missing file: %v", err)
+	}
+}
+
+func FuzzParseStatic(f *testing.F) {
+	f.Add([]byte(goodStatic))
+	f.Add([]byte("providers:\n  - name: a\n    skip_path_regex: \"(\"\n"))
+	f.Add([]byte("outpost: [1]\nproviders: {a: b}\n"))
+	f.Add([]byte("providers:\n  - &a {name: x}\n  - *a\n"))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		snap, err := ParseStatic(b, dir)
+		if err != nil {
+			return
+		}
+		// Whatever is accepted must be usable by the data plane.
+		for _, p := range snap.Providers {
+			if p.ExternalURL == nil || p.Issuer == "" || p.ClientID == "" || len(p.CookieSecret) < 16 {
+				t.Fatalf("accepted an unusable provider: %+v", p)
+			}
+			if p.Mode == ModeProxy && p.InternalURL == nil {
+				t.Fatalf("accepted a proxy provider with no upstream: %+v", p)
+			}
+		}
+	})
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal("timed out waiting")
+	}
+	var zero T
+	return zero
+}
+
+func recvErr(t *testing.T, ch <-chan error) error {
+	t.Helper()
+	return recv(t, ch)
+}
