@@ -1,0 +1,77 @@
+package proxy
+
+import (
+	"net"
+	"sort"
+	"strings"
+
+	"github.com/outpost-dev/outpost/outpostapi"
+)
+
+// router maps a request host to the application serving it (spec §4). It is
+// built once per snapshot and read without locks.
+type router struct {
+	exact map[string]*application
+	// domain holds forward_domain applications, longest cookie domain first.
+	domain []domainRoute
+	// single is the only application when exactly one is loaded.
+	single *application
+	count  int
+}
+
+type domainRoute struct {
+	suffix string // cookie_domain without its leading dot, lower case
+	app    *application
+}
+
+func newRouter(snap *outpostapi.Snapshot) *router {
+	r := &router{exact: make(map[string]*application, len(snap.Providers))}
+	for i := range snap.Providers {
+		p := &snap.Providers[i]
+		app := &application{provider: p, outpost: snap.Outpost.Name}
+		// Later providers (name order from the core) win on a duplicate host,
+		// as in the reference.
+		r.exact[strings.ToLower(p.ExternalURL.Host)] = app
+		if p.Mode == outpostapi.ModeForwardDomain {
+			if d := strings.ToLower(strings.TrimPrefix(p.CookieDomain, ".")); d != "" {
+				r.domain = append(r.domain, domainRoute{suffix: d, app: app})
+			}
+		}
+	}
+	sort.SliceStable(r.domain, func(i, j int) bool { return len(r.domain[i].suffix) > len(r.domain[j].suffix) })
+	r.count = len(r.exact)
+	if r.count == 1 {
+		for _, app := range r.exact {
+			r.single = app
+		}
+	}
+	return r
+}
+
+// route finds the application for host ("name" or "name:port").
+func (r *router) route(host string) *application {
+	host = strings.ToLower(host)
+	if app, ok := r.exact[host]; ok {
+		return app
+	}
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	name = strings.TrimSuffix(name, ".")
+	for _, d := range r.domain {
+		if domainMatch(name, d.suffix) {
+			return d.app
+		}
+	}
+	return r.single
+}
+
+// domainMatch reports whether host is domain or a subdomain of it, on a
+// label boundary: evilexample.com never matches example.com.
+func domainMatch(host, domain string) bool {
+	if host == domain {
+		return true
+	}
+	return strings.HasSuffix(host, domain) && host[len(host)-len(domain)-1] == '.'
+}
