@@ -1,0 +1,140 @@
+package session
+
+import (
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+// CookieName is the session cookie of a provider (spec §5):
+// authentik_proxy_ + the first 8 hex characters of sha256(client_id).
+func CookieName(clientID string) string {
+	sum := sha256.Sum256([]byte(clientID))
+	return "authentik_proxy_" + hex.EncodeToString(sum[:])[:8]
+}
+
+// NewID returns a fresh session id: 32 random bytes, base32 without padding.
+func NewID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)
+}
+
+// CookieOptions are a provider's cookie attributes.
+type CookieOptions struct {
+	ClientID     string
+	CookieSecret string
+	// Domain is cookie_domain; empty means a host-only cookie.
+	Domain string
+	// Secure is true when the external host is https.
+	Secure bool
+	// MaxAge is the longest a cookie value is accepted, whatever its
+	// Max-Age attribute said: a stolen old value stops working.
+	MaxAge time.Duration
+}
+
+// Codec writes and reads one provider's session cookie. The value carries
+// only the session id, signed (HMAC-SHA256) and encrypted (AES-256) with
+// keys derived from cookie_secret, plus a timestamp checked against MaxAge.
+type Codec struct {
+	opts CookieOptions
+	name string
+	sc   *securecookie.SecureCookie
+}
+
+// NewCodec derives the keys; distinct labels keep the HMAC and AES keys
+// independent although they come from one secret.
+func NewCodec(o CookieOptions) (*Codec, error) {
+	if len(o.CookieSecret) < 16 {
+		return nil, errors.New("cookie_secret must be at least 16 characters")
+	}
+	if o.MaxAge <= 0 {
+		return nil, errors.New("cookie max age must be positive")
+	}
+	hashKey, err := hkdf.Key(sha256.New, []byte(o.CookieSecret), nil, "outpost session cookie hmac", 64)
+	if err != nil {
+		return nil, err
+	}
+	blockKey, err := hkdf.Key(sha256.New, []byte(o.CookieSecret), nil, "outpost session cookie aes", 32)
+	if err != nil {
+		return nil, err
+	}
+	sc := securecookie.New(hashKey, blockKey).MaxAge(int(o.MaxAge / time.Second)).MaxLength(4096)
+	sc.SetSerializer(securecookie.NopEncoder{})
+	return &Codec{opts: o, name: CookieName(o.ClientID), sc: sc}, nil
+}
+
+// Name is the cookie's name.
+func (c *Codec) Name() string { return c.name }
+
+// Cookie is a Set-Cookie for the session id, living for maxAge (capped at the
+// codec's MaxAge).
+func (c *Codec) Cookie(sessionID string, maxAge time.Duration) (*http.Cookie, error) {
+	value, err := c.sc.Encode(c.name, []byte(sessionID))
+	if err != nil {
+		return nil, fmt.Errorf("encoding session cookie: %w", err)
+	}
+	if maxAge > c.opts.MaxAge {
+		maxAge = c.opts.MaxAge
+	}
+	seconds := int(maxAge / time.Second)
+	if seconds < 1 {
+		seconds = 1
+	}
+	ck := c.base()
+	ck.Value = value
+	ck.MaxAge = seconds
+	return ck, nil
+}
+
+// Expire is a Set-Cookie that deletes the cookie in the browser.
+func (c *Codec) Expire() *http.Cookie {
+	ck := c.base()
+	ck.MaxAge = -1
+	return ck
+}
+
+func (c *Codec) base() *http.Cookie {
+	return &http.Cookie{
+		Name:     c.name,
+		Path:     "/",
+		Domain:   c.opts.Domain,
+		HttpOnly: true,
+		Secure:   c.opts.Secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// ErrNoCookie means the request carries no session cookie of this provider.
+var ErrNoCookie = errors.New("no session cookie")
+
+// SessionID reads the session id from the request's cookie. A cookie that is
+// present but forged, tampered with, of another provider, or too old is an
+// error other than ErrNoCookie: the caller expires it and treats the request
+// as signed out.
+func (c *Codec) SessionID(r *http.Request) (string, error) {
+	var lastErr error = ErrNoCookie
+	// A browser can hold several cookies of one name (different Domain or
+	// Path); any valid one will do.
+	for _, ck := range r.CookiesNamed(c.name) {
+		var id []byte
+		if err := c.sc.Decode(c.name, ck.Value, &id); err != nil {
+			lastErr = fmt.Errorf("invalid session cookie: %w", err)
+			continue
+		}
+		if len(id) == 0 {
+			lastErr = errors.New("invalid session cookie: empty id")
+			continue
+		}
+		return string(id), nil
+	}
+	return "", lastErr
+}

@@ -1,0 +1,229 @@
+package session
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// MemoryOptions tune a MemoryStore.
+type MemoryOptions struct {
+	// MaxSessions bounds memory; when full, the session closest to expiry is
+	// evicted. Default 100000.
+	MaxSessions int
+	// SweepInterval is how often expired sessions are dropped. Default 1 min.
+	SweepInterval time.Duration
+	// OnEvict is called once per session evicted for room (not for expiry).
+	OnEvict func()
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+}
+
+// MemoryStore keeps sessions in this process: the default for a single
+// replica. Lookups by id, sid and sub are O(1); expiry is a min-heap.
+type MemoryStore struct {
+	opts MemoryOptions
+
+	mu    sync.Mutex
+	byID  map[string]*entry
+	bySID map[string]map[string]struct{}
+	bySub map[string]map[string]struct{}
+	exp   expiryHeap
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+}
+
+type entry struct {
+	s     *Session
+	index int // position in the expiry heap
+}
+
+// NewMemoryStore starts a store and its sweeper.
+func NewMemoryStore(opts MemoryOptions) *MemoryStore {
+	if opts.MaxSessions <= 0 {
+		opts.MaxSessions = 100000
+	}
+	if opts.SweepInterval <= 0 {
+		opts.SweepInterval = time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	m := &MemoryStore{
+		opts:  opts,
+		byID:  map[string]*entry{},
+		bySID: map[string]map[string]struct{}{},
+		bySub: map[string]map[string]struct{}{},
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	go m.sweepLoop()
+	return m
+}
+
+var errNoID = errors.New("session has no id")
+
+func (m *MemoryStore) Get(_ context.Context, id string) (*Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.byID[id]
+	if !ok || e.s.Expired(m.opts.Now()) {
+		return nil, ErrNotFound
+	}
+	return clone(e.s), nil
+}
+
+func (m *MemoryStore) Save(_ context.Context, s *Session) error {
+	if s.ID == "" {
+		return errNoID
+	}
+	c := clone(s)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.byID[s.ID]; ok {
+		m.removeLocked(old)
+	}
+	now := m.opts.Now()
+	if c.Expired(now) {
+		return nil
+	}
+	for len(m.byID) >= m.opts.MaxSessions {
+		// Drop what is already dead before evicting anyone alive.
+		victim := m.exp[0]
+		m.removeLocked(victim)
+		if !victim.s.Expired(now) && m.opts.OnEvict != nil {
+			m.opts.OnEvict()
+		}
+	}
+	e := &entry{s: c}
+	m.byID[c.ID] = e
+	heap.Push(&m.exp, e)
+	addIndex(m.bySID, c.SID, c.ID)
+	addIndex(m.bySub, c.Sub, c.ID)
+	return nil
+}
+
+func (m *MemoryStore) Delete(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.byID[id]; ok {
+		m.removeLocked(e)
+	}
+	return nil
+}
+
+func (m *MemoryStore) DeleteBySID(_ context.Context, sid string) (int, error) {
+	return m.deleteIndexed(m.bySID, sid), nil
+}
+
+func (m *MemoryStore) DeleteBySub(_ context.Context, sub string) (int, error) {
+	return m.deleteIndexed(m.bySub, sub), nil
+}
+
+func (m *MemoryStore) deleteIndexed(index map[string]map[string]struct{}, key string) int {
+	if key == "" {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ids := index[key]
+	n := 0
+	for id := range ids {
+		if e, ok := m.byID[id]; ok {
+			m.removeLocked(e)
+			n++
+		}
+	}
+	return n
+}
+
+func (m *MemoryStore) Len(context.Context) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.byID), nil
+}
+
+func (m *MemoryStore) Close() error {
+	m.stopOnce.Do(func() { close(m.stop) })
+	<-m.done
+	return nil
+}
+
+func (m *MemoryStore) removeLocked(e *entry) {
+	delete(m.byID, e.s.ID)
+	heap.Remove(&m.exp, e.index)
+	removeIndex(m.bySID, e.s.SID, e.s.ID)
+	removeIndex(m.bySub, e.s.Sub, e.s.ID)
+}
+
+func (m *MemoryStore) sweepLoop() {
+	defer close(m.done)
+	t := time.NewTicker(m.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			m.sweep()
+		}
+	}
+}
+
+// sweep drops expired sessions, oldest expiry first.
+func (m *MemoryStore) sweep() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.opts.Now()
+	for len(m.exp) > 0 && m.exp[0].s.Expired(now) {
+		m.removeLocked(m.exp[0])
+	}
+}
+
+func addIndex(index map[string]map[string]struct{}, key, id string) {
+	if key == "" {
+		return
+	}
+	set := index[key]
+	if set == nil {
+		set = map[string]struct{}{}
+		index[key] = set
+	}
+	set[id] = struct{}{}
+}
+
+func removeIndex(index map[string]map[string]struct{}, key, id string) {
+	if set := index[key]; set != nil {
+		delete(set, id)
+		if len(set) == 0 {
+			delete(index, key)
+		}
+	}
+}
+
+// expiryHeap orders entries by ExpiresAt, soonest first.
+type expiryHeap []*entry
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].s.ExpiresAt.Before(h[j].s.ExpiresAt) }
+func (h expiryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *expiryHeap) Push(x any) {
+	e := x.(*entry)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *expiryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return e
+}
