@@ -114,8 +114,9 @@ func FuzzCookieDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, v string) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Cookie", c.Name()+"="+v)
-		id, err := c.SessionID(r)
-		if err == nil && v != ck.Value {
+		// "id" is the only id ever minted with these keys (fuzz workers
+		// re-mint it with a new IV and timestamp); anything else is forged.
+		if id, err := c.SessionID(r); err == nil && id != "id" {
 			t.Fatalf("forged value %q decoded to %q", v, id)
 		}
 	})
