@@ -1,0 +1,141 @@
+package proxy
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+)
+
+// identityHeaderNames are the twelve headers of spec §9.1, set on every
+// authenticated request even when empty.
+var identityHeaderNames = []string{
+	"X-Authentik-Username", "X-Authentik-Groups", "X-Authentik-Entitlements", "X-Authentik-Email",
+	"X-Authentik-Name", "X-Authentik-Uid", "X-Authentik-Jwt", "X-Authentik-Meta-Jwks",
+	"X-Authentik-Meta-Outpost", "X-Authentik-Meta-Provider", "X-Authentik-Meta-App", "X-Authentik-Meta-Version",
+}
+
+// identityInfo is what the identity headers are made of besides the claims.
+type identityInfo struct {
+	RawToken string // X-authentik-jwt
+	JWKS     string
+	Outpost  string
+	Provider string
+	App      string
+	Version  string // goauthentik.io/outpost/<version>[+<build>]
+	// Basic-auth injection (spec §9.3).
+	BasicAuthEnabled           bool
+	BasicAuthUserAttribute     string
+	BasicAuthPasswordAttribute string
+}
+
+// stripIdentityHeaders removes every header a client could use to pose as
+// someone: any name that starts with x-authentik (whatever the letter case)
+// and any name containing "_", which some servers fold into "-". It runs on
+// every path, authenticated or skipped.
+func stripIdentityHeaders(h http.Header) {
+	for name := range h {
+		if strings.Contains(name, "_") || hasPrefixFold(name, "X-Authentik") {
+			delete(h, name)
+		}
+	}
+}
+
+// setIdentityHeaders writes the identity of claims into h (the upstream
+// request in proxy mode, the response in forward modes).
+func setIdentityHeaders(h http.Header, claims map[string]any, info identityInfo) {
+	set := func(name, value string) { h[name] = []string{value} }
+	set("X-Authentik-Username", claimString(claims, "preferred_username"))
+	set("X-Authentik-Groups", strings.Join(claimStrings(claims, "groups"), "|"))
+	set("X-Authentik-Entitlements", strings.Join(claimStrings(claims, "entitlements"), "|"))
+	set("X-Authentik-Email", claimString(claims, "email"))
+	set("X-Authentik-Name", claimString(claims, "name"))
+	set("X-Authentik-Uid", claimString(claims, "sub"))
+	set("X-Authentik-Jwt", info.RawToken)
+	set("X-Authentik-Meta-Jwks", info.JWKS)
+	set("X-Authentik-Meta-Outpost", info.Outpost)
+	set("X-Authentik-Meta-Provider", info.Provider)
+	set("X-Authentik-Meta-App", info.App)
+	set("X-Authentik-Meta-Version", info.Version)
+
+	if akProxy, ok := claims["ak_proxy"].(map[string]any); ok {
+		attrs, _ := akProxy["user_attributes"].(map[string]any)
+		if info.BasicAuthEnabled {
+			if v := basicAuthValue(claims, attrs, info); v != "" {
+				set("Authorization", v)
+			}
+		}
+		// Only an object of headers counts (the reference crashed on
+		// anything else); non-string values become empty, as there.
+		if extra, ok := attrs["additionalHeaders"].(map[string]any); ok {
+			for name, v := range extra {
+				s, _ := v.(string)
+				if name = http.CanonicalHeaderKey(strings.TrimSpace(name)); validHeaderName(name) {
+					set(name, s)
+				}
+			}
+		}
+	}
+	// Last, as in the reference: no header with "_" leaves, whoever set it.
+	for name := range h {
+		if strings.Contains(name, "_") {
+			delete(h, name)
+		}
+	}
+}
+
+// basicAuthValue is the Authorization header of spec §9.3, or "".
+func basicAuthValue(claims, attrs map[string]any, info identityInfo) string {
+	password, _ := attrs[info.BasicAuthPasswordAttribute].(string)
+	if password == "" {
+		return ""
+	}
+	user, ok := attrs[info.BasicAuthUserAttribute].(string)
+	if !ok || info.BasicAuthUserAttribute == "" {
+		user = claimString(claims, "email")
+	}
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}
+
+func claimString(claims map[string]any, key string) string {
+	s, _ := claims[key].(string)
+	return s
+}
+
+// claimStrings reads a list claim; non-string items are skipped.
+func claimStrings(claims map[string]any, key string) []string {
+	switch v := claims[key].(type) {
+	case []string:
+		return v
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// validHeaderName accepts RFC 9110 token characters only, so a name from
+// user attributes can never break the header block.
+func validHeaderName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
