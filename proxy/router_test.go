@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -147,3 +148,5 @@ func TestUpdateWhileServing(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

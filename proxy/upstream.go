@@ -1,0 +1,149 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Upstream timeouts. There is no overall response timeout: streams, SSE and
+// long downloads run as long as both ends keep them open.
+const (
+	upstreamDialTimeout           = 10 * time.Second
+	upstreamTLSHandshakeTimeout   = 10 * time.Second
+	upstreamResponseHeaderTimeout = 5 * time.Minute // slow Prometheus queries
+	upstreamIdleConnTimeout       = 90 * time.Second
+)
+
+// transports shares one http.Transport per (scheme+host, TLS validation), so
+// connections are reused across requests and across configuration refreshes.
+type transports struct {
+	mu sync.Mutex
+	m  map[transportKey]*http.Transport
+}
+
+type transportKey struct {
+	hostport string
+	insecure bool
+}
+
+func newTransports() *transports { return &transports{m: map[transportKey]*http.Transport{}} }
+
+func (ts *transports) get(target *url.URL, verifyTLS bool) *http.Transport {
+	key := transportKey{target.Scheme + "://" + target.Host, !verifyTLS}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if t, ok := ts.m[key]; ok {
+		return t
+	}
+	t := &http.Transport{
+		// No proxy from the environment: the upstream is reached directly.
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: upstreamDialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   upstreamTLSHandshakeTimeout,
+		ResponseHeaderTimeout: upstreamResponseHeaderTimeout,
+		IdleConnTimeout:       upstreamIdleConnTimeout,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		ExpectContinueTimeout: time.Second,
+		TLSClientConfig:       &tls.Config{InsecureSkipVerify: !verifyTLS, MinVersion: tls.VersionTLS12}, //nolint:gosec // internal_host_ssl_validation=false asks for exactly this
+	}
+	ts.m[key] = t
+	return t
+}
+
+// upstreamTarget says where one request goes and as whom.
+type upstreamTarget struct {
+	URL *url.URL // scheme+host of internal_host or backend_override
+	// HostHeader replaces the client's Host when set (ak_proxy.host_header).
+	HostHeader string
+	// Superuser sees the upstream error text on the 502 page.
+	Superuser bool
+}
+
+type upstreamKey struct{}
+
+// upstreamProxy forwards requests to the target stored in their context.
+type upstreamProxy struct {
+	log        *slog.Logger
+	transports *transports
+	rp         *httputil.ReverseProxy
+}
+
+func newUpstreamProxy(log *slog.Logger, ts *transports, verifyTLS bool) *upstreamProxy {
+	u := &upstreamProxy{log: log, transports: ts}
+	u.rp = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			t := pr.In.Context().Value(upstreamKey{}).(upstreamTarget)
+			// Only scheme and host of the target count; path and query go
+			// upstream as the client sent them.
+			pr.Out.URL.Scheme = t.URL.Scheme
+			pr.Out.URL.Host = t.URL.Host
+			pr.Out.Host = pr.In.Host
+			if t.HostHeader != "" {
+				pr.Out.Host = t.HostHeader
+			}
+			// Forwarding headers as the trust layer left them, plus this hop.
+			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			pr.SetXForwarded()
+		},
+		Transport: transportFor(ts, verifyTLS),
+		// Flush every write: SSE, streamed logs and long polls arrive live.
+		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Header.Set("X-Powered-By", "goauthentik.io")
+			return nil
+		},
+		ErrorHandler: u.fail,
+	}
+	return u
+}
+
+// transportFor picks the shared transport per request, by target.
+type transportFunc func(*http.Request) (*http.Response, error)
+
+func (f transportFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func transportFor(ts *transports, verifyTLS bool) http.RoundTripper {
+	return transportFunc(func(r *http.Request) (*http.Response, error) {
+		return ts.get(r.URL, verifyTLS).RoundTrip(r)
+	})
+}
+
+// serve proxies r to t.
+func (u *upstreamProxy) serve(w http.ResponseWriter, r *http.Request, t upstreamTarget) {
+	u.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), upstreamKey{}, t)))
+}
+
+var badGatewayPage = template.Must(template.New("502").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Bad gateway</title></head>
+<body style="font:15px/1.5 system-ui,sans-serif;margin:3rem auto;max-width:40rem;padding:0 1rem">
+<h1>Bad gateway</h1><p>{{.}}</p></body></html>
+`))
+
+// fail is the 502 page: the upstream error text only for superusers, since
+// it can name internal hosts and ports.
+func (u *upstreamProxy) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, context.Canceled) {
+		// The client went away; there is nobody to answer.
+		return
+	}
+	t, _ := r.Context().Value(upstreamKey{}).(upstreamTarget)
+	u.log.Warn("upstream request failed", "upstream", t.URL.Host, "method", r.Method, "path", r.URL.Path, "error", err)
+	msg := "Failed to connect to backend."
+	if t.Superuser {
+		msg = err.Error()
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusBadGateway)
+	_ = badGatewayPage.Execute(w, msg)
+}

@@ -1,0 +1,198 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// frontOf serves u on a real listener with the outpost's own server
+// settings, sending every request to target.
+func frontOf(t *testing.T, u *upstreamProxy, target upstreamTarget) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { u.serve(w, r, target) }))
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func TestUpstreamRequestShape(t *testing.T) {
+	seen := make(chan *http.Request, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Clone(r.Context())
+		w.Header().Set("X-Powered-By", "app")
+		_, _ = io.WriteString(w, "hello")
+	}))
+	defer up.Close()
+	u := newUpstreamProxy(discard(), newTransports(), true)
+	// internal_host's path is ignored: only scheme and host are used.
+	front := frontOf(t, u, upstreamTarget{URL: mustURL(t, up.URL+"/ignored/prefix")})
+
+	req, _ := http.NewRequest("GET", front+"/api/v1/query?query=up&x=%2F", nil)
+	req.Host = "prom.example.com"
+	req.Header.Set("X-Forwarded-For", "203.0.113.9")
+	req.Header.Set("Connection", "keep-alive, X-Hop")
+	req.Header.Set("X-Hop", "secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "hello" || resp.Header.Get("X-Powered-By") != "goauthentik.io" {
+		t.Errorf("response: %q powered-by %q", body, resp.Header.Get("X-Powered-By"))
+	}
+	r := <-seen
+	if r.Host != "prom.example.com" {
+		t.Errorf("upstream Host = %q, want the client's", r.Host)
+	}
+	if r.URL.RequestURI() != "/api/v1/query?query=up&x=%2F" {
+		t.Errorf("upstream URI = %q", r.URL.RequestURI())
+	}
+	if got := r.Header.Get("X-Forwarded-For"); got != "203.0.113.9, 127.0.0.1" {
+		t.Errorf("X-Forwarded-For = %q", got)
+	}
+	if got := r.Header.Get("X-Forwarded-Host"); got != "prom.example.com" {
+		t.Errorf("X-Forwarded-Host = %q", got)
+	}
+	if r.Header.Get("X-Hop") != "" {
+		t.Error("hop-by-hop header named in Connection reached the upstream")
+	}
+
+	front = frontOf(t, u, upstreamTarget{URL: mustURL(t, up.URL), HostHeader: "internal.svc"})
+	resp, err = http.Get(front + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if r := <-seen; r.Host != "internal.svc" {
+		t.Errorf("host_header not applied: %q", r.Host)
+	}
+}
+
+func TestUpstreamWebsocket(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			_ = c.WriteMessage(mt, append([]byte("echo: "), msg...))
+		}
+	}))
+	defer up.Close()
+	front := frontOf(t, newUpstreamProxy(discard(), newTransports(), true), upstreamTarget{URL: mustURL(t, up.URL)})
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(front, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 3 {
+		if err := c.WriteMessage(websocket.TextMessage, []byte(fmt.Sprint("ping ", i))); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, msg, err := c.ReadMessage()
+		if err != nil || string(msg) != fmt.Sprint("echo: ping ", i) {
+			t.Fatalf("message %d: %q %v", i, msg, err)
+		}
+	}
+}
+
+// An SSE stream arrives event by event, and a stream that lasts longer
+// than the listener's header and idle timeouts is not cut.
+func TestUpstreamStreaming(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fl := w.(http.Flusher)
+		fmt.Fprint(w, "data: first\n\n")
+		fl.Flush()
+		<-release
+		for i := range 7 {
+			fmt.Fprintf(w, "data: tick %d\n\n", i)
+			fl.Flush()
+			time.Sleep(time.Second)
+		}
+		fmt.Fprint(w, "data: last\n\n")
+	}))
+	defer up.Close()
+	front := frontOf(t, newUpstreamProxy(discard(), newTransports(), true), upstreamTarget{URL: mustURL(t, up.URL)})
+	resp, err := http.Get(front + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	first := make(chan string, 1)
+	go func() { l, _ := rd.ReadString('\n'); first <- l }()
+	select {
+	case l := <-first:
+		if l != "data: first\n" {
+			t.Fatalf("first line %q", l)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("first event held back: the proxy buffers")
+	}
+	close(release)
+	rest, err := io.ReadAll(rd)
+	if err != nil {
+		t.Fatalf("stream cut: %v", err)
+	}
+	if !strings.HasSuffix(string(rest), "data: last\n\n") || !strings.Contains(string(rest), "tick 6") {
+		t.Fatalf("stream incomplete: %q", rest)
+	}
+}
+
+func TestUpstreamDown(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	u := newUpstreamProxy(discard(), newTransports(), true)
+	for _, su := range []bool{false, true} {
+		front := frontOf(t, u, upstreamTarget{URL: mustURL(t, dead), Superuser: su})
+		resp, err := http.Get(front + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		leaks := strings.Contains(string(body), ln.Addr().String())
+		if su != leaks {
+			t.Errorf("superuser=%v: error text shown=%v: %s", su, leaks, body)
+		}
+		if !su && !strings.Contains(string(body), "Failed to connect to backend.") {
+			t.Errorf("page: %s", body)
+		}
+	}
+}
