@@ -30,6 +30,9 @@ func NewID() string {
 
 // CookieOptions are a provider's cookie attributes.
 type CookieOptions struct {
+	// Name defaults to CookieName(ClientID); other cookies of a provider
+	// (the login attempt) pass their own, and get keys of their own.
+	Name         string
 	ClientID     string
 	CookieSecret string
 	// Domain is cookie_domain; empty means a host-only cookie.
@@ -42,8 +45,9 @@ type CookieOptions struct {
 }
 
 // Codec writes and reads one provider's session cookie. The value carries
-// only the session id, signed (HMAC-SHA256) and encrypted (AES-256) with
-// keys derived from cookie_secret, plus a timestamp checked against MaxAge.
+// only the session id (or, for other cookies, a small value), signed
+// (HMAC-SHA256) and encrypted (AES-256) with keys derived from cookie_secret
+// and the cookie name, plus a timestamp checked against MaxAge.
 type Codec struct {
 	opts CookieOptions
 	name string
@@ -59,26 +63,30 @@ func NewCodec(o CookieOptions) (*Codec, error) {
 	if o.MaxAge <= 0 {
 		return nil, errors.New("cookie max age must be positive")
 	}
-	hashKey, err := hkdf.Key(sha256.New, []byte(o.CookieSecret), nil, "outpost session cookie hmac", 64)
+	name := o.Name
+	if name == "" {
+		name = CookieName(o.ClientID)
+	}
+	hashKey, err := hkdf.Key(sha256.New, []byte(o.CookieSecret), nil, "outpost cookie hmac "+name, 64)
 	if err != nil {
 		return nil, err
 	}
-	blockKey, err := hkdf.Key(sha256.New, []byte(o.CookieSecret), nil, "outpost session cookie aes", 32)
+	blockKey, err := hkdf.Key(sha256.New, []byte(o.CookieSecret), nil, "outpost cookie aes "+name, 32)
 	if err != nil {
 		return nil, err
 	}
 	sc := securecookie.New(hashKey, blockKey).MaxAge(int(o.MaxAge / time.Second)).MaxLength(4096)
 	sc.SetSerializer(securecookie.NopEncoder{})
-	return &Codec{opts: o, name: CookieName(o.ClientID), sc: sc}, nil
+	return &Codec{opts: o, name: name, sc: sc}, nil
 }
 
 // Name is the cookie's name.
 func (c *Codec) Name() string { return c.name }
 
-// Cookie is a Set-Cookie for the session id, living for maxAge (capped at the
-// codec's MaxAge).
-func (c *Codec) Cookie(sessionID string, maxAge time.Duration) (*http.Cookie, error) {
-	value, err := c.sc.Encode(c.name, []byte(sessionID))
+// Cookie is a Set-Cookie carrying value (a session id), living for maxAge
+// (capped at the codec's MaxAge).
+func (c *Codec) Cookie(value string, maxAge time.Duration) (*http.Cookie, error) {
+	sealed, err := c.sc.Encode(c.name, []byte(value))
 	if err != nil {
 		return nil, fmt.Errorf("encoding session cookie: %w", err)
 	}
@@ -90,7 +98,7 @@ func (c *Codec) Cookie(sessionID string, maxAge time.Duration) (*http.Cookie, er
 		seconds = 1
 	}
 	ck := c.base()
-	ck.Value = value
+	ck.Value = sealed
 	ck.MaxAge = seconds
 	return ck, nil
 }
@@ -116,7 +124,7 @@ func (c *Codec) base() *http.Cookie {
 // ErrNoCookie means the request carries no session cookie of this provider.
 var ErrNoCookie = errors.New("no session cookie")
 
-// SessionID reads the session id from the request's cookie. A cookie that is
+// SessionID reads the value (session id) from the request's cookie. A cookie that is
 // present but forged, tampered with, of another provider, or too old is an
 // error other than ErrNoCookie: the caller expires it and treats the request
 // as signed out.

@@ -121,3 +121,20 @@ func FuzzCookieDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestNamedCodecsAreIndependent(t *testing.T) {
+	sess := codec(t, "app", "0123456789abcdef0123", time.Hour)
+	login, err := NewCodec(CookieOptions{Name: sess.Name() + "_login", ClientID: "app", CookieSecret: "0123456789abcdef0123", MaxAge: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, _ := login.Cookie("attempt", time.Minute)
+	if ck.Name != sess.Name()+"_login" {
+		t.Fatalf("name %q", ck.Name)
+	}
+	// A login-attempt value presented as a session cookie is refused.
+	ck.Name = sess.Name()
+	if _, err := sess.SessionID(withCookie(ck)); err == nil {
+		t.Error("login cookie value accepted as a session")
+	}
+}
