@@ -1,20 +1,213 @@
 package proxy
 
 import (
+	"fmt"
+	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
+	"time"
 
 	"github.com/outpost-dev/outpost/outpostapi"
+	"github.com/outpost-dev/outpost/session"
+	"golang.org/x/sync/singleflight"
 )
 
-// application serves one provider's external host.
+// application serves one provider's external host. It is built once per
+// snapshot and read-only afterwards.
 type application struct {
 	provider *outpostapi.Provider
 	outpost  string
+	log      *slog.Logger
+	store    session.Store
+	oidc     *oidcClient
+	upstream *upstreamProxy
+	version  string
+
+	sessionCookies *session.Codec
+	loginCookies   *session.Codec
+	refreshes      *singleflight.Group
 }
 
-// ServeHTTP fails closed: sign-in and upstream proxying arrive with proxy
-// mode (issue 3); until then no request reaches an internal host.
+// defaultSessionLifetime applies when the provider sets no
+// access_token_validity (the core sends null).
+const defaultSessionLifetime = 24 * time.Hour
+
+func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Options, ts *transports, refreshes *singleflight.Group) (*application, error) {
+	lifetime := defaultSessionLifetime
+	if v := p.AccessTokenValidity; v != nil && *v > 0 {
+		// Max-Age = access_token_validity + 1 (spec §14.2).
+		lifetime = time.Duration(*v*float64(time.Second)) + time.Second
+	}
+	secure := p.ExternalURL.Scheme == "https"
+	sc, err := session.NewCodec(session.CookieOptions{ClientID: p.ClientID, CookieSecret: p.CookieSecret, Domain: p.CookieDomain, Secure: secure, MaxAge: lifetime})
+	if err != nil {
+		return nil, fmt.Errorf("cookie_secret: %w", err)
+	}
+	lc, err := session.NewCodec(session.CookieOptions{Name: sc.Name() + "_login", ClientID: p.ClientID, CookieSecret: p.CookieSecret, Domain: p.CookieDomain, Secure: secure, MaxAge: loginWindow})
+	if err != nil {
+		return nil, fmt.Errorf("cookie_secret: %w", err)
+	}
+	oc, err := newOIDCClient(p, oidcSettings{BrowserURL: opts.BrowserURL, AuthentikHost: snap.Outpost.AuthentikHost, Insecure: opts.Insecure, UserAgent: "goauthentik.io/outpost/" + opts.Version})
+	if err != nil {
+		return nil, fmt.Errorf("oidc_configuration: %w", err)
+	}
+	return &application{
+		provider:       p,
+		outpost:        snap.Outpost.Name,
+		log:            opts.Log,
+		store:          opts.Store,
+		oidc:           oc,
+		upstream:       newUpstreamProxy(opts.Log, ts, p.InternalHostSSLValidation),
+		version:        "goauthentik.io/outpost/" + opts.Version,
+		sessionCookies: sc,
+		loginCookies:   lc,
+		refreshes:      refreshes,
+	}, nil
+}
+
 func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Nothing the client says about identity survives, on any path.
+	stripIdentityHeaders(r.Header)
+	q := r.URL.Query()
+	switch {
+	case strings.EqualFold(q.Get("X-authentik-auth-callback"), "true"):
+		a.callback(w, r, q)
+		return
+	case strings.EqualFold(q.Get("X-authentik-logout"), "true"):
+		a.signOut(w, r)
+		return
+	}
+	switch r.URL.Path {
+	case pathStart:
+		a.startLogin(w, r, validRedirect(a.provider, q.Get("rd")), false)
+		return
+	case pathCallback:
+		a.callback(w, r, q)
+		return
+	case pathSignOut:
+		a.signOut(w, r)
+		return
+	}
+	if a.provider.Mode != outpostapi.ModeProxy {
+		// Forward-auth endpoints arrive with issue 5.
+		http.NotFound(w, r)
+		return
+	}
+	a.proxy(w, r)
+}
+
+// proxy is proxy mode (spec §9): authenticate, then forward with identity.
+func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
+	s, err := a.currentSession(w, r)
+	if err != nil {
+		a.errorPage(w, r, http.StatusServiceUnavailable, "Service unavailable", "Sessions cannot be checked right now. Try again in a moment.", err)
+		return
+	}
+	a.removeOwnCookies(r)
+	if s == nil {
+		if a.skipped(r.URL.Path) {
+			a.upstream.serve(w, r, upstreamTarget{URL: a.provider.InternalURL})
+			return
+		}
+		if isAPIClient(r) {
+			a.unauthorized(w, r)
+			return
+		}
+		a.redirectToStart(w, r)
+		return
+	}
+	setIdentityHeaders(r.Header, s.Claims, identityInfo{
+		RawToken: s.AccessToken, JWKS: a.jwks(), Outpost: a.outpost, Provider: a.provider.Name,
+		App: a.provider.AssignedApplicationSlug, Version: a.version,
+		BasicAuthEnabled: a.provider.BasicAuthEnabled, BasicAuthUserAttribute: a.provider.BasicAuthUserAttribute,
+		BasicAuthPasswordAttribute: a.provider.BasicAuthPasswordAttribute,
+	})
+	a.upstream.serve(w, r, a.target(s))
+}
+
+func (a *application) skipped(path string) bool {
+	for _, re := range a.provider.SkipPaths {
+		if re.MatchString(path) {
+			return true
+		}
+	}
+	return false
+}
+
+// target is internal_host, or the session's ak_proxy.backend_override, with
+// ak_proxy.host_header (spec §9.2).
+func (a *application) target(s *session.Session) upstreamTarget {
+	t := upstreamTarget{URL: a.provider.InternalURL}
+	ak, _ := s.Claims["ak_proxy"].(map[string]any)
+	if ak == nil {
+		return t
+	}
+	t.Superuser, _ = ak["is_superuser"].(bool)
+	if o, _ := ak["backend_override"].(string); o != "" {
+		if u, err := url.Parse(o); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+			t.URL = &url.URL{Scheme: u.Scheme, Host: u.Host}
+		} else {
+			a.log.Warn("ignoring invalid backend_override", "provider", a.provider.Name, "value", o)
+		}
+	}
+	t.HostHeader, _ = ak["host_header"].(string)
+	return t
+}
+
+func (a *application) jwks() string {
+	if a.provider.Issuer == "" {
+		return a.provider.OIDCConfiguration.JWKSURI
+	}
+	return ""
+}
+
+// redirectToStart sends a browser to sign in, remembering the exact URL it
+// asked for, query included.
+func (a *application) redirectToStart(w http.ResponseWriter, r *http.Request) {
+	ext := a.provider.ExternalURL
+	back := (&url.URL{Scheme: ext.Scheme, Host: ext.Host}).String() + r.URL.EscapedPath()
+	if r.URL.RawQuery != "" {
+		back += "?" + r.URL.RawQuery
+	}
+	start := (&url.URL{Scheme: ext.Scheme, Host: ext.Host}).String() + joinPath(ext.Path, pathStart) + "?rd=" + url.QueryEscape(back)
 	w.Header().Set("Cache-Control", "no-store")
-	http.Error(w, "provider "+a.provider.Name+": sign-in is not available in this build yet", http.StatusServiceUnavailable)
+	http.Redirect(w, r, start, http.StatusFound)
+}
+
+// isAPIClient: machines get a 401 they can act on, not a login page.
+func isAPIClient(r *http.Request) bool {
+	return r.Header.Get("Authorization") != "" || wantsJSON(r) || r.Header.Get("X-Requested-With") != ""
+}
+
+func (a *application) unauthorized(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="`+a.provider.ExternalURL.Host+`"`)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = w.Write([]byte(`{"error":"unauthorized","message":"sign in or send credentials"}` + "\n"))
+}
+
+// removeOwnCookies drops the outpost's cookies from what goes upstream, so
+// the app never holds a replayable session; the app's own cookies pass
+// byte for byte.
+func (a *application) removeOwnCookies(r *http.Request) {
+	lines := r.Header.Values("Cookie")
+	if len(lines) == 0 {
+		return
+	}
+	own := func(name string) bool { return name == a.sessionCookies.Name() || name == a.loginCookies.Name() }
+	var kept []string
+	for _, line := range lines {
+		for _, part := range strings.Split(line, ";") {
+			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if !own(name) && strings.TrimSpace(part) != "" {
+				kept = append(kept, strings.TrimSpace(part))
+			}
+		}
+	}
+	r.Header.Del("Cookie")
+	if len(kept) > 0 {
+		r.Header.Set("Cookie", strings.Join(kept, "; "))
+	}
 }

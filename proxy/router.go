@@ -24,11 +24,16 @@ type domainRoute struct {
 	app    *application
 }
 
-func newRouter(snap *outpostapi.Snapshot) *router {
+// newRouter routes to apps, the applications built for snap's providers
+// (a provider with no application is not routed).
+func newRouter(snap *outpostapi.Snapshot, apps map[*outpostapi.Provider]*application) *router {
 	r := &router{exact: make(map[string]*application, len(snap.Providers))}
 	for i := range snap.Providers {
 		p := &snap.Providers[i]
-		app := &application{provider: p, outpost: snap.Outpost.Name}
+		app := apps[p]
+		if app == nil {
+			continue
+		}
 		// Later providers (name order from the core) win on a duplicate host,
 		// as in the reference.
 		r.exact[strings.ToLower(p.ExternalURL.Host)] = app

@@ -6,19 +6,40 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
+	"github.com/outpost-dev/outpost/session"
+	"golang.org/x/sync/singleflight"
 )
 
 // Server routes every request on the main listeners through the snapshot in
 // force. Update swaps the snapshot atomically; in-flight requests finish on
 // the one they started with.
 type Server struct {
-	log     *slog.Logger
-	current atomic.Pointer[state]
+	opts       Options
+	log        *slog.Logger
+	current    atomic.Pointer[state]
+	transports *transports
+	// refreshes is shared across snapshots so a refresh in flight during a
+	// swap is still joined by the requests that follow.
+	refreshes *singleflight.Group
+}
+
+// Options are the outpost-wide settings of the data plane.
+type Options struct {
+	Log *slog.Logger
+	// Store keeps sessions; carried across snapshots.
+	Store session.Store
+	// Version is version[+build], for User-Agent and X-authentik-meta-version.
+	Version string
+	// BrowserURL is AUTHENTIK_HOST_BROWSER (nil when unset).
+	BrowserURL *url.URL
+	// Insecure is AUTHENTIK_INSECURE: no TLS verification towards the core.
+	Insecure bool
 }
 
 // state is everything built from one snapshot.
@@ -29,16 +50,34 @@ type state struct {
 
 // New returns a Server with no configuration: it answers ping and 503 until
 // the first snapshot arrives.
-func New(log *slog.Logger) *Server {
-	if log == nil {
-		log = slog.Default()
+func New(opts Options) *Server {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
 	}
-	return &Server{log: log}
+	if opts.Store == nil {
+		opts.Store = session.NewMemoryStore(session.MemoryOptions{})
+	}
+	return &Server{opts: opts, log: opts.Log, transports: newTransports(), refreshes: new(singleflight.Group)}
 }
 
-// Update builds the data plane for snap and puts it in force.
-func (s *Server) Update(snap *outpostapi.Snapshot) {
-	s.current.Store(&state{snap: snap, router: newRouter(snap)})
+// Update builds the data plane for snap and puts it in force. A provider
+// that cannot be built is left out and reported; the rest serve.
+func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
+	apps := make(map[*outpostapi.Provider]*application, len(snap.Providers))
+	var failed []outpostapi.ProviderError
+	for i := range snap.Providers {
+		p := &snap.Providers[i]
+		app, err := newApplication(p, snap, s.opts, s.transports, s.refreshes)
+		if err != nil {
+			field, msg, _ := strings.Cut(err.Error(), ": ")
+			failed = append(failed, outpostapi.ProviderError{Provider: p.Name, Field: field, Err: msg})
+			s.log.Error("provider left out", "provider", p.Name, "error", err)
+			continue
+		}
+		apps[p] = app
+	}
+	s.current.Store(&state{snap: snap, router: newRouter(snap, apps)})
+	return failed
 }
 
 // Ready reports whether a configuration is loaded.

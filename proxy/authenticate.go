@@ -1,0 +1,108 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/outpost-dev/outpost/session"
+	"golang.org/x/oauth2"
+)
+
+// refreshAhead is how long before its token expires a session is refreshed.
+const refreshAhead = time.Minute
+
+// currentSession returns the request's session, or nil when there is none.
+// A cookie that is present but unusable (forged, too old, its session gone)
+// is expired in the response. An error means the store could not answer:
+// the caller must deny.
+func (a *application) currentSession(w http.ResponseWriter, r *http.Request) (*session.Session, error) {
+	id, err := a.sessionCookies.SessionID(r)
+	if errors.Is(err, session.ErrNoCookie) {
+		return nil, nil
+	}
+	if err != nil {
+		http.SetCookie(w, a.sessionCookies.Expire())
+		return nil, nil
+	}
+	s, err := a.store.Get(r.Context(), id)
+	if errors.Is(err, session.ErrNotFound) || (err == nil && s.Provider != a.provider.ClientID) {
+		http.SetCookie(w, a.sessionCookies.Expire())
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if s.RefreshToken != "" && time.Until(s.TokenExpiry) < refreshAhead {
+		return a.refresh(w, r, s)
+	}
+	return s, nil
+}
+
+// refresh redeems the session's refresh token once however many requests
+// see the expiring token together: they share one result.
+func (a *application) refresh(w http.ResponseWriter, r *http.Request, s *session.Session) (*session.Session, error) {
+	v, err, _ := a.refreshes.Do(s.ID, func() (any, error) {
+		// Another request may have refreshed it a moment ago.
+		if cur, err := a.store.Get(context.WithoutCancel(r.Context()), s.ID); err == nil && time.Until(cur.TokenExpiry) >= refreshAhead {
+			return cur, nil
+		}
+		return a.redeemRefreshToken(context.WithoutCancel(r.Context()), s)
+	})
+	if err != nil {
+		a.log.Warn("token refresh failed", "provider", a.provider.Name, "sub", s.Sub, "error", err)
+		if time.Now().Before(s.TokenExpiry) {
+			return s, nil // still valid; the next request tries again
+		}
+		_ = a.store.Delete(r.Context(), s.ID)
+		http.SetCookie(w, a.sessionCookies.Expire())
+		return nil, nil
+	}
+	fresh := v.(*session.Session)
+	if err := a.setSessionCookie(w, fresh); err != nil {
+		return nil, err
+	}
+	return fresh, nil
+}
+
+func (a *application) redeemRefreshToken(ctx context.Context, s *session.Session) (*session.Session, error) {
+	eps, err := a.oidc.endpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(a.oidc.clientContext(ctx), backchannelTimeout)
+	defer cancel()
+	tok, err := eps.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: s.RefreshToken, Expiry: time.Unix(1, 0)}).Token()
+	if err != nil {
+		return nil, err
+	}
+	fresh := *s
+	if _, hasID := tok.Extra("id_token").(string); hasID || eps.accessTokenClaims {
+		v, err := a.verifyTokens(ctx, eps, tok, "")
+		if err != nil {
+			return nil, err
+		}
+		if v.claims["sub"] != s.Claims["sub"] {
+			return nil, errors.New("refreshed token names another subject")
+		}
+		v.applyTo(&fresh)
+		if v.idToken == "" {
+			fresh.IDToken = s.IDToken
+		}
+	} else {
+		// An issuer that returns only an opaque access token on refresh:
+		// identity stays as verified at login, the lifetime moves on.
+		fresh.TokenExpiry, fresh.ExpiresAt = tok.Expiry, tok.Expiry
+	}
+	if tok.RefreshToken != "" {
+		fresh.RefreshToken = tok.RefreshToken
+	}
+	if fresh.ExpiresAt.IsZero() {
+		return nil, errors.New("refreshed token has no expiry")
+	}
+	if err := a.store.Save(ctx, &fresh); err != nil {
+		return nil, err
+	}
+	return &fresh, nil
+}

@@ -1,0 +1,249 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/outpost-dev/outpost/session"
+	"golang.org/x/oauth2"
+)
+
+// The outpost's own paths on every provider host (spec §4.1).
+const (
+	pathStart    = reservedPrefix + "/start"
+	pathCallback = reservedPrefix + "/callback"
+	pathSignOut  = reservedPrefix + "/sign_out"
+)
+
+// startLogin sends the browser to the authorization endpoint, with PKCE
+// (S256) and a nonce always, and a state bound to a fresh login attempt.
+// redirect is the already validated post-login target ("" = external host).
+func (a *application) startLogin(w http.ResponseWriter, r *http.Request, redirect string, retry bool) {
+	eps, err := a.oidc.endpoints(r.Context())
+	if err != nil {
+		a.errorPage(w, r, http.StatusBadGateway, "Sign-in is unavailable", "The identity provider could not be reached. Try again in a moment.", err)
+		return
+	}
+	attempt := loginAttempt{ID: session.NewID(), Verifier: oauth2.GenerateVerifier(), Nonce: randomToken(32)}
+	state, err := signState(a.provider.CookieSecret, a.provider.ClientID, loginState{SID: attempt.ID, Redirect: redirect, Retry: retry})
+	if err != nil {
+		a.errorPage(w, r, http.StatusInternalServerError, "Sign-in failed", "The sign-in could not be prepared.", err)
+		return
+	}
+	value, _ := json.Marshal(attempt)
+	ck, err := a.loginCookies.Cookie(string(value), loginWindow)
+	if err != nil {
+		a.errorPage(w, r, http.StatusInternalServerError, "Sign-in failed", "The sign-in could not be prepared.", err)
+		return
+	}
+	http.SetCookie(w, ck)
+	target := eps.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(attempt.Verifier), oidc.Nonce(attempt.Nonce))
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// callback finishes a login: it checks the state against the browser's
+// login attempt, redeems the code with the PKCE verifier, verifies the token
+// (signature, issuer, audience, expiry, nonce) and starts a session under a
+// new id, so no cookie planted before the login is ever adopted.
+func (a *application) callback(w http.ResponseWriter, r *http.Request, q url.Values) {
+	st, err := parseState(a.provider.CookieSecret, a.provider.ClientID, q.Get("state"))
+	if err != nil {
+		a.errorPage(w, r, http.StatusBadRequest, "Sign-in failed", "This sign-in link is invalid or has expired. Start again from the application.", err)
+		return
+	}
+	attempt, err := a.readAttempt(r)
+	if err != nil || attempt.ID != st.SID {
+		// A stale or foreign cookie (another tab, a restarted login, a
+		// cookie from before): start over once rather than show a bare 400.
+		http.SetCookie(w, a.loginCookies.Expire())
+		if st.Retry {
+			a.errorPage(w, r, http.StatusBadRequest, "Sign-in failed",
+				"Your browser did not keep the sign-in cookie. Allow cookies for this site and try again.", errors.New("login attempt cookie missing after a restart"))
+			return
+		}
+		a.log.Info("login attempt cookie stale or missing; restarting login", "provider", a.provider.Name, "error", err)
+		a.startLogin(w, r, st.Redirect, true)
+		return
+	}
+	// The attempt is spent whatever happens next: a code cannot be tried twice.
+	http.SetCookie(w, a.loginCookies.Expire())
+	if e := q.Get("error"); e != "" {
+		a.errorPage(w, r, http.StatusForbidden, "Sign-in was refused", "The identity provider said: "+e+" "+q.Get("error_description"), errors.New(e))
+		return
+	}
+	code := q.Get("code")
+	if code == "" {
+		a.errorPage(w, r, http.StatusBadRequest, "Sign-in failed", "The identity provider sent no authorization code.", errors.New("callback without code"))
+		return
+	}
+	eps, err := a.oidc.endpoints(r.Context())
+	if err != nil {
+		a.errorPage(w, r, http.StatusBadGateway, "Sign-in is unavailable", "The identity provider could not be reached.", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(a.oidc.clientContext(r.Context()), backchannelTimeout)
+	defer cancel()
+	tok, err := eps.oauth.Exchange(ctx, code, oauth2.VerifierOption(attempt.Verifier))
+	if err != nil {
+		a.errorPage(w, r, http.StatusBadGateway, "Sign-in failed", "The identity provider did not accept the sign-in.", err)
+		return
+	}
+	verified, err := a.verifyTokens(ctx, eps, tok, attempt.Nonce)
+	if err != nil {
+		a.errorPage(w, r, http.StatusUnauthorized, "Sign-in failed", "The identity provider's answer could not be verified.", err)
+		return
+	}
+	s := &session.Session{
+		ID:           session.NewID(),
+		Provider:     a.provider.ClientID,
+		CreatedAt:    time.Now(),
+		RefreshToken: tok.RefreshToken,
+	}
+	verified.applyTo(s)
+	if err := a.store.Save(r.Context(), s); err != nil {
+		a.errorPage(w, r, http.StatusServiceUnavailable, "Sign-in failed", "The session could not be stored.", err)
+		return
+	}
+	if err := a.setSessionCookie(w, s); err != nil {
+		a.errorPage(w, r, http.StatusInternalServerError, "Sign-in failed", "The session cookie could not be written.", err)
+		return
+	}
+	a.log.Info("signed in", "provider", a.provider.Name, "user", claimString(s.Claims, "preferred_username"), "sub", s.Sub)
+	target := st.Redirect
+	if target == "" {
+		target = a.provider.ExternalURL.String()
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+func (a *application) readAttempt(r *http.Request) (*loginAttempt, error) {
+	raw, err := a.loginCookies.SessionID(r)
+	if err != nil {
+		return nil, err
+	}
+	var att loginAttempt
+	if err := json.Unmarshal([]byte(raw), &att); err != nil || att.ID == "" || att.Verifier == "" || att.Nonce == "" {
+		return nil, fmt.Errorf("login attempt cookie unreadable")
+	}
+	return &att, nil
+}
+
+// verifiedTokens is the outcome of a token response that passed every check.
+type verifiedTokens struct {
+	claims   map[string]any
+	raw      string // X-authentik-jwt
+	idToken  string
+	accessTk string
+	expiry   time.Time
+}
+
+func (v *verifiedTokens) applyTo(s *session.Session) {
+	s.Claims = v.claims
+	s.Sub = claimString(v.claims, "sub")
+	s.SID = claimString(v.claims, "sid")
+	s.AccessToken = v.raw
+	s.IDToken = v.idToken
+	s.TokenExpiry = v.expiry
+	s.ExpiresAt = v.expiry
+}
+
+// verifyTokens checks a token response. Core providers: the access token is
+// a JWT with the claims (spec §7.5). Standalone: the id_token. nonce, when
+// not empty, must appear in a verified token (refresh responses carry none).
+func (a *application) verifyTokens(ctx context.Context, eps *endpoints, tok *oauth2.Token, nonce string) (*verifiedTokens, error) {
+	idRaw, _ := tok.Extra("id_token").(string)
+	var idTok *oidc.IDToken
+	if idRaw != "" {
+		t, err := eps.verifier.Verify(ctx, idRaw)
+		if err != nil {
+			return nil, fmt.Errorf("id_token: %w", err)
+		}
+		idTok = t
+	}
+	primary, raw := idTok, idRaw
+	if eps.accessTokenClaims {
+		t, err := eps.verifier.Verify(ctx, tok.AccessToken)
+		if err != nil {
+			return nil, fmt.Errorf("access_token: %w", err)
+		}
+		primary, raw = t, tok.AccessToken
+	}
+	if primary == nil {
+		return nil, errors.New("the token response has no id_token")
+	}
+	var claims map[string]any
+	if err := primary.Claims(&claims); err != nil {
+		return nil, fmt.Errorf("claims: %w", err)
+	}
+	if nonce != "" && primary.Nonce != nonce && (idTok == nil || idTok.Nonce != nonce) {
+		return nil, errors.New("nonce does not match this login")
+	}
+	if idTok != nil && idTok.Subject != primary.Subject {
+		return nil, errors.New("id_token and access_token name different subjects")
+	}
+	if _, ok := claims["ak_proxy"].(map[string]any); !ok {
+		delete(claims, "ak_proxy")
+	}
+	return &verifiedTokens{claims: claims, raw: raw, idToken: idRaw, accessTk: tok.AccessToken, expiry: primary.Expiry}, nil
+}
+
+// setSessionCookie writes the session cookie, living as long as the session.
+func (a *application) setSessionCookie(w http.ResponseWriter, s *session.Session) error {
+	ck, err := a.sessionCookies.Cookie(s.ID, time.Until(s.ExpiresAt))
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, ck)
+	return nil
+}
+
+// signOut ends every session of this person on this outpost (all providers,
+// spec §13.1), then hands over to the provider's end-session endpoint.
+func (a *application) signOut(w http.ResponseWriter, r *http.Request) {
+	s, err := a.currentSession(w, r)
+	if err != nil {
+		a.errorPage(w, r, http.StatusServiceUnavailable, "Sign-out failed", "The session store is unavailable.", err)
+		return
+	}
+	http.SetCookie(w, a.sessionCookies.Expire())
+	if s == nil {
+		a.redirectToStart(w, r)
+		return
+	}
+	n, err := a.store.DeleteBySub(r.Context(), s.Sub)
+	if err != nil {
+		a.errorPage(w, r, http.StatusServiceUnavailable, "Sign-out failed", "The session store is unavailable.", err)
+		return
+	}
+	if s.Sub == "" {
+		_ = a.store.Delete(r.Context(), s.ID)
+	}
+	a.log.Info("signed out", "provider", a.provider.Name, "sub", s.Sub, "sessions_ended", n)
+	eps, err := a.oidc.endpoints(r.Context())
+	if err != nil || eps.endSession == "" {
+		a.page(w, r, http.StatusOK, "Signed out", "You have been signed out.")
+		return
+	}
+	u, err := url.Parse(eps.endSession)
+	if err != nil {
+		a.page(w, r, http.StatusOK, "Signed out", "You have been signed out.")
+		return
+	}
+	q := u.Query()
+	hint := s.IDToken
+	if hint == "" {
+		hint = s.AccessToken
+	}
+	q.Set("id_token_hint", hint)
+	u.RawQuery = q.Encode()
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}

@@ -1,0 +1,61 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"strings"
+)
+
+//go:embed pages/*.html
+var pageFiles embed.FS
+
+var pageTemplate = template.Must(template.ParseFS(pageFiles, "pages/page.html"))
+
+// requestID names a request in pages and logs, so a person can quote it.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && !strings.ContainsAny(id, "\r\n") {
+		return id
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	id := hex.EncodeToString(b)
+	r.Header.Set("X-Request-Id", id)
+	return id
+}
+
+// wantsJSON is true for clients that asked for JSON rather than a page.
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json") && !strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// page answers with a small HTML page, or JSON for clients that ask for it.
+func (a *application) page(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+	writePage(w, r, status, title, message, "")
+}
+
+// errorPage logs the cause with the request id and shows the person a
+// message that names no internals.
+func (a *application) errorPage(w http.ResponseWriter, r *http.Request, status int, title, message string, cause error) {
+	id := requestID(r)
+	a.log.Warn(strings.ToLower(title), "provider", a.provider.Name, "status", status, "request_id", id, "path", r.URL.Path, "error", cause)
+	writePage(w, r, status, title, message, "")
+}
+
+func writePage(w http.ResponseWriter, r *http.Request, status int, title, message, detail string) {
+	id := requestID(r)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if wantsJSON(r) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": title, "message": message, "request_id": id})
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_ = pageTemplate.Execute(w, map[string]string{"Title": title, "Message": message, "Detail": detail, "RequestID": id})
+}

@@ -1,0 +1,61 @@
+package proxy
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/outpost-dev/outpost/outpostapi"
+)
+
+// validRedirect returns rd as an absolute URL when it is a safe target after
+// login or logout for provider p, else "". Relative targets resolve against
+// the external host. Allowed: http(s) only, no user info, no backslashes,
+// no control or space characters (also once percent-decoded), no
+// scheme-relative forms, and a host that is the external host (proxy,
+// forward_single) or inside cookie_domain on a label boundary
+// (forward_domain).
+func validRedirect(p *outpostapi.Provider, rd string) string {
+	if rd == "" || len(rd) > 8192 || unsafeRedirectChars(rd) {
+		return ""
+	}
+	decoded, err := url.PathUnescape(rd)
+	if err != nil || unsafeRedirectChars(decoded) || strings.HasPrefix(decoded, "//") {
+		return ""
+	}
+	u, err := url.Parse(rd)
+	if err != nil || u.Opaque != "" || u.User != nil {
+		return ""
+	}
+	ext := p.ExternalURL
+	if u.Scheme == "" && u.Host == "" {
+		if !strings.HasPrefix(rd, "/") {
+			return ""
+		}
+		u.Scheme, u.Host = ext.Scheme, ext.Host
+		return u.String()
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	switch p.Mode {
+	case outpostapi.ModeForwardDomain:
+		domain := strings.ToLower(strings.TrimPrefix(p.CookieDomain, "."))
+		if domain == "" || !domainMatch(strings.ToLower(u.Hostname()), domain) {
+			return ""
+		}
+	default:
+		if !strings.EqualFold(u.Host, ext.Host) {
+			return ""
+		}
+	}
+	return u.String()
+}
+
+func unsafeRedirectChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c == 0x7f || c == '\\' {
+			return true
+		}
+	}
+	return false
+}
