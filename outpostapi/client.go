@@ -1,0 +1,281 @@
+package outpostapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Client limits.
+const (
+	// maxResponseBytes caps a core response: a page of 100 providers is a
+	// few hundred KiB, so anything near this is not a core talking.
+	maxResponseBytes = 16 << 20
+	// providersPageSize is the page size the reference asks for.
+	providersPageSize = 100
+	// maxProviderPages stops a core that keeps announcing pages.
+	maxProviderPages = 1000
+	// bodyExcerptBytes is how much of an error body goes into HTTPError.
+	bodyExcerptBytes = 256
+	// requestTimeout bounds one REST call end to end.
+	requestTimeout = 30 * time.Second
+)
+
+// ErrTokenRejected matches (errors.Is) an HTTPError with status 401 or 403.
+var ErrTokenRejected = errors.New("the core rejected AUTHENTIK_TOKEN")
+
+// HTTPError is a core response with an unexpected status.
+type HTTPError struct {
+	Method     string
+	Path       string // request path, without the query
+	StatusCode int
+	// Body is a short, single-line excerpt of the response body.
+	Body string
+}
+
+func (e *HTTPError) Error() string {
+	if e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden {
+		return fmt.Sprintf("%s %s: HTTP %d: the core rejected AUTHENTIK_TOKEN: check that it is the outpost's API token (identifier ak-outpost-<outpost uuid>-api) and not expired: %s",
+			e.Method, e.Path, e.StatusCode, e.Body)
+	}
+	return fmt.Sprintf("%s %s: HTTP %d: %s", e.Method, e.Path, e.StatusCode, e.Body)
+}
+
+// Is makes errors.Is(err, ErrTokenRejected) true for 401 and 403.
+func (e *HTTPError) Is(target error) bool {
+	return target == ErrTokenRejected && (e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden)
+}
+
+// Client is the outpost's REST client for the core API (spec §1.3, §3).
+type Client struct {
+	host      *url.URL // AUTHENTIK_HOST, path ending in "/"
+	token     string
+	userAgent string
+	http      *http.Client
+}
+
+// NewClient builds a client for env.Host. version and buildHash make up the
+// User-Agent the core sees (goauthentik.io/outpost/<version>[+<build>]).
+func NewClient(env Env, version, buildHash string) *Client {
+	host := env.Host
+	if host == nil {
+		host = &url.URL{Scheme: "http", Host: "invalid.", Path: "/"}
+	}
+	// The reference REST transport ignores HTTP(S)_PROXY (only its websocket
+	// dialer honours them); doing the same keeps deployments that rely on it
+	// working.
+	tr := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       &tls.Config{InsecureSkipVerify: env.Insecure, MinVersion: tls.VersionTLS12}, //nolint:gosec // AUTHENTIK_INSECURE asks for it
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: requestTimeout,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+		ForceAttemptHTTP2:     true,
+	}
+	return &Client{
+		host:      host,
+		token:     env.Token,
+		userAgent: UserAgent(version, buildHash),
+		http:      &http.Client{Transport: tr, Timeout: requestTimeout},
+	}
+}
+
+// UserAgent is the User-Agent of the outpost's calls to the core.
+func UserAgent(version, buildHash string) string {
+	if buildHash == "" {
+		return "goauthentik.io/outpost/" + version
+	}
+	return "goauthentik.io/outpost/" + version + "+" + buildHash
+}
+
+// CloseIdleConnections releases pooled connections (on shutdown).
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
+// apiURL is <AUTHENTIK_HOST path>api/v3/<rel>; AUTHENTIK_HOST's own query
+// belongs to the websocket only.
+func (c *Client) apiURL(rel string, query url.Values) *url.URL {
+	u := *c.host
+	u.Path = c.host.Path + "api/v3/" + rel
+	u.RawPath = ""
+	u.RawQuery = query.Encode()
+	u.Fragment, u.RawFragment = "", ""
+	return &u
+}
+
+// do sends one request; any 2xx is success, and a JSON response is decoded
+// into out (when non-nil).
+func (c *Client) do(ctx context.Context, method, rel string, query url.Values, body any, out any) error {
+	u := c.apiURL(rel, query)
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("%s %s: encoding request: %w", method, u.Path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, u.Path, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// url.Error repeats the whole URL; the path is enough and shorter.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("%s %s: %w", method, u.Path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return fmt.Errorf("%s %s: reading response: %w", method, u.Path, err)
+	}
+	if len(b) > maxResponseBytes {
+		return fmt.Errorf("%s %s: response larger than %d bytes", method, u.Path, maxResponseBytes)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return &HTTPError{Method: method, Path: u.Path, StatusCode: resp.StatusCode, Body: c.excerpt(b)}
+	}
+	if out == nil {
+		return nil
+	}
+	// Unknown fields are ignored (encoding/json's default), so newer cores
+	// with extra properties keep working.
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s %s: HTTP %d: decoding response: %v (body starts %q)", method, u.Path, resp.StatusCode, err, c.excerpt(b))
+	}
+	return nil
+}
+
+// excerpt shortens a body for an error message, on one line, without the
+// token should a misbehaving server echo it.
+func (c *Client) excerpt(b []byte) string {
+	if len(b) > bodyExcerptBytes {
+		b = b[:bodyExcerptBytes]
+		for len(b) > 0 && !utf8.Valid(b) {
+			b = b[:len(b)-1]
+		}
+	}
+	s := strings.Join(strings.Fields(strings.ToValidUTF8(string(b), "?")), " ")
+	if c.token != "" {
+		s = strings.ReplaceAll(s, c.token, "[redacted]")
+	}
+	return s
+}
+
+// Outposts lists the outposts the token can see (GET /outposts/instances/);
+// for an outpost's own token that is exactly one, its own.
+func (c *Client) Outposts(ctx context.Context) ([]Outpost, error) {
+	var page Paginated[Outpost]
+	if err := c.do(ctx, http.MethodGet, "outposts/instances/", nil, nil, &page); err != nil {
+		return nil, err
+	}
+	return page.Results, nil
+}
+
+// RootConfig is GET /root/config/.
+func (c *Client) RootConfig(ctx context.Context) (RootConfig, error) {
+	var rc RootConfig
+	err := c.do(ctx, http.MethodGet, "root/config/", nil, nil, &rc)
+	return rc, err
+}
+
+// ProxyProviders fetches every page of GET /outposts/proxy/. A core whose
+// pagination does not move forward, or that announces more than
+// maxProviderPages pages, is an error rather than an endless loop.
+func (c *Client) ProxyProviders(ctx context.Context) ([]ProxyOutpostConfig, error) {
+	var all []ProxyOutpostConfig
+	for page := 1; ; {
+		q := url.Values{"page": {strconv.Itoa(page)}, "page_size": {strconv.Itoa(providersPageSize)}}
+		var p Paginated[ProxyOutpostConfig]
+		if err := c.do(ctx, http.MethodGet, "outposts/proxy/", q, nil, &p); err != nil {
+			return nil, err
+		}
+		all = append(all, p.Results...)
+		next := p.Pagination.Next
+		if next <= 0 {
+			return all, nil
+		}
+		if next <= page {
+			return nil, fmt.Errorf("GET %s: page %d names next page %d: pagination does not move forward", c.apiURL("outposts/proxy/", nil).Path, page, next)
+		}
+		if next > maxProviderPages {
+			return nil, fmt.Errorf("GET %s: more than %d pages of providers", c.apiURL("outposts/proxy/", nil).Path, maxProviderPages)
+		}
+		page = next
+	}
+}
+
+// certPath checks the keypair id is a UUID before it goes into a path.
+func certPath(id, suffix string) (string, error) {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return "", fmt.Errorf("certificate %q is not a UUID", id)
+	}
+	return "crypto/certificatekeypairs/" + u.String() + "/" + suffix, nil
+}
+
+// CertificateKeyPair is GET /crypto/certificatekeypairs/<uuid>/; the outpost
+// reads its fingerprint to decide whether to download the PEMs again.
+func (c *Client) CertificateKeyPair(ctx context.Context, id string) (CertificateKeyPair, error) {
+	var kp CertificateKeyPair
+	p, err := certPath(id, "")
+	if err != nil {
+		return kp, err
+	}
+	err = c.do(ctx, http.MethodGet, p, nil, nil, &kp)
+	return kp, err
+}
+
+// CertificatePEM is the keypair's certificate chain (view_certificate/).
+func (c *Client) CertificatePEM(ctx context.Context, id string) (string, error) {
+	return c.certData(ctx, id, "view_certificate/")
+}
+
+// PrivateKeyPEM is the keypair's private key (view_private_key/); "" when
+// the keypair has none.
+func (c *Client) PrivateKeyPEM(ctx context.Context, id string) (string, error) {
+	return c.certData(ctx, id, "view_private_key/")
+}
+
+func (c *Client) certData(ctx context.Context, id, suffix string) (string, error) {
+	p, err := certPath(id, suffix)
+	if err != nil {
+		return "", err
+	}
+	var d CertificateData
+	err = c.do(ctx, http.MethodGet, p, nil, nil, &d)
+	return d.Data, err
+}
+
+// PostEvent records an event on the core (POST /events/events/), e.g. a
+// forward-auth configuration_error.
+func (c *Client) PostEvent(ctx context.Context, ev Event) error {
+	if ev.Context == nil {
+		ev.Context = map[string]any{}
+	}
+	return c.do(ctx, http.MethodPost, "events/events/", nil, ev, nil)
+}
