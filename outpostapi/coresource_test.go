@@ -467,7 +467,7 @@ func TestCoreSourceSessionEnd(t *testing.T) {
 		`not json`,
 		`{"instruction":"4"}`,
 		`{"instruction":4,"args":[]}`,
-		`{"instruction":4,"args":{"type":"event.session.end"}}`,                                   // no session_id
+		`{"instruction":4,"args":{"type":"event.session.end"}}`,                                         // no session_id
 		`{"instruction":3,"args":{"type":"event.provider.specific","sub_type":"rac","session_id":"x"}}`, // other sub_type
 		`{"instruction":4,"args":{"type":"event.session.end","session_id":"` + strings.Repeat("a", 64) + `"}}`,
 		`{"instruction":3,"args":{"type":"event.provider.specific","sub_type":"logout","session_id":"legacy-id"}}`,
@@ -673,7 +673,9 @@ func TestCoreSourceCertificates(t *testing.T) {
 		t.Errorf("downloads %d→%d, cert changed: %t", before, downloads(), s.Certificates[id].CertPEM == cert2)
 	}
 	// The keypair endpoint fails: the cached certificate keeps serving.
-	core.set(func(c *fakeCore) { c.failPath["/api/v3/crypto/certificatekeypairs/"+id+"/"] = http.StatusInternalServerError })
+	core.set(func(c *fakeCore) {
+		c.failPath["/api/v3/crypto/certificatekeypairs/"+id+"/"] = http.StatusInternalServerError
+	})
 	r.src.TriggerRefresh()
 	s = r.snapshot(t, 10*time.Second)
 	if s.Certificates[id].CertPEM != cert2 || providerNames(s)[0] != "tls" {
