@@ -285,17 +285,17 @@ func (s *StaticSource) Run(ctx context.Context, onSnapshot func(*Snapshot), onEr
 	if err != nil {
 		return err
 	}
+	snap, err := LoadStaticFile(s.Path)
+	if err != nil {
+		return err
+	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err
 	}
 	defer w.Close()
 	if err := w.Add(filepath.Dir(abs)); err != nil {
-		return err
-	}
-	snap, err := LoadStaticFile(s.Path)
-	if err != nil {
-		return err
+		return fmt.Errorf("watching %s: %w", filepath.Dir(abs), err)
 	}
 	onSnapshot(snap)
 	s.Log.Info("configuration loaded", "path", s.Path, "providers", len(snap.Providers))
