@@ -1,0 +1,423 @@
+package proxy_test
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/outpost-dev/outpost/outpostapi"
+	"github.com/outpost-dev/outpost/outpostapi/devcore"
+	"github.com/outpost-dev/outpost/proxy"
+	"github.com/outpost-dev/outpost/session"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// stack is a devcore, an upstream that records what it receives, and an
+// outpost fed by the real core source, all on 127.0.0.1.
+type stack struct {
+	outpost  string // http://127.0.0.1:port, also the provider's external host
+	core     string
+	token    string
+	store    *session.MemoryStore
+	mu       sync.Mutex
+	upstream []*http.Request
+}
+
+func (s *stack) lastUpstream(t *testing.T) *http.Request {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.upstream) == 0 {
+		t.Fatal("nothing reached the upstream")
+	}
+	return s.upstream[len(s.upstream)-1]
+}
+
+func (s *stack) upstreamCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.upstream)
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func hash(t *testing.T, pw string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	st := &stack{token: "outpost-token-0123456789"}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st.mu.Lock()
+		st.upstream = append(st.upstream, r.Clone(context.Background()))
+		st.mu.Unlock()
+		fmt.Fprintf(w, "upstream saw %s as %q", r.URL.RequestURI(), r.Header.Get("X-Authentik-Username"))
+	}))
+	t.Cleanup(up.Close)
+
+	outLn, coreLn := listen(t), listen(t)
+	st.outpost, st.core = "http://"+outLn.Addr().String(), "http://"+coreLn.Addr().String()
+	cfg, err := devcore.ParseConfig([]byte(fmt.Sprintf(`
+outposts:
+  - pk: 0b7c8a52-3c55-4e0b-9a43-6c1f1d1e2f30
+    name: test-outpost
+    token: %s
+    config: {authentik_host: %s}
+    providers: [app]
+providers:
+  - name: app
+    external_host: %s
+    internal_host: %s
+    client_id: app-client
+    client_secret: app-client-secret-0123456789abcdef0123456789
+    cookie_secret: cookie-secret-0123456789abcdef
+    access_token_validity: 600
+    skip_path_regex: |
+      ^/public/
+groups:
+  - name: ops
+users:
+  - username: alice
+    password_hash: "%s"
+    email: alice@example.com
+    name: Alice
+    groups: [ops]
+  - username: mallory
+    password_hash: "%s"
+    email: mallory@example.com
+`, st.token, st.core, st.outpost, up.URL, hash(t, "alice-pw"), hash(t, "mallory-pw"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, err := devcore.New(cfg, devcore.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	coreDone := make(chan error, 1)
+	go func() { coreDone <- core.Serve(ctx, coreLn) }()
+
+	st.store = session.NewMemoryStore(session.MemoryOptions{})
+	srv := proxy.New(proxy.Options{Log: log, Store: st.store, Version: "0.1.0"})
+	front := proxy.NewHTTPServer(srv)
+	go func() { _ = front.Serve(outLn) }()
+
+	env, err := outpostapi.LoadEnv(func(k string) (string, bool) {
+		v, ok := map[string]string{"AUTHENTIK_HOST": st.core + "/", "AUTHENTIK_TOKEN": st.token}[k]
+		return v, ok
+	}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	var once sync.Once
+	srcDone := make(chan error, 1)
+	go func() {
+		srcDone <- outpostapi.NewCoreSource(env, outpostapi.CoreOptions{Logger: log, Version: "0.1.0"}).Run(ctx, outpostapi.Handlers{
+			OnSnapshot: func(s *outpostapi.Snapshot) {
+				if failed := srv.Update(s); len(failed) > 0 {
+					t.Errorf("providers left out: %v", failed)
+				}
+				once.Do(func() { close(ready) })
+			},
+			OnSessionEnd: func(e outpostapi.SessionEnd) { _, _ = st.store.DeleteBySID(context.Background(), e.SessionID) },
+		})
+	}()
+	select {
+	case <-ready:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no configuration from the devcore")
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-srcDone
+		<-coreDone
+		_ = front.Close()
+		_ = st.store.Close()
+	})
+	return st
+}
+
+func browser(t *testing.T) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
+}
+
+var (
+	formAction = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
+	hiddenIn   = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
+)
+
+// signIn fills the devcore login form shown in resp.
+func signIn(t *testing.T, c *http.Client, resp *http.Response, user, password string) *http.Response {
+	t.Helper()
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := formAction.FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("no login form at %s (%d):\n%s", resp.Request.URL, resp.StatusCode, body)
+	}
+	action, err := resp.Request.URL.Parse(html.UnescapeString(string(m[1])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"username": {user}, "password": {password}}
+	for _, h := range hiddenIn.FindAllSubmatch(body, -1) {
+		form.Set(html.UnescapeString(string(h[1])), html.UnescapeString(string(h[2])))
+	}
+	out, err := c.PostForm(action.String(), form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func getPage(t *testing.T, c *http.Client, u string, header ...string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	req.Header.Set("Accept", "text/html")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func readBody(resp *http.Response) string {
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return string(b)
+}
+
+func sessionCookie(t *testing.T, c *http.Client, site string) *http.Cookie {
+	u, _ := url.Parse(site)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == session.CookieName("app-client") {
+			return ck
+		}
+	}
+	return nil
+}
+
+func TestLoginSignOutAndReplay(t *testing.T) {
+	st := newStack(t)
+	c := browser(t)
+
+	// A person asks for a deep link with a query; they are sent to sign in,
+	// and land on exactly that URL afterwards.
+	resp := getPage(t, c, st.outpost+"/graph?g0.expr=up&g0.tab=1", "X-Authentik-Username", "admin", "x_authentik_groups", "admins")
+	if !strings.HasPrefix(resp.Request.URL.String(), st.core+"/application/o/authorize/") {
+		t.Fatalf("not sent to the core's authorize endpoint: %s", resp.Request.URL)
+	}
+	q := resp.Request.URL.Query()
+	if q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || q.Get("nonce") == "" || q.Get("state") == "" {
+		t.Errorf("authorize request lacks PKCE, nonce or state: %s", resp.Request.URL.RawQuery)
+	}
+	if q.Get("redirect_uri") != st.outpost+"/outpost.goauthentik.io/callback?X-authentik-auth-callback=true" {
+		t.Errorf("redirect_uri = %q", q.Get("redirect_uri"))
+	}
+	resp = signIn(t, c, resp, "alice", "alice-pw")
+	body := readBody(resp)
+	if resp.StatusCode != 200 || resp.Request.URL.String() != st.outpost+"/graph?g0.expr=up&g0.tab=1" {
+		t.Fatalf("after login: %d at %s: %s", resp.StatusCode, resp.Request.URL, body)
+	}
+	up := st.lastUpstream(t)
+	if up.Header.Get("X-Authentik-Username") != "alice" || up.Header.Get("X-Authentik-Email") != "alice@example.com" ||
+		up.Header.Get("X-Authentik-Groups") != "ops" || up.Header.Get("X-Authentik-Meta-Provider") != "app" ||
+		up.Header.Get("X-Authentik-Meta-Outpost") != "test-outpost" || up.Header.Get("X-Authentik-Jwt") == "" {
+		t.Errorf("identity headers upstream: %v", up.Header)
+	}
+	// The client's own spoofing attempt went nowhere (the first request was
+	// redirected; send it again signed in).
+	resp = getPage(t, c, st.outpost+"/api", "X-Authentik-Username", "admin", "Cookie", "app_pref=dark")
+	readBody(resp)
+	up = st.lastUpstream(t)
+	if got := up.Header.Values("X-Authentik-Username"); len(got) != 1 || got[0] != "alice" {
+		t.Errorf("spoofed username reached the upstream: %v", got)
+	}
+	if strings.Contains(up.Header.Get("Cookie"), "authentik_proxy_") {
+		t.Errorf("the outpost's session cookie reached the upstream: %q", up.Header.Get("Cookie"))
+	}
+	stolen := sessionCookie(t, c, st.outpost)
+	if stolen == nil {
+		t.Fatal("no session cookie after login")
+	}
+	if !stolen.HttpOnly && stolen.Value == "" {
+		t.Error("session cookie unusable")
+	}
+
+	// Sign-out ends the session and hands over to the core's end-session.
+	resp = getPage(t, c, st.outpost+"/outpost.goauthentik.io/sign_out")
+	readBody(resp)
+	if !strings.HasPrefix(resp.Request.URL.String(), st.core+"/application/o/app/end-session/") {
+		t.Errorf("sign-out ended at %s", resp.Request.URL)
+	}
+	// Replaying the old cookie no longer reaches the app.
+	before := st.upstreamCount()
+	replay := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("GET", st.outpost+"/graph", nil)
+	req.AddCookie(&http.Cookie{Name: stolen.Name, Value: stolen.Value})
+	r2, err := replay.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(r2)
+	if r2.StatusCode != http.StatusFound || !strings.Contains(r2.Header.Get("Location"), "/outpost.goauthentik.io/start") || st.upstreamCount() != before {
+		t.Errorf("replayed cookie after sign-out: %d %s", r2.StatusCode, r2.Header.Get("Location"))
+	}
+}
+
+// The core ends alice's session (admin action); the outpost hears
+// SESSION_END over the websocket and her cookie stops working.
+func TestSessionEndFromCoreRevokes(t *testing.T) {
+	st := newStack(t)
+	c := browser(t)
+	resp := signIn(t, c, getPage(t, c, st.outpost+"/"), "alice", "alice-pw")
+	if readBody(resp); resp.StatusCode != 200 || st.upstreamCount() != 1 {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("POST", st.core+"/api/devcore/users/alice/end-sessions", nil)
+	req.Header.Set("Authorization", "Bearer "+st.token)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := readBody(r); r.StatusCode != 200 || !strings.Contains(b, `"ended":1`) {
+		t.Fatalf("end-sessions: %d %s", r.StatusCode, b)
+	}
+	noFollow := &http.Client{Jar: c.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := noFollow.Get(st.outpost + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(r)
+		if r.StatusCode == http.StatusFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session still served %d after SESSION_END", r.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestSkipPathAndAPIClients(t *testing.T) {
+	st := newStack(t)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("GET", st.outpost+"/public/status", nil)
+	req.Header.Set("X-Authentik-Username", "admin")
+	req.Header["X_Authentik_Uid"] = []string{"0"}
+	r, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(r)
+	if r.StatusCode != 200 {
+		t.Fatalf("skipped path: %d", r.StatusCode)
+	}
+	up := st.lastUpstream(t)
+	for name := range up.Header {
+		if strings.HasPrefix(strings.ToLower(name), "x-authentik") || strings.Contains(name, "_") {
+			t.Errorf("client identity header %s reached the upstream on a skipped path", name)
+		}
+	}
+	for _, h := range [][2]string{{"Accept", "application/json"}, {"X-Requested-With", "XMLHttpRequest"}, {"Authorization", "Bearer nope"}} {
+		req, _ := http.NewRequest("GET", st.outpost+"/api/v1/query", nil)
+		req.Header.Set(h[0], h[1])
+		r, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(r)
+		if r.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer realm=") {
+			t.Errorf("%s: %d %q", h[0], r.StatusCode, r.Header.Get("WWW-Authenticate"))
+		}
+	}
+}
+
+// A cookie planted before login (session fixation) is never adopted: the
+// person's login gets a session id of its own.
+func TestPlantedCookieNotAdopted(t *testing.T) {
+	st := newStack(t)
+	attacker := browser(t)
+	readBody(signIn(t, attacker, getPage(t, attacker, st.outpost+"/"), "mallory", "mallory-pw"))
+	planted := sessionCookie(t, attacker, st.outpost)
+	if planted == nil {
+		t.Fatal("attacker has no session")
+	}
+
+	victim := browser(t)
+	u, _ := url.Parse(st.outpost)
+	victim.Jar.SetCookies(u, []*http.Cookie{{Name: planted.Name, Value: planted.Value, Path: "/"}})
+	// With the planted cookie the victim is mallory; signing in as herself
+	// must give a fresh session, not bind alice to the planted one.
+	resp := getPage(t, victim, st.outpost+"/outpost.goauthentik.io/start")
+	resp = signIn(t, victim, resp, "alice", "alice-pw")
+	readBody(resp)
+	own := sessionCookie(t, victim, st.outpost)
+	if own == nil || own.Value == planted.Value {
+		t.Fatal("victim kept the planted session cookie")
+	}
+	readBody(getPage(t, victim, st.outpost+"/whoami"))
+	if got := st.lastUpstream(t).Header.Get("X-Authentik-Username"); got != "alice" {
+		t.Errorf("victim is %q upstream", got)
+	}
+	readBody(getPage(t, attacker, st.outpost+"/whoami"))
+	if got := st.lastUpstream(t).Header.Get("X-Authentik-Username"); got != "mallory" {
+		t.Errorf("attacker is %q upstream", got)
+	}
+}
+
+// A callback whose login attempt cookie is gone (another browser, a cleared
+// cookie) restarts the login once instead of a bare 400; a forged state is
+// refused with a page.
+func TestCallbackWithoutAttemptRestartsOnce(t *testing.T) {
+	st := newStack(t)
+	c := browser(t)
+	resp := getPage(t, c, st.outpost+"/deep?x=1")
+	readBody(resp)
+	state := resp.Request.URL.Query().Get("state")
+
+	other := browser(t)
+	resp = getPage(t, other, st.outpost+"/outpost.goauthentik.io/callback?X-authentik-auth-callback=true&code=abc&state="+url.QueryEscape(state))
+	body := readBody(resp)
+	if !strings.HasPrefix(resp.Request.URL.String(), st.core+"/application/o/authorize/") || !strings.Contains(body, "password") {
+		t.Errorf("stale callback did not restart the login: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	resp = getPage(t, other, st.outpost+"/outpost.goauthentik.io/callback?X-authentik-auth-callback=true&code=abc&state=forged")
+	body = readBody(resp)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Sign-in failed") || !strings.Contains(body, "Request ") {
+		t.Errorf("forged state: %d %s", resp.StatusCode, body)
+	}
+}
