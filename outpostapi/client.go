@@ -157,7 +157,7 @@ func (c *Client) do(ctx context.Context, method, rel string, query url.Values, b
 		return fmt.Errorf("%s %s: response larger than %d bytes", method, u.Path, maxResponseBytes)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return &HTTPError{Method: method, Path: u.Path, StatusCode: resp.StatusCode, Body: c.excerpt(b)}
+		return &HTTPError{Method: method, Path: u.Path, StatusCode: resp.StatusCode, Body: excerpt(b, c.token)}
 	}
 	if out == nil {
 		return nil
@@ -165,14 +165,14 @@ func (c *Client) do(ctx context.Context, method, rel string, query url.Values, b
 	// Unknown fields are ignored (encoding/json's default), so newer cores
 	// with extra properties keep working.
 	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("%s %s: HTTP %d: decoding response: %v (body starts %q)", method, u.Path, resp.StatusCode, err, c.excerpt(b))
+		return fmt.Errorf("%s %s: HTTP %d: decoding response: %v (body starts %q)", method, u.Path, resp.StatusCode, err, excerpt(b, c.token))
 	}
 	return nil
 }
 
 // excerpt shortens a body for an error message, on one line, without the
 // token should a misbehaving server echo it.
-func (c *Client) excerpt(b []byte) string {
+func excerpt(b []byte, token string) string {
 	if len(b) > bodyExcerptBytes {
 		b = b[:bodyExcerptBytes]
 		for len(b) > 0 && !utf8.Valid(b) {
@@ -180,8 +180,8 @@ func (c *Client) excerpt(b []byte) string {
 		}
 	}
 	s := strings.Join(strings.Fields(strings.ToValidUTF8(string(b), "?")), " ")
-	if c.token != "" {
-		s = strings.ReplaceAll(s, c.token, "[redacted]")
+	if token != "" {
+		s = strings.ReplaceAll(s, token, "[redacted]")
 	}
 	return s
 }

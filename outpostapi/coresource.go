@@ -165,6 +165,10 @@ func haOffset(max time.Duration) time.Duration {
 // HAOffset is this process's delay between a TRIGGER_UPDATE and its refresh.
 func (s *CoreSource) HAOffset() time.Duration { return s.haOffset }
 
+// Client is the source's REST client, for other calls to the core (e.g.
+// PostEvent for forward-auth configuration errors).
+func (s *CoreSource) Client() *Client { return s.client }
+
 // InstanceUUID is the id this process reports to the core.
 func (s *CoreSource) InstanceUUID() string { return s.opts.InstanceUUID }
 

@@ -222,8 +222,7 @@ func (c *controlChannel) dial(ctx context.Context, attempt int) (*websocket.Conn
 		if errors.Is(err, websocket.ErrBadHandshake) && resp != nil {
 			// The body is short and gorilla has buffered what it read.
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, bodyExcerptBytes))
-			cl := &Client{token: c.token}
-			return nil, &HTTPError{Method: "GET", Path: path, StatusCode: resp.StatusCode, Body: cl.excerpt(b)}
+			return nil, &HTTPError{Method: "GET", Path: path, StatusCode: resp.StatusCode, Body: excerpt(b, c.token)}
 		}
 		return nil, fmt.Errorf("websocket %s: %w", path, err)
 	}
