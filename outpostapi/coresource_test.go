@@ -735,3 +735,29 @@ func TestCoreSourceRequiresHost(t *testing.T) {
 		t.Error("second Run accepted")
 	}
 }
+
+// The periodic refresh follows refresh_interval_s, clamped to at least 30 s.
+func TestCoreSourcePeriodicRefresh(t *testing.T) {
+	t.Parallel()
+	core := newFakeCore(t)
+	core.outposts[0].RefreshIntervalS = 1
+	core.providers = testProviders(1)
+	core.start("127.0.0.1:0")
+	r := startSource(t, testEnv(t, core.url(), fakeToken), CoreOptions{})
+	prev := r.latestSnapshot(t, 10*time.Second)
+	quiet(t, core)
+	if s := r.drain(); s != nil {
+		prev = s
+	}
+	if prev.Outpost.RefreshInterval != 30*time.Second {
+		t.Errorf("RefreshInterval = %v, want the 30 s clamp", prev.Outpost.RefreshInterval)
+	}
+	core.set(func(c *fakeCore) { c.providers = testProviders(2) })
+	next := r.snapshot(t, 45*time.Second)
+	if d := next.LoadedAt.Sub(prev.LoadedAt); d < 29*time.Second {
+		t.Errorf("periodic refresh %v after the previous one, want 30 s", d)
+	}
+	if len(next.Providers) != 2 {
+		t.Errorf("periodic refresh has %d providers, want 2", len(next.Providers))
+	}
+}
