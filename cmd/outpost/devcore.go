@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/outpost-dev/outpost/outpostapi/devcore"
+)
+
+func devcoreCommand(args []string) error {
+	fs := flag.NewFlagSet("devcore", flag.ContinueOnError)
+	configPath := fs.String("config", "", "devcore YAML file (required)")
+	listen := fs.String("listen", "", "address to listen on (default: the file's listen, else 127.0.0.1:9080)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *configPath == "" {
+		fs.Usage()
+		return flagError("--config is required")
+	}
+	cfg, err := devcore.LoadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	addr := firstNonEmpty(*listen, cfg.Listen, "127.0.0.1:9080")
+	log := newLogger(os.Stderr, false, new(slog.LevelVar))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	srv, err := devcore.New(cfg, devcore.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	log.Info("devcore listening", "address", ln.Addr().String(), "config", *configPath)
+	go func() {
+		if err := srv.WatchFile(ctx, *configPath); err != nil {
+			log.Error("watching configuration", "error", err)
+		}
+	}()
+	return srv.Serve(ctx, ln)
+}
+
+type flagError string
+
+func (e flagError) Error() string { return string(e) }
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,379 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests run the real binary, as an operator or a container runtime
+// would, and look only at what it prints, serves and exits with.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "outpost-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "outpost")
+	build := exec.Command("go", "build", "-race", "-ldflags", "-X main.buildHash=testbuild", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the outpost binary:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freeAddr returns a 127.0.0.1 address nobody listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// process is a running outpost binary with its output captured.
+type process struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	out    bytes.Buffer
+	lines  chan string
+	exited chan error
+}
+
+func start(t *testing.T, env []string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(binary, args...), lines: make(chan string, 1000), exited: make(chan error, 1)}
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	stdout, _ := p.cmd.StdoutPipe()
+	stderr, _ := p.cmd.StderrPipe()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, r := range []io.Reader{stdout, stderr} {
+		wg.Add(1)
+		go func(r io.Reader) {
+			defer wg.Done()
+			sc := bufio.NewScanner(r)
+			for sc.Scan() {
+				p.mu.Lock()
+				p.out.WriteString(sc.Text() + "\n")
+				p.mu.Unlock()
+				select {
+				case p.lines <- sc.Text():
+				default:
+				}
+			}
+		}(r)
+	}
+	go func() { wg.Wait(); p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("output of %v:\n%s", args, p.output())
+		}
+	})
+	return p
+}
+
+func (p *process) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// waitFor waits until a line containing want was printed and returns it.
+func (p *process) waitFor(t *testing.T, want string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case l := <-p.lines:
+			if strings.Contains(l, want) {
+				return l
+			}
+		case err := <-p.exited:
+			p.exited <- err
+			t.Fatalf("exited (%v) before printing %q", err, want)
+		case <-deadline:
+			t.Fatalf("no line containing %q within %s", want, timeout)
+		}
+	}
+}
+
+func (p *process) wait(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.exited:
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(timeout):
+		t.Fatalf("still running after %s", timeout)
+	}
+	return -1
+}
+
+// get does one request without following redirects; for a redirect the
+// body returned is the Location.
+func get(t *testing.T, url, host string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if host != "" {
+		req.Host = host
+	}
+	client := &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if loc := resp.Header.Get("Location"); loc != "" {
+		return resp.StatusCode, loc
+	}
+	return resp.StatusCode, string(b)
+}
+
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered", url)
+}
+
+const standaloneYAML = `outpost:
+  name: standalone-test
+providers:
+  - name: prom
+    external_host: http://prom.test
+    internal_host: http://127.0.0.1:1
+    issuer: https://id.example.invalid/
+    client_id: prom
+    client_secret: s
+    cookie_secret: 0123456789abcdef
+`
+
+func TestStandaloneServeReloadAndSignals(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "providers.yaml")
+	if err := os.WriteFile(cfg, []byte(standaloneYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	httpAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	env := []string{"AUTHENTIK_LISTEN__HTTP=" + httpAddr, "AUTHENTIK_LISTEN__METRICS=" + metricsAddr}
+	p := start(t, env, "--config", cfg)
+	p.waitFor(t, "configuration in force", 30*time.Second)
+	waitHTTP(t, "http://"+metricsAddr+"/outpost.goauthentik.io/ping")
+
+	if code, _ := get(t, "http://"+httpAddr+"/outpost.goauthentik.io/ping", "any.host"); code != 204 {
+		t.Errorf("ping on the main listener: %d", code)
+	}
+	// An unauthenticated browser is sent to sign in, keeping its URL.
+	if code, loc := get(t, "http://"+httpAddr+"/graph?g0.expr=up", "prom.test"); code != 302 ||
+		loc != "http://prom.test/outpost.goauthentik.io/start?rd=http%3A%2F%2Fprom.test%2Fgraph%3Fg0.expr%3Dup" {
+		t.Errorf("app request: %d %q", code, loc)
+	}
+	// The issuer cannot be reached: a clear page, not a hang or a pass.
+	if code, body := get(t, "http://"+httpAddr+"/outpost.goauthentik.io/start", "prom.test"); code != 502 || !strings.Contains(body, "identity provider could not be reached") {
+		t.Errorf("start with the issuer down: %d %q", code, body)
+	}
+	_, metrics := get(t, "http://"+metricsAddr+"/metrics", "")
+	if !strings.Contains(metrics, `authentik_outpost_info{build="testbuild",outpost_name="standalone-test",outpost_type="proxy"`) {
+		t.Errorf("metrics lack outpost info:\n%s", metrics)
+	}
+
+	// healthcheck follows AUTHENTIK_LISTEN__METRICS.
+	hc := exec.Command(binary, "healthcheck")
+	hc.Env = []string{"AUTHENTIK_LISTEN__METRICS=" + metricsAddr}
+	if out, err := hc.CombinedOutput(); err != nil {
+		t.Errorf("healthcheck against a live outpost: %v %s", err, out)
+	}
+	hc = exec.Command(binary, "healthcheck")
+	hc.Env = []string{"AUTHENTIK_LISTEN__METRICS=" + freeAddr(t)}
+	if err := hc.Run(); err == nil {
+		t.Error("healthcheck passed with nothing listening")
+	}
+
+	// A second provider added to the file is served without a restart; two
+	// providers means unknown hosts now get the 400 of spec §4.
+	two := standaloneYAML + strings.ReplaceAll(strings.SplitN(standaloneYAML, "providers:\n", 2)[1], "prom", "graf")
+	if err := os.WriteFile(cfg, []byte(two), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor(t, "configuration reloaded", 10*time.Second)
+	if code, loc := get(t, "http://"+httpAddr+"/", "graf.test"); code != 302 || !strings.HasPrefix(loc, "http://graf.test/outpost.goauthentik.io/start") {
+		t.Errorf("new provider: %d %q", code, loc)
+	}
+	if code, body := get(t, "http://"+httpAddr+"/", "nobody.test"); code != 400 || !strings.Contains(body, "no app for hostname") {
+		t.Errorf("unknown host: %d %q", code, body)
+	}
+
+	// A broken edit is reported with its line and the old config serves on.
+	if err := os.WriteFile(cfg, []byte(two+"    mode: sideways\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	line := p.waitFor(t, "configuration reload failed", 10*time.Second)
+	if !strings.Contains(line, "sideways") || !strings.Contains(line, "line ") {
+		t.Errorf("reload error does not say where: %s", line)
+	}
+	if code, loc := get(t, "http://"+httpAddr+"/", "graf.test"); code != 302 || !strings.HasPrefix(loc, "http://graf.test/") {
+		t.Errorf("last good config not kept: %d %q", code, loc)
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor(t, "SIGUSR1", 10*time.Second)
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor(t, "shutting down", 10*time.Second)
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Errorf("exit code after SIGTERM: %d", code)
+	}
+}
+
+func TestStartupErrorsNameTheProblem(t *testing.T) {
+	cases := []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, nil, "AUTHENTIK_HOST"},
+		{[]string{"AUTHENTIK_HOST=http://127.0.0.1:1/"}, nil, "AUTHENTIK_TOKEN"},
+		{[]string{"AUTHENTIK_HOST=http://127.0.0.1:1/", "AUTHENTIK_TOKEN=t", "AUTHENTIK_INSECURE=maybe"}, nil, "AUTHENTIK_INSECURE"},
+		{[]string{"AUTHENTIK_HOST=http://127.0.0.1:1/", "AUTHENTIK_TOKEN=t", "AUTHENTIK_LOG_LEVEL=loud"}, nil, "AUTHENTIK_LOG_LEVEL"},
+		{nil, []string{"--config", "/nonexistent/providers.yaml"}, "/nonexistent/providers.yaml"},
+		{nil, []string{"nonsense"}, "unknown command"},
+	}
+	for _, tc := range cases {
+		cmd := exec.Command(binary, tc.args...)
+		cmd.Env = append(tc.env, "AUTHENTIK_LISTEN__HTTP="+freeAddr(t), "AUTHENTIK_LISTEN__METRICS="+freeAddr(t))
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			t.Errorf("%v %v: started, want a failure naming %s", tc.env, tc.args, tc.want)
+			continue
+		}
+		if !strings.Contains(string(out), tc.want) {
+			t.Errorf("%v %v: output does not name %s:\n%s", tc.env, tc.args, tc.want, out)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := exec.Command(binary, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^outpost \S+ \(commit testbuild, go1\.\d+`).Match(out) {
+		t.Errorf("version output: %q", out)
+	}
+}
+
+func TestHashPassword(t *testing.T) {
+	cmd := exec.Command(binary, "hash-password")
+	cmd.Stdin = strings.NewReader("correct horse\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(out), "$2a$") || strings.Contains(string(out), "correct horse") {
+		t.Errorf("hash-password printed %q", out)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	httpAddr, metricsAddr, coreAddr, upAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	p := start(t, nil, "demo", "--listen", httpAddr, "--metrics", metricsAddr, "--core", coreAddr, "--upstream", upAddr)
+	p.waitFor(t, "Press Ctrl-C", 60*time.Second)
+	out := p.output()
+	_, port, _ := net.SplitHostPort(httpAddr)
+	for _, want := range []string{"provider whoami", "http://localhost:" + port + "/", "demo / " + demoPassword} {
+		if !strings.Contains(out, want) {
+			t.Errorf("banner lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _ := get(t, "http://"+httpAddr+"/outpost.goauthentik.io/ping", ""); code != 204 {
+		t.Errorf("ping: %d", code)
+	}
+	// The whoami upstream itself answers.
+	if code, body := get(t, "http://"+upAddr+"/hello", ""); code != 200 || !strings.Contains(body, "GET /hello") {
+		t.Errorf("whoami: %d %q", code, body)
+	}
+
+	// The core sees the outpost connected, and the outpost says so too.
+	token := regexp.MustCompile(`Bearer ([0-9a-f]+)`).FindStringSubmatch(out)
+	if token == nil {
+		t.Fatalf("no core token in banner:\n%s", out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", "http://"+coreAddr+"/api/devcore/status", nil)
+		req.Header.Set("Authorization", "Bearer "+token[1])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var status struct {
+			Outposts []struct {
+				Name      string
+				Instances []struct {
+					Connected bool
+					Hello     map[string]any
+				}
+			}
+		}
+		err = json.NewDecoder(resp.Body).Decode(&status)
+		resp.Body.Close()
+		if err == nil && len(status.Outposts) == 1 && len(status.Outposts[0].Instances) == 1 &&
+			status.Outposts[0].Instances[0].Connected && status.Outposts[0].Instances[0].Hello["version"] == version {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("core never saw the outpost connected: %+v (%v)", status, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	_, metrics := get(t, "http://"+metricsAddr+"/metrics", "")
+	if !regexp.MustCompile(`authentik_outpost_connection\{outpost_name="demo-outpost",outpost_type="proxy",uuid="[0-9a-f-]{36}"\} 1`).MatchString(metrics) {
+		t.Errorf("connection gauge not 1:\n%s", metrics)
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Errorf("demo exit code after SIGINT: %d", code)
+	}
+}

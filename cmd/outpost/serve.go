@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/outpost-dev/outpost/metrics"
+	"github.com/outpost-dev/outpost/outpostapi"
+	"github.com/outpost-dev/outpost/proxy"
+	"github.com/outpost-dev/outpost/session"
+)
+
+// drainTimeout bounds how long shutdown waits for in-flight requests; it
+// stays under Kubernetes' default 30 s grace period.
+const drainTimeout = 20 * time.Second
+
+func serveCommand(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configPath := fs.String("config", os.Getenv("OUTPOST_CONFIG"), "standalone providers YAML (no core); env OUTPOST_CONFIG")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	env, err := outpostapi.LoadEnv(os.LookupEnv, *configPath == "")
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return runOutpost(ctx, outpostOptions{env: env, configPath: *configPath})
+}
+
+// outpostOptions is everything runOutpost needs; the demo fills it in too.
+type outpostOptions struct {
+	env        outpostapi.Env
+	configPath string
+	// ready, if set, is closed once the listeners accept connections.
+	ready chan<- listenAddrs
+	// onSnapshot, if set, sees every snapshot put in force.
+	onSnapshot func(*outpostapi.Snapshot)
+}
+
+type listenAddrs struct{ http, metrics string }
+
+// runOutpost runs the outpost until ctx is done, then drains and returns.
+func runOutpost(ctx context.Context, o outpostOptions) error {
+	level := new(slog.LevelVar)
+	envLevel, err := parseLevel(o.env.LogLevel)
+	if err != nil {
+		return fmt.Errorf("AUTHENTIK_LOG_LEVEL: %w", err)
+	}
+	level.Set(envLevel)
+	log := newLogger(os.Stderr, o.env.Debug, level)
+	instance := uuid.NewString()
+
+	m := metrics.New(instance, version, buildHash)
+	store := session.NewMemoryStore(session.MemoryOptions{})
+	defer store.Close()
+	dataPlane := proxy.New(proxy.Options{
+		Log: log, Store: store, Version: userAgentVersion(),
+		BrowserURL: o.env.HostBrowser, Insecure: o.env.Insecure,
+	})
+
+	onSnapshot := func(snap *outpostapi.Snapshot) {
+		for _, rej := range dataPlane.Update(snap) {
+			log.Error("provider left out of the data plane", "provider", rej.Provider, "field", rej.Field, "error", rej.Err)
+		}
+		m.SetOutpost(snap.Outpost.Name)
+		m.MarkRefreshed(snap.LoadedAt)
+		if snap.Outpost.LogLevel != "" {
+			level.Set(coreLevel(snap.Outpost.LogLevel))
+		}
+		for _, rej := range snap.Rejected {
+			log.Error("provider left out of the configuration", "provider", rej.Provider, "field", rej.Field, "error", rej.Err)
+		}
+		log.Info("configuration in force", "source", snap.Source, "outpost", snap.Outpost.Name,
+			"providers", len(snap.Providers), "rejected", len(snap.Rejected))
+		if o.onSnapshot != nil {
+			o.onSnapshot(snap)
+		}
+	}
+
+	httpLn, err := net.Listen("tcp", o.env.ListenHTTP)
+	if err != nil {
+		return fmt.Errorf("AUTHENTIK_LISTEN__HTTP: %w", err)
+	}
+	metricsLn, err := net.Listen("tcp", o.env.ListenMetrics)
+	if err != nil {
+		httpLn.Close()
+		return fmt.Errorf("AUTHENTIK_LISTEN__METRICS: %w", err)
+	}
+	log.Info("listening", "http", httpLn.Addr().String(), "metrics", metricsLn.Addr().String(), "version", userAgentVersion())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 3)
+	// A listener that dies takes the process down with it: an outpost that
+	// cannot serve must not look alive to its supervisor.
+	serve := func(name string, h http.Handler, ln net.Listener) {
+		err := proxy.Serve(ctx, proxy.NewHTTPServer(h), ln, drainTimeout)
+		if err != nil {
+			log.Error("listener failed", "listener", name, "error", err)
+			cancel()
+		}
+		errc <- err
+	}
+	go serve("http", dataPlane, httpLn)
+	go serve("metrics", m.Handler(), metricsLn)
+	if o.ready != nil {
+		o.ready <- listenAddrs{http: httpLn.Addr().String(), metrics: metricsLn.Addr().String()}
+	}
+
+	var trigger func()
+	var runSource func() error
+	if o.configPath != "" {
+		src := outpostapi.NewStaticSource(o.configPath, log)
+		trigger = src.TriggerRefresh
+		runSource = func() error {
+			return src.Run(ctx, onSnapshot, func(err error) { log.Error("configuration reload failed", "error", err) })
+		}
+	} else {
+		src := outpostapi.NewCoreSource(o.env, outpostapi.CoreOptions{
+			Logger: log, Version: version, BuildHash: buildHash, InstanceUUID: instance,
+		})
+		trigger = src.TriggerRefresh
+		runSource = func() error {
+			return src.Run(ctx, outpostapi.Handlers{
+				OnSnapshot: onSnapshot,
+				OnSessionEnd: func(e outpostapi.SessionEnd) {
+					n, err := store.DeleteBySID(context.Background(), e.SessionID)
+					if err != nil {
+						log.Error("session end from core: store failed", "session_id", e.SessionID, "error", err)
+						return
+					}
+					log.Info("session end from core", "session_id", e.SessionID, "legacy", e.Legacy, "sessions_ended", n)
+				},
+				OnConnection: m.SetConnected,
+			})
+		}
+	}
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-usr1:
+				log.Info("SIGUSR1: refreshing configuration")
+				trigger()
+			}
+		}
+	}()
+
+	srcErr := runSource()
+	if srcErr != nil && !errors.Is(srcErr, context.Canceled) {
+		log.Error("configuration source stopped", "error", srcErr)
+	}
+	log.Info("shutting down: draining in-flight requests", "timeout", drainTimeout.String())
+	cancel()
+	var first error
+	for range 2 {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	if srcErr != nil && !errors.Is(srcErr, context.Canceled) {
+		return srcErr
+	}
+	return first
+}

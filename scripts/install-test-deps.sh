@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, the servers the tests start for real.
+# Only what is missing is installed, so a prepared machine pays nothing.
+set -euo pipefail
+
+# command-on-PATH:debian-package
+needed=(
+)
+
+missing=()
+for entry in "${needed[@]}"; do
+  cmd=${entry%%:*} pkg=${entry#*:}
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing test dependencies: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
