@@ -1,0 +1,26 @@
+package devcore
+
+import (
+	"os"
+	"regexp"
+	"testing"
+)
+
+// The example in docs/devcore.md must be a configuration the devcore loads.
+func TestDocsExampleLoads(t *testing.T) {
+	b, err := os.ReadFile("../../docs/devcore.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatal("no yaml example in docs/devcore.md")
+	}
+	cfg, err := ParseConfig(m[1])
+	if err != nil {
+		t.Fatalf("the documented example does not load: %v", err)
+	}
+	if len(cfg.Outposts) != 1 || len(cfg.Providers) != 1 || len(cfg.Users) != 1 {
+		t.Errorf("example parsed to %+v", cfg)
+	}
+}
