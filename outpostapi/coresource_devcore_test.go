@@ -36,7 +36,7 @@ var dcProviders = map[string]string{
     external_host: https://alpha.example.com
     internal_host: http://127.0.0.1:9
     client_id: alpha-client
-    client_secret: alpha-secret
+    client_secret: alpha-secret-0123456789abcdef0123456789
     cookie_secret: alpha-cookie-secret-0123456789
     certificate: alpha-tls`,
 	"beta": `
@@ -44,14 +44,14 @@ var dcProviders = map[string]string{
     mode: forward_single
     external_host: https://beta.example.com
     client_id: beta-client
-    client_secret: beta-secret
+    client_secret: beta-secret-0123456789abcdef0123456789
     cookie_secret: beta-cookie-secret-01234567890`,
 	"gamma": `
   - name: gamma
     external_host: https://gamma.example.com
     internal_host: http://127.0.0.1:9
     client_id: gamma-client
-    client_secret: gamma-secret
+    client_secret: gamma-secret-0123456789abcdef0123456789
     cookie_secret: gamma-cookie-secret-0123456789`,
 }
 

@@ -189,11 +189,15 @@ func TestStandaloneServeReloadAndSignals(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(standaloneYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	httpAddr, metricsAddr := freeAddr(t), freeAddr(t)
-	env := []string{"AUTHENTIK_LISTEN__HTTP=" + httpAddr, "AUTHENTIK_LISTEN__METRICS=" + metricsAddr}
+	httpAddr, secondHTTP, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	// The newer comma-list form: the outpost serves on every address.
+	env := []string{"AUTHENTIK_LISTEN__HTTP=" + httpAddr + "," + secondHTTP, "AUTHENTIK_LISTEN__METRICS=" + metricsAddr}
 	p := start(t, env, "--config", cfg)
 	p.waitFor(t, "configuration in force", 30*time.Second)
 	waitHTTP(t, "http://"+metricsAddr+"/outpost.goauthentik.io/ping")
+	if code, _ := get(t, "http://"+secondHTTP+"/outpost.goauthentik.io/ping", ""); code != 204 {
+		t.Errorf("ping on the second HTTP address: %d", code)
+	}
 
 	if code, _ := get(t, "http://"+httpAddr+"/outpost.goauthentik.io/ping", "any.host"); code != 204 {
 		t.Errorf("ping on the main listener: %d", code)
@@ -375,5 +379,84 @@ func TestDemo(t *testing.T) {
 	}
 	if code := p.wait(t, 30*time.Second); code != 0 {
 		t.Errorf("demo exit code after SIGINT: %d", code)
+	}
+}
+
+const devcoreYAML = `outposts:
+  - pk: 7d4f3a10-2b8e-4c61-9f25-8a0e6b7c5d43
+    name: file-outpost
+    token: file-outpost-token
+    providers: [a, c]
+providers:
+  - name: a
+    external_host: http://a.test
+    internal_host: http://127.0.0.1:1
+    client_id: a
+    client_secret: a-secret-0123456789abcdef0123456789
+    cookie_secret: a-cookie-0123456789
+  - name: b
+    external_host: http://b.test
+    internal_host: http://127.0.0.1:1
+    client_id: b
+    client_secret: b-secret-0123456789abcdef0123456789
+    cookie_secret: b-cookie-0123456789
+  - name: c
+    external_host: http://c.test
+    internal_host: http://127.0.0.1:1
+    client_id: c
+    client_secret: c-secret-0123456789abcdef0123456789
+    cookie_secret: c-cookie-0123456789
+`
+
+// An operator edits the stand-in core's file; the running outpost serves the
+// change within the core's trigger window (0-9 s), with no restart.
+func TestDevcoreFileChangeReachesOutpost(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "core.yaml")
+	if err := os.WriteFile(cfg, []byte(devcoreYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	coreAddr, httpAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	core := start(t, nil, "devcore", "--config", cfg, "--listen", coreAddr)
+	core.waitFor(t, "devcore listening", 30*time.Second)
+	out := start(t, []string{
+		"AUTHENTIK_HOST=http://" + coreAddr + "/", "AUTHENTIK_TOKEN=file-outpost-token",
+		"AUTHENTIK_LISTEN__HTTP=" + httpAddr, "AUTHENTIK_LISTEN__METRICS=" + metricsAddr,
+	})
+	out.waitFor(t, "configuration in force", 30*time.Second)
+	if code, body := get(t, "http://"+httpAddr+"/", "b.test"); code != 400 || !strings.Contains(body, "no app for hostname") {
+		t.Fatalf("b.test before the edit: %d %q", code, body)
+	}
+
+	edited := strings.Replace(devcoreYAML, "providers: [a, c]", "providers: [a, b, c]", 1)
+	if err := os.WriteFile(cfg, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	changed := time.Now()
+	for {
+		code, loc := get(t, "http://"+httpAddr+"/", "b.test")
+		if code == 302 && strings.HasPrefix(loc, "http://b.test/outpost.goauthentik.io/start") {
+			break
+		}
+		// 9 s of HA offset, plus the file watcher's settle time and the
+		// refresh itself.
+		if time.Since(changed) > 15*time.Second {
+			t.Fatalf("b.test still not served 15 s after the edit: %d %q", code, loc)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	if err := out.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := out.wait(t, 30*time.Second); code != 0 {
+		t.Errorf("outpost exit code: %d", code)
+	}
+	if err := core.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := core.wait(t, 30*time.Second); code != 0 {
+		t.Errorf("devcore exit code: %d", code)
 	}
 }

@@ -79,9 +79,6 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		if snap.Outpost.LogLevel != "" {
 			level.Set(coreLevel(snap.Outpost.LogLevel))
 		}
-		for _, rej := range snap.Rejected {
-			log.Error("provider left out of the configuration", "provider", rej.Provider, "field", rej.Field, "error", rej.Err)
-		}
 		log.Info("configuration in force", "source", snap.Source, "outpost", snap.Outpost.Name,
 			"providers", len(snap.Providers), "rejected", len(snap.Rejected))
 		if o.onSnapshot != nil {
@@ -89,20 +86,20 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		}
 	}
 
-	httpLn, err := net.Listen("tcp", o.env.ListenHTTP)
+	httpLns, err := listenAll("AUTHENTIK_LISTEN__HTTP", o.env.ListenHTTPAll, o.env.ListenHTTP)
 	if err != nil {
-		return fmt.Errorf("AUTHENTIK_LISTEN__HTTP: %w", err)
+		return err
 	}
-	metricsLn, err := net.Listen("tcp", o.env.ListenMetrics)
+	metricsLns, err := listenAll("AUTHENTIK_LISTEN__METRICS", o.env.ListenMetricsAll, o.env.ListenMetrics)
 	if err != nil {
-		httpLn.Close()
-		return fmt.Errorf("AUTHENTIK_LISTEN__METRICS: %w", err)
+		closeAll(httpLns)
+		return err
 	}
-	log.Info("listening", "http", httpLn.Addr().String(), "metrics", metricsLn.Addr().String(), "version", userAgentVersion())
+	log.Info("listening", "http", addrs(httpLns), "metrics", addrs(metricsLns), "version", userAgentVersion())
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
+	errc := make(chan error, len(httpLns)+len(metricsLns))
 	// A listener that dies takes the process down with it: an outpost that
 	// cannot serve must not look alive to its supervisor.
 	serve := func(name string, h http.Handler, ln net.Listener) {
@@ -113,10 +110,14 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		}
 		errc <- err
 	}
-	go serve("http", dataPlane, httpLn)
-	go serve("metrics", m.Handler(), metricsLn)
+	for _, ln := range httpLns {
+		go serve("http", dataPlane, ln)
+	}
+	for _, ln := range metricsLns {
+		go serve("metrics", m.Handler(), ln)
+	}
 	if o.ready != nil {
-		o.ready <- listenAddrs{http: httpLn.Addr().String(), metrics: metricsLn.Addr().String()}
+		o.ready <- listenAddrs{http: httpLns[0].Addr().String(), metrics: metricsLns[0].Addr().String()}
 	}
 
 	var trigger func()
@@ -169,7 +170,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	log.Info("shutting down: draining in-flight requests", "timeout", drainTimeout.String())
 	cancel()
 	var first error
-	for range 2 {
+	for range len(httpLns) + len(metricsLns) {
 		if err := <-errc; err != nil && first == nil {
 			first = err
 		}
@@ -178,4 +179,36 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		return srcErr
 	}
 	return first
+}
+
+// listenAll opens every address of a listener variable (the newer comma-list
+// form, spec §19); all or none.
+func listenAll(variable string, all []string, first string) ([]net.Listener, error) {
+	if len(all) == 0 {
+		all = []string{first}
+	}
+	var lns []net.Listener
+	for _, addr := range all {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			closeAll(lns)
+			return nil, fmt.Errorf("%s: %w", variable, err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+func closeAll(lns []net.Listener) {
+	for _, ln := range lns {
+		_ = ln.Close()
+	}
+}
+
+func addrs(lns []net.Listener) []string {
+	out := make([]string, len(lns))
+	for i, ln := range lns {
+		out[i] = ln.Addr().String()
+	}
+	return out
 }

@@ -179,7 +179,7 @@ func TestProxyProvidersPagination(t *testing.T) {
 	}
 	y.WriteString("providers:\n")
 	for i := range 250 {
-		fmt.Fprintf(&y, "  - {name: p%03d, external_host: 'https://p%03d.example.com', internal_host: 'http://up', client_id: c%03d, client_secret: s, cookie_secret: k}\n", i, i, i)
+		fmt.Fprintf(&y, "  - {name: p%03d, external_host: 'https://p%03d.example.com', internal_host: 'http://up', client_id: c%03d, client_secret: s0123456789abcdef0123456789abcdef, cookie_secret: k0123456789abcdef}\n", i, i, i)
 	}
 	core := startCore(t, mustParse(t, y.String()))
 

@@ -407,6 +407,16 @@ func (c *Config) checkProviders() error {
 				return perr(f.name, "must be set")
 			}
 		}
+		// HS256 needs a 32-byte key (RFC 7518 §3.2; go-jose enforces it):
+		// a shorter secret could not sign a single token. authentik
+		// generates 128 characters.
+		if len(p.ClientSecret) < 32 {
+			return perr("client_secret", "must be at least 32 characters (HS256 needs a 32-byte key)")
+		}
+		// The outpost refuses shorter cookie secrets.
+		if len(p.CookieSecret) < 16 {
+			return perr("cookie_secret", "must be at least 16 characters")
+		}
 		if j, dup := clientIDs[p.ClientID]; dup {
 			return perr("client_id", "%q is also the client_id of providers[%d]", p.ClientID, j)
 		}

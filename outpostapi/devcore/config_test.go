@@ -102,8 +102,12 @@ func TestConfigValidationNamesTheField(t *testing.T) {
 			[]string{`providers[0] ("prometheus"): internal_host: must be set in proxy mode`}, "- name: prometheus"},
 		{"bad internal_host", rep("http://127.0.0.1:9090", "127.0.0.1:9090"),
 			[]string{`providers[0] ("prometheus"): internal_host:`}, "internal_host: 127.0.0.1:9090"},
-		{"missing client_secret", rep("    client_secret: prom-secret\n", ""),
+		{"missing client_secret", rep("    client_secret: prom-secret-0123456789abcdef0123456789\n", ""),
 			[]string{`providers[0] ("prometheus"): client_secret: must be set`}, "- name: prometheus"},
+		{"short client_secret", rep("client_secret: prom-secret-0123456789abcdef0123456789", "client_secret: prom-secret"),
+			[]string{`providers[0] ("prometheus"): client_secret: must be at least 32 characters`}, "client_secret: prom-secret"},
+		{"short cookie_secret", rep("cookie_secret: prom-cookie-secret-0123456789", "cookie_secret: short"),
+			[]string{`providers[0] ("prometheus"): cookie_secret: must be at least 16`}, "cookie_secret: short"},
 		{"empty cookie_secret", rep("cookie_secret: prom-cookie-secret-0123456789", `cookie_secret: ""`),
 			[]string{`providers[0] ("prometheus"): cookie_secret: must be set`}, `cookie_secret: ""`},
 		{"missing client_id", rep("    client_id: secret-client\n", ""),
@@ -323,7 +327,7 @@ func TestCertificateFromFiles(t *testing.T) {
 
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(baseYAML))
-	f.Add([]byte("outposts: [{pk: " + pkA + ", name: a, token: t, providers: [p]}]\nproviders: [{name: p, external_host: 'http://h', internal_host: 'http://u', client_id: c, client_secret: s, cookie_secret: k, certificate: c1}]\ncertificates: [{name: c1, hosts: ['::1', x]}]\n"))
+	f.Add([]byte("outposts: [{pk: " + pkA + ", name: a, token: t, providers: [p]}]\nproviders: [{name: p, external_host: 'http://h', internal_host: 'http://u', client_id: c, client_secret: s0123456789abcdef0123456789abcdef, cookie_secret: k0123456789abcdef, certificate: c1}]\ncertificates: [{name: c1, hosts: ['::1', x]}]\n"))
 	f.Add([]byte("outposts: [{pk: " + pkA + ", name: a, token: t, config: {a: [1, {b: .inf}]}}]\n"))
 	f.Add([]byte("outposts: []\n"))
 	f.Add([]byte("{"))

@@ -54,13 +54,13 @@ providers:
     external_host: https://prometheus.example.com
     internal_host: http://127.0.0.1:9090
     client_id: prom-client
-    client_secret: prom-secret
+    client_secret: prom-secret-0123456789abcdef0123456789
     cookie_secret: prom-cookie-secret-0123456789
   - name: grafana
     mode: forward_single
     external_host: https://grafana.example.com
     client_id: grafana-client
-    client_secret: grafana-secret
+    client_secret: grafana-secret-0123456789abcdef0123456789
     cookie_secret: grafana-cookie-secret-0123456
     certificate: grafana-tls
     application_slug: grafana-app
@@ -69,7 +69,7 @@ providers:
     external_host: https://secret.example.com
     internal_host: http://127.0.0.1:8080
     client_id: secret-client
-    client_secret: secret-secret
+    client_secret: secret-secret-0123456789abcdef0123456789
     cookie_secret: secret-cookie-secret-01234567
     certificate: b-tls
 certificates:
