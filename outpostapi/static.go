@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -276,68 +275,22 @@ func (s *StaticSource) TriggerRefresh() {
 }
 
 // Run loads the file (an error here is returned: there is no last good
-// configuration to keep), hands the snapshot to onSnapshot, then watches until
-// ctx is done. Later errors go to onError. It watches the parent directory so
-// that editors and Kubernetes ConfigMaps, which replace the file by rename,
-// are seen too.
+// configuration to keep), hands the snapshot to onSnapshot, then reloads on
+// every change until ctx is done. Later errors go to onError.
 func (s *StaticSource) Run(ctx context.Context, onSnapshot func(*Snapshot), onError func(error)) error {
-	abs, err := filepath.Abs(s.Path)
-	if err != nil {
-		return err
-	}
 	snap, err := LoadStaticFile(s.Path)
 	if err != nil {
 		return err
 	}
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	if err := w.Add(filepath.Dir(abs)); err != nil {
-		return fmt.Errorf("watching %s: %w", filepath.Dir(abs), err)
-	}
 	onSnapshot(snap)
 	s.Log.Info("configuration loaded", "path", s.Path, "providers", len(snap.Providers))
-
-	// Debounce: one save is often several events (truncate, write, chmod).
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			if watchedFileEvent(ev, abs) {
-				timer.Reset(s.Settle)
-			}
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			s.Log.Warn("watching configuration file", "path", abs, "error", err)
-		case <-s.trigger:
-			timer.Reset(0)
-		case <-timer.C:
-			snap, err := LoadStaticFile(s.Path)
-			if err != nil {
-				onError(fmt.Errorf("%w (keeping the last good configuration)", err))
-				continue
-			}
-			onSnapshot(snap)
-			s.Log.Info("configuration reloaded", "path", s.Path, "providers", len(snap.Providers))
+	return WatchFile(ctx, s.Path, WatchOptions{Settle: s.Settle, Trigger: s.trigger, Log: s.Log}, func() {
+		snap, err := LoadStaticFile(s.Path)
+		if err != nil {
+			onError(fmt.Errorf("%w (keeping the last good configuration)", err))
+			return
 		}
-	}
-}
-
-// watchedFileEvent is true for events that may change the content at abs;
-// ConfigMap updates swap a "..data" symlink in the same directory.
-func watchedFileEvent(ev fsnotify.Event, abs string) bool {
-	if ev.Name == abs {
-		return true
-	}
-	return filepath.Dir(ev.Name) == filepath.Dir(abs) && strings.HasPrefix(filepath.Base(ev.Name), "..")
+		onSnapshot(snap)
+		s.Log.Info("configuration reloaded", "path", s.Path, "providers", len(snap.Providers))
+	})
 }
