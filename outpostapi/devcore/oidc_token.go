@@ -183,16 +183,7 @@ func (p *identityProvider) tokenFromCode(w http.ResponseWriter, r *http.Request,
 		writeOAuthError(w, "invalid_grant", problem)
 		return
 	}
-	user := userByName(cfg, g.username)
-	if user == nil || !userAllowed(pc, user) {
-		writeOAuthError(w, "invalid_grant", "The user may no longer use this application.")
-		return
-	}
-	p.respondIssued(w, issueRequest{
-		cfg: cfg, provider: pc, user: user, grant: g, scope: scope,
-		issuer:  issuerURL(requestBaseURL(r), appSlug(pc)),
-		refresh: slices.Contains(scope, "offline_access"),
-	})
+	p.issueForGrant(w, r, cfg, pc, g, scope)
 }
 
 // tokenFromRefresh is the refresh_token grant. Refresh tokens are single
@@ -249,16 +240,7 @@ func (p *identityProvider) tokenFromRefresh(w http.ResponseWriter, r *http.Reque
 		writeOAuthError(w, errCode, problem)
 		return
 	}
-	user := userByName(cfg, g.username)
-	if user == nil || !userAllowed(pc, user) {
-		writeOAuthError(w, "invalid_grant", "The user may no longer use this application.")
-		return
-	}
-	p.respondIssued(w, issueRequest{
-		cfg: cfg, provider: pc, user: user, grant: g, scope: scope,
-		issuer:  issuerURL(requestBaseURL(r), appSlug(pc)),
-		refresh: slices.Contains(scope, "offline_access"),
-	})
+	p.issueForGrant(w, r, cfg, pc, g, scope)
 }
 
 // tokenFromAppPassword is the client_credentials (and password) grant the
@@ -312,4 +294,20 @@ func (p *identityProvider) respondIssued(w http.ResponseWriter, in issueRequest)
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// issueForGrant issues tokens for a login's grant, after checking that the
+// user still exists and may still use the application: a code or refresh
+// token outlives neither.
+func (p *identityProvider) issueForGrant(w http.ResponseWriter, r *http.Request, cfg *Config, pc *ProviderConfig, g *grant, scope []string) {
+	user := userByName(cfg, g.username)
+	if user == nil || !userAllowed(pc, user) {
+		writeOAuthError(w, "invalid_grant", "The user may no longer use this application.")
+		return
+	}
+	p.respondIssued(w, issueRequest{
+		cfg: cfg, provider: pc, user: user, grant: g, scope: scope,
+		issuer:  issuerURL(requestBaseURL(r), appSlug(pc)),
+		refresh: slices.Contains(scope, "offline_access"),
+	})
 }
