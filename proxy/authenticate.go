@@ -10,8 +10,24 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// refreshAhead is how long before its token expires a session is refreshed.
+// refreshAhead is how long before its token expires a session is refreshed,
+// at most: for short-lived tokens the window is a quarter of their lifetime,
+// so a 30 s token is not refreshed on every request.
 const refreshAhead = time.Minute
+
+// refreshDue reports whether s should be refreshed at now.
+func refreshDue(s *session.Session, now time.Time) bool {
+	if s.RefreshToken == "" {
+		return false
+	}
+	window := refreshAhead
+	if iat, ok := s.Claims["iat"].(float64); ok {
+		if life := s.TokenExpiry.Sub(time.Unix(int64(iat), 0)); life > 0 && life/4 < window {
+			window = life / 4
+		}
+	}
+	return s.TokenExpiry.Sub(now) < window
+}
 
 // currentSession returns the request's session, or nil when there is none.
 // A cookie that is present but unusable (forged, too old, its session gone)
@@ -34,7 +50,7 @@ func (a *application) currentSession(w http.ResponseWriter, r *http.Request) (*s
 	if err != nil {
 		return nil, err
 	}
-	if s.RefreshToken != "" && time.Until(s.TokenExpiry) < refreshAhead {
+	if refreshDue(s, time.Now()) {
 		return a.refresh(w, r, s)
 	}
 	return s, nil
@@ -45,7 +61,7 @@ func (a *application) currentSession(w http.ResponseWriter, r *http.Request) (*s
 func (a *application) refresh(w http.ResponseWriter, r *http.Request, s *session.Session) (*session.Session, error) {
 	v, err, _ := a.refreshes.Do(s.ID, func() (any, error) {
 		// Another request may have refreshed it a moment ago.
-		if cur, err := a.store.Get(context.WithoutCancel(r.Context()), s.ID); err == nil && time.Until(cur.TokenExpiry) >= refreshAhead {
+		if cur, err := a.store.Get(context.WithoutCancel(r.Context()), s.ID); err == nil && !refreshDue(cur, time.Now()) {
 			return cur, nil
 		}
 		return a.redeemRefreshToken(context.WithoutCancel(r.Context()), s)

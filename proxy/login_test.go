@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,12 +29,14 @@ import (
 // stack is a devcore, an upstream that records what it receives, and an
 // outpost fed by the real core source, all on 127.0.0.1.
 type stack struct {
-	outpost  string // http://127.0.0.1:port, also the provider's external host
-	core     string
-	token    string
-	store    *session.MemoryStore
-	mu       sync.Mutex
-	upstream []*http.Request
+	outpost string // http://127.0.0.1:port, also the provider's external host
+	core    string // a counting reverse proxy in front of the devcore
+	token   string
+	// refreshGrants counts refresh_token grants as the core received them.
+	refreshGrants atomic.Int32
+	store         *session.MemoryStore
+	mu            sync.Mutex
+	upstream      []*http.Request
 }
 
 func (s *stack) lastUpstream(t *testing.T) *http.Request {
@@ -69,7 +73,17 @@ func hash(t *testing.T, pw string) string {
 	return string(h)
 }
 
+// stackOptions vary the provider the devcore serves.
+type stackOptions struct {
+	validity int    // access_token_validity, seconds
+	scopes   string // scopes_to_request, YAML flow list
+}
+
 func newStack(t *testing.T) *stack {
+	return newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, entitlements, ak_proxy]"})
+}
+
+func newStackWith(t *testing.T, o stackOptions) *stack {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	st := &stack{token: "outpost-token-0123456789"}
@@ -81,8 +95,26 @@ func newStack(t *testing.T) *stack {
 	}))
 	t.Cleanup(up.Close)
 
-	outLn, coreLn := listen(t), listen(t)
-	st.outpost, st.core = "http://"+outLn.Addr().String(), "http://"+coreLn.Addr().String()
+	outLn, coreLn, counterLn := listen(t), listen(t), listen(t)
+	st.outpost, st.core = "http://"+outLn.Addr().String(), "http://"+counterLn.Addr().String()
+	// Everything reaches the devcore through this proxy, which keeps the
+	// Host (so the core's URLs and issuer name the proxy) and counts the
+	// refresh grants the core receives.
+	coreURL, _ := url.Parse("http://" + coreLn.Addr().String())
+	counter := &http.Server{Handler: &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(coreURL)
+		pr.Out.Host = pr.In.Host
+		if pr.In.Method == http.MethodPost && pr.In.URL.Path == "/application/o/token/" {
+			body, _ := io.ReadAll(pr.In.Body)
+			if form, err := url.ParseQuery(string(body)); err == nil && form.Get("grant_type") == "refresh_token" {
+				st.refreshGrants.Add(1)
+			}
+			pr.Out.Body = io.NopCloser(strings.NewReader(string(body)))
+			pr.Out.ContentLength = int64(len(body))
+		}
+	}}}
+	go func() { _ = counter.Serve(counterLn) }()
+	t.Cleanup(func() { _ = counter.Close() })
 	cfg, err := devcore.ParseConfig([]byte(fmt.Sprintf(`
 outposts:
   - pk: 0b7c8a52-3c55-4e0b-9a43-6c1f1d1e2f30
@@ -97,7 +129,8 @@ providers:
     client_id: app-client
     client_secret: app-client-secret-0123456789abcdef0123456789
     cookie_secret: cookie-secret-0123456789abcdef
-    access_token_validity: 600
+    access_token_validity: %d
+    scopes_to_request: %s
     skip_path_regex: |
       ^/public/
 groups:
@@ -111,7 +144,7 @@ users:
   - username: mallory
     password_hash: "%s"
     email: mallory@example.com
-`, st.token, st.core, st.outpost, up.URL, hash(t, "alice-pw"), hash(t, "mallory-pw"))))
+`, st.token, st.core, st.outpost, up.URL, o.validity, o.scopes, hash(t, "alice-pw"), hash(t, "mallory-pw"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,5 +452,56 @@ func TestCallbackWithoutAttemptRestartsOnce(t *testing.T) {
 	body = readBody(resp)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Sign-in failed") || !strings.Contains(body, "Request ") {
 		t.Errorf("forged state: %d %s", resp.StatusCode, body)
+	}
+}
+
+// Fifty requests arriving together inside the refresh window redeem the
+// refresh token once, and every one of them is served.
+func TestParallelRequestsRefreshOnce(t *testing.T) {
+	t.Parallel()
+	const validity = 40 // seconds: the refresh window is the last quarter, 10 s
+	st := newStackWith(t, stackOptions{validity: validity, scopes: "[openid, email, profile, ak_proxy, offline_access]"})
+	c := browser(t)
+	resp := signIn(t, c, getPage(t, c, st.outpost+"/"), "alice", "alice-pw")
+	if readBody(resp); resp.StatusCode != 200 {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	loggedIn := time.Now()
+	readBody(getPage(t, c, st.outpost+"/early"))
+	if n := st.refreshGrants.Load(); n != 0 {
+		t.Fatalf("%d refreshes before the window", n)
+	}
+	old := sessionCookie(t, c, st.outpost)
+
+	// 32 s after login at least 7 s are left: inside the window, not expired.
+	time.Sleep(time.Until(loggedIn.Add(32 * time.Second)))
+	var wg sync.WaitGroup
+	statuses := make(chan string, 50)
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp := getPage(t, c, st.outpost+"/parallel")
+			body := readBody(resp)
+			statuses <- fmt.Sprint(resp.StatusCode, " ", body)
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != `200 upstream saw /parallel as "alice"` {
+			t.Errorf("a parallel request got %q", s)
+		}
+	}
+	if n := st.refreshGrants.Load(); n != 1 {
+		t.Errorf("the core saw %d refresh grants, want exactly 1", n)
+	}
+	if cur := sessionCookie(t, c, st.outpost); cur == nil || cur.Value == old.Value {
+		t.Error("the session cookie was not renewed with the refreshed session")
+	}
+	// The refreshed token is fresh: the next request does not refresh again.
+	readBody(getPage(t, c, st.outpost+"/after"))
+	if n := st.refreshGrants.Load(); n != 1 {
+		t.Errorf("refresh grants after the window: %d", n)
 	}
 }
