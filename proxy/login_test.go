@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"html"
@@ -504,4 +505,41 @@ func TestParallelRequestsRefreshOnce(t *testing.T) {
 	if n := st.refreshGrants.Load(); n != 1 {
 		t.Errorf("refresh grants after the window: %d", n)
 	}
+}
+
+// Dot segments and doubled slashes must not slip a protected path past a
+// skip rule: the outpost decides on the path the upstream will act on.
+func TestSkipPathTraversal(t *testing.T) {
+	st := newStack(t)
+	for _, p := range []string{"/public/../admin", "/public/%2e%2e/admin", "/public/./../admin", "/public//../admin", "/public/..%2Fadmin"} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(st.outpost, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A raw request line: clients would clean the path themselves.
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", p, strings.TrimPrefix(st.outpost, "http://"))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(resp)
+		conn.Close()
+		for _, r := range st.upstreamSnapshot() {
+			if strings.Contains(r.URL.RawPath+r.URL.Path, "admin") {
+				t.Fatalf("%s reached the upstream unauthenticated as %q", p, r.URL.RequestURI())
+			}
+		}
+		if resp.StatusCode != http.StatusMovedPermanently && resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %d", p, resp.StatusCode)
+		}
+		if resp.StatusCode == http.StatusMovedPermanently && resp.Header.Get("Location") != "/admin" {
+			t.Errorf("%s: redirected to %q", p, resp.Header.Get("Location"))
+		}
+	}
+}
+
+func (s *stack) upstreamSnapshot() []*http.Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*http.Request(nil), s.upstream...)
 }

@@ -99,6 +99,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		metrics.Ping(w, r)
 		return
 	}
+	if redirectNonCanonical(w, r) {
+		return
+	}
 	st := s.current.Load()
 	if st == nil {
 		http.Error(w, "outpost is starting: no configuration loaded yet", http.StatusServiceUnavailable)
