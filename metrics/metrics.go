@@ -22,6 +22,9 @@ type Metrics struct {
 	info       *prometheus.GaugeVec
 	lastUpdate *prometheus.GaugeVec
 	connection *prometheus.GaugeVec
+	// SessionEvictions counts live sessions dropped because the memory
+	// store was full: a sign that max sessions is too low for the load.
+	SessionEvictions prometheus.Counter
 
 	mu        sync.Mutex
 	outpost   string // outpost name in force, "" before the first configuration
@@ -47,6 +50,10 @@ func New(instance, version, build string) *Metrics {
 		connection: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "authentik_outpost_connection", Help: "1 while the websocket to the core is connected.",
 		}, []string{"outpost_name", "outpost_type", "uuid"}),
+		SessionEvictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "outpost_session_evictions_total",
+			Help: "Live sessions evicted because the in-memory session store was full.",
+		}),
 		instance: instance,
 		version:  version,
 		build:    build,
@@ -54,7 +61,7 @@ func New(instance, version, build string) *Metrics {
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.info, m.lastUpdate, m.connection,
+		m.info, m.lastUpdate, m.connection, m.SessionEvictions,
 	)
 	return m
 }

@@ -49,6 +49,11 @@ func TestControlPlaneSeries(t *testing.T) {
 		}
 	}
 
+	m.SessionEvictions.Add(2)
+	if body := scrape(t, srv.URL); !strings.Contains(body, "outpost_session_evictions_total 2") {
+		t.Errorf("evictions not exported:\n%s", body)
+	}
+
 	m.SetConnected(false)
 	m.SetOutpost("renamed")
 	body = scrape(t, srv.URL)

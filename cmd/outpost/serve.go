@@ -63,7 +63,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	instance := uuid.NewString()
 
 	m := metrics.New(instance, version, buildHash)
-	store := session.NewMemoryStore(session.MemoryOptions{})
+	store := session.NewMemoryStore(session.MemoryOptions{OnEvict: m.SessionEvictions.Inc})
 	defer store.Close()
 	dataPlane := proxy.New(proxy.Options{
 		Log: log, Store: store, Version: userAgentVersion(),
