@@ -121,6 +121,9 @@ func (a *application) callback(w http.ResponseWriter, r *http.Request, q url.Val
 		target = a.provider.ExternalURL.String()
 	}
 	w.Header().Set("Cache-Control", "no-store")
+	// The callback URL holds the code and state: the app must not see it
+	// as a Referer.
+	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, target, http.StatusFound)
 }
 
@@ -189,6 +192,11 @@ func (a *application) verifyTokens(ctx context.Context, eps *endpoints, tok *oau
 	if idTok != nil && idTok.Subject != primary.Subject {
 		return nil, errors.New("id_token and access_token name different subjects")
 	}
+	if eps.userinfo != nil && tok.AccessToken != "" {
+		if err := mergeUserinfo(ctx, eps.userinfo, tok, claims); err != nil {
+			return nil, err
+		}
+	}
 	if _, ok := claims["ak_proxy"].(map[string]any); !ok {
 		delete(claims, "ak_proxy")
 	}
@@ -246,4 +254,27 @@ func (a *application) signOut(w http.ResponseWriter, r *http.Request) {
 	u.RawQuery = q.Encode()
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// mergeUserinfo adds the userinfo claims the verified token lacks. The token
+// wins where both have a claim, and userinfo for another subject is refused
+// (OIDC Core §5.3.2: it could be a substituted response).
+func mergeUserinfo(ctx context.Context, op *oidc.Provider, tok *oauth2.Token, claims map[string]any) error {
+	ui, err := op.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		return fmt.Errorf("userinfo: %w", err)
+	}
+	if ui.Subject != claims["sub"] {
+		return errors.New("userinfo names another subject than the id_token")
+	}
+	var extra map[string]any
+	if err := ui.Claims(&extra); err != nil {
+		return fmt.Errorf("userinfo claims: %w", err)
+	}
+	for k, v := range extra {
+		if _, ok := claims[k]; !ok {
+			claims[k] = v
+		}
+	}
+	return nil
 }

@@ -204,7 +204,7 @@ func browser(t *testing.T) *http.Client {
 }
 
 var (
-	formAction = regexp.MustCompile(`<form method="post" action="([^"]*)"`)
+	formAction = regexp.MustCompile(`(?i)<form method="post" action="([^"]*)"`)
 	hiddenIn   = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
 )
 

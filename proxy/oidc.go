@@ -35,6 +35,9 @@ type endpoints struct {
 	// claims and is what the reference verifies (spec §7.5); a standalone
 	// issuer's access token may be opaque, so there the id_token counts.
 	accessTokenClaims bool
+	// userinfo, for standalone issuers, reads the claims many issuers keep
+	// out of the id_token (profile, email, groups).
+	userinfo *oidc.Provider
 }
 
 // oidcClient is one provider's OpenID Connect client side.
@@ -201,8 +204,11 @@ func (c *oidcClient) endpoints(ctx context.Context) (*endpoints, error) {
 	// Asymmetric algorithms only: a discovery document advertising HS256 or
 	// none must not make a public key usable as an HMAC secret.
 	algs := []string{oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512, oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA}
+	// Any issuer: client_secret_basic first (the OAuth 2.0 default), then
+	// the form body, as x/oauth2 detects. Core providers keep authentik's
+	// credentials-in-body.
 	ep := op.Endpoint()
-	ep.AuthStyle = oauth2.AuthStyleInParams
+	ep.AuthStyle = oauth2.AuthStyleAutoDetect
 	c.resolved = &endpoints{
 		oauth: oauth2.Config{
 			ClientID:     p.ClientID,
@@ -218,6 +224,9 @@ func (c *oidcClient) endpoints(ctx context.Context) (*endpoints, error) {
 			&oidc.Config{ClientID: p.ClientID, SupportedSigningAlgs: algs}),
 		endSession: meta.EndSession,
 		jwks:       meta.JWKS,
+	}
+	if op.UserInfoEndpoint() != "" {
+		c.resolved.userinfo = op
 	}
 	c.lastErr = nil
 	return c.resolved, nil

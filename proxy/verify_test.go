@@ -206,6 +206,9 @@ func TestCallbackRefusesHostileTokens(t *testing.T) {
 				if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != front.URL+"/deep?q=1" || !hasSession(resp) {
 					t.Fatalf("valid token refused: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 				}
+				if resp.Header.Get("Referrer-Policy") != "no-referrer" {
+					t.Errorf("the callback URL (code, state) may leak as Referer: %q", resp.Header.Get("Referrer-Policy"))
+				}
 				return
 			}
 			if resp.StatusCode != http.StatusUnauthorized || hasSession(resp) || upstreamHits.Load() != before {
