@@ -5,6 +5,7 @@ set -euo pipefail
 
 # command-on-PATH:debian-package
 needed=(
+  chromium:chromium   # the demo login in a real browser (cmd/outpost/browser_test.go)
 )
 
 missing=()
