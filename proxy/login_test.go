@@ -35,6 +35,10 @@ type stack struct {
 	token   string
 	// refreshGrants counts refresh_token grants as the core received them.
 	refreshGrants atomic.Int32
+	// browserCore is the core's browser-facing URL when browserHost is set.
+	browserCore string
+	// tokenHosts are the Host headers the core saw on token requests.
+	tokenHosts []string
 	store         *session.MemoryStore
 	mu            sync.Mutex
 	upstream      []*http.Request
@@ -78,6 +82,10 @@ func hash(t *testing.T, pw string) string {
 type stackOptions struct {
 	validity int    // access_token_validity, seconds
 	scopes   string // scopes_to_request, YAML flow list
+	// browserHost, when set, is AUTHENTIK_HOST_BROWSER: the core's name for
+	// browsers ("localhost:port" of the same core), while the outpost
+	// reaches it at 127.0.0.1.
+	browserHost bool
 }
 
 func newStack(t *testing.T) *stack {
@@ -106,6 +114,9 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 		pr.SetURL(coreURL)
 		pr.Out.Host = pr.In.Host
 		if pr.In.Method == http.MethodPost && pr.In.URL.Path == "/application/o/token/" {
+			st.mu.Lock()
+			st.tokenHosts = append(st.tokenHosts, pr.In.Host+" "+pr.In.Header.Get("X-Forwarded-Proto"))
+			st.mu.Unlock()
 			body, _ := io.ReadAll(pr.In.Body)
 			if form, err := url.ParseQuery(string(body)); err == nil && form.Get("grant_type") == "refresh_token" {
 				st.refreshGrants.Add(1)
@@ -158,7 +169,13 @@ users:
 	go func() { coreDone <- core.Serve(ctx, coreLn) }()
 
 	st.store = session.NewMemoryStore(session.MemoryOptions{})
-	srv := proxy.New(proxy.Options{Log: log, Store: st.store, Version: "0.1.0"})
+	popts := proxy.Options{Log: log, Store: st.store, Version: "0.1.0"}
+	if o.browserHost {
+		_, port, _ := net.SplitHostPort(counterLn.Addr().String())
+		st.browserCore = "http://localhost:" + port
+		popts.BrowserURL, _ = url.Parse(st.browserCore + "/")
+	}
+	srv := proxy.New(popts)
 	front := proxy.NewHTTPServer(srv)
 	go func() { _ = front.Serve(outLn) }()
 
@@ -542,4 +559,49 @@ func (s *stack) upstreamSnapshot() []*http.Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]*http.Request(nil), s.upstream...)
+}
+
+// With AUTHENTIK_HOST_BROWSER (spec §7.2) browsers go to the core under its
+// browser name, the outpost still reaches it at AUTHENTIK_HOST, and the token
+// request carries the browser Host so the core names the issuer the outpost
+// verifies.
+func TestHostBrowserRewriting(t *testing.T) {
+	st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, ak_proxy]", browserHost: true})
+	c := browser(t)
+	resp := getPage(t, c, st.outpost+"/x")
+	if !strings.HasPrefix(resp.Request.URL.String(), st.browserCore+"/application/o/authorize/") {
+		t.Fatalf("authorize not on the browser host: %s", resp.Request.URL)
+	}
+	resp = signIn(t, c, resp, "alice", "alice-pw")
+	if body := readBody(resp); resp.StatusCode != 200 || !strings.Contains(body, `as "alice"`) {
+		t.Fatalf("login through the browser host: %d %s", resp.StatusCode, body)
+	}
+	st.mu.Lock()
+	hosts := append([]string(nil), st.tokenHosts...)
+	st.mu.Unlock()
+	if len(hosts) != 1 || hosts[0] != strings.TrimPrefix(st.browserCore, "http://")+" http" {
+		t.Errorf("token requests reached the core as %q, want the browser host with X-Forwarded-Proto http", hosts)
+	}
+	out := getPage(t, c, st.outpost+"/outpost.goauthentik.io/sign_out")
+	readBody(out)
+	if !strings.HasPrefix(out.Request.URL.String(), st.browserCore+"/application/o/app/end-session/") {
+		t.Errorf("sign-out not sent to end-session on the browser host: %s", out.Request.URL)
+	}
+}
+
+func TestStaticPrefixNeverProxied(t *testing.T) {
+	st := newStack(t)
+	for _, p := range []string{"/outpost.goauthentik.io/static/dist/x.css", "/outpost.goauthentik.io/static"} {
+		resp, err := http.Get(st.outpost + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(resp)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d", p, resp.StatusCode)
+		}
+	}
+	if st.upstreamCount() != 0 {
+		t.Error("a static path reached the upstream")
+	}
 }

@@ -92,7 +92,10 @@ func (s *Server) Snapshot() *outpostapi.Snapshot {
 }
 
 // reservedPrefix is the path prefix the outpost keeps for itself on every host.
-const reservedPrefix = "/outpost.goauthentik.io"
+const (
+	reservedPrefix = "/outpost.goauthentik.io"
+	staticPrefix   = reservedPrefix + "/static"
+)
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, metrics.PingPath) {
@@ -100,6 +103,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if redirectNonCanonical(w, r) {
+		return
+	}
+	// The outpost's static prefix is its own on every host: pages embed
+	// what they need, so it serves nothing there, and nothing under it may
+	// reach an upstream.
+	if r.URL.Path == staticPrefix || strings.HasPrefix(r.URL.Path, staticPrefix+"/") {
+		http.NotFound(w, r)
 		return
 	}
 	st := s.current.Load()
