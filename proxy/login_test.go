@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/outpostapi/devcore"
 	"github.com/outpost-dev/outpost/proxy"
@@ -39,9 +40,9 @@ type stack struct {
 	browserCore string
 	// tokenHosts are the Host headers the core saw on token requests.
 	tokenHosts []string
-	store         *session.MemoryStore
-	mu            sync.Mutex
-	upstream      []*http.Request
+	store      *session.MemoryStore
+	mu         sync.Mutex
+	upstream   []*http.Request
 }
 
 func (s *stack) lastUpstream(t *testing.T) *http.Request {
@@ -100,6 +101,10 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 		st.mu.Lock()
 		st.upstream = append(st.upstream, r.Clone(context.Background()))
 		st.mu.Unlock()
+		if websocket.IsWebSocketUpgrade(r) {
+			echoAs(w, r, r.Header.Get("X-Authentik-Username"))
+			return
+		}
 		fmt.Fprintf(w, "upstream saw %s as %q", r.URL.RequestURI(), r.Header.Get("X-Authentik-Username"))
 	}))
 	t.Cleanup(up.Close)
@@ -603,5 +608,54 @@ func TestStaticPrefixNeverProxied(t *testing.T) {
 	}
 	if st.upstreamCount() != 0 {
 		t.Error("a static path reached the upstream")
+	}
+}
+
+// echoAs echoes websocket messages, prefixed with who the upstream was told
+// the user is.
+func echoAs(w http.ResponseWriter, r *http.Request, user string) {
+	c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	for {
+		mt, msg, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		_ = c.WriteMessage(mt, []byte(user+": "+string(msg)))
+	}
+}
+
+// A websocket opened with a session reaches the app with the identity; one
+// without a session does not get through.
+func TestWebsocketThroughSession(t *testing.T) {
+	st := newStack(t)
+	c := browser(t)
+	if resp := signIn(t, c, getPage(t, c, st.outpost+"/"), "alice", "alice-pw"); readBody(resp) == "" || resp.StatusCode != 200 {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	wsURL := "ws" + strings.TrimPrefix(st.outpost, "http") + "/api/live"
+	dialer := websocket.Dialer{Jar: c.Jar, HandshakeTimeout: 5 * time.Second}
+	conn, _, err := dialer.Dial(wsURL, nil)
+	if err != nil {
+		t.Fatalf("websocket with a session: %v", err)
+	}
+	defer conn.Close()
+	for i := range 3 {
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(fmt.Sprint("tick ", i))); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, msg, err := conn.ReadMessage()
+		if err != nil || string(msg) != fmt.Sprint("alice: tick ", i) {
+			t.Fatalf("echo %d: %q %v", i, msg, err)
+		}
+	}
+	before := st.upstreamCount()
+	_, resp, err := (&websocket.Dialer{HandshakeTimeout: 5 * time.Second}).Dial(wsURL, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusFound || st.upstreamCount() != before {
+		t.Errorf("websocket without a session: err=%v resp=%v", err, resp)
 	}
 }
