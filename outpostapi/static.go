@@ -282,9 +282,16 @@ func (s *StaticSource) Run(ctx context.Context, onSnapshot func(*Snapshot), onEr
 	if err != nil {
 		return err
 	}
-	onSnapshot(snap)
-	s.Log.Info("configuration loaded", "path", s.Path, "providers", len(snap.Providers))
-	return WatchFile(ctx, s.Path, WatchOptions{Settle: s.Settle, Trigger: s.trigger, Log: s.Log}, func() {
+	started := func() {
+		// The watch is in place only now: read again, so an edit made in
+		// between is not missed until the next one.
+		if fresh, err := LoadStaticFile(s.Path); err == nil {
+			snap = fresh
+		}
+		onSnapshot(snap)
+		s.Log.Info("configuration loaded", "path", s.Path, "providers", len(snap.Providers))
+	}
+	return WatchFile(ctx, s.Path, WatchOptions{Settle: s.Settle, Trigger: s.trigger, Started: started, Log: s.Log}, func() {
 		snap, err := LoadStaticFile(s.Path)
 		if err != nil {
 			onError(fmt.Errorf("%w (keeping the last good configuration)", err))
