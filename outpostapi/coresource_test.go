@@ -335,8 +335,16 @@ func TestCoreSourceTriggerUpdate(t *testing.T) {
 		t.Errorf("refresh %v after TRIGGER_UPDATE, before the HA offset %v", elapsed, off)
 	}
 	quiet(t, core)
-	if n := core.count("/api/v3/outposts/proxy/") - before; n != 1 {
-		t.Errorf("%d provider listings after a burst of TRIGGER_UPDATE, want 1", n)
+	// Within the HA offset a burst coalesces into one refresh. With an
+	// offset of 0 s the first refresh may start before the rest of the
+	// burst arrives, and a trigger after a refresh started rightly causes
+	// one more (it may announce a newer change).
+	want := 1
+	if r.src.HAOffset() == 0 {
+		want = 2
+	}
+	if n := core.count("/api/v3/outposts/proxy/") - before; n < 1 || n > want {
+		t.Errorf("%d provider listings after a burst of TRIGGER_UPDATE, want 1 (at most %d with a 0 s offset %v)", n, want, r.src.HAOffset())
 	}
 }
 
