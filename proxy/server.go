@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 type Server struct {
 	opts       Options
 	log        *slog.Logger
+	trust      trust
 	current    atomic.Pointer[state]
 	transports *transports
 	// refreshes is shared across snapshots so a refresh in flight during a
@@ -40,6 +42,9 @@ type Options struct {
 	BrowserURL *url.URL
 	// Insecure is AUTHENTIK_INSECURE: no TLS verification towards the core.
 	Insecure bool
+	// TrustedProxies are the peers whose forwarding headers count
+	// (AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS). Empty: nobody's.
+	TrustedProxies []netip.Prefix
 }
 
 // state is everything built from one snapshot.
@@ -57,7 +62,7 @@ func New(opts Options) *Server {
 	if opts.Store == nil {
 		opts.Store = session.NewMemoryStore(session.MemoryOptions{})
 	}
-	return &Server{opts: opts, log: opts.Log, transports: newTransports(), refreshes: new(singleflight.Group)}
+	return &Server{opts: opts, log: opts.Log, trust: trust{cidrs: opts.TrustedProxies}, transports: newTransports(), refreshes: new(singleflight.Group)}
 }
 
 // Update builds the data plane for snap and puts it in force. A provider
@@ -112,16 +117,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	// Forwarding headers from an untrusted peer are gone after this; the
+	// origin is what routing and everything after it use.
+	o := s.trust.resolve(r)
+	r = withOrigin(r, o)
 	st := s.current.Load()
 	if st == nil {
 		http.Error(w, "outpost is starting: no configuration loaded yet", http.StatusServiceUnavailable)
 		return
 	}
-	// Until trusted proxies are configured (issue 4), only Host routes: an
-	// X-Forwarded-Host from an untrusted client must never pick the app.
-	app := st.router.route(r.Host)
+	app := st.router.route(o.Host)
 	if app == nil {
-		noAppForHost(w, r.Host)
+		noAppForHost(w, o.Host)
 		return
 	}
 	app.ServeHTTP(w, r)

@@ -91,9 +91,14 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, verifyTLS bool) *upstrea
 			if t.HostHeader != "" {
 				pr.Out.Host = t.HostHeader
 			}
-			// Forwarding headers as the trust layer left them, plus this hop.
+			// Forwarding headers as the trust layer left them (none from an
+			// untrusted peer), plus this hop; host and scheme as resolved.
 			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 			pr.SetXForwarded()
+			if o := originOf(pr.In); o.Host != "" {
+				pr.Out.Header.Set("X-Forwarded-Host", o.Host)
+				pr.Out.Header.Set("X-Forwarded-Proto", o.Scheme)
+			}
 		},
 		Transport: transportFor(ts, verifyTLS),
 		// Flush every write: SSE, streamed logs and long polls arrive live.

@@ -67,7 +67,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	defer store.Close()
 	dataPlane := proxy.New(proxy.Options{
 		Log: log, Store: store, Version: userAgentVersion(),
-		BrowserURL: o.env.HostBrowser, Insecure: o.env.Insecure,
+		BrowserURL: o.env.HostBrowser, Insecure: o.env.Insecure, TrustedProxies: o.env.TrustedProxyCIDRs,
 	})
 
 	onSnapshot := func(snap *outpostapi.Snapshot) {
@@ -111,7 +111,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		errc <- err
 	}
 	for _, ln := range httpLns {
-		go serve("http", dataPlane, ln)
+		go serve("http", dataPlane, proxy.ProxyProtocolListener(ln, o.env.TrustedProxyCIDRs))
 	}
 	for _, ln := range metricsLns {
 		go serve("metrics", m.Handler(), ln)

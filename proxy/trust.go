@@ -1,0 +1,205 @@
+package proxy
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/pires/go-proxyproto"
+)
+
+// forwardingHeaders are the headers through which a proxy in front of the
+// outpost describes the original request. They count only when the direct
+// peer is a trusted proxy; from anyone else they are removed before anything
+// reads them. Names are compared lower case with "_" read as "-", since some
+// servers fold one into the other.
+var forwardingHeaders = map[string]bool{
+	"x-forwarded-for": true, "x-forwarded-proto": true, "x-forwarded-host": true,
+	"x-forwarded-uri": true, "x-forwarded-method": true, "x-forwarded-port": true,
+	"x-forwarded-prefix": true, "x-forwarded-server": true, "x-forwarded-ssl": true,
+	"x-forwarded-scheme": true, "forwarded": true, "x-real-ip": true,
+	"x-original-url": true, "x-original-uri": true, "x-original-method": true,
+	"x-original-host": true, "x-client-ip": true, "true-client-ip": true,
+}
+
+// maxForwardedHops bounds how many X-Forwarded-For entries are examined: a
+// header of thousands of entries costs no more than a short one.
+const maxForwardedHops = 32
+
+// trust decides whose forwarding headers count.
+type trust struct {
+	cidrs []netip.Prefix
+}
+
+func (t trust) contains(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, p := range t.cidrs {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// origin is what the outpost believes about the original request: who sent
+// it, over which scheme, to which host. Routing, redirects, logs and forward
+// auth use it instead of raw headers.
+type origin struct {
+	ClientIP netip.Addr
+	Scheme   string
+	Host     string
+	// Trusted is true when the direct peer is a trusted proxy.
+	Trusted bool
+}
+
+type originKey struct{}
+
+// originOf is the request's resolved origin (set by the server).
+func originOf(r *http.Request) origin {
+	o, _ := r.Context().Value(originKey{}).(origin)
+	return o
+}
+
+// resolve works out the origin of r. From an untrusted peer every
+// forwarding header is deleted from r first, so nothing later can read one.
+func (t trust) resolve(r *http.Request) origin {
+	o := origin{Scheme: "http", Host: r.Host}
+	if r.TLS != nil {
+		o.Scheme = "https"
+	}
+	peer := remoteAddr(r)
+	o.ClientIP = peer
+	if !peer.IsValid() || !t.contains(peer) {
+		for name := range r.Header {
+			if forwardingHeaders[strings.ReplaceAll(strings.ToLower(name), "_", "-")] {
+				delete(r.Header, name)
+			}
+		}
+		return o
+	}
+	o.Trusted = true
+	if ip, ok := t.clientFromForwardedFor(r.Header.Values("X-Forwarded-For")); ok {
+		o.ClientIP = ip
+	} else if ip, ok := parseHop(r.Header.Get("X-Real-Ip")); ok {
+		o.ClientIP = ip
+	}
+	if p := strings.ToLower(lastListValue(r.Header.Values("X-Forwarded-Proto"))); p == "http" || p == "https" {
+		o.Scheme = p
+	}
+	if h := lastListValue(r.Header.Values("X-Forwarded-Host")); validHost(h) {
+		o.Host = h
+	}
+	return o
+}
+
+// clientFromForwardedFor walks X-Forwarded-For from the right, past the
+// trusted proxies, to the first address that is not one: the client. An
+// entry that is not an address ends the walk at the last good hop, so
+// garbage neither crashes nor moves the decision.
+func (t trust) clientFromForwardedFor(values []string) (netip.Addr, bool) {
+	var hops []string
+	for _, v := range values {
+		hops = append(hops, strings.Split(v, ",")...)
+		if len(hops) > 4*maxForwardedHops {
+			// Keep only the right-most entries: those are the ones added
+			// by proxies we trust.
+			hops = hops[len(hops)-maxForwardedHops:]
+		}
+	}
+	if len(hops) > maxForwardedHops {
+		hops = hops[len(hops)-maxForwardedHops:]
+	}
+	var client netip.Addr
+	for i := len(hops) - 1; i >= 0; i-- {
+		ip, ok := parseHop(hops[i])
+		if !ok {
+			break
+		}
+		client = ip
+		if !t.contains(ip) {
+			break
+		}
+	}
+	return client, client.IsValid()
+}
+
+// parseHop reads one forwarded address: "1.2.3.4", "1.2.3.4:5678",
+// "2001:db8::1" or "[2001:db8::1]:443".
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > 64 {
+		return netip.Addr{}, false
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	if ip, err := netip.ParseAddr(s); err == nil && ip.Zone() == "" {
+		return ip.Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// lastListValue is the right-most entry of a comma-separated header: the one
+// the nearest (trusted) proxy added.
+func lastListValue(values []string) string {
+	if len(values) == 0 {
+		return ""
+	}
+	v := values[len(values)-1]
+	if i := strings.LastIndexByte(v, ','); i >= 0 {
+		v = v[i+1:]
+	}
+	return strings.TrimSpace(v)
+}
+
+// validHost accepts a host[:port] made only of the characters a host name or
+// address literal can hold.
+func validHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func remoteAddr(r *http.Request) netip.Addr {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap()
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if ip, err := netip.ParseAddr(host); err == nil {
+			return ip.Unmap()
+		}
+	}
+	return netip.Addr{}
+}
+
+func withOrigin(r *http.Request, o origin) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), originKey{}, o))
+}
+
+// ProxyProtocolListener accepts a PROXY protocol (v1 or v2) header only from
+// trusted peers; from any other peer no header is read, so one sent anyway
+// breaks that connection's request instead of spoofing its address.
+func ProxyProtocolListener(ln net.Listener, trusted []netip.Prefix) net.Listener {
+	t := trust{cidrs: trusted}
+	return &proxyproto.Listener{
+		Listener: ln,
+		ConnPolicy: func(o proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
+			if ap, err := netip.ParseAddrPort(o.Upstream.String()); err == nil && t.contains(ap.Addr()) {
+				return proxyproto.USE, nil
+			}
+			return proxyproto.SKIP, nil
+		},
+	}
+}
