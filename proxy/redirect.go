@@ -18,8 +18,18 @@ func validRedirect(p *outpostapi.Provider, rd string) string {
 	if rd == "" || len(rd) > 8192 || unsafeRedirectChars(rd) {
 		return ""
 	}
-	decoded, err := url.PathUnescape(rd)
+	// Once decoded, the part that picks scheme, host and path must still be
+	// clean; the query and fragment may hold encoded spaces (Prometheus
+	// expressions do) but no control characters.
+	head, tail := rd, ""
+	if i := strings.IndexAny(rd, "?#"); i >= 0 {
+		head, tail = rd[:i], rd[i:]
+	}
+	decoded, err := url.PathUnescape(head)
 	if err != nil || unsafeRedirectChars(decoded) || strings.HasPrefix(decoded, "//") {
+		return ""
+	}
+	if decodedTail, err := url.PathUnescape(tail); err != nil || hasControlChars(decodedTail) {
 		return ""
 	}
 	u, err := url.Parse(rd)
@@ -54,6 +64,15 @@ func validRedirect(p *outpostapi.Provider, rd string) string {
 func unsafeRedirectChars(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c <= ' ' || c == 0x7f || c == '\\' {
+			return true
+		}
+	}
+	return false
+}
+
+func hasControlChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c == 0x7f {
 			return true
 		}
 	}

@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"encoding/json"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 
@@ -66,4 +68,50 @@ func FuzzValidRedirect(f *testing.F) {
 			t.Fatalf("%q → %q", rd, got)
 		}
 	})
+}
+
+// TestRedirectCorpus runs every payload of testdata/redirect-corpus.tsv
+// through the one validator: each deny must be refused, each allow must
+// land on the stated host over http(s).
+func TestRedirectCorpus(t *testing.T) {
+	b, err := os.ReadFile("testdata/redirect-corpus.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	providers := map[string]outpostapi.Provider{
+		"proxy":  provider(t, "app", outpostapi.ModeProxy, "https://app.example.com", ""),
+		"domain": provider(t, "dom", outpostapi.ModeForwardDomain, "https://auth.example.com", ".example.com"),
+	}
+	n, denies := 0, 0
+	for i, line := range strings.Split(string(b), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		cols := strings.SplitN(line, "\t", 3)
+		var payload string
+		if len(cols) != 3 || json.Unmarshal([]byte(cols[2]), &payload) != nil {
+			t.Fatalf("line %d is malformed: %q", i+1, line)
+		}
+		p, ok := providers[cols[0]]
+		if !ok {
+			t.Fatalf("line %d: unknown provider %q", i+1, cols[0])
+		}
+		n++
+		got := validRedirect(&p, payload)
+		if cols[1] == "deny" {
+			denies++
+			if got != "" {
+				t.Errorf("line %d: %q accepted as %q", i+1, payload, got)
+			}
+			continue
+		}
+		host, _ := strings.CutPrefix(cols[1], "allow:")
+		u, err := url.Parse(got)
+		if got == "" || err != nil || !strings.EqualFold(u.Hostname(), host) || (u.Scheme != "https" && u.Scheme != "http") {
+			t.Errorf("line %d: %q → %q, want a target on %s", i+1, payload, got, host)
+		}
+	}
+	if n < 500 || denies < 400 {
+		t.Fatalf("corpus has %d payloads (%d to deny); the issue asks for at least 500", n, denies)
+	}
 }
