@@ -126,7 +126,20 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 	a.upstream.serve(w, r, a.target(s))
 }
 
+// skipped reports whether path may pass without sign-in. With ";"
+// parameters in it, the rule must match both the path as written and the
+// path a server that drops them acts on: /admin;.css is /admin to Tomcat.
 func (a *application) skipped(path string) bool {
+	if !a.matchesSkip(path) {
+		return false
+	}
+	if bare := withoutPathParams(path); bare != path {
+		return a.matchesSkip(bare)
+	}
+	return true
+}
+
+func (a *application) matchesSkip(path string) bool {
 	for _, re := range a.provider.SkipPaths {
 		if re.MatchString(path) {
 			return true

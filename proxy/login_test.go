@@ -533,7 +533,12 @@ func TestParallelRequestsRefreshOnce(t *testing.T) {
 // skip rule: the outpost decides on the path the upstream will act on.
 func TestSkipPathTraversal(t *testing.T) {
 	st := newStack(t)
-	for _, p := range []string{"/public/../admin", "/public/%2e%2e/admin", "/public/./../admin", "/public//../admin", "/public/..%2Fadmin"} {
+	for _, p := range []string{
+		"/public/../admin", "/public/%2e%2e/admin", "/public/./../admin", "/public//../admin", "/public/..%2Fadmin",
+		"/public%2F..%2Fadmin", "/public/%2e%2e%2fadmin", "/public/..%5Cadmin", "/public\\..\\admin", "/public/..;/admin",
+		"/public/x;/../../admin", "/admin;/public/", "/admin%23/public/", "/public/%00/../admin", "//public/../admin",
+		"/public/.%2e/admin", "/public/%2E%2E/admin", "/PUBLIC/../admin",
+	} {
 		conn, err := net.Dial("tcp", strings.TrimPrefix(st.outpost, "http://"))
 		if err != nil {
 			t.Fatal(err)
@@ -554,6 +559,7 @@ func TestSkipPathTraversal(t *testing.T) {
 		if resp.StatusCode != http.StatusMovedPermanently && resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("%s: %d", p, resp.StatusCode)
 		}
+		t.Logf("%-28s → %d %s", p, resp.StatusCode, resp.Header.Get("Location"))
 		if resp.StatusCode == http.StatusMovedPermanently && resp.Header.Get("Location") != "/admin" {
 			t.Errorf("%s: redirected to %q", p, resp.Header.Get("Location"))
 		}
@@ -608,6 +614,17 @@ func TestStaticPrefixNeverProxied(t *testing.T) {
 	}
 	if st.upstreamCount() != 0 {
 		t.Error("a static path reached the upstream")
+	}
+	// And the skip rule itself still works, parameters and all.
+	for _, p := range []string{"/public/status", "/public/a;v=1/b"} {
+		resp, err := http.Get(st.outpost + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(resp)
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %d, want the skipped path served", p, resp.StatusCode)
+		}
 	}
 }
 

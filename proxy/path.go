@@ -42,3 +42,27 @@ func redirectNonCanonical(w http.ResponseWriter, r *http.Request) bool {
 	w.WriteHeader(http.StatusMovedPermanently)
 	return true
 }
+
+// ambiguousPath reports a path that servers read differently: an encoded
+// slash, backslash or "#", a NUL, or a raw backslash. The outpost could see
+// one path and the app another, so such requests are refused.
+func ambiguousPath(r *http.Request) bool {
+	raw := strings.ToLower(r.URL.EscapedPath())
+	return strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c") || strings.Contains(raw, "%23") ||
+		strings.Contains(raw, "%00") || strings.ContainsAny(r.URL.Path, "\\\x00")
+}
+
+// withoutPathParams is p with each segment's ";parameters" removed and the
+// result made canonical: the path a Java server (Tomcat, Jetty) acts on.
+func withoutPathParams(p string) string {
+	if !strings.Contains(p, ";") {
+		return p
+	}
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if j := strings.IndexByte(s, ';'); j >= 0 {
+			segs[i] = s[:j]
+		}
+	}
+	return canonicalPath(strings.Join(segs, "/"))
+}

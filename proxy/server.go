@@ -107,6 +107,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		metrics.Ping(w, r)
 		return
 	}
+	if ambiguousPath(r) {
+		s.log.Warn("refused an ambiguous path", "path", r.URL.EscapedPath(), "remote", r.RemoteAddr)
+		http.Error(w, "ambiguous path: encoded slashes, backslashes and # are not accepted", http.StatusBadRequest)
+		return
+	}
 	if redirectNonCanonical(w, r) {
 		return
 	}
