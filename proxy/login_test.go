@@ -676,3 +676,70 @@ func TestWebsocketThroughSession(t *testing.T) {
 		t.Errorf("websocket without a session: err=%v resp=%v", err, resp)
 	}
 }
+
+// Cookie garbage on every endpoint: never a pass, never a 5xx.
+func TestCookieGarbageEverywhere(t *testing.T) {
+	st := newStack(t)
+	c := browser(t)
+	readBody(signIn(t, c, getPage(t, c, st.outpost+"/"), "alice", "alice-pw"))
+	good := sessionCookie(t, c, st.outpost)
+	// Another outpost with the same provider: its cookie decodes here but
+	// names a session this outpost never had.
+	other := newStack(t)
+	oc := browser(t)
+	readBody(signIn(t, oc, getPage(t, oc, other.outpost+"/"), "alice", "alice-pw"))
+	foreign := sessionCookie(t, oc, other.outpost)
+	if good == nil || foreign == nil {
+		t.Fatal("no session cookies to mangle")
+	}
+	name := good.Name
+	values := map[string]string{
+		"empty":     "",
+		"garbage":   "not-a-cookie",
+		"truncated": good.Value[:len(good.Value)/2],
+		"flipped":   good.Value[:10] + string(rune(good.Value[10]^1)) + good.Value[11:],
+		"oversized": strings.Repeat("A", 6000),
+		"pipes":     "a|b|c|d",
+		"foreign":   foreign.Value,
+		"base64":    "MTIzNDU2Nzg5MHx8fHx8",
+		"unicode":   "%C3%A9%00%FF",
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for vname, v := range values {
+		for _, path := range []string{"/", "/graph", "/outpost.goauthentik.io/start", "/outpost.goauthentik.io/callback?state=x&code=y",
+			"/outpost.goauthentik.io/sign_out", "/public/x", "/outpost.goauthentik.io/ping", "/?X-authentik-logout=true"} {
+			before := st.upstreamCount()
+			req, _ := http.NewRequest("GET", st.outpost+path, nil)
+			req.Header.Set("Cookie", name+"="+v)
+			resp, err := noFollow.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readBody(resp)
+			if resp.StatusCode >= 500 && resp.StatusCode != http.StatusBadGateway {
+				t.Errorf("%s cookie on %s: %d", vname, path, resp.StatusCode)
+			}
+			reached := st.upstreamCount() > before
+			if reached && !strings.HasPrefix(path, "/public/") {
+				t.Errorf("%s cookie on %s reached the upstream", vname, path)
+			}
+			if reached {
+				if u := st.lastUpstream(t).Header.Get("X-Authentik-Username"); u != "" {
+					t.Errorf("%s cookie on %s: upstream was told the user is %q", vname, path, u)
+				}
+			}
+		}
+	}
+	// Duplicated cookies: a garbage copy beside the real one does not lock
+	// the person out, and two copies never mix identities.
+	req, _ := http.NewRequest("GET", st.outpost+"/dup", nil)
+	req.Header.Set("Cookie", name+"=garbage; "+name+"="+good.Value+"; "+name+"="+foreign.Value)
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(resp)
+	if resp.StatusCode != 200 || st.lastUpstream(t).Header.Get("X-Authentik-Username") != "alice" {
+		t.Errorf("duplicated cookies: %d", resp.StatusCode)
+	}
+}
