@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Env is the outpost's environment configuration (spec §1.2), resolved and
@@ -37,6 +38,7 @@ type Env struct {
 	ListenMetricsAll []string
 
 	TrustedProxyCIDRs []netip.Prefix
+	Limits            Limits
 	// LogLevel is lower case, one of trace, debug, info, warning, warn, error.
 	LogLevel string
 	Debug    bool
@@ -199,10 +201,59 @@ func LoadEnv(lookup func(string) (string, bool), needCore bool) (Env, error) {
 		env.Debug = b
 	}
 
+	env.Limits = DefaultLimits
+	duration := func(name string, into *time.Duration) {
+		if v, ok := get(name); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				fail(name, "want a positive duration such as 5s or 2m, got %q", v)
+				return
+			}
+			*into = d
+		}
+	}
+	count := func(name string, into *int, min int) {
+		if v, ok := get(name); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < min {
+				fail(name, "want a whole number of at least %d, got %q", min, v)
+				return
+			}
+			*into = n
+		}
+	}
+	duration("AUTHENTIK_WEB__TIMEOUT_HTTP_READ_HEADER", &env.Limits.ReadHeaderTimeout)
+	duration("AUTHENTIK_WEB__TIMEOUT_HTTP_IDLE", &env.Limits.IdleTimeout)
+	count("OUTPOST_LISTEN__MAX_HEADER_BYTES", &env.Limits.MaxHeaderBytes, 4096)
+	count("OUTPOST_LISTEN__MAX_WEBSOCKETS_PER_CLIENT", &env.Limits.MaxWebsocketsPerClient, 1)
+
 	if len(errs) > 0 {
 		return Env{}, errors.Join(errs...)
 	}
 	return env, nil
+}
+
+// Limits bound what one client can take from the listeners.
+type Limits struct {
+	// ReadHeaderTimeout bounds how long a client may take to send its
+	// request headers (slowloris).
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes keep-alive connections that stay unused.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes caps the request line and headers, cookies included.
+	MaxHeaderBytes int
+	// MaxWebsocketsPerClient caps concurrent websocket upgrades per client IP.
+	MaxWebsocketsPerClient int
+}
+
+// DefaultLimits apply where the environment sets none. There is
+// deliberately no read or write timeout on whole requests: uploads, streams
+// and websockets must not be cut.
+var DefaultLimits = Limits{
+	ReadHeaderTimeout:      5 * time.Second,
+	IdleTimeout:            120 * time.Second,
+	MaxHeaderBytes:         64 << 10,
+	MaxWebsocketsPerClient: 64,
 }
 
 // ResolveEnvValue resolves authentik's indirections: "env://NAME?fallback" is

@@ -27,13 +27,14 @@ type application struct {
 	sessionCookies *session.Codec
 	loginCookies   *session.Codec
 	refreshes      *singleflight.Group
+	websockets     *connLimiter
 }
 
 // defaultSessionLifetime applies when the provider sets no
 // access_token_validity (the core sends null).
 const defaultSessionLifetime = 24 * time.Hour
 
-func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Options, ts *transports, refreshes *singleflight.Group) (*application, error) {
+func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Options, sh *shared) (*application, error) {
 	lifetime := defaultSessionLifetime
 	if v := p.AccessTokenValidity; v != nil && *v > 0 {
 		// Max-Age = access_token_validity + 1 (spec §14.2).
@@ -58,11 +59,12 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		log:            opts.Log,
 		store:          opts.Store,
 		oidc:           oc,
-		upstream:       newUpstreamProxy(opts.Log, ts, p.InternalHostSSLValidation),
+		upstream:       newUpstreamProxy(opts.Log, sh.transports, p.InternalHostSSLValidation),
 		version:        "goauthentik.io/outpost/" + opts.Version,
 		sessionCookies: sc,
 		loginCookies:   lc,
-		refreshes:      refreshes,
+		refreshes:      sh.refreshes,
+		websockets:     sh.websockets,
 	}, nil
 }
 
@@ -99,6 +101,17 @@ func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // proxy is proxy mode (spec §9): authenticate, then forward with identity.
 func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
+	// Skipped paths count too: the cap is per client, signed in or not.
+	if isWebsocketUpgrade(r) {
+		ip := originOf(r).ClientIP
+		if !a.websockets.acquire(ip) {
+			a.log.Warn("too many websockets from one client", "provider", a.provider.Name, "client_ip", ip)
+			http.Error(w, "too many open websockets from this address", http.StatusTooManyRequests)
+			return
+		}
+		// The upstream call returns when the websocket closes.
+		defer a.websockets.release(ip)
+	}
 	s, err := a.currentSession(w, r)
 	if err != nil {
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Service unavailable", "Sessions cannot be checked right now. Try again in a moment.", err)
@@ -223,4 +236,8 @@ func (a *application) removeOwnCookies(r *http.Request) {
 	if len(kept) > 0 {
 		r.Header.Set("Cookie", strings.Join(kept, "; "))
 	}
+}
+
+func isWebsocketUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }

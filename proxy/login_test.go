@@ -87,6 +87,8 @@ type stackOptions struct {
 	// browsers ("localhost:port" of the same core), while the outpost
 	// reaches it at 127.0.0.1.
 	browserHost bool
+	// maxWebsockets is the per-client websocket cap (0: the default).
+	maxWebsockets int
 }
 
 func newStack(t *testing.T) *stack {
@@ -174,7 +176,7 @@ users:
 	go func() { coreDone <- core.Serve(ctx, coreLn) }()
 
 	st.store = session.NewMemoryStore(session.MemoryOptions{})
-	popts := proxy.Options{Log: log, Store: st.store, Version: "0.1.0"}
+	popts := proxy.Options{Log: log, Store: st.store, Version: "0.1.0", MaxWebsocketsPerClient: o.maxWebsockets}
 	if o.browserHost {
 		_, port, _ := net.SplitHostPort(counterLn.Addr().String())
 		st.browserCore = "http://localhost:" + port
@@ -742,4 +744,40 @@ func TestCookieGarbageEverywhere(t *testing.T) {
 	if resp.StatusCode != 200 || st.lastUpstream(t).Header.Get("X-Authentik-Username") != "alice" {
 		t.Errorf("duplicated cookies: %d", resp.StatusCode)
 	}
+}
+
+// One client cannot hold more websockets than the cap; closing one frees
+// its slot.
+func TestWebsocketCapPerClient(t *testing.T) {
+	st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, ak_proxy]", maxWebsockets: 2})
+	c := browser(t)
+	readBody(signIn(t, c, getPage(t, c, st.outpost+"/"), "alice", "alice-pw"))
+	wsURL := "ws" + strings.TrimPrefix(st.outpost, "http") + "/live"
+	dialer := websocket.Dialer{Jar: c.Jar, HandshakeTimeout: 5 * time.Second}
+	var open []*websocket.Conn
+	for i := range 2 {
+		conn, _, err := dialer.Dial(wsURL, nil)
+		if err != nil {
+			t.Fatalf("websocket %d: %v", i, err)
+		}
+		open = append(open, conn)
+	}
+	_, resp, err := dialer.Dial(wsURL, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third websocket: err=%v resp=%v, want 429", err, resp)
+	}
+	open[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		conn, _, err := dialer.Dial(wsURL, nil)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot not freed after a websocket closed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	open[1].Close()
 }

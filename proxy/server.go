@@ -21,14 +21,19 @@ import (
 // force. Update swaps the snapshot atomically; in-flight requests finish on
 // the one they started with.
 type Server struct {
-	opts       Options
-	log        *slog.Logger
-	trust      trust
-	current    atomic.Pointer[state]
+	opts    Options
+	log     *slog.Logger
+	trust   trust
+	current atomic.Pointer[state]
+	shared  *shared
+}
+
+// shared is what every application uses and outlives snapshots: upstream
+// connections, refreshes in flight (joined across a swap), websocket slots.
+type shared struct {
 	transports *transports
-	// refreshes is shared across snapshots so a refresh in flight during a
-	// swap is still joined by the requests that follow.
-	refreshes *singleflight.Group
+	refreshes  *singleflight.Group
+	websockets *connLimiter
 }
 
 // Options are the outpost-wide settings of the data plane.
@@ -45,6 +50,9 @@ type Options struct {
 	// TrustedProxies are the peers whose forwarding headers count
 	// (AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS). Empty: nobody's.
 	TrustedProxies []netip.Prefix
+	// MaxWebsocketsPerClient caps concurrent websocket upgrades per client
+	// IP (default 64).
+	MaxWebsocketsPerClient int
 }
 
 // state is everything built from one snapshot.
@@ -62,7 +70,11 @@ func New(opts Options) *Server {
 	if opts.Store == nil {
 		opts.Store = session.NewMemoryStore(session.MemoryOptions{})
 	}
-	return &Server{opts: opts, log: opts.Log, trust: trust{cidrs: opts.TrustedProxies}, transports: newTransports(), refreshes: new(singleflight.Group)}
+	return &Server{opts: opts, log: opts.Log, trust: trust{cidrs: opts.TrustedProxies}, shared: &shared{
+		transports: newTransports(),
+		refreshes:  new(singleflight.Group),
+		websockets: newConnLimiter(opts.MaxWebsocketsPerClient),
+	}}
 }
 
 // Update builds the data plane for snap and puts it in force. A provider
@@ -72,7 +84,7 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 	var failed []outpostapi.ProviderError
 	for i := range snap.Providers {
 		p := &snap.Providers[i]
-		app, err := newApplication(p, snap, s.opts, s.transports, s.refreshes)
+		app, err := newApplication(p, snap, s.opts, s.shared)
 		if err != nil {
 			field, msg, _ := strings.Cut(err.Error(), ": ")
 			failed = append(failed, outpostapi.ProviderError{Provider: p.Name, Field: field, Err: msg})

@@ -211,6 +211,15 @@ func TestStandaloneServeReloadAndSignals(t *testing.T) {
 	if code, body := get(t, "http://"+httpAddr+"/outpost.goauthentik.io/start", "prom.test"); code != 502 || !strings.Contains(body, "identity provider could not be reached") {
 		t.Errorf("start with the issuer down: %d %q", code, body)
 	}
+	// Headers past the limit are refused before anything reads them.
+	req, _ := http.NewRequest("GET", "http://"+httpAddr+"/", nil)
+	req.Host = "prom.test"
+	req.Header.Set("Cookie", "x="+strings.Repeat("a", 100<<10))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("100 KiB of headers: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	_, metrics := get(t, "http://"+metricsAddr+"/metrics", "")
 	if !strings.Contains(metrics, `authentik_outpost_info{build="testbuild",outpost_name="standalone-test",outpost_type="proxy"`) {
 		t.Errorf("metrics lack outpost info:\n%s", metrics)

@@ -62,12 +62,18 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	log := newLogger(os.Stderr, o.env.Debug, level)
 	instance := uuid.NewString()
 
+	// An Env not made by LoadEnv has no limits; zero would mean none.
+	limits := o.env.Limits
+	if limits == (outpostapi.Limits{}) {
+		limits = outpostapi.DefaultLimits
+	}
 	m := metrics.New(instance, version, buildHash)
 	store := session.NewMemoryStore(session.MemoryOptions{OnEvict: m.SessionEvictions.Inc})
 	defer store.Close()
 	dataPlane := proxy.New(proxy.Options{
 		Log: log, Store: store, Version: userAgentVersion(),
 		BrowserURL: o.env.HostBrowser, Insecure: o.env.Insecure, TrustedProxies: o.env.TrustedProxyCIDRs,
+		MaxWebsocketsPerClient: limits.MaxWebsocketsPerClient,
 	})
 
 	onSnapshot := func(snap *outpostapi.Snapshot) {
@@ -103,7 +109,11 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	// A listener that dies takes the process down with it: an outpost that
 	// cannot serve must not look alive to its supervisor.
 	serve := func(name string, h http.Handler, ln net.Listener) {
-		err := proxy.Serve(ctx, proxy.NewHTTPServer(h), ln, drainTimeout)
+		srv := proxy.NewHTTPServer(h)
+		srv.ReadHeaderTimeout = limits.ReadHeaderTimeout
+		srv.IdleTimeout = limits.IdleTimeout
+		srv.MaxHeaderBytes = limits.MaxHeaderBytes
+		err := proxy.Serve(ctx, srv, ln, drainTimeout)
 		if err != nil {
 			log.Error("listener failed", "listener", name, "error", err)
 			cancel()

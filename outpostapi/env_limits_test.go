@@ -1,0 +1,39 @@
+package outpostapi
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEnvLimits(t *testing.T) {
+	lookup := func(m map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	}
+	env, err := LoadEnv(lookup(nil), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Limits != DefaultLimits || DefaultLimits.ReadHeaderTimeout == 0 || DefaultLimits.MaxHeaderBytes == 0 {
+		t.Errorf("defaults: %+v", env.Limits)
+	}
+	env, err = LoadEnv(lookup(map[string]string{
+		"AUTHENTIK_WEB__TIMEOUT_HTTP_READ_HEADER": "2s", "AUTHENTIK_WEB__TIMEOUT_HTTP_IDLE": "1m",
+		"OUTPOST_LISTEN__MAX_HEADER_BYTES": "16384", "OUTPOST_LISTEN__MAX_WEBSOCKETS_PER_CLIENT": "3",
+	}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Limits{2 * time.Second, time.Minute, 16384, 3}); env.Limits != want {
+		t.Errorf("limits = %+v, want %+v", env.Limits, want)
+	}
+	for name, v := range map[string]string{
+		"AUTHENTIK_WEB__TIMEOUT_HTTP_READ_HEADER": "5", "AUTHENTIK_WEB__TIMEOUT_HTTP_IDLE": "-1s",
+		"OUTPOST_LISTEN__MAX_HEADER_BYTES": "100", "OUTPOST_LISTEN__MAX_WEBSOCKETS_PER_CLIENT": "0",
+	} {
+		_, err := LoadEnv(lookup(map[string]string{name: v}), false)
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q: %v", name, v, err)
+		}
+	}
+}
