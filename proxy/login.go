@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,7 +60,7 @@ func (a *application) callback(w http.ResponseWriter, r *http.Request, q url.Val
 		return
 	}
 	attempt, err := a.readAttempt(r)
-	if err != nil || attempt.ID != st.SID {
+	if err != nil || subtle.ConstantTimeCompare([]byte(attempt.ID), []byte(st.SID)) != 1 {
 		// A stale or foreign cookie (another tab, a restarted login, a
 		// cookie from before): start over once rather than show a bare 400.
 		http.SetCookie(w, a.loginCookies.Expire())
