@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"strings"
 )
 
@@ -41,7 +42,7 @@ func coreLevel(s string) slog.Level {
 // newLogger logs JSON, or text when asked (AUTHENTIK_DEBUG) or when stderr is
 // a terminal; level is shared so the core's log_level can change it live.
 func newLogger(w io.Writer, text bool, level *slog.LevelVar) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redactAttr}
 	if text || isTerminal(w) {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
@@ -55,4 +56,37 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// secretKeys are attribute names whose values are never logged, compared
+// lower case with "-" read as "_".
+var secretKeys = map[string]bool{
+	"cookie": true, "set_cookie": true, "authorization": true, "proxy_authorization": true,
+	"token": true, "access_token": true, "id_token": true, "refresh_token": true, "id_token_hint": true,
+	"client_secret": true, "cookie_secret": true, "password": true, "code": true, "code_verifier": true,
+	"state": true, "x_authentik_jwt": true, "logout_token": true,
+}
+
+// secretQueryParams are redacted inside any URL-looking value.
+var secretQueryParams = regexp.MustCompile(`(?i)([?&](?:code|state|token|access_token|id_token|refresh_token|id_token_hint|client_secret|password|code_verifier|logout_token)=)[^&#\s"]*`)
+
+const redacted = "[redacted]"
+
+// redactAttr keeps secrets out of every log line at every level: values of
+// secret-named attributes, and secret query values inside any string.
+func redactAttr(_ []string, a slog.Attr) slog.Attr {
+	if secretKeys[strings.ReplaceAll(strings.ToLower(a.Key), "-", "_")] {
+		return slog.String(a.Key, redacted)
+	}
+	switch a.Value.Kind() {
+	case slog.KindString:
+		if v := a.Value.String(); strings.ContainsAny(v, "?&") {
+			return slog.String(a.Key, secretQueryParams.ReplaceAllString(v, "${1}"+redacted))
+		}
+	case slog.KindAny:
+		if err, ok := a.Value.Any().(error); ok && strings.ContainsAny(err.Error(), "?&") {
+			return slog.String(a.Key, secretQueryParams.ReplaceAllString(err.Error(), "${1}"+redacted))
+		}
+	}
+	return a
 }
