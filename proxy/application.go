@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -28,6 +29,7 @@ type application struct {
 	loginCookies   *session.Codec
 	refreshes      *singleflight.Group
 	websockets     *connLimiter
+	events         func(context.Context, outpostapi.Event)
 }
 
 // defaultSessionLifetime applies when the provider sets no
@@ -65,6 +67,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		loginCookies:   lc,
 		refreshes:      sh.refreshes,
 		websockets:     sh.websockets,
+		events:         opts.Events,
 	}, nil
 }
 
@@ -92,7 +95,12 @@ func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.provider.Mode != outpostapi.ModeProxy {
-		// Forward-auth endpoints arrive with issue 5.
+		// Forward modes serve only the auth endpoints; the reverse proxy in
+		// front serves the app.
+		if kind := forwardKindOf(r.URL.Path); kind != forwardNone {
+			a.forward(w, r, kind)
+			return
+		}
 		http.NotFound(w, r)
 		return
 	}
@@ -130,13 +138,19 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 		a.redirectToStart(w, r)
 		return
 	}
-	setIdentityHeaders(r.Header, s.Claims, identityInfo{
+	a.setIdentity(r.Header, s)
+	a.upstream.serve(w, r, a.target(s))
+}
+
+// setIdentity writes s's identity headers into h: the upstream request in
+// proxy mode, the answer to the reverse proxy in forward modes.
+func (a *application) setIdentity(h http.Header, s *session.Session) {
+	setIdentityHeaders(h, s.Claims, identityInfo{
 		RawToken: s.AccessToken, JWKS: a.jwks(), Outpost: a.outpost, Provider: a.provider.Name,
 		App: a.provider.AssignedApplicationSlug, Version: a.version,
 		BasicAuthEnabled: a.provider.BasicAuthEnabled, BasicAuthUserAttribute: a.provider.BasicAuthUserAttribute,
 		BasicAuthPasswordAttribute: a.provider.BasicAuthPasswordAttribute,
 	})
-	a.upstream.serve(w, r, a.target(s))
 }
 
 // skipped reports whether path may pass without sign-in. With ";"

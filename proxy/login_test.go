@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"html"
@@ -12,6 +13,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -89,6 +91,10 @@ type stackOptions struct {
 	browserHost bool
 	// maxWebsockets is the per-client websocket cap (0: the default).
 	maxWebsockets int
+	// mode is the provider's mode (default proxy); trusted makes 127.0.0.0/8
+	// a trusted proxy.
+	mode    string
+	trusted bool
 }
 
 func newStack(t *testing.T) *stack {
@@ -148,6 +154,7 @@ providers:
     client_id: app-client
     client_secret: app-client-secret-0123456789abcdef0123456789
     cookie_secret: cookie-secret-0123456789abcdef
+    mode: %s
     access_token_validity: %d
     scopes_to_request: %s
     skip_path_regex: |
@@ -163,7 +170,7 @@ users:
   - username: mallory
     password_hash: "%s"
     email: mallory@example.com
-`, st.token, st.core, st.outpost, up.URL, o.validity, o.scopes, hash(t, "alice-pw"), hash(t, "mallory-pw"))))
+`, st.token, st.core, st.outpost, up.URL, cmp.Or(o.mode, "proxy"), o.validity, o.scopes, hash(t, "alice-pw"), hash(t, "mallory-pw"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,8 +182,20 @@ users:
 	coreDone := make(chan error, 1)
 	go func() { coreDone <- core.Serve(ctx, coreLn) }()
 
+	env, err := outpostapi.LoadEnv(func(k string) (string, bool) {
+		v, ok := map[string]string{"AUTHENTIK_HOST": st.core + "/", "AUTHENTIK_TOKEN": st.token}[k]
+		return v, ok
+	}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := outpostapi.NewClient(env, "0.1.0", "")
 	st.store = session.NewMemoryStore(session.MemoryOptions{})
-	popts := proxy.Options{Log: log, Store: st.store, Version: "0.1.0", MaxWebsocketsPerClient: o.maxWebsockets}
+	popts := proxy.Options{Log: log, Store: st.store, Version: "0.1.0", MaxWebsocketsPerClient: o.maxWebsockets,
+		Events: func(ctx context.Context, ev outpostapi.Event) { _ = events.PostEvent(ctx, ev) }}
+	if o.trusted {
+		popts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}
 	if o.browserHost {
 		_, port, _ := net.SplitHostPort(counterLn.Addr().String())
 		st.browserCore = "http://localhost:" + port
@@ -186,13 +205,6 @@ users:
 	front := proxy.NewHTTPServer(srv)
 	go func() { _ = front.Serve(outLn) }()
 
-	env, err := outpostapi.LoadEnv(func(k string) (string, bool) {
-		v, ok := map[string]string{"AUTHENTIK_HOST": st.core + "/", "AUTHENTIK_TOKEN": st.token}[k]
-		return v, ok
-	}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ready := make(chan struct{})
 	var once sync.Once
 	srcDone := make(chan error, 1)

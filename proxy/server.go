@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -53,6 +54,9 @@ type Options struct {
 	// MaxWebsocketsPerClient caps concurrent websocket upgrades per client
 	// IP (default 64).
 	MaxWebsocketsPerClient int
+	// Events, if set, reports configuration errors to the core
+	// (POST /api/v3/events/events/).
+	Events func(context.Context, outpostapi.Event)
 }
 
 // state is everything built from one snapshot.

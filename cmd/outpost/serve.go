@@ -70,8 +70,21 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	m := metrics.New(instance, version, buildHash)
 	store := session.NewMemoryStore(session.MemoryOptions{OnEvict: m.SessionEvictions.Inc})
 	defer store.Close()
+	// Configuration errors seen by the data plane are reported to the core.
+	var events func(context.Context, outpostapi.Event)
+	if o.configPath == "" {
+		client := outpostapi.NewClient(o.env, version, buildHash)
+		events = func(ctx context.Context, ev outpostapi.Event) {
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := client.PostEvent(ctx, ev); err != nil {
+				log.Warn("could not report an event to the core", "action", ev.Action, "error", err)
+			}
+		}
+	}
 	dataPlane := proxy.New(proxy.Options{
-		Log: log, Store: store, Version: userAgentVersion(),
+		Events: events,
+		Log:    log, Store: store, Version: userAgentVersion(),
 		BrowserURL: o.env.HostBrowser, Insecure: o.env.Insecure, TrustedProxies: o.env.TrustedProxyCIDRs,
 		MaxWebsocketsPerClient: limits.MaxWebsocketsPerClient,
 	})

@@ -1,0 +1,196 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/outpost-dev/outpost/outpostapi"
+)
+
+// Forward-auth endpoints (spec §8): a reverse proxy in front of the app asks
+// "may this request pass, and who is it?" and copies the answer's identity
+// headers onto the request it forwards.
+const (
+	pathAuthNginx   = reservedPrefix + "/auth/nginx"
+	pathAuthTraefik = reservedPrefix + "/auth/traefik"
+	pathAuthCaddy   = reservedPrefix + "/auth/caddy"
+	pathAuthEnvoy   = reservedPrefix + "/auth/envoy"
+)
+
+type forwardKind int
+
+const (
+	forwardNone forwardKind = iota
+	forwardNginx
+	forwardTraefik // Caddy uses the same headers
+	forwardEnvoy
+)
+
+func forwardKindOf(path string) forwardKind {
+	switch {
+	case path == pathAuthNginx:
+		return forwardNginx
+	case path == pathAuthTraefik, path == pathAuthCaddy:
+		return forwardTraefik
+	case path == pathAuthEnvoy || strings.HasPrefix(path, pathAuthEnvoy+"/"):
+		return forwardEnvoy
+	}
+	return forwardNone
+}
+
+var errNoOriginalURL = errors.New("the request carries no usable original URL")
+
+// originalURL is the URL the person asked the reverse proxy for. The
+// headers it comes from count only from trusted proxies: from anyone else
+// the trust layer removed them, and the request fails closed here.
+func originalURL(r *http.Request, kind forwardKind) (*url.URL, error) {
+	o := originOf(r)
+	var u *url.URL
+	var err error
+	switch kind {
+	case forwardTraefik:
+		proto, host := r.Header.Get("X-Forwarded-Proto"), r.Header.Get("X-Forwarded-Host")
+		if proto == "" || host == "" {
+			return nil, errNoOriginalURL
+		}
+		u, err = url.Parse(proto + "://" + host + r.Header.Get("X-Forwarded-Uri"))
+	case forwardNginx:
+		if uri := r.Header.Get("X-Original-Uri"); uri != "" {
+			if !strings.HasPrefix(uri, "/") {
+				return nil, errNoOriginalURL
+			}
+			u, err = url.Parse(o.Scheme + "://" + o.Host + uri)
+		} else if raw := r.Header.Get("X-Original-Url"); raw != "" {
+			u, err = url.Parse(raw)
+		} else {
+			return nil, errNoOriginalURL
+		}
+	case forwardEnvoy:
+		// The original path follows the endpoint's prefix; the host is the
+		// request's own.
+		rest := strings.TrimPrefix(r.URL.EscapedPath(), pathAuthEnvoy)
+		if rest == "" {
+			rest = "/"
+		}
+		if r.URL.RawQuery != "" {
+			rest += "?" + r.URL.RawQuery
+		}
+		u, err = url.Parse(o.Scheme + "://" + o.Host + rest)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return nil, errNoOriginalURL
+	}
+	// The original path gets the same treatment as a proxied one.
+	if canonicalPath(u.Path) != u.Path || strings.ContainsAny(u.Path, "\\\x00") {
+		return nil, errors.New("the original URL's path is not canonical")
+	}
+	return u, nil
+}
+
+// forward answers a forward-auth request.
+func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwardKind) {
+	orig, err := originalURL(r, kind)
+	if err != nil {
+		a.configurationError(w, r, err)
+		return
+	}
+	q := orig.Query()
+	// The sign-in callback and sign-out can ride inside the original URL, so
+	// /outpost.goauthentik.io need not be routed publicly (traefik, caddy).
+	switch {
+	case strings.EqualFold(q.Get("X-authentik-auth-callback"), "true"):
+		a.callback(w, r, q)
+		return
+	case strings.EqualFold(q.Get("X-authentik-logout"), "true"):
+		a.signOut(w, r)
+		return
+	}
+	// nginx sends its own sign-in locations through auth_request too.
+	if kind == forwardNginx && strings.HasPrefix(orig.Path, reservedPrefix) && orig.Path != r.URL.Path {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	s, err := a.currentSession(w, r)
+	if err != nil {
+		a.errorPage(w, r, http.StatusServiceUnavailable, "Service unavailable", "Sessions cannot be checked right now.", err)
+		return
+	}
+	if s != nil {
+		a.setIdentity(w.Header(), s)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if a.forwardSkipped(orig) {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if isAPIClient(r) {
+		a.unauthorized(w, r)
+		return
+	}
+	if kind == forwardNginx {
+		// nginx turns this into its own redirect to /start?rd=...
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte("unauthorized request"))
+		return
+	}
+	a.startLogin(w, r, validRedirect(a.provider, orig.String()), false)
+}
+
+// forwardSkipped applies skip_path_regex to the original request: the path
+// for forward_single, the whole URL for forward_domain (spec §11).
+func (a *application) forwardSkipped(orig *url.URL) bool {
+	if a.provider.Mode == outpostapi.ModeForwardDomain {
+		full := orig.String()
+		return a.matchesSkip(full) && a.matchesSkip(withoutPathParamsURL(orig))
+	}
+	return a.skipped(orig.Path)
+}
+
+func withoutPathParamsURL(u *url.URL) string {
+	c := *u
+	c.Path, c.RawPath = withoutPathParams(u.Path), ""
+	return c.String()
+}
+
+// configurationError is a reverse proxy that does not send what the endpoint
+// needs: it fails closed with 500, and the core hears of it (spec §3.4).
+func (a *application) configurationError(w http.ResponseWriter, r *http.Request, cause error) {
+	a.log.Error("forward auth request without a usable original URL: check the reverse proxy's configuration",
+		"provider", a.provider.Name, "path", r.URL.Path, "remote", r.RemoteAddr, "error", cause)
+	if a.events != nil {
+		headers := map[string]any{}
+		for name, v := range r.Header {
+			if len(v) > 0 && !secretHeader(name) {
+				headers[name] = v[0]
+			}
+		}
+		ev := outpostapi.Event{
+			Action: "configuration_error", App: "authentik.providers.proxy", ClientIP: r.RemoteAddr,
+			Context: map[string]any{
+				"message":  "forward auth request without a usable original URL: " + cause.Error(),
+				"provider": a.provider.Name, "outpost": a.outpost, "url": r.URL.String(), "headers": headers,
+			},
+		}
+		go a.events(context.WithoutCancel(r.Context()), ev)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = w.Write([]byte("configuration error"))
+}
+
+// secretHeader names headers never copied into events.
+func secretHeader(name string) bool {
+	switch strings.ToLower(name) {
+	case "cookie", "authorization", "proxy-authorization":
+		return true
+	}
+	return false
+}
