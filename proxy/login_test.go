@@ -95,6 +95,9 @@ type stackOptions struct {
 	// a trusted proxy.
 	mode    string
 	trusted bool
+	// external overrides the provider's external host (default: the
+	// outpost's own address), e.g. for a reverse proxy in front.
+	external string
 }
 
 func newStack(t *testing.T) *stack {
@@ -170,7 +173,7 @@ users:
   - username: mallory
     password_hash: "%s"
     email: mallory@example.com
-`, st.token, st.core, st.outpost, up.URL, cmp.Or(o.mode, "proxy"), o.validity, o.scopes, hash(t, "alice-pw"), hash(t, "mallory-pw"))))
+`, st.token, st.core, cmp.Or(o.external, st.outpost), up.URL, cmp.Or(o.mode, "proxy"), o.validity, o.scopes, hash(t, "alice-pw"), hash(t, "mallory-pw"))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ set -euo pipefail
 # command-on-PATH:debian-package
 needed=(
   chromium:chromium   # the demo login in a real browser (cmd/outpost/browser_test.go)
+  /usr/sbin/nginx:nginx   # auth_request in front of an app (proxy/forward_nginx_test.go)
 )
 
 missing=()

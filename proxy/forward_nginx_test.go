@@ -1,0 +1,154 @@
+package proxy_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// nginxBinary finds Debian's nginx, which `make test` installs.
+func nginxBinary(t *testing.T) string {
+	for _, p := range []string{"/usr/sbin/nginx", "nginx"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	t.Fatal("no nginx found: install Debian's nginx package (make test does)")
+	return ""
+}
+
+// Real nginx with auth_request, configured with the files operators copy
+// from deploy/nginx, in front of an app; the outpost answers its auth
+// requests.
+func TestNginxAuthRequest(t *testing.T) {
+	bin := nginxBinary(t)
+	deploy, err := filepath.Abs("../deploy/nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nginxLn := listen(t)
+	nginxAddr := nginxLn.Addr().String()
+	nginxLn.Close() // nginx binds it itself
+
+	var mu sync.Mutex
+	var seen []*http.Request
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Clone(r.Context()))
+		mu.Unlock()
+		fmt.Fprintf(w, "app says hello to %q", r.Header.Get("X-Authentik-Username"))
+	}))
+	defer app.Close()
+
+	st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, ak_proxy]",
+		mode: "forward_single", trusted: true, external: "http://" + nginxAddr})
+
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`daemon off;
+master_process off;
+pid %[1]s/nginx.pid;
+error_log stderr warn;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    upstream outpost { server %[2]s; }
+    server {
+        listen %[3]s;
+        include %[4]s/outpost-locations.conf;
+        location / {
+            include %[4]s/outpost-auth.conf;
+            proxy_pass %[5]s;
+        }
+    }
+}
+`, dir, strings.TrimPrefix(st.outpost, "http://"), nginxAddr, deploy, app.URL)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "-t", "-p", dir, "-c", filepath.Join(dir, "nginx.conf")).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("nginx said:\n%s", logs.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", nginxAddr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nginx did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	site := "http://" + nginxAddr
+
+	// An anonymous browser is sent to sign in, signs in at the core, and
+	// comes back to the page it asked for; the app sees who it is, not the
+	// name the client tried to claim.
+	c := browser(t)
+	resp := getPage(t, c, site+"/reports?week=47", "X-Authentik-Username", "admin")
+	if !strings.HasPrefix(resp.Request.URL.String(), st.core+"/application/o/authorize/") {
+		t.Fatalf("not sent to sign in: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	resp = signIn(t, c, resp, "alice", "alice-pw")
+	body := readBody(resp)
+	if resp.StatusCode != 200 || resp.Request.URL.String() != site+"/reports?week=47" || body != `app says hello to "alice"` {
+		t.Fatalf("after sign-in: %d at %s: %s", resp.StatusCode, resp.Request.URL, body)
+	}
+	req, _ := http.NewRequest("GET", site+"/again", nil)
+	req.Header.Set("X-Authentik-Username", "admin")
+	req.Header["X_Authentik_Username"] = []string{"admin"}
+	for _, ck := range c.Jar.Cookies(req.URL) {
+		req.AddCookie(ck)
+	}
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := readBody(r2); b != `app says hello to "alice"` {
+		t.Errorf("forged username: app got %q", b)
+	}
+	mu.Lock()
+	last := seen[len(seen)-1]
+	mu.Unlock()
+	if got := last.Header.Values("X-Authentik-Username"); len(got) != 1 || got[0] != "alice" || last.Header.Get("X-Authentik-Email") != "alice@example.com" {
+		t.Errorf("identity at the app: %v", last.Header)
+	}
+	if _, ok := last.Header["X_authentik_username"]; ok {
+		t.Error("underscore variant reached the app")
+	}
+
+	// Sign-out through nginx ends the session: the next visit signs in again.
+	readBody(getPage(t, c, site+"/outpost.goauthentik.io/sign_out"))
+	resp = getPage(t, c, site+"/reports")
+	readBody(resp)
+	if !strings.HasPrefix(resp.Request.URL.String(), st.core+"/application/o/authorize/") {
+		t.Errorf("after sign-out: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+}
