@@ -127,6 +127,12 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		return
 	}
 	if a.forwardSkipped(orig) {
+		// Every identity header, present and empty: some proxies copy a
+		// missing one as a literal placeholder (Caddy 2.6 sends
+		// "{http.reverse_proxy.header.X-Authentik-Username}" to the app).
+		for _, name := range identityHeaderNames {
+			w.Header()[name] = []string{""}
+		}
 		w.WriteHeader(http.StatusOK)
 		return
 	}

@@ -80,8 +80,8 @@ func TestForwardAuthSignInAndEndpoints(t *testing.T) {
 	}
 	// Skipped paths pass without identity; API clients get 401, not a redirect.
 	resp, _ = askAuth(t, st, browser(t), "/outpost.goauthentik.io/auth/nginx", map[string]string{"X-Original-Uri": "/public/logo.png"})
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Authentik-Username") != "" {
-		t.Errorf("skipped path: %d %v", resp.StatusCode, resp.Header)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Authentik-Username") != "" || len(resp.Header.Values("X-Authentik-Username")) != 1 {
+		t.Errorf("skipped path: %d %v (want every identity header present and empty)", resp.StatusCode, resp.Header)
 	}
 	resp, _ = askAuth(t, st, browser(t), "/outpost.goauthentik.io/auth/traefik", map[string]string{
 		"X-Forwarded-Proto": "http", "X-Forwarded-Host": host, "X-Forwarded-Uri": "/api", "Accept": "application/json"})

@@ -7,6 +7,7 @@ set -euo pipefail
 needed=(
   chromium:chromium   # the demo login in a real browser (cmd/outpost/browser_test.go)
   /usr/sbin/nginx:nginx   # auth_request in front of an app (proxy/forward_nginx_test.go)
+  caddy:caddy             # forward_auth in front of an app (proxy/forward_caddy_test.go)
 )
 
 missing=()
