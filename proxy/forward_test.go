@@ -1,8 +1,12 @@
 package proxy_test
 
 import (
+	"context"
+	"encoding/base64"
 	"encoding/json"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -152,6 +156,85 @@ func TestForwardAuthFailsClosed(t *testing.T) {
 				t.Fatalf("trusted=%v: the core saw %d events, want %d configuration_error", trusted, len(status.Events), len(cases))
 			}
 			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// domainBrowser resolves every *.example.test name to 127.0.0.1, so a real
+// cookie jar applies Domain=example.test cookies across subdomains.
+func domainBrowser(t *testing.T) *http.Client {
+	c := browser(t)
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	c.Transport = &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err == nil && strings.HasSuffix(host, "example.test") {
+			addr = "127.0.0.1:" + port
+		}
+		return d.DialContext(ctx, network, addr)
+	}}
+	return c
+}
+
+// forward_domain: one sign-in at the auth host covers every app under the
+// cookie domain; a look-alike domain gets neither the cookie nor a target.
+func TestForwardDomainAcrossSubdomains(t *testing.T) {
+	st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, ak_proxy]",
+		mode: "forward_domain", trusted: true, externalHostname: "auth.example.test", cookieDomain: "example.test"})
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(st.outpost, "http://"))
+	c := domainBrowser(t)
+	ask := func(appHost string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", st.outpost+"/outpost.goauthentik.io/auth/traefik", nil)
+		req.Header.Set("X-Forwarded-Proto", "http")
+		req.Header.Set("X-Forwarded-Host", appHost+":"+port)
+		req.Header.Set("X-Forwarded-Uri", "/dash?x=1")
+		appURL, _ := url.Parse("http://" + appHost + ":" + port + "/")
+		// Traefik relays the browser's cookies for the app's host, and the
+		// auth answer's Set-Cookie back to it.
+		for _, ck := range c.Jar.Cookies(appURL) {
+			req.AddCookie(ck)
+		}
+		noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := readBody(resp)
+		c.Jar.SetCookies(appURL, resp.Cookies())
+		return resp, body
+	}
+
+	resp, _ := ask("app1.example.test")
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("app1 signed out: %d", resp.StatusCode)
+	}
+	after := signIn(t, c, getPage(t, c, resp.Header.Get("Location")), "alice", "alice-pw")
+	readBody(after)
+	if after.Request.URL.String() != "http://app1.example.test:"+port+"/dash?x=1" {
+		t.Fatalf("after sign-in at the auth host the browser is at %s", after.Request.URL)
+	}
+	for _, app := range []string{"app1.example.test", "app2.example.test", "deep.team.example.test"} {
+		resp, body := ask(app)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Authentik-Username") != "alice" {
+			t.Errorf("%s after one sign-in: %d %s", app, resp.StatusCode, body)
+		}
+	}
+	// The look-alike never gets the session cookie, and is not accepted as a
+	// place to send the person after sign-in.
+	evil, _ := url.Parse("http://evil-example.test:" + port + "/")
+	if cks := c.Jar.Cookies(evil); len(cks) != 0 {
+		t.Errorf("the browser would send %v to the look-alike", cks)
+	}
+	resp, _ = ask("evil-example.test")
+	if resp.StatusCode == http.StatusOK {
+		t.Error("the look-alike passed")
+	}
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if state := loc.Query().Get("state"); state != "" {
+		parts := strings.Split(state, ".")
+		payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		if strings.Contains(string(payload), "evil-example") {
+			t.Errorf("the look-alike became the sign-in target: %s", payload)
 		}
 	}
 }

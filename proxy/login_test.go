@@ -98,6 +98,9 @@ type stackOptions struct {
 	// external overrides the provider's external host (default: the
 	// outpost's own address), e.g. for a reverse proxy in front.
 	external string
+	// externalHostname serves the outpost's own port under this name.
+	externalHostname string
+	cookieDomain     string
 }
 
 func newStack(t *testing.T) *stack {
@@ -143,6 +146,11 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 	}}}
 	go func() { _ = counter.Serve(counterLn) }()
 	t.Cleanup(func() { _ = counter.Close() })
+	external := cmp.Or(o.external, st.outpost)
+	if o.externalHostname != "" {
+		_, port, _ := net.SplitHostPort(outLn.Addr().String())
+		external = "http://" + o.externalHostname + ":" + port
+	}
 	cfg, err := devcore.ParseConfig([]byte(fmt.Sprintf(`
 outposts:
   - pk: 0b7c8a52-3c55-4e0b-9a43-6c1f1d1e2f30
@@ -158,6 +166,7 @@ providers:
     client_secret: app-client-secret-0123456789abcdef0123456789
     cookie_secret: cookie-secret-0123456789abcdef
     mode: %s
+    cookie_domain: "%s"
     access_token_validity: %d
     scopes_to_request: %s
     skip_path_regex: |
@@ -173,7 +182,7 @@ users:
   - username: mallory
     password_hash: "%s"
     email: mallory@example.com
-`, st.token, st.core, cmp.Or(o.external, st.outpost), up.URL, cmp.Or(o.mode, "proxy"), o.validity, o.scopes, hash(t, "alice-pw"), hash(t, "mallory-pw"))))
+`, st.token, st.core, external, up.URL, cmp.Or(o.mode, "proxy"), o.cookieDomain, o.validity, o.scopes, hash(t, "alice-pw"), hash(t, "mallory-pw"))))
 	if err != nil {
 		t.Fatal(err)
 	}
