@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/outpost-dev/outpost/session"
 )
 
 // askAuth plays the reverse proxy: it asks an auth endpoint about a request,
@@ -104,6 +106,35 @@ func TestForwardAuthSignInAndEndpoints(t *testing.T) {
 		t.Errorf("/public/../admin passed forward auth")
 	}
 }
+
+// Cookie garbage on every auth endpoint: never a 200 with an identity.
+func TestForwardAuthCookieGarbage(t *testing.T) {
+	st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid]", mode: "forward_single", trusted: true})
+	host := strings.TrimPrefix(st.outpost, "http://")
+	name := "authentik_proxy_" // any provider's prefix; the exact name below
+	for _, ck := range []string{"", "garbage", strings.Repeat("A", 5000), "a|b|c", "MTIzfHx8"} {
+		for _, tc := range []struct {
+			endpoint string
+			headers  map[string]string
+		}{
+			{"/outpost.goauthentik.io/auth/traefik", map[string]string{"X-Forwarded-Proto": "http", "X-Forwarded-Host": host, "X-Forwarded-Uri": "/x"}},
+			{"/outpost.goauthentik.io/auth/caddy", map[string]string{"X-Forwarded-Proto": "http", "X-Forwarded-Host": host, "X-Forwarded-Uri": "/x"}},
+			{"/outpost.goauthentik.io/auth/nginx", map[string]string{"X-Original-Uri": "/x"}},
+			{"/outpost.goauthentik.io/auth/envoy/x", nil},
+		} {
+			headers := map[string]string{"Cookie": sessionCookieName() + "=" + ck + "; " + name + "other=" + ck}
+			for k, v := range tc.headers {
+				headers[k] = v
+			}
+			resp, _ := askAuth(t, st, nil, tc.endpoint, headers)
+			if resp.StatusCode == http.StatusOK || resp.StatusCode >= 500 || resp.Header.Get("X-Authentik-Username") != "" {
+				t.Errorf("cookie %.20q on %s: %d %q", ck, tc.endpoint, resp.StatusCode, resp.Header.Get("X-Authentik-Username"))
+			}
+		}
+	}
+}
+
+func sessionCookieName() string { return session.CookieName("app-client") }
 
 // A reverse proxy that sends no original URL, or is not trusted (its
 // headers are dropped), gets 500 and the core hears of it; never a 200.
