@@ -126,20 +126,17 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.removeOwnCookies(r)
-	if s == nil {
-		if a.skipped(r.URL.Path) {
-			a.upstream.serve(w, r, upstreamTarget{URL: a.provider.InternalURL})
-			return
-		}
-		if isAPIClient(r) {
-			a.unauthorized(w, r)
-			return
-		}
+	switch a.decide(s, r.URL, isAPIClient(r)) {
+	case allowIdentified:
+		a.setIdentity(r.Header, s)
+		a.upstream.serve(w, r, a.target(s))
+	case allowAnonymous:
+		a.upstream.serve(w, r, upstreamTarget{URL: a.provider.InternalURL})
+	case refuseUnauthorized:
+		a.unauthorized(w, r)
+	default:
 		a.redirectToStart(w, r)
-		return
 	}
-	a.setIdentity(r.Header, s)
-	a.upstream.serve(w, r, a.target(s))
 }
 
 // setIdentity writes s's identity headers into h: the upstream request in

@@ -121,12 +121,11 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Service unavailable", "Sessions cannot be checked right now.", err)
 		return
 	}
-	if s != nil {
+	switch a.decide(s, orig, isAPIClient(r)) {
+	case allowIdentified:
 		a.setIdentity(w.Header(), s)
 		w.WriteHeader(http.StatusOK)
-		return
-	}
-	if a.forwardSkipped(orig) {
+	case allowAnonymous:
 		// Every identity header, present and empty: some proxies copy a
 		// missing one as a literal placeholder (Caddy 2.6 sends
 		// "{http.reverse_proxy.header.X-Authentik-Username}" to the app).
@@ -134,30 +133,18 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 			w.Header()[name] = []string{""}
 		}
 		w.WriteHeader(http.StatusOK)
-		return
-	}
-	if isAPIClient(r) {
+	case refuseUnauthorized:
 		a.unauthorized(w, r)
-		return
+	default:
+		if kind == forwardNginx {
+			// nginx turns this into its own redirect to /start?rd=...
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte("unauthorized request"))
+			return
+		}
+		a.startLogin(w, r, validRedirect(a.provider, orig.String()), false)
 	}
-	if kind == forwardNginx {
-		// nginx turns this into its own redirect to /start?rd=...
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusUnauthorized)
-		_, _ = w.Write([]byte("unauthorized request"))
-		return
-	}
-	a.startLogin(w, r, validRedirect(a.provider, orig.String()), false)
-}
-
-// forwardSkipped applies skip_path_regex to the original request: the path
-// for forward_single, the whole URL for forward_domain (spec §11).
-func (a *application) forwardSkipped(orig *url.URL) bool {
-	if a.provider.Mode == outpostapi.ModeForwardDomain {
-		full := orig.String()
-		return a.matchesSkip(full) && a.matchesSkip(withoutPathParamsURL(orig))
-	}
-	return a.skipped(orig.Path)
 }
 
 func withoutPathParamsURL(u *url.URL) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -266,6 +267,93 @@ func TestForwardDomainAcrossSubdomains(t *testing.T) {
 		payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
 		if strings.Contains(string(payload), "evil-example") {
 			t.Errorf("the look-alike became the sign-in target: %s", payload)
+		}
+	}
+}
+
+// The same request gets the same answer in proxy mode and through forward
+// auth: let through with the identity, let through anonymously, 401, or sent
+// to sign in.
+func TestSameAnswerInBothModes(t *testing.T) {
+	scopes := "[openid, email, profile, ak_proxy]"
+	px := newStackWith(t, stackOptions{validity: 600, scopes: scopes})
+	fw := newStackWith(t, stackOptions{validity: 600, scopes: scopes, mode: "forward_single", trusted: true})
+	fwHost := strings.TrimPrefix(fw.outpost, "http://")
+
+	// Signed-in browsers for each.
+	pc := browser(t)
+	readBody(signIn(t, pc, getPage(t, pc, px.outpost+"/"), "alice", "alice-pw"))
+	fc := browser(t)
+	resp, _ := askAuth(t, fw, fc, "/outpost.goauthentik.io/auth/traefik", map[string]string{
+		"X-Forwarded-Proto": "http", "X-Forwarded-Host": fwHost, "X-Forwarded-Uri": "/"})
+	readBody(signIn(t, fc, getPage(t, fc, resp.Header.Get("Location")), "alice", "alice-pw"))
+
+	noFollow := func(jar http.CookieJar) *http.Client {
+		return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	proxyAnswer := func(path string, signedIn, api bool) string {
+		var jar http.CookieJar
+		if signedIn {
+			jar = pc.Jar
+		}
+		before := px.upstreamCount()
+		req, _ := http.NewRequest("GET", px.outpost+path, nil)
+		if api {
+			req.Header.Set("Accept", "application/json")
+		}
+		r, err := noFollow(jar).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(r)
+		switch {
+		case px.upstreamCount() > before && px.lastUpstream(t).Header.Get("X-Authentik-Username") == "alice":
+			return "allow with identity"
+		case px.upstreamCount() > before:
+			return "allow anonymous"
+		case r.StatusCode == http.StatusUnauthorized:
+			return "401"
+		case r.StatusCode == http.StatusFound && strings.Contains(r.Header.Get("Location"), "/outpost.goauthentik.io/start"):
+			return "sign in"
+		}
+		return fmt.Sprintf("unexpected %d", r.StatusCode)
+	}
+	forwardAnswer := func(path string, signedIn, api bool) string {
+		var c *http.Client
+		if signedIn {
+			c = fc
+		}
+		h := map[string]string{"X-Forwarded-Proto": "http", "X-Forwarded-Host": fwHost, "X-Forwarded-Uri": path}
+		if api {
+			h["Accept"] = "application/json"
+		}
+		r, _ := askAuth(t, fw, c, "/outpost.goauthentik.io/auth/traefik", h)
+		switch {
+		case r.StatusCode == http.StatusOK && r.Header.Get("X-Authentik-Username") == "alice":
+			return "allow with identity"
+		case r.StatusCode == http.StatusOK:
+			return "allow anonymous"
+		case r.StatusCode == http.StatusUnauthorized:
+			return "401"
+		case r.StatusCode == http.StatusFound && strings.Contains(r.Header.Get("Location"), "/application/o/authorize/"):
+			return "sign in"
+		}
+		return fmt.Sprintf("unexpected %d", r.StatusCode)
+	}
+	for _, path := range []string{"/", "/graph?g0.expr=up", "/public/logo.png", "/public/..;/admin", "/admin;.png"} {
+		for _, signedIn := range []bool{false, true} {
+			for _, api := range []bool{false, true} {
+				p, f := proxyAnswer(path, signedIn, api), forwardAnswer(path, signedIn, api)
+				if p != f {
+					t.Errorf("%s signedIn=%v api=%v: proxy mode says %q, forward auth says %q", path, signedIn, api, p, f)
+				}
+				if strings.HasPrefix(p, "unexpected") {
+					t.Errorf("%s signedIn=%v api=%v: %s", path, signedIn, api, p)
+				}
+				if signedIn && p != "allow with identity" {
+					t.Errorf("%s signed in: %q", path, p)
+				}
+			}
 		}
 	}
 }
