@@ -70,10 +70,15 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	m := metrics.New(instance, version, buildHash)
 	store := session.NewMemoryStore(session.MemoryOptions{OnEvict: m.SessionEvictions.Inc})
 	defer store.Close()
-	// Configuration errors seen by the data plane are reported to the core.
+	// With a core, configuration errors seen by the data plane are reported
+	// to it through the source's own REST client.
+	var coreSrc *outpostapi.CoreSource
 	var events func(context.Context, outpostapi.Event)
 	if o.configPath == "" {
-		client := outpostapi.NewClient(o.env, version, buildHash)
+		coreSrc = outpostapi.NewCoreSource(o.env, outpostapi.CoreOptions{
+			Logger: log, Version: version, BuildHash: buildHash, InstanceUUID: instance,
+		})
+		client := coreSrc.Client()
 		events = func(ctx context.Context, ev outpostapi.Event) {
 			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
@@ -152,12 +157,9 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 			return src.Run(ctx, onSnapshot, func(err error) { log.Error("configuration reload failed", "error", err) })
 		}
 	} else {
-		src := outpostapi.NewCoreSource(o.env, outpostapi.CoreOptions{
-			Logger: log, Version: version, BuildHash: buildHash, InstanceUUID: instance,
-		})
-		trigger = src.TriggerRefresh
+		trigger = coreSrc.TriggerRefresh
 		runSource = func() error {
-			return src.Run(ctx, outpostapi.Handlers{
+			return coreSrc.Run(ctx, outpostapi.Handlers{
 				OnSnapshot: onSnapshot,
 				OnSessionEnd: func(e outpostapi.SessionEnd) {
 					n, err := store.DeleteBySID(context.Background(), e.SessionID)
