@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -36,7 +35,11 @@ type application struct {
 // access_token_validity (the core sends null).
 const defaultSessionLifetime = 24 * time.Hour
 
-func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Options, sh *shared) (*application, error) {
+// newApplication builds the application for p; a failure names the field.
+func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Options, sh *shared) (*application, *outpostapi.ProviderError) {
+	fail := func(field string, err error) (*application, *outpostapi.ProviderError) {
+		return nil, &outpostapi.ProviderError{Provider: p.Name, Field: field, Err: err.Error()}
+	}
 	lifetime := defaultSessionLifetime
 	if v := p.AccessTokenValidity; v != nil && *v > 0 {
 		// Max-Age = access_token_validity + 1 (spec §14.2).
@@ -45,15 +48,15 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 	secure := p.ExternalURL.Scheme == "https"
 	sc, err := session.NewCodec(session.CookieOptions{ClientID: p.ClientID, CookieSecret: p.CookieSecret, Domain: p.CookieDomain, Secure: secure, MaxAge: lifetime})
 	if err != nil {
-		return nil, fmt.Errorf("cookie_secret: %w", err)
+		return fail("cookie_secret", err)
 	}
 	lc, err := session.NewCodec(session.CookieOptions{Name: sc.Name() + "_login", ClientID: p.ClientID, CookieSecret: p.CookieSecret, Domain: p.CookieDomain, Secure: secure, MaxAge: loginWindow})
 	if err != nil {
-		return nil, fmt.Errorf("cookie_secret: %w", err)
+		return fail("cookie_secret", err)
 	}
 	oc, err := newOIDCClient(p, oidcSettings{BrowserURL: opts.BrowserURL, AuthentikHost: snap.Outpost.AuthentikHost, Insecure: opts.Insecure, UserAgent: "goauthentik.io/outpost/" + opts.Version})
 	if err != nil {
-		return nil, fmt.Errorf("oidc_configuration: %w", err)
+		return fail("oidc_configuration", err)
 	}
 	return &application{
 		provider:       p,

@@ -166,3 +166,26 @@ func routerFor(snap *outpostapi.Snapshot) *router {
 	}
 	return newRouter(snap, apps)
 }
+
+// A provider the data plane cannot build is left out and named by field;
+// the others keep serving.
+func TestUpdateLeavesOutUnbuildableProvider(t *testing.T) {
+	bad := provider(t, "bad", outpostapi.ModeProxy, "https://bad.example.com", "")
+	bad.CookieSecret = "short" // valid for the core, too short for the cookie codec
+	good := provider(t, "good", outpostapi.ModeProxy, "https://good.example.com", "")
+	s := New(Options{Log: discard()})
+	failed := s.Update(&outpostapi.Snapshot{Providers: []outpostapi.Provider{bad, good}})
+	if len(failed) != 1 || failed[0].Provider != "bad" || failed[0].Field != "cookie_secret" || failed[0].Err == "" {
+		t.Fatalf("failed = %+v", failed)
+	}
+	// Nothing is served as "bad": with one provider left, the single-provider
+	// fallback (spec §4) sends every host to "good"'s sign-in.
+	for _, host := range []string{"good.example.com", "bad.example.com"} {
+		req := httptest.NewRequest("GET", "http://"+host+"/", nil)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if loc := rec.Header().Get("Location"); rec.Code != http.StatusFound || !strings.HasPrefix(loc, "https://good.example.com/outpost.goauthentik.io/start") {
+			t.Errorf("%s: %d %s", host, rec.Code, loc)
+		}
+	}
+}

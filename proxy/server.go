@@ -88,11 +88,10 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 	var failed []outpostapi.ProviderError
 	for i := range snap.Providers {
 		p := &snap.Providers[i]
-		app, err := newApplication(p, snap, s.opts, s.shared)
-		if err != nil {
-			field, msg, _ := strings.Cut(err.Error(), ": ")
-			failed = append(failed, outpostapi.ProviderError{Provider: p.Name, Field: field, Err: msg})
-			s.log.Error("provider left out", "provider", p.Name, "error", err)
+		app, perr := newApplication(p, snap, s.opts, s.shared)
+		if perr != nil {
+			failed = append(failed, *perr)
+			s.log.Error("provider left out", "provider", p.Name, "field", perr.Field, "error", perr.Err)
 			continue
 		}
 		apps[p] = app
