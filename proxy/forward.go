@@ -112,7 +112,7 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		return
 	}
 	// nginx sends its own sign-in locations through auth_request too.
-	if kind == forwardNginx && strings.HasPrefix(orig.Path, reservedPrefix) && orig.Path != r.URL.Path {
+	if kind == forwardNginx && underReservedPrefix(orig.Path) && orig.Path != r.URL.Path {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -186,4 +186,10 @@ func secretHeader(name string) bool {
 		return true
 	}
 	return false
+}
+
+// underReservedPrefix is true for the outpost's own paths, on a segment
+// boundary: /outpost.goauthentik.iox/admin is an app path.
+func underReservedPrefix(p string) bool {
+	return p == reservedPrefix || strings.HasPrefix(p, reservedPrefix+"/")
 }

@@ -80,6 +80,15 @@ func TestForwardAuthSignInAndEndpoints(t *testing.T) {
 		}
 	}
 
+	// Only the outpost's own paths pass nginx's auth_request unchecked; a
+	// look-alike prefix does not.
+	for uri, want := range map[string]int{"/outpost.goauthentik.io/start": http.StatusOK, "/outpost.goauthentik.iox/admin": http.StatusUnauthorized} {
+		resp, _ := askAuth(t, st, browser(t), "/outpost.goauthentik.io/auth/nginx", map[string]string{"X-Original-Uri": uri})
+		if resp.StatusCode != want {
+			t.Errorf("nginx, signed out, %s: %d, want %d", uri, resp.StatusCode, want)
+		}
+	}
+
 	// nginx, signed out: 401 for nginx to turn into its own redirect.
 	resp, body := askAuth(t, st, browser(t), "/outpost.goauthentik.io/auth/nginx", map[string]string{"X-Original-Uri": "/app"})
 	if resp.StatusCode != http.StatusUnauthorized || body != "unauthorized request" || resp.Header.Get("X-Authentik-Username") != "" {
