@@ -4,6 +4,7 @@ package metrics
 
 import (
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -12,8 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// PingPath answers 204 on every listener (spec §17).
-const PingPath = "/outpost.goauthentik.io/ping"
 
 // Metrics owns a registry; one per process (tests may make several).
 type Metrics struct {
@@ -26,6 +25,15 @@ type Metrics struct {
 	// store was full: a sign that max sessions is too low for the load.
 	SessionEvictions prometheus.Counter
 
+	// Core link and configuration, beyond authentik's gauges.
+	reconnects      prometheus.Counter
+	lastRefreshOK   prometheus.Gauge
+	refreshFailures prometheus.Counter
+	providers       *prometheus.GaugeVec
+
+	// Data plane: see proxy.go.
+	Proxy *Proxy
+
 	mu        sync.Mutex
 	outpost   string // outpost name in force, "" before the first configuration
 	instance  string
@@ -33,6 +41,10 @@ type Metrics struct {
 	build     string
 	connected float64
 	updated   float64
+	// everConnected tells a reconnect from the first connection.
+	everConnected bool
+	// linkKnown is set once a core link reports its state.
+	linkKnown bool
 }
 
 // New registers the outpost metrics and the Go and process collectors.
@@ -54,16 +66,70 @@ func New(instance, version, build string) *Metrics {
 			Name: "outpost_session_evictions_total",
 			Help: "Live sessions evicted because the in-memory session store was full.",
 		}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "outpost_core_reconnects_total",
+			Help: "Times the websocket to the core came back up after having been connected.",
+		}),
+		lastRefreshOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "outpost_config_last_success_timestamp_seconds",
+			Help: "Unix time of the last configuration refresh that succeeded (core or YAML file).",
+		}),
+		refreshFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "outpost_config_refresh_failures_total",
+			Help: "Configuration refreshes that failed (core unreachable or refused, YAML file invalid).",
+		}),
+		providers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "outpost_providers",
+			Help: "Providers in the configuration in force, by state: loaded (serving) or rejected (left out).",
+		}, []string{"state"}),
 		instance: instance,
 		version:  version,
 		build:    build,
 	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "outpost_build_info", Help: "Build of the running outpost (always 1).",
+	}, []string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(version, build, runtime.Version()).Set(1)
+	m.Proxy = NewProxy()
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.info, m.lastUpdate, m.connection, m.SessionEvictions,
+		m.reconnects, m.lastRefreshOK, m.refreshFailures, m.providers, buildInfo,
 	)
+	m.Proxy.register(m.Registry)
 	return m
+}
+
+// WatchSessions exports the number of live sessions in a store, read at
+// each scrape. kind names the store (memory, redis).
+func (m *Metrics) WatchSessions(kind string, count func() (int, error)) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "outpost_sessions_active",
+		Help:        "Live sessions in the session store (-1 when the store cannot answer).",
+		ConstLabels: prometheus.Labels{"store": kind},
+	}, func() float64 {
+		n, err := count()
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
+}
+
+// RefreshResult records the outcome of one configuration refresh.
+func (m *Metrics) RefreshResult(err error, at time.Time) {
+	if err != nil {
+		m.refreshFailures.Inc()
+		return
+	}
+	m.lastRefreshOK.Set(float64(at.Unix()))
+}
+
+// SetProviders records how many providers serve and how many were left out.
+func (m *Metrics) SetProviders(loaded, rejected int) {
+	m.providers.WithLabelValues("loaded").Set(float64(loaded))
+	m.providers.WithLabelValues("rejected").Set(float64(rejected))
 }
 
 // SetOutpost records the outpost name from the configuration in force. The
@@ -83,13 +149,19 @@ func (m *Metrics) SetOutpost(name string) {
 	m.publishLocked()
 }
 
-// SetConnected records the websocket state.
+// SetConnected records the websocket state; coming back up after having
+// been up counts as a reconnect.
 func (m *Metrics) SetConnected(up bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if up && m.connected == 0 && m.everConnected {
+		m.reconnects.Inc()
+	}
 	m.connected = 0
+	m.linkKnown = true
 	if up {
 		m.connected = 1
+		m.everConnected = true
 	}
 	m.publishLocked()
 }
@@ -112,16 +184,19 @@ func (m *Metrics) publishLocked() {
 	if m.updated > 0 {
 		m.lastUpdate.WithLabelValues(m.outpost, "proxy", m.instance, m.version, m.build).Set(m.updated)
 	}
-	m.connection.WithLabelValues(m.outpost, "proxy", m.instance).Set(m.connected)
+	// Standalone outposts have no core link: no gauge rather than a 0
+	// that alerts forever.
+	if m.linkKnown {
+		m.connection.WithLabelValues(m.outpost, "proxy", m.instance).Set(m.connected)
+	}
 }
 
-// Handler serves /metrics and the ping path; everything else is 404.
-func (m *Metrics) Handler() http.Handler {
+// Handler serves /metrics, the ping path and the readiness path (ready
+// reports whether a configuration is loaded); everything else is 404.
+func (m *Metrics) Handler(ready func() bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
 	mux.HandleFunc(PingPath, Ping)
+	mux.Handle(ReadyPath, Readiness(ready))
 	return mux
 }
-
-// Ping answers 204 with no body, for any method.
-func Ping(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }

@@ -1,10 +1,13 @@
 package metrics
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -25,7 +28,7 @@ func scrape(t *testing.T, url string) string {
 
 func TestControlPlaneSeries(t *testing.T) {
 	m := New("11111111-2222-3333-4444-555555555555", "2026.2.2", "abc")
-	srv := httptest.NewServer(m.Handler())
+	srv := httptest.NewServer(m.Handler(func() bool { return true }))
 	defer srv.Close()
 
 	if body := scrape(t, srv.URL); strings.Contains(body, "authentik_outpost_info{") {
@@ -65,9 +68,25 @@ func TestControlPlaneSeries(t *testing.T) {
 	}
 }
 
-func TestPingAnyMethod(t *testing.T) {
-	srv := httptest.NewServer(New("u", "v", "").Handler())
+func TestPingAnyMethodAndReadiness(t *testing.T) {
+	var ready atomic.Bool
+	srv := httptest.NewServer(New("u", "v", "").Handler(ready.Load))
 	defer srv.Close()
+	status := func(path string) int {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := status(ReadyPath); code != http.StatusServiceUnavailable {
+		t.Errorf("ready before any configuration: %d, want 503", code)
+	}
+	ready.Store(true)
+	if code := status(ReadyPath); code != http.StatusOK {
+		t.Errorf("ready after configuration: %d, want 200", code)
+	}
 	for _, method := range []string{"GET", "HEAD", "POST", "DELETE"} {
 		req, _ := http.NewRequest(method, srv.URL+PingPath, nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -87,5 +106,47 @@ func TestPingAnyMethod(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("/other: %d", resp.StatusCode)
+	}
+}
+
+func TestCoreLinkAndBuildSeries(t *testing.T) {
+	m := New("u", "1.2.3", "abc123")
+	srv := httptest.NewServer(m.Handler(nil))
+	defer srv.Close()
+	m.SetOutpost("edge")
+	m.SetConnected(true) // first connection: not a reconnect
+	m.SetConnected(false)
+	m.SetConnected(true)
+	m.SetConnected(true) // still up: not a reconnect
+	m.RefreshResult(errors.New("core said 500"), time.Now())
+	m.RefreshResult(nil, time.Unix(1800000000, 0))
+	m.SetProviders(3, 1)
+	m.WatchSessions("memory", func() (int, error) { return 42, nil })
+	body := scrape(t, srv.URL)
+	for _, want := range []string{
+		"outpost_core_reconnects_total 1",
+		"outpost_config_refresh_failures_total 1",
+		"outpost_config_last_success_timestamp_seconds 1.8e+09",
+		`outpost_providers{state="loaded"} 3`,
+		`outpost_providers{state="rejected"} 1`,
+		`outpost_sessions_active{store="memory"} 42`,
+		`outpost_build_info{goversion="` + runtime.Version() + `",revision="abc123",version="1.2.3"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("missing %s in\n%s", want, body)
+		}
+	}
+}
+
+func TestLabelsAreBounded(t *testing.T) {
+	for in, want := range map[string]string{"GET": "GET", "PROPFIND": "other", "get": "other", "": "other", "BREW\x00": "other"} {
+		if got := Method(in); got != want {
+			t.Errorf("Method(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[int]string{200: "2xx", 101: "1xx", 302: "3xx", 499: "4xx", 503: "5xx", 0: "other", 999: "other"} {
+		if got := statusClass(in); got != want {
+			t.Errorf("statusClass(%d) = %q, want %q", in, got, want)
+		}
 	}
 }

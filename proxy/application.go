@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/session"
 	"golang.org/x/sync/singleflight"
@@ -29,6 +30,8 @@ type application struct {
 	refreshes      *singleflight.Group
 	websockets     *connLimiter
 	events         func(context.Context, outpostapi.Event)
+	// metrics are labelled with the provider's configured host.
+	metrics *metrics.Host
 }
 
 // defaultSessionLifetime applies when the provider sets no
@@ -58,19 +61,21 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 	if err != nil {
 		return fail("oidc_configuration", err)
 	}
+	hm := opts.Metrics.Host(snap.Outpost.Name, p.ExternalURL.Host)
 	return &application{
 		provider:       p,
 		outpost:        snap.Outpost.Name,
 		log:            opts.Log,
 		store:          opts.Store,
 		oidc:           oc,
-		upstream:       newUpstreamProxy(opts.Log, sh.transports, p.InternalHostSSLValidation),
+		upstream:       newUpstreamProxy(opts.Log, sh.transports, p.InternalHostSSLValidation, hm),
 		version:        "goauthentik.io/outpost/" + opts.Version,
 		sessionCookies: sc,
 		loginCookies:   lc,
 		refreshes:      sh.refreshes,
 		websockets:     sh.websockets,
 		events:         opts.Events,
+		metrics:        hm,
 	}, nil
 }
 
@@ -129,7 +134,7 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.removeOwnCookies(r)
-	switch a.decide(s, r.URL, isAPIClient(r)) {
+	switch a.record(r, s, a.decide(s, r.URL, isAPIClient(r))) {
 	case allowIdentified:
 		a.setIdentity(r.Header, s)
 		a.upstream.serve(w, r, a.target(s))
@@ -186,7 +191,7 @@ func (a *application) target(s *session.Session) upstreamTarget {
 	t.Superuser, _ = ak["is_superuser"].(bool)
 	if o, _ := ak["backend_override"].(string); o != "" {
 		if u, err := url.Parse(o); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
-			t.URL = &url.URL{Scheme: u.Scheme, Host: u.Host}
+			t.URL, t.Override = &url.URL{Scheme: u.Scheme, Host: u.Host}, true
 		} else {
 			a.log.Warn("ignoring invalid backend_override", "provider", a.provider.Name, "value", o)
 		}

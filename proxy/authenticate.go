@@ -64,7 +64,9 @@ func (a *application) refresh(w http.ResponseWriter, r *http.Request, s *session
 		if cur, err := a.store.Get(context.WithoutCancel(r.Context()), s.ID); err == nil && !refreshDue(cur, time.Now()) {
 			return cur, nil
 		}
-		return a.redeemRefreshToken(context.WithoutCancel(r.Context()), s)
+		fresh, err := a.redeemRefreshToken(context.WithoutCancel(r.Context()), s)
+		a.metrics.TokenRefresh(err == nil)
+		return fresh, err
 	})
 	if err != nil {
 		a.log.Warn("token refresh failed", "provider", a.provider.Name, "sub", s.Sub, "error", err)

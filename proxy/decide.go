@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"net/http"
 	"net/url"
 
+	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/session"
 )
@@ -37,6 +39,39 @@ func (a *application) decide(s *session.Session, target *url.URL, apiClient bool
 		return refuseUnauthorized
 	}
 	return startSignIn
+}
+
+// record notes the decision in the request's access line and in the
+// decision metric, and returns it.
+func (a *application) record(r *http.Request, s *session.Session, d decision) decision {
+	result, method := metrics.ResultAllowed, metrics.MethodNone
+	switch d {
+	case allowIdentified:
+		method = metrics.MethodSession
+	case allowAnonymous:
+		method = metrics.MethodSkipped
+	case refuseUnauthorized:
+		result = metrics.ResultUnauthorized
+	case startSignIn:
+		result = metrics.ResultLoginRedirect
+	}
+	a.metrics.Decision(result, method)
+	if info := infoOf(r); info != nil {
+		info.result, info.method = result, method
+		if s != nil {
+			info.user = userName(s.Claims)
+		}
+	}
+	return d
+}
+
+// userName is how logs name a person: preferred_username, else sub.
+func userName(claims map[string]any) string {
+	if u, _ := claims["preferred_username"].(string); u != "" {
+		return u
+	}
+	s, _ := claims["sub"].(string)
+	return s
 }
 
 // skipTarget applies skip_path_regex (spec §11): to the path, or for

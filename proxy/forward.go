@@ -121,7 +121,7 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Service unavailable", "Sessions cannot be checked right now.", err)
 		return
 	}
-	switch a.decide(s, orig, isAPIClient(r)) {
+	switch a.record(r, s, a.decide(s, orig, isAPIClient(r))) {
 	case allowIdentified:
 		a.setIdentity(w.Header(), s)
 		w.WriteHeader(http.StatusOK)

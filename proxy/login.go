@@ -44,6 +44,7 @@ func (a *application) startLogin(w http.ResponseWriter, r *http.Request, redirec
 		return
 	}
 	http.SetCookie(w, ck)
+	a.metrics.LoginStarted()
 	target := eps.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(attempt.Verifier), oidc.Nonce(attempt.Nonce))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, target, http.StatusFound)
@@ -56,6 +57,7 @@ func (a *application) startLogin(w http.ResponseWriter, r *http.Request, redirec
 func (a *application) callback(w http.ResponseWriter, r *http.Request, q url.Values) {
 	st, err := parseState(a.provider.CookieSecret, a.provider.ClientID, q.Get("state"))
 	if err != nil {
+		a.metrics.LoginFailed("invalid_state")
 		a.errorPage(w, r, http.StatusBadRequest, "Sign-in failed", "This sign-in link is invalid or has expired. Start again from the application.", err)
 		return
 	}
@@ -65,6 +67,7 @@ func (a *application) callback(w http.ResponseWriter, r *http.Request, q url.Val
 		// cookie from before): start over once rather than show a bare 400.
 		http.SetCookie(w, a.loginCookies.Expire())
 		if st.Retry {
+			a.metrics.LoginFailed("attempt_cookie_missing")
 			a.errorPage(w, r, http.StatusBadRequest, "Sign-in failed",
 				"Your browser did not keep the sign-in cookie. Allow cookies for this site and try again.", errors.New("login attempt cookie missing after a restart"))
 			return
@@ -76,16 +79,19 @@ func (a *application) callback(w http.ResponseWriter, r *http.Request, q url.Val
 	// The attempt is spent whatever happens next: a code cannot be tried twice.
 	http.SetCookie(w, a.loginCookies.Expire())
 	if e := q.Get("error"); e != "" {
+		a.metrics.LoginFailed("idp_refused")
 		a.errorPage(w, r, http.StatusForbidden, "Sign-in was refused", "The identity provider said: "+e+" "+q.Get("error_description"), errors.New(e))
 		return
 	}
 	code := q.Get("code")
 	if code == "" {
+		a.metrics.LoginFailed("missing_code")
 		a.errorPage(w, r, http.StatusBadRequest, "Sign-in failed", "The identity provider sent no authorization code.", errors.New("callback without code"))
 		return
 	}
 	eps, err := a.oidc.endpoints(r.Context())
 	if err != nil {
+		a.metrics.LoginFailed("idp_unreachable")
 		a.errorPage(w, r, http.StatusBadGateway, "Sign-in is unavailable", "The identity provider could not be reached.", err)
 		return
 	}
@@ -93,11 +99,13 @@ func (a *application) callback(w http.ResponseWriter, r *http.Request, q url.Val
 	defer cancel()
 	tok, err := eps.oauth.Exchange(ctx, code, oauth2.VerifierOption(attempt.Verifier))
 	if err != nil {
+		a.metrics.LoginFailed("code_exchange")
 		a.errorPage(w, r, http.StatusBadGateway, "Sign-in failed", "The identity provider did not accept the sign-in.", err)
 		return
 	}
 	verified, err := a.verifyTokens(ctx, eps, tok, attempt.Nonce)
 	if err != nil {
+		a.metrics.LoginFailed("token_invalid")
 		a.errorPage(w, r, http.StatusUnauthorized, "Sign-in failed", "The identity provider's answer could not be verified.", err)
 		return
 	}
@@ -109,13 +117,16 @@ func (a *application) callback(w http.ResponseWriter, r *http.Request, q url.Val
 	}
 	verified.applyTo(s)
 	if err := a.store.Save(r.Context(), s); err != nil {
+		a.metrics.LoginFailed("session_store")
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Sign-in failed", "The session could not be stored.", err)
 		return
 	}
 	if err := a.setSessionCookie(w, s); err != nil {
+		a.metrics.LoginFailed("session_cookie")
 		a.errorPage(w, r, http.StatusInternalServerError, "Sign-in failed", "The session cookie could not be written.", err)
 		return
 	}
+	a.metrics.LoginSucceeded()
 	a.log.Info("signed in", "provider", a.provider.Name, "user", claimString(s.Claims, "preferred_username"), "sub", s.Sub)
 	target := st.Redirect
 	if target == "" {

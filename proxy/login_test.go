@@ -5,17 +5,14 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"html"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/outpost-dev/outpost/internal/webtest"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/outpostapi/devcore"
 	"github.com/outpost-dev/outpost/proxy"
@@ -246,59 +244,20 @@ users:
 	return st
 }
 
-func browser(t *testing.T) *http.Client {
-	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
-}
-
-var (
-	formAction = regexp.MustCompile(`(?i)<form method="post" action="([^"]*)"`)
-	hiddenIn   = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
-)
+func browser(t *testing.T) *http.Client { return webtest.Browser(t) }
 
 // signIn fills the devcore login form shown in resp.
 func signIn(t *testing.T, c *http.Client, resp *http.Response, user, password string) *http.Response {
 	t.Helper()
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := formAction.FindSubmatch(body)
-	if m == nil {
-		t.Fatalf("no login form at %s (%d):\n%s", resp.Request.URL, resp.StatusCode, body)
-	}
-	action, err := resp.Request.URL.Parse(html.UnescapeString(string(m[1])))
-	if err != nil {
-		t.Fatal(err)
-	}
-	form := url.Values{"username": {user}, "password": {password}}
-	for _, h := range hiddenIn.FindAllSubmatch(body, -1) {
-		form.Set(html.UnescapeString(string(h[1])), html.UnescapeString(string(h[2])))
-	}
-	out, err := c.PostForm(action.String(), form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return webtest.SignIn(t, c, resp, user, password)
 }
 
 func getPage(t *testing.T, c *http.Client, u string, header ...string) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequest("GET", u, nil)
-	req.Header.Set("Accept", "text/html")
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp
+	return webtest.Get(t, c, u, header...)
 }
 
-func readBody(resp *http.Response) string {
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return string(b)
-}
+func readBody(resp *http.Response) string { return webtest.ReadBody(resp) }
 
 func sessionCookie(t *testing.T, c *http.Client, site string) *http.Cookie {
 	u, _ := url.Parse(site)

@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"crypto/rand"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"html/template"
 	"net/http"
@@ -16,15 +14,12 @@ var pageFiles embed.FS
 var pageTemplate = template.Must(template.ParseFS(pageFiles, "pages/page.html"))
 
 // requestID names a request in pages and logs, so a person can quote it.
+// The server sets it on every request it handles.
 func requestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && !strings.ContainsAny(id, "\r\n") {
-		return id
+	if info := infoOf(r); info != nil && info.id != "" {
+		return info.id
 	}
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	id := hex.EncodeToString(b)
-	r.Header.Set("X-Request-Id", id)
-	return id
+	return newRequestID()
 }
 
 // wantsJSON is true for clients that asked for JSON rather than a page.

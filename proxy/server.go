@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
@@ -27,6 +28,8 @@ type Server struct {
 	trust   trust
 	current atomic.Pointer[state]
 	shared  *shared
+	// other counts requests before the first snapshot.
+	other *metrics.Host
 }
 
 // shared is what every application uses and outlives snapshots: upstream
@@ -57,12 +60,16 @@ type Options struct {
 	// Events, if set, reports configuration errors to the core
 	// (POST /api/v3/events/events/).
 	Events func(context.Context, outpostapi.Event)
+	// Metrics receives the data plane's metrics; nil keeps them private.
+	Metrics *metrics.Proxy
 }
 
 // state is everything built from one snapshot.
 type state struct {
 	snap   *outpostapi.Snapshot
 	router *router
+	// other counts requests no provider of this snapshot serves.
+	other *metrics.Host
 }
 
 // New returns a Server with no configuration: it answers ping and 503 until
@@ -74,7 +81,10 @@ func New(opts Options) *Server {
 	if opts.Store == nil {
 		opts.Store = session.NewMemoryStore(session.MemoryOptions{})
 	}
-	return &Server{opts: opts, log: opts.Log, trust: trust{cidrs: opts.TrustedProxies}, shared: &shared{
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.NewProxy()
+	}
+	return &Server{opts: opts, log: opts.Log, trust: trust{cidrs: opts.TrustedProxies}, other: opts.Metrics.Host("", metrics.OtherHost), shared: &shared{
 		transports: newTransports(),
 		refreshes:  new(singleflight.Group),
 		websockets: newConnLimiter(opts.MaxWebsocketsPerClient),
@@ -96,7 +106,7 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 		}
 		apps[p] = app
 	}
-	s.current.Store(&state{snap: snap, router: newRouter(snap, apps)})
+	s.current.Store(&state{snap: snap, router: newRouter(snap, apps), other: s.opts.Metrics.Host(snap.Outpost.Name, metrics.OtherHost)})
 	return failed
 }
 
@@ -118,40 +128,71 @@ const (
 )
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, metrics.PingPath) {
-		metrics.Ping(w, r)
-		return
+	start := time.Now()
+	rec := &responseRecorder{ResponseWriter: w}
+	info := &requestInfo{}
+	kind, hm := s.serve(rec, r, info)
+	took := time.Since(start)
+	hm.Request(r.Method, kind, rec.statusCode(), took)
+	// Probes would drown the log; they are in the metrics.
+	if kind != metrics.KindPing {
+		s.logAccess(r, info, rec, took)
 	}
+}
+
+// serve handles one request and says what kind it was and whose metrics
+// it counts in.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, info *requestInfo) (string, *metrics.Host) {
+	st := s.current.Load()
+	other := s.other
+	if st != nil {
+		other = st.other
+	}
+	switch r.URL.Path {
+	case metrics.PingPath:
+		metrics.Ping(w, r)
+		return metrics.KindPing, other
+	case metrics.ReadyPath:
+		metrics.Readiness(s.Ready).ServeHTTP(w, r)
+		return metrics.KindPing, other
+	}
+	// Forwarding headers from an untrusted peer are gone after this; the
+	// origin is what routing, logs and everything after it use.
+	info.origin = s.trust.resolve(r)
+	info.id = r.Header.Get("X-Request-Id")
+	if !info.origin.Trusted || !validRequestID(info.id) {
+		info.id = newRequestID()
+		r.Header.Set("X-Request-Id", info.id)
+	}
+	w.Header().Set("X-Request-Id", info.id)
+	r = withInfo(r, info)
 	if ambiguousPath(r) {
-		s.log.Warn("refused an ambiguous path", "path", r.URL.EscapedPath(), "remote", r.RemoteAddr)
+		s.log.Warn("refused an ambiguous path", "path", r.URL.EscapedPath(), "client_ip", clientIPString(info.origin), "request_id", info.id)
 		http.Error(w, "ambiguous path: encoded slashes, backslashes and # are not accepted", http.StatusBadRequest)
-		return
+		return metrics.KindApp, other
 	}
 	if redirectNonCanonical(w, r) {
-		return
+		return metrics.KindApp, other
 	}
 	// The outpost's static prefix is its own on every host: pages embed
 	// what they need, so it serves nothing there, and nothing under it may
 	// reach an upstream.
 	if r.URL.Path == staticPrefix || strings.HasPrefix(r.URL.Path, staticPrefix+"/") {
 		http.NotFound(w, r)
-		return
+		return metrics.KindStatic, other
 	}
-	// Forwarding headers from an untrusted peer are gone after this; the
-	// origin is what routing and everything after it use.
-	o := s.trust.resolve(r)
-	r = withOrigin(r, o)
-	st := s.current.Load()
 	if st == nil {
 		http.Error(w, "outpost is starting: no configuration loaded yet", http.StatusServiceUnavailable)
-		return
+		return metrics.KindApp, other
 	}
-	app := st.router.route(o.Host)
+	app := st.router.route(info.origin.Host)
 	if app == nil {
-		noAppForHost(w, o.Host)
-		return
+		noAppForHost(w, info.origin.Host)
+		return metrics.KindApp, other
 	}
+	info.provider = app.provider.Name
 	app.ServeHTTP(w, r)
+	return metrics.KindApp, app.metrics
 }
 
 // noAppForHost is the reference's 400 body, byte for byte (tab-indented).

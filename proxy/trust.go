@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/netip"
@@ -54,12 +53,12 @@ type origin struct {
 	Trusted bool
 }
 
-type originKey struct{}
-
 // originOf is the request's resolved origin (set by the server).
 func originOf(r *http.Request) origin {
-	o, _ := r.Context().Value(originKey{}).(origin)
-	return o
+	if info := infoOf(r); info != nil {
+		return info.origin
+	}
+	return origin{}
 }
 
 // resolve works out the origin of r. From an untrusted peer every
@@ -182,10 +181,6 @@ func remoteAddr(r *http.Request) netip.Addr {
 		}
 	}
 	return netip.Addr{}
-}
-
-func withOrigin(r *http.Request, o origin) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), originKey{}, o))
 }
 
 // ProxyProtocolListener accepts a PROXY protocol (v1 or v2) header only from

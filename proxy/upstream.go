@@ -5,13 +5,17 @@ import (
 	"crypto/tls"
 	"errors"
 	"html/template"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/outpost-dev/outpost/metrics"
 )
 
 // Upstream timeouts. There is no overall response timeout: streams, SSE and
@@ -67,6 +71,17 @@ type upstreamTarget struct {
 	HostHeader string
 	// Superuser sees the upstream error text on the 502 page.
 	Superuser bool
+	// Override is true when URL comes from the session's backend_override.
+	Override bool
+}
+
+// upstreamHostLabel is the upstream_host metric label: configured hosts
+// only, since backend_override comes from the identity provider.
+func (t upstreamTarget) upstreamHostLabel() string {
+	if t.Override {
+		return "backend_override"
+	}
+	return t.URL.Host
 }
 
 type upstreamKey struct{}
@@ -76,10 +91,11 @@ type upstreamProxy struct {
 	log        *slog.Logger
 	transports *transports
 	rp         *httputil.ReverseProxy
+	metrics    *metrics.Host
 }
 
-func newUpstreamProxy(log *slog.Logger, ts *transports, verifyTLS bool) *upstreamProxy {
-	u := &upstreamProxy{log: log, transports: ts}
+func newUpstreamProxy(log *slog.Logger, ts *transports, verifyTLS bool, hm *metrics.Host) *upstreamProxy {
+	u := &upstreamProxy{log: log, transports: ts, metrics: hm}
 	u.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			t := pr.In.Context().Value(upstreamKey{}).(upstreamTarget)
@@ -100,7 +116,7 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, verifyTLS bool) *upstrea
 				pr.Out.Header.Set("X-Forwarded-Proto", o.Scheme)
 			}
 		},
-		Transport: transportFor(ts, verifyTLS),
+		Transport: transportFor(ts, verifyTLS, hm),
 		// Flush every write: SSE, streamed logs and long polls arrive live.
 		FlushInterval: -1,
 		ModifyResponse: func(resp *http.Response) error {
@@ -117,9 +133,15 @@ type transportFunc func(*http.Request) (*http.Response, error)
 
 func (f transportFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-func transportFor(ts *transports, verifyTLS bool) http.RoundTripper {
+func transportFor(ts *transports, verifyTLS bool, hm *metrics.Host) http.RoundTripper {
 	return transportFunc(func(r *http.Request) (*http.Response, error) {
-		return ts.get(r.URL, verifyTLS).RoundTrip(r)
+		start := time.Now()
+		resp, err := ts.get(r.URL, verifyTLS).RoundTrip(r)
+		if err == nil {
+			t, _ := r.Context().Value(upstreamKey{}).(upstreamTarget)
+			hm.UpstreamResponse(r.Method, r.URL.Scheme, t.upstreamHostLabel(), time.Since(start))
+		}
+		return resp, err
 	})
 }
 
@@ -142,7 +164,10 @@ func (u *upstreamProxy) fail(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	t, _ := r.Context().Value(upstreamKey{}).(upstreamTarget)
-	u.log.Warn("upstream request failed", "upstream", t.URL.Host, "method", r.Method, "path", r.URL.Path, "error", err)
+	kind := upstreamErrorKind(err)
+	u.metrics.UpstreamError(kind)
+	u.log.Warn("upstream request failed", "upstream", t.URL.Host, "kind", kind, "method", r.Method, "path", r.URL.Path,
+		"request_id", requestID(r), "error", err)
 	msg := "Failed to connect to backend."
 	if t.Superuser {
 		msg = err.Error()
@@ -151,4 +176,26 @@ func (u *upstreamProxy) fail(w http.ResponseWriter, r *http.Request, err error) 
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusBadGateway)
 	_ = badGatewayPage.Execute(w, msg)
+}
+
+// upstreamErrorKind sorts upstream failures into the few kinds an operator
+// acts on differently.
+func upstreamErrorKind(err error) string {
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var recordErr tls.RecordHeaderError
+	var netErr net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.As(err, &dnsErr):
+		return "dns"
+	case errors.As(err, &certErr), errors.As(err, &recordErr):
+		return "tls"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "timeout"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "reset"
+	}
+	return "other"
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/outpost-dev/outpost/metrics"
 )
 
 // frontOf serves u on a real listener with the outpost's own server
@@ -45,7 +46,7 @@ func TestUpstreamRequestShape(t *testing.T) {
 		_, _ = io.WriteString(w, "hello")
 	}))
 	defer up.Close()
-	u := newUpstreamProxy(discard(), newTransports(), true)
+	u := newUpstreamProxy(discard(), newTransports(), true, metrics.NewProxy().Host("test", "test"))
 	// internal_host's path is ignored: only scheme and host are used.
 	front := frontOf(t, u, upstreamTarget{URL: mustURL(t, up.URL+"/ignored/prefix")})
 
@@ -107,7 +108,7 @@ func TestUpstreamWebsocket(t *testing.T) {
 		}
 	}))
 	defer up.Close()
-	front := frontOf(t, newUpstreamProxy(discard(), newTransports(), true), upstreamTarget{URL: mustURL(t, up.URL)})
+	front := frontOf(t, newUpstreamProxy(discard(), newTransports(), true, metrics.NewProxy().Host("test", "test")), upstreamTarget{URL: mustURL(t, up.URL)})
 	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(front, "http")+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +145,7 @@ func TestUpstreamStreaming(t *testing.T) {
 		fmt.Fprint(w, "data: last\n\n")
 	}))
 	defer up.Close()
-	front := frontOf(t, newUpstreamProxy(discard(), newTransports(), true), upstreamTarget{URL: mustURL(t, up.URL)})
+	front := frontOf(t, newUpstreamProxy(discard(), newTransports(), true, metrics.NewProxy().Host("test", "test")), upstreamTarget{URL: mustURL(t, up.URL)})
 	resp, err := http.Get(front + "/events")
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +176,7 @@ func TestUpstreamDown(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
-	u := newUpstreamProxy(discard(), newTransports(), true)
+	u := newUpstreamProxy(discard(), newTransports(), true, metrics.NewProxy().Host("test", "test"))
 	for _, su := range []bool{false, true} {
 		front := frontOf(t, u, upstreamTarget{URL: mustURL(t, dead), Superuser: su})
 		resp, err := http.Get(front + "/")

@@ -8,6 +8,8 @@ needed=(
   chromium:chromium   # the demo login in a real browser (cmd/outpost/browser_test.go)
   /usr/sbin/nginx:nginx   # auth_request in front of an app (proxy/forward_nginx_test.go)
   caddy:caddy             # forward_auth in front of an app (proxy/forward_caddy_test.go)
+  redis-server:redis-server   # shared sessions (session, proxy and cmd/outpost Redis tests)
+  prometheus:prometheus   # scrapes the outpost; promtool checks the shipped rules (cmd/outpost/prometheus_test.go)
 )
 
 missing=()

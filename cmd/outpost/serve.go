@@ -70,6 +70,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	m := metrics.New(instance, version, buildHash)
 	store := session.NewMemoryStore(session.MemoryOptions{OnEvict: m.SessionEvictions.Inc})
 	defer store.Close()
+	m.WatchSessions("memory", func() (int, error) { return store.Len(context.Background()) })
 	// With a core, configuration errors seen by the data plane are reported
 	// to it through the source's own REST client.
 	var coreSrc *outpostapi.CoreSource
@@ -92,14 +93,18 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		Log:    log, Store: store, Version: userAgentVersion(),
 		BrowserURL: o.env.HostBrowser, Insecure: o.env.Insecure, TrustedProxies: o.env.TrustedProxyCIDRs,
 		MaxWebsocketsPerClient: limits.MaxWebsocketsPerClient,
+		Metrics:                m.Proxy,
 	})
 
 	onSnapshot := func(snap *outpostapi.Snapshot) {
-		for _, rej := range dataPlane.Update(snap) {
+		failed := dataPlane.Update(snap)
+		for _, rej := range failed {
 			log.Error("provider left out of the data plane", "provider", rej.Provider, "field", rej.Field, "error", rej.Err)
 		}
 		m.SetOutpost(snap.Outpost.Name)
 		m.MarkRefreshed(snap.LoadedAt)
+		m.RefreshResult(nil, snap.LoadedAt)
+		m.SetProviders(len(snap.Providers)-len(failed), len(snap.Rejected)+len(failed))
 		if snap.Outpost.LogLevel != "" {
 			level.Set(coreLevel(snap.Outpost.LogLevel))
 		}
@@ -119,11 +124,17 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		closeAll(httpLns)
 		return err
 	}
+	tlsLns, err := startTLS(o.env, dataPlane, log)
+	if err != nil {
+		closeAll(httpLns)
+		closeAll(metricsLns)
+		return err
+	}
 	log.Info("listening", "http", addrs(httpLns), "metrics", addrs(metricsLns), "version", userAgentVersion())
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, len(httpLns)+len(metricsLns))
+	errc := make(chan error, len(httpLns)+len(metricsLns)+len(tlsLns))
 	// A listener that dies takes the process down with it: an outpost that
 	// cannot serve must not look alive to its supervisor.
 	serve := func(name string, h http.Handler, ln net.Listener) {
@@ -141,8 +152,11 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	for _, ln := range httpLns {
 		go serve("http", dataPlane, proxy.ProxyProtocolListener(ln, o.env.TrustedProxyCIDRs))
 	}
+	for _, ln := range tlsLns {
+		go serve("https", dataPlane, ln)
+	}
 	for _, ln := range metricsLns {
-		go serve("metrics", m.Handler(), ln)
+		go serve("metrics", m.Handler(dataPlane.Ready), ln)
 	}
 	if o.ready != nil {
 		o.ready <- listenAddrs{http: httpLns[0].Addr().String(), metrics: metricsLns[0].Addr().String()}
@@ -154,10 +168,16 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		src := outpostapi.NewStaticSource(o.configPath, log)
 		trigger = src.TriggerRefresh
 		runSource = func() error {
-			return src.Run(ctx, onSnapshot, func(err error) { log.Error("configuration reload failed", "error", err) })
+			return src.Run(ctx, onSnapshot, func(err error) {
+				m.RefreshResult(err, time.Now())
+				log.Error("configuration reload failed", "error", err)
+			})
 		}
 	} else {
 		trigger = coreSrc.TriggerRefresh
+		// Down until the websocket says otherwise: a core never reached
+		// must show as a link that is down, not as no link at all.
+		m.SetConnected(false)
 		runSource = func() error {
 			return coreSrc.Run(ctx, outpostapi.Handlers{
 				OnSnapshot: onSnapshot,
@@ -170,6 +190,12 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 					log.Info("session end from core", "session_id", e.SessionID, "legacy", e.Legacy, "sessions_ended", n)
 				},
 				OnConnection: m.SetConnected,
+				// Successes arrive as snapshots; only failures count here.
+				OnRefresh: func(err error) {
+					if err != nil {
+						m.RefreshResult(err, time.Now())
+					}
+				},
 			})
 		}
 	}
@@ -195,7 +221,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	log.Info("shutting down: draining in-flight requests", "timeout", drainTimeout.String())
 	cancel()
 	var first error
-	for range len(httpLns) + len(metricsLns) {
+	for range len(httpLns) + len(metricsLns) + len(tlsLns) {
 		if err := <-errc; err != nil && first == nil {
 			first = err
 		}

@@ -1,0 +1,163 @@
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// OtherHost is the host label of every request that no provider serves:
+// label values come only from configuration, so anyone sending random Host
+// headers cannot grow the number of series.
+const OtherHost = "other"
+
+// Decision results and authentication methods (outpost_auth_decisions_total).
+const (
+	ResultAllowed       = "allowed"
+	ResultLoginRedirect = "login_redirect"
+	ResultUnauthorized  = "unauthorized"
+	ResultDenied        = "denied"
+
+	MethodSession = "session"
+	MethodBearer  = "bearer"
+	MethodBasic   = "basic"
+	MethodSkipped = "skipped"
+	MethodNone    = "none"
+)
+
+// Request kinds of authentik_outpost_proxy_request_duration_seconds.
+const (
+	KindPing   = "ping"
+	KindStatic = "static"
+	KindApp    = "app"
+)
+
+// Proxy is the data plane's metrics. The zero value is not usable; make one
+// with NewProxy. A Proxy works unregistered (tests, benchmarks).
+type Proxy struct {
+	requestDuration  *prometheus.HistogramVec
+	responses        *prometheus.CounterVec
+	decisions        *prometheus.CounterVec
+	loginsStarted    *prometheus.CounterVec
+	loginsSucceeded  *prometheus.CounterVec
+	loginsFailed     *prometheus.CounterVec
+	refreshes        *prometheus.CounterVec
+	upstreamErrors   *prometheus.CounterVec
+	upstreamDuration *prometheus.HistogramVec
+	storeErrors      *prometheus.CounterVec
+}
+
+// NewProxy makes the data-plane metrics.
+func NewProxy() *Proxy {
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
+	return &Proxy{
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "authentik_outpost_proxy_request_duration_seconds",
+			Help: "Time to answer a request on the main listeners (type: ping, static or app).",
+		}, []string{"outpost_name", "method", "host", "type"}),
+		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "authentik_outpost_proxy_upstream_response_duration_seconds",
+			Help: "Time until the upstream's response headers, in proxy mode.",
+		}, []string{"outpost_name", "method", "scheme", "host", "upstream_host"}),
+		responses: counter("outpost_requests_total",
+			"Requests answered on the main listeners, by provider host and status class (2xx, 3xx, 4xx, 5xx).",
+			"host", "status_class"),
+		decisions: counter("outpost_auth_decisions_total",
+			"Authorization decisions, by result (allowed, login_redirect, unauthorized, denied) and method (session, bearer, basic, skipped, none).",
+			"host", "result", "method"),
+		loginsStarted: counter("outpost_logins_started_total",
+			"Sign-ins started: the browser was sent to the identity provider.", "host"),
+		loginsSucceeded: counter("outpost_logins_succeeded_total",
+			"Sign-ins completed with a verified token and a stored session.", "host"),
+		loginsFailed: counter("outpost_logins_failed_total",
+			"Sign-ins that failed at the callback, by reason.", "host", "reason"),
+		refreshes: counter("outpost_token_refreshes_total",
+			"Refresh-token redemptions, by result (success, failure).", "host", "result"),
+		upstreamErrors: counter("outpost_upstream_errors_total",
+			"Proxied requests the upstream did not answer, by kind (refused, timeout, dns, tls, reset, other).",
+			"host", "kind"),
+		storeErrors: counter("outpost_session_store_errors_total",
+			"Session store operations that failed (the request was refused, never passed).", "op"),
+	}
+}
+
+func (p *Proxy) register(reg prometheus.Registerer) {
+	reg.MustRegister(p.requestDuration, p.upstreamDuration, p.responses, p.decisions,
+		p.loginsStarted, p.loginsSucceeded, p.loginsFailed, p.refreshes, p.upstreamErrors, p.storeErrors)
+}
+
+// StoreError counts a failed session-store operation (get, save, delete…).
+func (p *Proxy) StoreError(op string) { p.storeErrors.WithLabelValues(op).Inc() }
+
+// Host is the metrics of one provider host (or OtherHost) in one outpost.
+type Host struct {
+	p       *Proxy
+	outpost string
+	host    string
+}
+
+// Host returns the metrics handle for a provider's host. host must come from
+// configuration, never from a request.
+func (p *Proxy) Host(outpost, host string) *Host {
+	return &Host{p: p, outpost: outpost, host: host}
+}
+
+// Request records one answered request.
+func (h *Host) Request(method, kind string, status int, took time.Duration) {
+	h.p.requestDuration.WithLabelValues(h.outpost, Method(method), h.host, kind).Observe(took.Seconds())
+	h.p.responses.WithLabelValues(h.host, statusClass(status)).Inc()
+}
+
+// Decision records an authorization decision.
+func (h *Host) Decision(result, method string) {
+	h.p.decisions.WithLabelValues(h.host, result, method).Inc()
+}
+
+// LoginStarted records a browser sent to the identity provider.
+func (h *Host) LoginStarted() { h.p.loginsStarted.WithLabelValues(h.host).Inc() }
+
+// LoginSucceeded records a completed sign-in.
+func (h *Host) LoginSucceeded() { h.p.loginsSucceeded.WithLabelValues(h.host).Inc() }
+
+// LoginFailed records a failed sign-in; reason is a fixed word from the
+// caller, never text from the identity provider.
+func (h *Host) LoginFailed(reason string) { h.p.loginsFailed.WithLabelValues(h.host, reason).Inc() }
+
+// TokenRefresh records one refresh-token redemption.
+func (h *Host) TokenRefresh(ok bool) {
+	result := "success"
+	if !ok {
+		result = "failure"
+	}
+	h.p.refreshes.WithLabelValues(h.host, result).Inc()
+}
+
+// UpstreamError records an upstream that did not answer.
+func (h *Host) UpstreamError(kind string) { h.p.upstreamErrors.WithLabelValues(h.host, kind).Inc() }
+
+// UpstreamResponse records the time to an upstream's response headers.
+// upstreamHost must come from configuration.
+func (h *Host) UpstreamResponse(method, scheme, upstreamHost string, took time.Duration) {
+	h.p.upstreamDuration.WithLabelValues(h.outpost, Method(method), scheme, h.host, upstreamHost).Observe(took.Seconds())
+}
+
+// Method is the method label: the standard methods, anything else "other".
+func Method(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+func statusClass(code int) string {
+	if code < 100 || code > 599 {
+		return "other"
+	}
+	return strconv.Itoa(code/100) + "xx"
+}

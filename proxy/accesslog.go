@@ -1,0 +1,92 @@
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// logAccess writes the one access line of a request. It names the person
+// and the decision but never carries a cookie, a token or a secret query
+// value.
+func (s *Server) logAccess(r *http.Request, info *requestInfo, rec *responseRecorder, took time.Duration) {
+	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 16)
+	attrs = append(attrs,
+		slog.String("request_id", info.id),
+		slog.String("client_ip", clientIPString(info.origin)),
+		slog.String("host", info.origin.Host),
+		slog.String("scheme", info.origin.Scheme),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.EscapedPath()),
+	)
+	if r.URL.RawQuery != "" {
+		attrs = append(attrs, slog.String("query", redactQuery(r.URL.RawQuery)))
+	}
+	attrs = append(attrs,
+		slog.Int("status", rec.statusCode()),
+		slog.Int64("size", rec.size),
+		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
+		slog.String("user_agent", r.UserAgent()),
+	)
+	for _, a := range [...]struct{ k, v string }{
+		{"provider", info.provider}, {"decision", info.result}, {"auth_method", info.method}, {"user", info.user},
+	} {
+		if a.v != "" {
+			attrs = append(attrs, slog.String(a.k, a.v))
+		}
+	}
+	s.log.LogAttrs(context.WithoutCancel(r.Context()), slog.LevelInfo, "request", attrs...)
+}
+
+func clientIPString(o origin) string {
+	if !o.ClientIP.IsValid() {
+		return ""
+	}
+	return o.ClientIP.String()
+}
+
+// secretQueryParams are query parameters whose values never reach a log.
+var secretQueryParams = map[string]bool{
+	"code": true, "state": true, "token": true, "access_token": true, "id_token": true,
+	"refresh_token": true, "id_token_hint": true, "client_secret": true, "password": true,
+	"code_verifier": true, "logout_token": true, "session_state": true,
+}
+
+// redactQuery replaces the values of secret parameters in a raw query,
+// matching names case-insensitively and after unescaping.
+func redactQuery(raw string) string {
+	var b strings.Builder
+	for i, part := range strings.Split(raw, "&") {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		name, _, hasValue := strings.Cut(part, "=")
+		if hasValue && isSecretParam(name) {
+			b.WriteString(name)
+			b.WriteString("=[redacted]")
+			continue
+		}
+		b.WriteString(part)
+	}
+	return b.String()
+}
+
+func isSecretParam(name string) bool {
+	if secretQueryParams[strings.ToLower(name)] {
+		return true
+	}
+	// An escaped name (st%61te) is still the same parameter to the server.
+	if strings.ContainsAny(name, "%+") {
+		if u, err := url.QueryUnescape(name); err == nil {
+			return secretQueryParams[strings.ToLower(u)]
+		}
+		return true // unparseable: assume the worst
+	}
+	return false
+}
