@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-
 // Metrics owns a registry; one per process (tests may make several).
 type Metrics struct {
 	Registry *prometheus.Registry
