@@ -32,6 +32,10 @@ type MemoryStore struct {
 	bySub map[string]map[string]struct{}
 	exp   expiryHeap
 
+	revoked revokeHub
+	locks   localLocks
+	once    onceSet
+
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
@@ -61,6 +65,8 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	m.locks.clock = opts.Now
+	m.once.max = opts.MaxSessions
 	go m.sweepLoop()
 	return m
 }
@@ -109,9 +115,13 @@ func (m *MemoryStore) Save(_ context.Context, s *Session) error {
 
 func (m *MemoryStore) Delete(_ context.Context, id string) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if e, ok := m.byID[id]; ok {
+	e, ok := m.byID[id]
+	if ok {
 		m.removeLocked(e)
+	}
+	m.mu.Unlock()
+	if ok {
+		m.revoked.fire([]string{id})
 	}
 	return nil
 }
@@ -129,16 +139,30 @@ func (m *MemoryStore) deleteIndexed(index map[string]map[string]struct{}, key st
 		return 0
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	ids := index[key]
-	n := 0
-	for id := range ids {
+	var removed []string
+	for id := range index[key] {
 		if e, ok := m.byID[id]; ok {
 			m.removeLocked(e)
-			n++
+			removed = append(removed, id)
 		}
 	}
-	return n
+	m.mu.Unlock()
+	m.revoked.fire(removed)
+	return len(removed)
+}
+
+// OnRevoke implements RevocationWatcher for this process.
+func (m *MemoryStore) OnRevoke(fn func(ids []string)) (stop func()) { return m.revoked.add(fn) }
+
+// Lock implements Locker inside this process.
+func (m *MemoryStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
+	return m.locks.lock(ctx, key, ttl)
+}
+
+// FirstUse implements ReplayGuard inside this process; it remembers at
+// most MaxSessions keys at once and refuses new ones while full.
+func (m *MemoryStore) FirstUse(_ context.Context, key string, ttl time.Duration) (bool, error) {
+	return m.once.firstUse(key, ttl, m.opts.Now()), nil
 }
 
 func (m *MemoryStore) Len(context.Context) (int, error) {
@@ -170,6 +194,7 @@ func (m *MemoryStore) sweepLoop() {
 			return
 		case <-t.C:
 			m.sweep()
+			m.once.sweep(m.opts.Now())
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -194,6 +195,146 @@ func Run(t *testing.T, newStore Factory) {
 			if _, err := st.Get(ctx, fmt.Sprintf("w3-%d", i)); err == nil {
 				t.Fatalf("session w3-%d survived DeleteBySub", i)
 			}
+		}
+	})
+
+	t.Run("Locker", func(t *testing.T) {
+		st := open(t)
+		lk, ok := st.(session.Locker)
+		if !ok {
+			t.Skip("store is not a session.Locker")
+		}
+		unlock, err := lk.Lock(ctx, "k", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Held: another taker waits, and gives up with its context.
+		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		if _, err := lk.Lock(short, "k", time.Minute); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("second Lock on a held key = %v, want the context's deadline", err)
+		}
+		cancel()
+		// Another key is independent.
+		other, err := lk.Lock(ctx, "other", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other()
+		// A waiter gets it as soon as the holder releases.
+		got := make(chan time.Time, 1)
+		go func() {
+			u, err := lk.Lock(ctx, "k", time.Minute)
+			if err == nil {
+				got <- time.Now()
+				u()
+			}
+		}()
+		time.Sleep(100 * time.Millisecond)
+		released := time.Now()
+		unlock()
+		unlock() // twice is harmless
+		select {
+		case at := <-got:
+			if at.Before(released) {
+				t.Error("waiter got the lock before it was released")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("waiter never got the released lock")
+		}
+		// A holder that never releases loses the lock after its ttl, and its
+		// late unlock does not release the next holder's lock.
+		stale, err := lk.Lock(ctx, "lapse", 300*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer wcancel()
+		next, err := lk.Lock(wctx, "lapse", time.Minute)
+		if err != nil {
+			t.Fatalf("lock never lapsed: %v", err)
+		}
+		stale()
+		short, cancel = context.WithTimeout(ctx, 200*time.Millisecond)
+		if _, err := lk.Lock(short, "lapse", time.Minute); err == nil {
+			t.Error("a lapsed holder's unlock released the next holder's lock")
+		}
+		cancel()
+		next()
+		if _, err := lk.Lock(ctx, "zero", 0); err == nil {
+			t.Error("Lock with no ttl succeeded")
+		}
+	})
+
+	t.Run("RevocationWatcher", func(t *testing.T) {
+		st := open(t)
+		w, ok := st.(session.RevocationWatcher)
+		if !ok {
+			t.Skip("store is not a session.RevocationWatcher")
+		}
+		var mu sync.Mutex
+		var seen []string
+		stop := w.OnRevoke(func(ids []string) {
+			mu.Lock()
+			seen = append(seen, ids...)
+			mu.Unlock()
+		})
+		for _, s := range []*session.Session{
+			sample("a1", "alice", "core-1", time.Hour), sample("a2", "alice", "core-1", time.Hour),
+			sample("a3", "alice", "core-2", time.Hour), sample("b1", "bob", "core-3", time.Hour),
+		} {
+			if err := st.Save(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = st.Save(ctx, sample("b1", "bob", "core-3", time.Hour)) // a replace is no revocation
+		_, _ = st.DeleteBySID(ctx, "core-1")
+		_, _ = st.DeleteBySub(ctx, "alice")
+		_ = st.Delete(ctx, "b1")
+		_ = st.Delete(ctx, "missing")
+		want := "[a1 a2 a3 b1]"
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			mu.Lock()
+			got := append([]string(nil), seen...)
+			mu.Unlock()
+			slices.Sort(got)
+			if fmt.Sprint(got) == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("revoked ids seen = %v, want %s", got, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		stop()
+		_ = st.Save(ctx, sample("c1", "carol", "core-4", time.Hour))
+		_ = st.Delete(ctx, "c1")
+		time.Sleep(100 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) != 4 {
+			t.Errorf("callback still called after stop: %v", seen)
+		}
+	})
+
+	t.Run("ReplayGuard", func(t *testing.T) {
+		st := open(t)
+		g, ok := st.(session.ReplayGuard)
+		if !ok {
+			t.Skip("store is not a session.ReplayGuard")
+		}
+		if first, err := g.FirstUse(ctx, "jti-1", 500*time.Millisecond); err != nil || !first {
+			t.Fatalf("first use = %v, %v", first, err)
+		}
+		if first, err := g.FirstUse(ctx, "jti-1", 500*time.Millisecond); err != nil || first {
+			t.Fatalf("second use = %v, %v; want a replay", first, err)
+		}
+		if first, _ := g.FirstUse(ctx, "jti-2", time.Minute); !first {
+			t.Error("another key counted as used")
+		}
+		time.Sleep(700 * time.Millisecond)
+		if first, _ := g.FirstUse(ctx, "jti-1", time.Minute); !first {
+			t.Error("key still used after its ttl")
 		}
 	})
 }

@@ -1,0 +1,496 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisOptions configure a RedisStore.
+type RedisOptions struct {
+	// Client is the connection: address, credentials, database, TLS,
+	// timeouts.
+	Client *redis.Options
+	// Prefix starts every key and the pub/sub channel, so several outpost
+	// deployments can share one Redis. Default "outpost:".
+	Prefix string
+	// CacheSize bounds the in-process read cache (sessions). Default 10000;
+	// negative disables the cache.
+	CacheSize int
+	// CacheTTL is how long a cached session is served without asking Redis
+	// (revocations invalidate it at once through pub/sub). Default 5 s.
+	CacheTTL time.Duration
+	// OnError, if set, is called once per store operation that failed
+	// because Redis could not answer (op: get, save, delete, delete_by_sid,
+	// delete_by_sub, len, lock, first_use).
+	OnError func(op string)
+	Log     *slog.Logger
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+}
+
+// DefaultRedisPrefix is the key prefix when none is configured.
+const DefaultRedisPrefix = "outpost:"
+
+// subscriptionFresh is how recently the invalidation subscription must have
+// been heard from (a message, a subscribe confirmation or a pong) for the
+// cache to be used; pings go out more often than that.
+const (
+	subscriptionFresh = 900 * time.Millisecond
+	subscriptionPing  = 250 * time.Millisecond
+)
+
+// RedisStore keeps sessions in Redis, shared by every replica that uses the
+// same Redis and prefix.
+//
+// Keys (P is the prefix):
+//
+//	P s:<id>    hash {d: session JSON, sid, sub}, expires with the session (PEXPIREAT)
+//	P sid:<sid> set of session ids; its expiry is kept ≥ its members'
+//	P sub:<sub> set of session ids; likewise
+//	P exp       sorted set id → expiry (ms), for Len without scanning
+//	P lock:<k>  refresh locks;  P once:<k>  replay guard
+//	P events    pub/sub channel: "r <origin> <ids…>" (revoked), "s <origin> <id>" (replaced)
+//
+// Every write is one Lua script, so indexes never disagree with sessions,
+// and publishes its invalidation inside that script.
+type RedisStore struct {
+	opts   RedisOptions
+	client *redis.Client
+	prefix string
+	origin string // this store's name in pub/sub messages
+	log    *slog.Logger
+
+	cache   *readCache
+	revoked revokeHub
+
+	// subscription health: the cache is used only while it is fresh.
+	subUp     atomic.Bool
+	lastHeard atomic.Int64 // unix nanos
+
+	ps     *redis.PubSub
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewRedisStore connects lazily: a Redis that is down at start makes
+// operations fail (callers deny) until it is back.
+func NewRedisStore(opts RedisOptions) (*RedisStore, error) {
+	if opts.Client == nil {
+		return nil, errors.New("redis store: no connection options")
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = DefaultRedisPrefix
+	}
+	if opts.CacheSize == 0 {
+		opts.CacheSize = 10000
+	}
+	if opts.CacheTTL <= 0 {
+		opts.CacheTTL = 5 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &RedisStore{
+		opts:   opts,
+		client: redis.NewClient(opts.Client),
+		prefix: opts.Prefix,
+		origin: hex.EncodeToString(b),
+		log:    opts.Log,
+		ctx:    ctx,
+		cancel: cancel,
+	}
+	if opts.CacheSize > 0 {
+		s.cache = newReadCache(opts.CacheSize, opts.CacheTTL)
+	}
+	s.ps = s.client.Subscribe(ctx, s.channel())
+	s.wg.Add(1)
+	go s.subscribe()
+	return s, nil
+}
+
+// Ping checks that Redis answers, for a start-up message.
+func (s *RedisStore) Ping(ctx context.Context) error { return s.client.Ping(ctx).Err() }
+
+func (s *RedisStore) sessionKey(id string) string { return s.prefix + "s:" + id }
+func (s *RedisStore) channel() string             { return s.prefix + "events" }
+
+func (s *RedisStore) fail(op string, err error) error {
+	if s.opts.OnError != nil {
+		s.opts.OnError(op)
+	}
+	return fmt.Errorf("session store (redis) %s: %w", op, err)
+}
+
+// storedSession is the JSON kept in Redis; field names are the format.
+type storedSession struct {
+	ID           string         `json:"id"`
+	Provider     string         `json:"provider"`
+	Claims       map[string]any `json:"claims"`
+	Sub          string         `json:"sub,omitempty"`
+	SID          string         `json:"sid,omitempty"`
+	AccessToken  string         `json:"access_token,omitempty"`
+	IDToken      string         `json:"id_token,omitempty"`
+	RefreshToken string         `json:"refresh_token,omitempty"`
+	TokenExpiry  time.Time      `json:"token_expiry"`
+	CreatedAt    time.Time      `json:"created_at"`
+	ExpiresAt    time.Time      `json:"expires_at"`
+}
+
+func encodeSession(s *Session) ([]byte, error) {
+	return json.Marshal(storedSession{
+		ID: s.ID, Provider: s.Provider, Claims: s.Claims, Sub: s.Sub, SID: s.SID,
+		AccessToken: s.AccessToken, IDToken: s.IDToken, RefreshToken: s.RefreshToken,
+		TokenExpiry: s.TokenExpiry, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt,
+	})
+}
+
+func decodeSession(b []byte) (*Session, error) {
+	var st storedSession
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, err
+	}
+	return &Session{
+		ID: st.ID, Provider: st.Provider, Claims: st.Claims, Sub: st.Sub, SID: st.SID,
+		AccessToken: st.AccessToken, IDToken: st.IDToken, RefreshToken: st.RefreshToken,
+		TokenExpiry: st.TokenExpiry, CreatedAt: st.CreatedAt, ExpiresAt: st.ExpiresAt,
+	}, nil
+}
+
+func (s *RedisStore) cacheUsable(ctx context.Context) bool {
+	if s.cache == nil || cacheBypassed(ctx) || !s.subUp.Load() {
+		return false
+	}
+	return time.Since(time.Unix(0, s.lastHeard.Load())) < subscriptionFresh
+}
+
+func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
+	now := s.opts.Now()
+	useCache := s.cacheUsable(ctx)
+	var gen uint64
+	if useCache {
+		if c, ok := s.cache.get(id, time.Now()); ok {
+			if c.Expired(now) {
+				return nil, ErrNotFound
+			}
+			return clone(c), nil
+		}
+		gen = s.cache.generation()
+	}
+	raw, err := s.client.HGet(ctx, s.sessionKey(id), "d").Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, s.fail("get", err)
+	}
+	sess, err := decodeSession(raw)
+	if err != nil {
+		// Not ours or damaged: it cannot authenticate anyone.
+		s.log.Warn("unreadable session in redis", "error", err)
+		return nil, ErrNotFound
+	}
+	if sess.Expired(now) {
+		return nil, ErrNotFound
+	}
+	if useCache {
+		s.cache.put(id, clone(sess), gen, time.Now())
+	}
+	return sess, nil
+}
+
+// saveScript replaces a session and its index entries atomically.
+// KEYS[1] session hash. ARGV: prefix, id, json, sid, sub, expiresAt ms,
+// now ms, origin.
+var saveScript = redis.NewScript(`
+local p, id = ARGV[1], ARGV[2]
+local exp, now = tonumber(ARGV[6]), tonumber(ARGV[7])
+local old = redis.call('HMGET', KEYS[1], 'sid', 'sub')
+local existed = redis.call('DEL', KEYS[1])
+if old[1] and old[1] ~= '' then redis.call('SREM', p..'sid:'..old[1], id) end
+if old[2] and old[2] ~= '' then redis.call('SREM', p..'sub:'..old[2], id) end
+redis.call('ZREMRANGEBYSCORE', p..'exp', '-inf', now)
+if exp <= now then
+  redis.call('ZREM', p..'exp', id)
+else
+  redis.call('HSET', KEYS[1], 'd', ARGV[3], 'sid', ARGV[4], 'sub', ARGV[5])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[6])
+  redis.call('ZADD', p..'exp', ARGV[6], id)
+  for _, k in ipairs({ARGV[4] ~= '' and p..'sid:'..ARGV[4] or false, ARGV[5] ~= '' and p..'sub:'..ARGV[5] or false}) do
+    if k then
+      redis.call('SADD', k, id)
+      local ttl = redis.call('PTTL', k)
+      if ttl < 0 or now + ttl < exp then redis.call('PEXPIREAT', k, ARGV[6]) end
+    end
+  end
+end
+if existed == 1 then redis.call('PUBLISH', p..'events', 's '..ARGV[8]..' '..id) end
+return existed
+`)
+
+func (s *RedisStore) Save(ctx context.Context, sess *Session) error {
+	if sess.ID == "" {
+		return errNoID
+	}
+	if strings.ContainsAny(sess.ID, " \t\r\n") {
+		return errors.New("session id contains white space")
+	}
+	raw, err := encodeSession(sess)
+	if err != nil {
+		return fmt.Errorf("session store (redis) save: %w", err)
+	}
+	err = saveScript.Run(ctx, s.client, []string{s.sessionKey(sess.ID)},
+		s.prefix, sess.ID, raw, sess.SID, sess.Sub, sess.ExpiresAt.UnixMilli(), s.opts.Now().UnixMilli(), s.origin).Err()
+	// After the write: a read that began before it cannot cache the old
+	// version (the generation moved on).
+	if s.cache != nil {
+		s.cache.invalidate([]string{sess.ID})
+	}
+	if err != nil {
+		return s.fail("save", err)
+	}
+	return nil
+}
+
+// deleteLua removes the sessions whose ids are in the table ids, with their
+// index and expiry entries, collecting the ids that existed in removed.
+const deleteLua = `
+local removed = {}
+local function remove(id)
+  local k = p..'s:'..id
+  local f = redis.call('HMGET', k, 'sid', 'sub')
+  if f[1] and f[1] ~= '' then redis.call('SREM', p..'sid:'..f[1], id) end
+  if f[2] and f[2] ~= '' then redis.call('SREM', p..'sub:'..f[2], id) end
+  redis.call('ZREM', p..'exp', id)
+  if redis.call('DEL', k) == 1 then removed[#removed+1] = id end
+end
+`
+
+const publishRemovedLua = `
+if #removed > 0 then redis.call('PUBLISH', p..'events', 'r '..origin..' '..table.concat(removed, ' ')) end
+return removed
+`
+
+// deleteScript: ARGV prefix, origin, id.
+var deleteScript = redis.NewScript(`
+local p, origin = ARGV[1], ARGV[2]
+` + deleteLua + `
+remove(ARGV[3])
+` + publishRemovedLua)
+
+// deleteIndexScript: KEYS[1] the index set; ARGV prefix, origin.
+var deleteIndexScript = redis.NewScript(`
+local p, origin = ARGV[1], ARGV[2]
+` + deleteLua + `
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do remove(id) end
+redis.call('DEL', KEYS[1])
+` + publishRemovedLua)
+
+func (s *RedisStore) Delete(ctx context.Context, id string) error {
+	_, err := s.runDelete(ctx, "delete", deleteScript, nil, id)
+	return err
+}
+
+func (s *RedisStore) DeleteBySID(ctx context.Context, sid string) (int, error) {
+	if sid == "" {
+		return 0, nil
+	}
+	return s.runDelete(ctx, "delete_by_sid", deleteIndexScript, []string{s.prefix + "sid:" + sid})
+}
+
+func (s *RedisStore) DeleteBySub(ctx context.Context, sub string) (int, error) {
+	if sub == "" {
+		return 0, nil
+	}
+	return s.runDelete(ctx, "delete_by_sub", deleteIndexScript, []string{s.prefix + "sub:" + sub})
+}
+
+func (s *RedisStore) runDelete(ctx context.Context, op string, script *redis.Script, keys []string, args ...any) (int, error) {
+	if keys == nil {
+		keys = []string{}
+	}
+	removed, err := script.Run(ctx, s.client, keys, append([]any{s.prefix, s.origin}, args...)...).StringSlice()
+	if err != nil {
+		return 0, s.fail(op, err)
+	}
+	if s.cache != nil {
+		s.cache.invalidate(removed)
+	}
+	s.revoked.fire(removed)
+	return len(removed), nil
+}
+
+var lenScript = redis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+return redis.call('ZCARD', KEYS[1])
+`)
+
+func (s *RedisStore) Len(ctx context.Context) (int, error) {
+	n, err := lenScript.Run(ctx, s.client, []string{s.prefix + "exp"}, s.opts.Now().UnixMilli()).Int()
+	if err != nil {
+		return 0, s.fail("len", err)
+	}
+	return n, nil
+}
+
+// OnRevoke implements RevocationWatcher: revocations here and, through
+// pub/sub, on every other replica sharing the Redis and prefix.
+func (s *RedisStore) OnRevoke(fn func(ids []string)) (stop func()) { return s.revoked.add(fn) }
+
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Lock implements Locker across replicas (SET NX PX, released only by its
+// holder).
+func (s *RedisStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
+	if ttl <= 0 {
+		return nil, ErrLockTTL
+	}
+	k := s.prefix + "lock:" + key
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	token := hex.EncodeToString(b)
+	wait := 10 * time.Millisecond
+	for {
+		ok, err := s.client.SetNX(ctx, k, token, ttl).Result()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, s.fail("lock", err)
+		}
+		if ok {
+			var once sync.Once
+			return func() {
+				once.Do(func() {
+					uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+					defer cancel()
+					if err := unlockScript.Run(uctx, s.client, []string{k}, token).Err(); err != nil {
+						// It lapses by itself after ttl.
+						s.log.Warn("could not release a session lock", "error", err)
+					}
+				})
+			}, nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(wait*2, 100*time.Millisecond)
+	}
+}
+
+// FirstUse implements ReplayGuard across replicas.
+func (s *RedisStore) FirstUse(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	ok, err := s.client.SetNX(ctx, s.prefix+"once:"+key, "1", ttl).Result()
+	if err != nil {
+		return false, s.fail("first_use", err)
+	}
+	return ok, nil
+}
+
+func (s *RedisStore) Close() error {
+	s.cancel()
+	_ = s.ps.Close() // interrupts a receive in progress
+	s.wg.Wait()
+	return s.client.Close()
+}
+
+// subscribe keeps the invalidation subscription, marks it down on any
+// failure (the cache is bypassed until it is back) and empties the cache
+// whenever it (re)subscribes, since messages may have been missed.
+func (s *RedisStore) subscribe() {
+	defer s.wg.Done()
+	ps := s.ps
+	backoff := 50 * time.Millisecond
+	down := func(err error) {
+		if s.subUp.Swap(false) {
+			s.log.Warn("session invalidation subscription lost; reading every session from redis until it is back", "error", err)
+		}
+	}
+	for s.ctx.Err() == nil {
+		msg, err := ps.ReceiveTimeout(s.ctx, subscriptionPing)
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return
+			}
+			if isTimeout(err) {
+				if perr := ps.Ping(s.ctx); perr != nil {
+					down(perr)
+				}
+				continue
+			}
+			down(err)
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				if s.cache != nil {
+					s.cache.clear()
+				}
+				s.lastHeard.Store(time.Now().UnixNano())
+				if !s.subUp.Swap(true) {
+					s.log.Debug("session invalidation subscription up")
+				}
+			}
+		case *redis.Pong:
+			s.lastHeard.Store(time.Now().UnixNano())
+		case *redis.Message:
+			s.lastHeard.Store(time.Now().UnixNano())
+			s.handle(m.Payload)
+		}
+	}
+}
+
+func (s *RedisStore) handle(payload string) {
+	f := strings.Fields(payload)
+	if len(f) < 3 || f[1] == s.origin {
+		return
+	}
+	ids := f[2:]
+	if s.cache != nil {
+		s.cache.invalidate(ids)
+	}
+	if f[0] == "r" {
+		s.revoked.fire(ids)
+	}
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// Subscribed reports whether the invalidation subscription is up and fresh,
+// that is whether the read cache is in use.
+func (s *RedisStore) Subscribed() bool { return s.cacheUsable(context.Background()) }
