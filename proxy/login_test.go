@@ -21,6 +21,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/outpost-dev/outpost/internal/webtest"
+	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/outpostapi/devcore"
 	"github.com/outpost-dev/outpost/proxy"
@@ -43,6 +44,10 @@ type stack struct {
 	store      *session.MemoryStore
 	mu         sync.Mutex
 	upstream   []*http.Request
+	// server is the outpost's data plane, for tests that call it directly.
+	server *proxy.Server
+	// upstreamURL is the app's address (the provider's internal_host).
+	upstreamURL string
 }
 
 func (s *stack) lastUpstream(t *testing.T) *http.Request {
@@ -99,6 +104,9 @@ type stackOptions struct {
 	// externalHostname serves the outpost's own port under this name.
 	externalHostname string
 	cookieDomain     string
+	// log and metrics, when set, receive the outpost's log and metrics.
+	log     *slog.Logger
+	metrics *metrics.Proxy
 }
 
 func newStack(t *testing.T) *stack {
@@ -120,6 +128,7 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 		fmt.Fprintf(w, "upstream saw %s as %q", r.URL.RequestURI(), r.Header.Get("X-Authentik-Username"))
 	}))
 	t.Cleanup(up.Close)
+	st.upstreamURL = up.URL
 
 	outLn, coreLn, counterLn := listen(t), listen(t), listen(t)
 	st.outpost, st.core = "http://"+outLn.Addr().String(), "http://"+counterLn.Addr().String()
@@ -201,7 +210,7 @@ users:
 	}
 	events := outpostapi.NewClient(env, "0.1.0", "")
 	st.store = session.NewMemoryStore(session.MemoryOptions{})
-	popts := proxy.Options{Log: log, Store: st.store, Version: "0.1.0", MaxWebsocketsPerClient: o.maxWebsockets,
+	popts := proxy.Options{Log: cmp.Or(o.log, log), Metrics: o.metrics, Store: st.store, Version: "0.1.0", MaxWebsocketsPerClient: o.maxWebsockets,
 		Events: func(ctx context.Context, ev outpostapi.Event) { _ = events.PostEvent(ctx, ev) }}
 	if o.trusted {
 		popts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
@@ -212,6 +221,7 @@ users:
 		popts.BrowserURL, _ = url.Parse(st.browserCore + "/")
 	}
 	srv := proxy.New(popts)
+	st.server = srv
 	front := proxy.NewHTTPServer(srv)
 	go func() { _ = front.Serve(outLn) }()
 
