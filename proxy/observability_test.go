@@ -174,9 +174,9 @@ func TestAccessLogAndMetricsOfASignIn(t *testing.T) {
 
 	text := scrapeText(t, m)
 	for series, want := range map[string]float64{
-		fmt.Sprintf(`outpost_logins_started_total{host=%q}`, host):                                   1,
-		fmt.Sprintf(`outpost_logins_succeeded_total{host=%q}`, host):                                 1,
-		fmt.Sprintf(`outpost_auth_decisions_total{host=%q,method="session",result="allowed"}`, host): 2,
+		fmt.Sprintf(`outpost_logins_started_total{host=%q}`, host):                                       1,
+		fmt.Sprintf(`outpost_logins_succeeded_total{host=%q}`, host):                                     1,
+		fmt.Sprintf(`outpost_auth_decisions_total{host=%q,method="session",result="allowed"}`, host):     2,
 		fmt.Sprintf(`outpost_auth_decisions_total{host=%q,method="none",result="login_redirect"}`, host): 1,
 		fmt.Sprintf(`outpost_auth_decisions_total{host=%q,method="none",result="unauthorized"}`, host):   1,
 	} {
