@@ -42,6 +42,8 @@ type Env struct {
 	// LogLevel is lower case, one of trace, debug, info, warning, warn, error.
 	LogLevel string
 	Debug    bool
+	// Sessions says where sessions are kept (memory unless Redis is set).
+	Sessions SessionEnv
 }
 
 // Env defaults (spec §1.2).
@@ -78,8 +80,8 @@ func (e Env) String() string {
 	if e.Token != "" {
 		tok = "[redacted]"
 	}
-	return fmt.Sprintf("Env{Host:%q Token:%s Insecure:%t HostBrowser:%q HTTP:%v HTTPS:%v Metrics:%v TrustedProxyCIDRs:%v LogLevel:%s Debug:%t}",
-		host, tok, e.Insecure, browser, e.ListenHTTPAll, e.ListenHTTPSAll, e.ListenMetricsAll, e.TrustedProxyCIDRs, e.LogLevel, e.Debug)
+	return fmt.Sprintf("Env{Host:%q Token:%s Insecure:%t HostBrowser:%q HTTP:%v HTTPS:%v Metrics:%v TrustedProxyCIDRs:%v LogLevel:%s Debug:%t Sessions:%s}",
+		host, tok, e.Insecure, browser, e.ListenHTTPAll, e.ListenHTTPSAll, e.ListenMetricsAll, e.TrustedProxyCIDRs, e.LogLevel, e.Debug, e.Sessions)
 }
 
 // GoString redacts the token under %#v too.
@@ -226,6 +228,8 @@ func LoadEnv(lookup func(string) (string, bool), needCore bool) (Env, error) {
 	duration("AUTHENTIK_WEB__TIMEOUT_HTTP_IDLE", &env.Limits.IdleTimeout)
 	count("OUTPOST_LISTEN__MAX_HEADER_BYTES", &env.Limits.MaxHeaderBytes, 4096)
 	count("OUTPOST_LISTEN__MAX_WEBSOCKETS_PER_CLIENT", &env.Limits.MaxWebsocketsPerClient, 1)
+
+	env.Sessions = loadSessionEnv(get, fail)
 
 	if len(errs) > 0 {
 		return Env{}, errors.Join(errs...)

@@ -17,7 +17,6 @@ import (
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/proxy"
-	"github.com/outpost-dev/outpost/session"
 )
 
 // drainTimeout bounds how long shutdown waits for in-flight requests; it
@@ -68,9 +67,12 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		limits = outpostapi.DefaultLimits
 	}
 	m := metrics.New(instance, version, buildHash)
-	store := session.NewMemoryStore(session.MemoryOptions{OnEvict: m.SessionEvictions.Inc})
+	store, storeKind, err := newSessionStore(o.env, log, sessionHooks{OnEvict: m.SessionEvictions.Inc})
+	if err != nil {
+		return err
+	}
 	defer store.Close()
-	m.WatchSessions("memory", func() (int, error) { return store.Len(context.Background()) })
+	m.WatchSessions(storeKind, func() (int, error) { return store.Len(context.Background()) })
 	// With a core, configuration errors seen by the data plane are reported
 	// to it through the source's own REST client.
 	var coreSrc *outpostapi.CoreSource

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/outpost-dev/outpost/outpostapi"
+	"github.com/outpost-dev/outpost/session"
+	"github.com/redis/go-redis/v9"
+)
+
+// sessionHooks let the caller count what the store does.
+type sessionHooks struct {
+	// OnEvict: the memory store evicted a live session for room.
+	OnEvict func()
+	// OnStoreError: a Redis store operation failed (op: get, save, delete,
+	// delete_by_sid, delete_by_sub, len, lock, first_use); requests that
+	// needed it were refused with 503.
+	OnStoreError func(op string)
+}
+
+// Redis timeouts: a request waiting on a Redis that does not answer gets
+// its 503 within about a second, not after the client's defaults.
+const (
+	redisDialTimeout = 2 * time.Second
+	redisIOTimeout   = time.Second
+)
+
+// newSessionStore builds the store the environment asks for: Redis when
+// AUTHENTIK_REDIS__HOST or OUTPOST_SESSION_URL is set, else memory. kind is
+// "redis" or "memory". A Redis that is down at start is not fatal: requests
+// get 503 until it answers.
+func newSessionStore(env outpostapi.Env, log *slog.Logger, hooks sessionHooks) (store session.Store, kind string, err error) {
+	r := env.Sessions.Redis
+	if r == nil {
+		return session.NewMemoryStore(session.MemoryOptions{OnEvict: hooks.OnEvict}), "memory", nil
+	}
+	opts := &redis.Options{
+		Addr:         r.Addr,
+		Username:     r.Username,
+		Password:     r.Password,
+		DB:           r.DB,
+		DialTimeout:  redisDialTimeout,
+		ReadTimeout:  redisIOTimeout,
+		WriteTimeout: redisIOTimeout,
+		MaxRetries:   1,
+		// A request that is gone stops waiting on Redis.
+		ContextTimeoutEnabled: true,
+	}
+	if r.TLS {
+		host, _, _ := net.SplitHostPort(r.Addr)
+		cfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: !r.TLSVerify} //nolint:gosec // TLS_REQS=none asks for exactly this
+		if r.TLSCACert != "" {
+			pem, err := os.ReadFile(r.TLSCACert)
+			if err != nil {
+				return nil, "", fmt.Errorf("%s: TLS CA certificate: %w", r.From, err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, "", fmt.Errorf("%s: TLS CA certificate %s holds no PEM certificate", r.From, r.TLSCACert)
+			}
+			cfg.RootCAs = pool
+		}
+		opts.TLSConfig = cfg
+	}
+	cacheSize := env.Sessions.CacheSize
+	if cacheSize == 0 {
+		cacheSize = -1 // off
+	}
+	st, err := session.NewRedisStore(session.RedisOptions{
+		Client: opts, Prefix: env.Sessions.Prefix, CacheSize: cacheSize, OnError: hooks.OnStoreError, Log: log,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", r.From, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := st.Ping(ctx); err != nil {
+		msg := "sessions in redis, which does not answer yet: requests that need a session get 503 until it does"
+		var rerr redis.Error
+		if errors.As(err, &rerr) {
+			msg = "sessions in redis, which refused the connection (check the password, user and database)"
+		}
+		log.Error(msg, "redis", r.String(), "from", r.From, "error", err)
+	} else {
+		log.Info("sessions in redis", "redis", r.String(), "from", r.From, "prefix", env.Sessions.Prefix)
+	}
+	return st, "redis", nil
+}

@@ -1,0 +1,230 @@
+package outpostapi
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// SessionEnv says where sessions live. With Redis nil they stay in this
+// process's memory (one replica, or sticky routing).
+type SessionEnv struct {
+	Redis *RedisEnv
+	// Prefix starts every Redis key (OUTPOST_SESSION_PREFIX, default
+	// "outpost:"), so several deployments can share one Redis.
+	Prefix string
+	// CacheSize bounds the per-replica read cache in front of Redis
+	// (OUTPOST_SESSION_CACHE_SIZE, default 10000; 0 turns it off).
+	CacheSize int
+}
+
+// RedisEnv is the Redis connection, from AUTHENTIK_REDIS__* or from
+// OUTPOST_SESSION_URL. Never log Password; String redacts it.
+type RedisEnv struct {
+	// Addr is host:port.
+	Addr     string
+	Username string
+	Password string
+	DB       int
+	TLS      bool
+	// TLSVerify checks the server certificate (TLS_REQS optional or
+	// required; rediss:// unless ?tls_reqs=none).
+	TLSVerify bool
+	// TLSCACert is a PEM file of CAs to trust instead of the system's.
+	TLSCACert string
+	// From names the variable(s) that configured it, for messages.
+	From string
+}
+
+// DefaultSessionCacheSize is the read cache size when none is set.
+const DefaultSessionCacheSize = 10000
+
+func (s SessionEnv) String() string {
+	if s.Redis == nil {
+		return "memory"
+	}
+	return fmt.Sprintf("redis(%s prefix=%q cache=%d)", s.Redis, s.Prefix, s.CacheSize)
+}
+
+func (r *RedisEnv) String() string {
+	pw := ""
+	if r.Password != "" {
+		pw = " password=[redacted]"
+	}
+	user := ""
+	if r.Username != "" {
+		user = " user=" + r.Username
+	}
+	return fmt.Sprintf("%s db=%d tls=%t verify=%t%s%s", r.Addr, r.DB, r.TLS, r.TLSVerify, user, pw)
+}
+
+// GoString redacts under %#v too.
+func (r *RedisEnv) GoString() string { return r.String() }
+
+var redisVars = []string{
+	"AUTHENTIK_REDIS__HOST", "AUTHENTIK_REDIS__PORT", "AUTHENTIK_REDIS__USERNAME", "AUTHENTIK_REDIS__PASSWORD",
+	"AUTHENTIK_REDIS__DB", "AUTHENTIK_REDIS__TLS", "AUTHENTIK_REDIS__TLS_REQS", "AUTHENTIK_REDIS__TLS_CA_CERT",
+}
+
+func loadSessionEnv(get func(string) (string, bool), fail func(name, format string, args ...any)) SessionEnv {
+	se := SessionEnv{Prefix: "outpost:", CacheSize: DefaultSessionCacheSize}
+	if v, ok := get("OUTPOST_SESSION_PREFIX"); ok {
+		if strings.ContainsAny(v, " \t\r\n") {
+			fail("OUTPOST_SESSION_PREFIX", "must not contain white space, got %q", v)
+		}
+		se.Prefix = v
+	}
+	if v, ok := get("OUTPOST_SESSION_CACHE_SIZE"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			fail("OUTPOST_SESSION_CACHE_SIZE", "want a whole number of at least 0 (0 turns the cache off), got %q", v)
+		} else {
+			se.CacheSize = n
+		}
+	}
+	var set []string
+	vals := map[string]string{}
+	for _, name := range redisVars {
+		if v, ok := get(name); ok {
+			set = append(set, name)
+			vals[name] = v
+		}
+	}
+	rawURL, hasURL := get("OUTPOST_SESSION_URL")
+	switch {
+	case hasURL && len(set) > 0:
+		fail("OUTPOST_SESSION_URL", "set together with %s: configure Redis with one or the other, not both", strings.Join(set, ", "))
+		return se
+	case hasURL:
+		r, err := parseSessionURL(rawURL)
+		if err != nil {
+			fail("OUTPOST_SESSION_URL", "%v", err)
+			return se
+		}
+		se.Redis = r
+		return se
+	case len(set) == 0:
+		return se
+	}
+	host, ok := vals["AUTHENTIK_REDIS__HOST"]
+	if !ok {
+		fail(set[0], "set without AUTHENTIK_REDIS__HOST: set the host to use Redis for sessions, or unset %s", strings.Join(set, ", "))
+		return se
+	}
+	if strings.ContainsAny(host, "/:@ ") && !strings.HasPrefix(host, "[") {
+		fail("AUTHENTIK_REDIS__HOST", "want a host name or IP address, got %q (for a URL use OUTPOST_SESSION_URL)", host)
+		return se
+	}
+	r := &RedisEnv{From: "AUTHENTIK_REDIS__*", Username: vals["AUTHENTIK_REDIS__USERNAME"], Password: vals["AUTHENTIK_REDIS__PASSWORD"]}
+	port := "6379"
+	if v, ok := vals["AUTHENTIK_REDIS__PORT"]; ok {
+		if n, err := strconv.ParseUint(v, 10, 16); err != nil || n == 0 {
+			fail("AUTHENTIK_REDIS__PORT", "want a port from 1 to 65535, got %q", v)
+		}
+		port = v
+	}
+	r.Addr = net.JoinHostPort(strings.Trim(host, "[]"), port)
+	if v, ok := vals["AUTHENTIK_REDIS__DB"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			fail("AUTHENTIK_REDIS__DB", "want a database number of at least 0, got %q", v)
+		}
+		r.DB = n
+	}
+	if v, ok := vals["AUTHENTIK_REDIS__TLS"]; ok {
+		b, err := ParseEnvBool(v)
+		if err != nil {
+			fail("AUTHENTIK_REDIS__TLS", "%v", err)
+		}
+		r.TLS = b
+	}
+	r.TLSVerify = true
+	if v, ok := vals["AUTHENTIK_REDIS__TLS_REQS"]; ok {
+		verify, err := parseTLSReqs(v)
+		if err != nil {
+			fail("AUTHENTIK_REDIS__TLS_REQS", "%v", err)
+		}
+		r.TLSVerify = verify
+	}
+	r.TLSCACert = vals["AUTHENTIK_REDIS__TLS_CA_CERT"]
+	if (r.TLSCACert != "" || vals["AUTHENTIK_REDIS__TLS_REQS"] != "") && !r.TLS {
+		fail("AUTHENTIK_REDIS__TLS", "TLS settings are given but AUTHENTIK_REDIS__TLS is not true")
+	}
+	se.Redis = r
+	return se
+}
+
+// parseTLSReqs maps authentik's tls_reqs (Python's ssl.CERT_*) to whether
+// the server certificate is checked. For a client, "optional" checks it as
+// "required" does.
+func parseTLSReqs(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "none":
+		return false, nil
+	case "optional", "required":
+		return true, nil
+	}
+	return false, fmt.Errorf("want none, optional or required, got %q", v)
+}
+
+// parseSessionURL reads redis://[user:password@]host[:port][/db] and
+// rediss:// (TLS). Query: tls_reqs=none|optional|required, ca_cert=/path.
+// Errors never include the password.
+func parseSessionURL(raw string) (*RedisEnv, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url's error quotes the input, password and all.
+		return nil, fmt.Errorf("not a URL (want redis://[user:password@]host[:port][/db] or rediss://...)")
+	}
+	r := &RedisEnv{From: "OUTPOST_SESSION_URL", TLSVerify: true}
+	switch u.Scheme {
+	case "redis":
+	case "rediss":
+		r.TLS = true
+	default:
+		return nil, fmt.Errorf("scheme must be redis or rediss, got %q", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("%s has no host", u.Redacted())
+	}
+	port := u.Port()
+	if port == "" {
+		port = "6379"
+	} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return nil, fmt.Errorf("%s: bad port %q", u.Redacted(), port)
+	}
+	r.Addr = net.JoinHostPort(u.Hostname(), port)
+	if u.User != nil {
+		r.Username = u.User.Username()
+		r.Password, _ = u.User.Password()
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		n, err := strconv.Atoi(db)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%s: the path is the database number, got %q", u.Redacted(), db)
+		}
+		r.DB = n
+	}
+	q := u.Query()
+	for k := range q {
+		switch k {
+		case "tls_reqs", "ca_cert":
+		default:
+			return nil, fmt.Errorf("%s: unknown parameter %q (known: tls_reqs, ca_cert)", u.Redacted(), k)
+		}
+	}
+	if v := q.Get("tls_reqs"); v != "" {
+		verify, err := parseTLSReqs(v)
+		if err != nil {
+			return nil, fmt.Errorf("tls_reqs: %v", err)
+		}
+		r.TLSVerify = verify
+	}
+	r.TLSCACert = q.Get("ca_cert")
+	if !r.TLS && (q.Has("tls_reqs") || q.Has("ca_cert")) {
+		return nil, fmt.Errorf("%s: tls_reqs and ca_cert need rediss://", u.Redacted())
+	}
+	return r, nil
+}
