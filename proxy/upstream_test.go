@@ -24,7 +24,11 @@ func frontOf(t *testing.T, u *upstreamProxy, target upstreamTarget) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { u.serve(w, r, target) }))
+	// The recorder the server puts around every response is in the path,
+	// so flushing and hijacking are tested through it.
+	srv := NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.serve(&responseRecorder{ResponseWriter: w}, r, target)
+	}))
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return "http://" + ln.Addr().String()
@@ -194,6 +198,66 @@ func TestUpstreamDown(t *testing.T) {
 		}
 		if !su && !strings.Contains(string(body), "Failed to connect to backend.") {
 			t.Errorf("page: %s", body)
+		}
+	}
+}
+
+// Each way an upstream can fail is a 502 for the person and counted under
+// its kind, for the operator.
+func TestUpstreamErrorKinds(t *testing.T) {
+	closed := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
+	}()
+	hangUp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hangUp.Close()
+	go func() {
+		for {
+			c, err := hangUp.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 4096)
+			_, _ = c.Read(buf) // read the request, answer nothing
+			c.Close()
+		}
+	}()
+	plain := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer plain.Close()
+	selfSigned := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer selfSigned.Close()
+
+	cases := map[string]string{
+		"http://" + closed:                                    "refused",
+		"http://" + hangUp.Addr().String():                    "reset",
+		"https://" + strings.TrimPrefix(plain.URL, "http://"): "tls",
+		selfSigned.URL:                                        "tls",
+		"http://no-such-host.invalid:80":                      "dns",
+	}
+	m := metrics.New("u", "v", "")
+	for target, kind := range cases {
+		front := frontOf(t, newUpstreamProxy(discard(), newTransports(), true, m.Proxy.Host("edge", "app.example.com")), upstreamTarget{URL: mustURL(t, target)})
+		resp, err := http.Get(front + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("%s: %d, want 502", target, resp.StatusCode)
+		}
+		rec := httptest.NewRecorder()
+		m.Handler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		series := `outpost_upstream_errors_total{host="app.example.com",kind="` + kind + `"}`
+		if !strings.Contains(rec.Body.String(), series+" ") {
+			t.Errorf("%s: no %s in\n%s", target, series, rec.Body.String())
 		}
 	}
 }
