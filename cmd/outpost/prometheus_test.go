@@ -57,6 +57,12 @@ scrape_configs:
 		}
 	})
 
+	for _, addr := range []string{metricsAddr, httpAddr} {
+		if code, body := get(t, "http://"+addr+"/outpost.goauthentik.io/ready", ""); code != 200 {
+			t.Errorf("readiness on %s with a configuration loaded: %d %s", addr, code, body)
+		}
+	}
+
 	// A person signs in to the demo app.
 	_, port, _ := net.SplitHostPort(httpAddr)
 	app := "http://localhost:" + port
