@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/outpost-dev/outpost/metrics"
+	"github.com/outpost-dev/outpost/outpostapi"
+	"github.com/outpost-dev/outpost/proxy"
 )
 
 // lockedBuffer collects log output written from many goroutines.
@@ -269,4 +271,26 @@ func requestsCounted(t *testing.T, m *metrics.Metrics) float64 {
 		}
 	}
 	return sum
+}
+
+// Readiness follows the configuration: 503 until the first snapshot, then
+// 200, on any host; ping is 204 throughout.
+func TestReadinessOnMainListener(t *testing.T) {
+	srv := proxy.New(proxy.Options{Log: slog.New(slog.DiscardHandler)})
+	ask := func(path string) int {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "http://any.example/"+path, nil)
+		srv.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if got := ask("outpost.goauthentik.io/ready"); got != http.StatusServiceUnavailable {
+		t.Errorf("ready before configuration: %d", got)
+	}
+	if got := ask("outpost.goauthentik.io/ping"); got != http.StatusNoContent {
+		t.Errorf("ping before configuration: %d", got)
+	}
+	srv.Update(&outpostapi.Snapshot{Outpost: outpostapi.OutpostInfo{Name: "o"}})
+	if got := ask("outpost.goauthentik.io/ready"); got != http.StatusOK {
+		t.Errorf("ready after configuration: %d", got)
+	}
 }
