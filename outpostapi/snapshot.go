@@ -35,12 +35,16 @@ type OutpostInfo struct {
 	RefreshInterval time.Duration
 }
 
-// Certificate is a TLS keypair downloaded from the core.
+// Certificate is a TLS keypair downloaded from the core, or read from files
+// in standalone mode.
 type Certificate struct {
 	UUID        string
 	Fingerprint string
 	CertPEM     string
 	KeyPEM      string
+	// CertFile and KeyFile are where a standalone keypair was read from
+	// (absolute paths; watched for rotation); empty for a core's keypair.
+	CertFile, KeyFile string
 }
 
 // Provider is a ProxyOutpostConfig that passed validation, with its URLs and

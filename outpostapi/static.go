@@ -3,12 +3,17 @@ package outpostapi
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +43,15 @@ type StaticProvider struct {
 	Issuer           string `yaml:"issuer"`
 	ClientSecretFile string `yaml:"client_secret_file"`
 	CookieSecretFile string `yaml:"cookie_secret_file"`
+	// TLS is the certificate served on the HTTPS listener for this
+	// provider's external host (what certificate is for a core provider).
+	TLS *StaticTLS `yaml:"tls"`
+}
+
+// StaticTLS names a provider's PEM certificate chain and private key.
+type StaticTLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Defaults for standalone providers, where no core fills them in.
@@ -90,7 +104,8 @@ func ParseStatic(b []byte, baseDir string) (*Snapshot, error) {
 			Type:     "proxy",
 			LogLevel: f.Outpost.LogLevel,
 		},
-		LoadedAt: time.Now(),
+		Certificates: map[string]Certificate{},
+		LoadedAt:     time.Now(),
 	}
 	if snap.Outpost.Name == "" {
 		snap.Outpost.Name = "standalone"
@@ -157,6 +172,22 @@ func ParseStatic(b []byte, baseDir string) (*Snapshot, error) {
 		if verr != nil {
 			return nil, perr(verr.Field, errors.New(verr.Err))
 		}
+		if sp.TLS != nil {
+			cert, field, err := loadStaticTLS(*sp.TLS, p, baseDir)
+			if err != nil {
+				terr := perr("tls."+field, err).(ProviderError)
+				if l := lineOf(&root, "providers", i, "tls", field); l > 0 {
+					terr.Line = l
+				} else if l := lineOf(&root, "providers", i, "tls"); l > 0 {
+					terr.Line = l
+				}
+				return nil, terr
+			}
+			id := "file:" + p.Name
+			cert.UUID = id
+			p.Certificate = &id
+			snap.Certificates[id] = cert
+		}
 		if j, dup := names[p.Name]; dup {
 			return nil, perr("name", fmt.Errorf("%q is also the name of provider #%d", p.Name, j+1))
 		}
@@ -221,15 +252,32 @@ func providerFieldLines(root *yaml.Node) []map[string]int {
 	return out
 }
 
-// lineOf is the line of the value at the given key path, or 0.
-func lineOf(root *yaml.Node, keys ...string) int {
+// lineOf is the line of the value at the given path of mapping keys
+// (string) and sequence indexes (int), or 0.
+func lineOf(root *yaml.Node, path ...any) int {
 	n := root
-	for _, k := range keys {
-		if n = mappingValue(n, k); n == nil {
+	for _, step := range path {
+		switch k := step.(type) {
+		case string:
+			n = mappingValue(n, k)
+		case int:
+			n = sequenceItem(n, k)
+		}
+		if n == nil {
 			return 0
 		}
 	}
 	return n.Line
+}
+
+func sequenceItem(n *yaml.Node, i int) *yaml.Node {
+	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	if n == nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
+		return nil
+	}
+	return n.Content[i]
 }
 
 func mappingValue(n *yaml.Node, key string) *yaml.Node {
@@ -256,6 +304,11 @@ type StaticSource struct {
 	// Settle is how long to wait for a burst of file events to end.
 	Settle  time.Duration
 	trigger chan struct{}
+
+	// Certificate files watched, and how to stop watching them; used only
+	// from Run's goroutine.
+	watched   []string
+	stopWatch context.CancelFunc
 }
 
 // NewStaticSource returns a source for the YAML file at path.
@@ -285,14 +338,14 @@ func (s *StaticSource) Run(ctx context.Context, onSnapshot func(*Snapshot), onEr
 	started := func() {
 		// The watch is in place only now: read again, so an edit made in
 		// between is not missed until the next one.
-		if fresh, err := LoadStaticFile(s.Path); err == nil {
+		if fresh, err := s.load(ctx); err == nil {
 			snap = fresh
 		}
 		onSnapshot(snap)
 		s.Log.Info("configuration loaded", "path", s.Path, "providers", len(snap.Providers))
 	}
 	return WatchFile(ctx, s.Path, WatchOptions{Settle: s.Settle, Trigger: s.trigger, Started: started, Log: s.Log}, func() {
-		snap, err := LoadStaticFile(s.Path)
+		snap, err := s.load(ctx)
 		if err != nil {
 			onError(fmt.Errorf("%w (keeping the last good configuration)", err))
 			return
@@ -300,4 +353,154 @@ func (s *StaticSource) Run(ctx context.Context, onSnapshot func(*Snapshot), onEr
 		onSnapshot(snap)
 		s.Log.Info("configuration reloaded", "path", s.Path, "providers", len(snap.Providers))
 	})
+}
+
+// maxPEMFileSize bounds certificate and key files: a mistaken path to a huge
+// file must not be read into memory.
+const maxPEMFileSize = 1 << 20
+
+// loadStaticTLS reads a provider's certificate files and checks that they
+// make a usable keypair. On error it names the field at fault (cert_file or
+// key_file).
+func loadStaticTLS(t StaticTLS, p Provider, baseDir string) (Certificate, string, error) {
+	if t.CertFile == "" {
+		return Certificate{}, "cert_file", errors.New("must be set: the PEM certificate chain, leaf first")
+	}
+	if t.KeyFile == "" {
+		return Certificate{}, "key_file", errors.New("must be set: the PEM private key of the certificate")
+	}
+	if p.ExternalURL.Port() != "" {
+		return Certificate{}, "cert_file", fmt.Errorf("external_host %q has a port: TLS server names never carry one, so this certificate could never be chosen", p.ExternalHost)
+	}
+	abs := func(f string) string {
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(baseDir, f)
+		}
+		if a, err := filepath.Abs(f); err == nil {
+			return a
+		}
+		return f
+	}
+	certFile, keyFile := abs(t.CertFile), abs(t.KeyFile)
+	certPEM, err := readPEMFile(certFile)
+	if err != nil {
+		return Certificate{}, "cert_file", err
+	}
+	keyPEM, err := readPEMFile(keyFile)
+	if err != nil {
+		return Certificate{}, "key_file", err
+	}
+	leaf, err := firstCertificate(certPEM)
+	if err != nil {
+		return Certificate{}, "cert_file", fmt.Errorf("%s: %v", certFile, err)
+	}
+	// X509KeyPair also checks that the key belongs to the leaf.
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return Certificate{}, "key_file", fmt.Errorf("%s with %s: %v", keyFile, certFile, err)
+	}
+	sum := sha256.Sum256(leaf.Raw)
+	parts := make([]string, len(sum))
+	for i, b := range sum {
+		parts[i] = fmt.Sprintf("%02x", b)
+	}
+	return Certificate{
+		Fingerprint: strings.Join(parts, ":"),
+		CertPEM:     string(certPEM), KeyPEM: string(keyPEM),
+		CertFile: certFile, KeyFile: keyFile,
+	}, "", nil
+}
+
+// firstCertificate parses the first CERTIFICATE block of a PEM chain.
+func firstCertificate(b []byte) (*x509.Certificate, error) {
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			return nil, errors.New("no PEM CERTIFICATE block")
+		}
+		if block.Type == "CERTIFICATE" {
+			return x509.ParseCertificate(block.Bytes)
+		}
+	}
+}
+
+func readPEMFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// Refuse devices and FIFOs: reading /dev/zero would never end.
+	if st, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxPEMFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxPEMFileSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxPEMFileSize)
+	}
+	return b, nil
+}
+
+// certificateFiles are the files a snapshot's standalone keypairs were read
+// from, sorted, each once.
+func certificateFiles(snap *Snapshot) []string {
+	var files []string
+	for _, c := range snap.Certificates {
+		for _, f := range []string{c.CertFile, c.KeyFile} {
+			if f != "" {
+				files = append(files, f)
+			}
+		}
+	}
+	slices.Sort(files)
+	return slices.Compact(files)
+}
+
+// load reads the file and makes sure the certificate files it names are
+// watched. When they were not yet, it reads once more after the watches are
+// in place, so a rotation in between is not missed.
+func (s *StaticSource) load(ctx context.Context) (*Snapshot, error) {
+	snap, err := LoadStaticFile(s.Path)
+	if err != nil || !s.watchCertificates(ctx, snap) {
+		return snap, err
+	}
+	if again, err := LoadStaticFile(s.Path); err == nil {
+		snap = again
+	}
+	return snap, nil
+}
+
+// watchCertificates reloads the configuration whenever a certificate or key
+// file of snap changes, as cert-manager or a Kubernetes Secret rotates them
+// in place. The watched files follow each snapshot; it reports whether it
+// started new watches, and returns once they are in place.
+func (s *StaticSource) watchCertificates(ctx context.Context, snap *Snapshot) bool {
+	files := certificateFiles(snap)
+	if slices.Equal(files, s.watched) {
+		return false
+	}
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	s.watched, s.stopWatch = files, cancel
+	ready := make(chan struct{}, len(files))
+	for _, f := range files {
+		go func() {
+			err := WatchFile(wctx, f, WatchOptions{Settle: s.Settle, Log: s.Log, Started: func() { ready <- struct{}{} }}, s.TriggerRefresh)
+			if err != nil {
+				s.Log.Warn("cannot watch a certificate file; SIGUSR1 reloads it", "path", f, "error", err)
+				ready <- struct{}{}
+			}
+		}()
+	}
+	for range files {
+		<-ready
+	}
+	return true
 }
