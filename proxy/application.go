@@ -62,6 +62,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		return fail("oidc_configuration", err)
 	}
 	hm := opts.Metrics.Host(snap.Outpost.Name, p.ExternalURL.Host)
+	sh.websockets.sessions.watch(opts.Store, opts.Log)
 	return &application{
 		provider:       p,
 		outpost:        snap.Outpost.Name,
@@ -101,6 +102,9 @@ func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case pathSignOut:
 		a.signOut(w, r)
 		return
+	case pathBackchannelLogout:
+		a.backchannelLogout(w, r)
+		return
 	}
 	if a.provider.Mode != outpostapi.ModeProxy {
 		// Forward modes serve only the auth endpoints; the reverse proxy in
@@ -137,6 +141,12 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 	switch a.record(r, s, a.decide(s, r.URL, isAPIClient(r))) {
 	case allowIdentified:
 		a.setIdentity(r.Header, s)
+		if isWebsocketUpgrade(r) {
+			var ok bool
+			if r, ok = a.trackWebsocket(w, r, s); !ok {
+				return
+			}
+		}
 		a.upstream.serve(w, r, a.target(s))
 	case allowAnonymous:
 		a.upstream.serve(w, r, upstreamTarget{URL: a.provider.InternalURL})

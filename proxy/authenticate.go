@@ -56,19 +56,65 @@ func (a *application) currentSession(w http.ResponseWriter, r *http.Request) (*s
 	return s, nil
 }
 
+// refreshLockTTL bounds how long one refresh holds the session's lock (the
+// token call itself is bounded by backchannelTimeout), and how long others
+// wait for it.
+const refreshLockTTL = 2 * backchannelTimeout
+
+// errSessionGone: the session was revoked while its refresh was waiting.
+var errSessionGone = errors.New("session ended while refreshing")
+
+// storeError is a session store failure during a refresh, as opposed to the
+// identity provider refusing the refresh token.
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
+
 // refresh redeems the session's refresh token once however many requests
-// see the expiring token together: they share one result.
+// see the expiring token together: in this process they share one result,
+// and across replicas the store's lock (session.Locker) lets one redeem
+// while the others wait and then re-read the session it saved.
 func (a *application) refresh(w http.ResponseWriter, r *http.Request, s *session.Session) (*session.Session, error) {
 	v, err, _ := a.refreshes.Do(s.ID, func() (any, error) {
-		// Another request may have refreshed it a moment ago.
-		if cur, err := a.store.Get(context.WithoutCancel(r.Context()), s.ID); err == nil && !refreshDue(cur, time.Now()) {
+		ctx := context.WithoutCancel(r.Context())
+		if lk, ok := a.store.(session.Locker); ok {
+			lctx, cancel := context.WithTimeout(ctx, refreshLockTTL)
+			unlock, err := lk.Lock(lctx, "refresh:"+s.ID, refreshLockTTL)
+			cancel()
+			if err != nil {
+				return nil, &storeError{err}
+			}
+			defer unlock()
+		}
+		// Another request or replica may have refreshed it a moment ago, or
+		// ended it: read what the store holds now, past any cache.
+		cur, err := a.store.Get(session.WithoutCache(ctx), s.ID)
+		if errors.Is(err, session.ErrNotFound) {
+			return nil, errSessionGone
+		}
+		if err != nil {
+			return nil, &storeError{err}
+		}
+		if !refreshDue(cur, time.Now()) {
 			return cur, nil
 		}
-		fresh, err := a.redeemRefreshToken(context.WithoutCancel(r.Context()), s)
+		fresh, err := a.redeemRefreshToken(ctx, cur)
 		a.metrics.TokenRefresh(err == nil)
 		return fresh, err
 	})
 	if err != nil {
+		var se *storeError
+		switch {
+		case errors.Is(err, errSessionGone):
+			http.SetCookie(w, a.sessionCookies.Expire())
+			return nil, nil
+		case errors.As(err, &se):
+			if time.Now().Before(s.TokenExpiry) {
+				return s, nil // read a moment ago and still valid
+			}
+			return nil, se.err
+		}
 		a.log.Warn("token refresh failed", "provider", a.provider.Name, "sub", s.Sub, "error", err)
 		if time.Now().Before(s.TokenExpiry) {
 			return s, nil // still valid; the next request tries again
@@ -120,7 +166,7 @@ func (a *application) redeemRefreshToken(ctx context.Context, s *session.Session
 		return nil, errors.New("refreshed token has no expiry")
 	}
 	if err := a.store.Save(ctx, &fresh); err != nil {
-		return nil, err
+		return nil, &storeError{err}
 	}
 	return &fresh, nil
 }

@@ -41,7 +41,7 @@ type stack struct {
 	browserCore string
 	// tokenHosts are the Host headers the core saw on token requests.
 	tokenHosts []string
-	store      *session.MemoryStore
+	store      session.Store
 	mu         sync.Mutex
 	upstream   []*http.Request
 	// server is the outpost's data plane, for tests that call it directly.
@@ -107,6 +107,9 @@ type stackOptions struct {
 	// log and metrics, when set, receive the outpost's log and metrics.
 	log     *slog.Logger
 	metrics *metrics.Proxy
+	// store keeps the sessions (default: a fresh memory store); the stack
+	// closes it.
+	store session.Store
 }
 
 func newStack(t *testing.T) *stack {
@@ -209,7 +212,10 @@ users:
 		t.Fatal(err)
 	}
 	events := outpostapi.NewClient(env, "0.1.0", "")
-	st.store = session.NewMemoryStore(session.MemoryOptions{})
+	st.store = o.store
+	if st.store == nil {
+		st.store = session.NewMemoryStore(session.MemoryOptions{})
+	}
 	popts := proxy.Options{Log: cmp.Or(o.log, log), Metrics: o.metrics, Store: st.store, Version: "0.1.0", MaxWebsocketsPerClient: o.maxWebsockets,
 		Events: func(ctx context.Context, ev outpostapi.Event) { _ = events.PostEvent(ctx, ev) }}
 	if o.trusted {

@@ -127,21 +127,39 @@ func (m *MemoryStore) Delete(_ context.Context, id string) error {
 }
 
 func (m *MemoryStore) DeleteBySID(_ context.Context, sid string) (int, error) {
-	return m.deleteIndexed(m.bySID, sid), nil
+	return m.deleteIndexed(m.bySID, sid, ""), nil
 }
 
 func (m *MemoryStore) DeleteBySub(_ context.Context, sub string) (int, error) {
-	return m.deleteIndexed(m.bySub, sub), nil
+	return m.deleteIndexed(m.bySub, sub, ""), nil
 }
 
-func (m *MemoryStore) deleteIndexed(index map[string]map[string]struct{}, key string) int {
+// DeleteBySIDFor implements ScopedDeleter.
+func (m *MemoryStore) DeleteBySIDFor(_ context.Context, provider, sid string) (int, error) {
+	if provider == "" {
+		return 0, nil
+	}
+	return m.deleteIndexed(m.bySID, sid, provider), nil
+}
+
+// DeleteBySubFor implements ScopedDeleter.
+func (m *MemoryStore) DeleteBySubFor(_ context.Context, provider, sub string) (int, error) {
+	if provider == "" {
+		return 0, nil
+	}
+	return m.deleteIndexed(m.bySub, sub, provider), nil
+}
+
+// deleteIndexed removes the sessions under key, only provider's unless
+// provider is "".
+func (m *MemoryStore) deleteIndexed(index map[string]map[string]struct{}, key, provider string) int {
 	if key == "" {
 		return 0
 	}
 	m.mu.Lock()
 	var removed []string
 	for id := range index[key] {
-		if e, ok := m.byID[id]; ok {
+		if e, ok := m.byID[id]; ok && (provider == "" || e.s.Provider == provider) {
 			m.removeLocked(e)
 			removed = append(removed, id)
 		}

@@ -218,7 +218,7 @@ func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
 
 // saveScript replaces a session and its index entries atomically.
 // KEYS[1] session hash. ARGV: prefix, id, json, sid, sub, expiresAt ms,
-// now ms, origin.
+// now ms, origin, provider.
 var saveScript = redis.NewScript(`
 local p, id = ARGV[1], ARGV[2]
 local exp, now = tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -230,7 +230,7 @@ redis.call('ZREMRANGEBYSCORE', p..'exp', '-inf', now)
 if exp <= now then
   redis.call('ZREM', p..'exp', id)
 else
-  redis.call('HSET', KEYS[1], 'd', ARGV[3], 'sid', ARGV[4], 'sub', ARGV[5])
+  redis.call('HSET', KEYS[1], 'd', ARGV[3], 'sid', ARGV[4], 'sub', ARGV[5], 'prov', ARGV[9])
   redis.call('PEXPIREAT', KEYS[1], ARGV[6])
   redis.call('ZADD', p..'exp', ARGV[6], id)
   for _, k in ipairs({ARGV[4] ~= '' and p..'sid:'..ARGV[4] or false, ARGV[5] ~= '' and p..'sub:'..ARGV[5] or false}) do
@@ -257,7 +257,7 @@ func (s *RedisStore) Save(ctx context.Context, sess *Session) error {
 		return fmt.Errorf("session store (redis) save: %w", err)
 	}
 	err = saveScript.Run(ctx, s.client, []string{s.sessionKey(sess.ID)},
-		s.prefix, sess.ID, raw, sess.SID, sess.Sub, sess.ExpiresAt.UnixMilli(), s.opts.Now().UnixMilli(), s.origin).Err()
+		s.prefix, sess.ID, raw, sess.SID, sess.Sub, sess.ExpiresAt.UnixMilli(), s.opts.Now().UnixMilli(), s.origin, sess.Provider).Err()
 	// After the write: a read that began before it cannot cache the old
 	// version (the generation moved on).
 	if s.cache != nil {
@@ -295,12 +295,25 @@ local p, origin = ARGV[1], ARGV[2]
 remove(ARGV[3])
 ` + publishRemovedLua)
 
-// deleteIndexScript: KEYS[1] the index set; ARGV prefix, origin.
+// deleteIndexScript: KEYS[1] the index set; ARGV prefix, origin, and a
+// provider: when not empty only its sessions go (members whose session is
+// gone are dropped from the set either way).
 var deleteIndexScript = redis.NewScript(`
-local p, origin = ARGV[1], ARGV[2]
+local p, origin, prov = ARGV[1], ARGV[2], ARGV[3]
 ` + deleteLua + `
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do remove(id) end
-redis.call('DEL', KEYS[1])
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if prov == '' then
+    remove(id)
+  else
+    local owner = redis.call('HGET', p..'s:'..id, 'prov')
+    if not owner then
+      redis.call('SREM', KEYS[1], id)
+    elseif owner == prov then
+      remove(id)
+    end
+  end
+end
+if prov == '' then redis.call('DEL', KEYS[1]) end
 ` + publishRemovedLua)
 
 func (s *RedisStore) Delete(ctx context.Context, id string) error {
@@ -312,14 +325,30 @@ func (s *RedisStore) DeleteBySID(ctx context.Context, sid string) (int, error) {
 	if sid == "" {
 		return 0, nil
 	}
-	return s.runDelete(ctx, "delete_by_sid", deleteIndexScript, []string{s.prefix + "sid:" + sid})
+	return s.runDelete(ctx, "delete_by_sid", deleteIndexScript, []string{s.prefix + "sid:" + sid}, "")
 }
 
 func (s *RedisStore) DeleteBySub(ctx context.Context, sub string) (int, error) {
 	if sub == "" {
 		return 0, nil
 	}
-	return s.runDelete(ctx, "delete_by_sub", deleteIndexScript, []string{s.prefix + "sub:" + sub})
+	return s.runDelete(ctx, "delete_by_sub", deleteIndexScript, []string{s.prefix + "sub:" + sub}, "")
+}
+
+// DeleteBySIDFor implements ScopedDeleter.
+func (s *RedisStore) DeleteBySIDFor(ctx context.Context, provider, sid string) (int, error) {
+	if sid == "" || provider == "" {
+		return 0, nil
+	}
+	return s.runDelete(ctx, "delete_by_sid", deleteIndexScript, []string{s.prefix + "sid:" + sid}, provider)
+}
+
+// DeleteBySubFor implements ScopedDeleter.
+func (s *RedisStore) DeleteBySubFor(ctx context.Context, provider, sub string) (int, error) {
+	if sub == "" || provider == "" {
+		return 0, nil
+	}
+	return s.runDelete(ctx, "delete_by_sub", deleteIndexScript, []string{s.prefix + "sub:" + sub}, provider)
 }
 
 func (s *RedisStore) runDelete(ctx context.Context, op string, script *redis.Script, keys []string, args ...any) (int, error) {

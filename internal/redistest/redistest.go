@@ -15,7 +15,9 @@ import (
 	"time"
 )
 
-// Server is one redis-server process on 127.0.0.1, in-memory only.
+// Server is one redis-server process on 127.0.0.1. It writes an append-only
+// file (fsync on every write) in a temporary directory, so a Restart after
+// Kill keeps the data, as a persistent production Redis would.
 type Server struct {
 	t    testing.TB
 	bin  string
@@ -84,7 +86,7 @@ func (s *Server) URL() string {
 }
 
 func (s *Server) run() error {
-	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always",
 		"--dir", s.dir, "--daemonize", "no", "--loglevel", "warning"}
 	if s.Password != "" {
 		args = append(args, "--requirepass", s.Password)
@@ -156,7 +158,7 @@ func (s *Server) ping() error {
 }
 
 // Kill stops the server at once (SIGKILL), as a crash would; its data is
-// gone. Safe to call when it is not running.
+// kept on disk for Restart. Safe to call when it is not running.
 func (s *Server) Kill() {
 	s.mu.Lock()
 	cmd, done := s.cmd, s.done
@@ -169,7 +171,7 @@ func (s *Server) Kill() {
 	<-done
 }
 
-// Restart starts the server again on the same port, empty.
+// Restart starts the server again on the same port, with its data.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Kill()

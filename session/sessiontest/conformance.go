@@ -337,4 +337,38 @@ func Run(t *testing.T, newStore Factory) {
 			t.Error("key still used after its ttl")
 		}
 	})
+
+	t.Run("ScopedDeleter", func(t *testing.T) {
+		st := open(t)
+		sd, ok := st.(session.ScopedDeleter)
+		if !ok {
+			t.Skip("store is not a session.ScopedDeleter")
+		}
+		other := sample("b1", "alice", "core-1", time.Hour)
+		other.Provider = "client-b"
+		for _, s := range []*session.Session{sample("a1", "alice", "core-1", time.Hour), sample("a2", "alice", "core-2", time.Hour), other} {
+			if err := st.Save(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := sd.DeleteBySIDFor(ctx, "client-a", "core-1"); err != nil || n != 1 {
+			t.Fatalf("DeleteBySIDFor = %d, %v; want 1", n, err)
+		}
+		if _, err := st.Get(ctx, "b1"); err != nil {
+			t.Errorf("another provider's session with the same sid was ended: %v", err)
+		}
+		if n, err := sd.DeleteBySubFor(ctx, "client-a", "alice"); err != nil || n != 1 {
+			t.Fatalf("DeleteBySubFor = %d, %v; want 1", n, err)
+		}
+		if _, err := st.Get(ctx, "b1"); err != nil {
+			t.Errorf("another provider's session of the same sub was ended: %v", err)
+		}
+		if n, _ := sd.DeleteBySubFor(ctx, "", "alice"); n != 0 {
+			t.Errorf("empty provider matched %d sessions", n)
+		}
+		// The unscoped index still finds what is left.
+		if n, err := st.DeleteBySub(ctx, "alice"); err != nil || n != 1 {
+			t.Errorf("DeleteBySub after scoped deletes = %d, %v; want 1", n, err)
+		}
+	})
 }

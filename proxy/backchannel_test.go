@@ -1,0 +1,244 @@
+package proxy_test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/outpost-dev/outpost/outpostapi"
+	"github.com/outpost-dev/outpost/proxy"
+	"github.com/outpost-dev/outpost/session"
+)
+
+// testIssuer is an OpenID provider reduced to what back-channel logout
+// needs from it: discovery and a JWKS with the key it signs with.
+type testIssuer struct {
+	url string
+	key *rsa.PrivateKey
+}
+
+func newTestIssuer(t *testing.T) *testIssuer {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := &testIssuer{key: key}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"issuer": iss.url, "authorization_endpoint": iss.url + "/authorize", "token_endpoint": iss.url + "/token",
+			"jwks_uri": iss.url + "/jwks", "id_token_signing_alg_values_supported": []string{"RS256"},
+			"backchannel_logout_supported": true, "backchannel_logout_session_supported": true,
+		})
+	})
+	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	iss.url = srv.URL
+	return iss
+}
+
+func (i *testIssuer) sign(t *testing.T, key *rsa.PrivateKey, claims map[string]any) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}},
+		(&jose.SignerOptions{}).WithType("logout+jwt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(claims)
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A standalone provider's issuer ends sessions with signed logout tokens;
+// anything forged, replayed, misaddressed or not a logout token is refused
+// and ends nothing.
+func TestBackchannelLogout(t *testing.T) {
+	iss := newTestIssuer(t)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s", r.Header.Get("X-Authentik-Username"))
+	}))
+	defer up.Close()
+	store := session.NewMemoryStore(session.MemoryOptions{})
+	defer store.Close()
+	outLn := listen(t)
+	external := "http://" + outLn.Addr().String()
+	srv := proxy.New(proxy.Options{Log: slog.New(slog.DiscardHandler), Store: store, Version: "0.1.0"})
+	front := &http.Server{Handler: srv}
+	go func() { _ = front.Serve(outLn) }()
+	defer front.Close()
+	const cookieSecret = "standalone-cookie-secret-0123"
+	snap, err := outpostapi.ParseStatic([]byte(fmt.Sprintf(`
+outpost: {name: standalone}
+providers:
+  - name: app
+    external_host: %s
+    internal_host: %s
+    issuer: %s
+    client_id: app-client
+    client_secret: app-secret
+    cookie_secret: %s
+`, external, up.URL, iss.url, cookieSecret)), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed := srv.Update(snap); len(failed) > 0 {
+		t.Fatal(failed)
+	}
+	codec, err := session.NewCodec(session.CookieOptions{ClientID: "app-client", CookieSecret: cookieSecret, MaxAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// signedIn saves a session as a login would and returns its cookie.
+	signedIn := func(id, provider, sub, sid string) *http.Cookie {
+		s := &session.Session{ID: id, Provider: provider, Sub: sub, SID: sid, Claims: map[string]any{"sub": sub, "sid": sid, "preferred_username": sub},
+			CreatedAt: time.Now(), TokenExpiry: time.Now().Add(time.Hour), ExpiresAt: time.Now().Add(time.Hour)}
+		if err := store.Save(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+		ck, err := codec.Cookie(id, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ck
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	served := func(ck *http.Cookie) bool {
+		req, _ := http.NewRequest("GET", external+"/", nil)
+		req.AddCookie(ck)
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(resp)
+		return resp.StatusCode == 200
+	}
+	post := func(token string) (int, string) {
+		resp, err := http.PostForm(external+"/outpost.goauthentik.io/backchannel-logout", url.Values{"logout_token": {token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	n := 0
+	claims := func(edit func(map[string]any)) map[string]any {
+		n++
+		c := map[string]any{
+			"iss": iss.url, "aud": "app-client", "iat": time.Now().Unix(), "exp": time.Now().Add(2 * time.Minute).Unix(),
+			"jti": fmt.Sprint("jti-", n), "sid": "idp-session-1",
+			"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}},
+		}
+		if edit != nil {
+			edit(c)
+		}
+		return c
+	}
+
+	alice := signedIn("alice-1", "app-client", "alice", "idp-session-1")
+	aliceOther := signedIn("alice-2", "app-client", "alice", "idp-session-2")
+	// Another provider's session with the same sid and sub: not this
+	// issuer's to end.
+	_ = signedIn("alice-3", "other-client", "alice", "idp-session-1")
+	if !served(alice) || !served(aliceOther) {
+		t.Fatal("sessions not served before the logout")
+	}
+
+	otherKey, _ := rsa.GenerateKey(rand.Reader, 2048)
+	valid := iss.sign(t, iss.key, claims(nil))
+	parts := strings.Split(valid, ".")
+	refused := map[string]string{
+		"tampered payload": parts[0] + "." + strings.TrimRight(parts[1], "=") + "x." + parts[2],
+		"foreign key":      iss.sign(t, otherKey, claims(nil)),
+		"wrong audience":   iss.sign(t, iss.key, claims(func(c map[string]any) { c["aud"] = "someone-else" })),
+		"wrong issuer":     iss.sign(t, iss.key, claims(func(c map[string]any) { c["iss"] = "https://evil.example" })),
+		"nonce":            iss.sign(t, iss.key, claims(func(c map[string]any) { c["nonce"] = "n-0S6_WzA2Mj" })),
+		"no events":        iss.sign(t, iss.key, claims(func(c map[string]any) { delete(c, "events") })),
+		"other event":      iss.sign(t, iss.key, claims(func(c map[string]any) { c["events"] = map[string]any{"urn:other": map[string]any{}} })),
+		"no sid nor sub":   iss.sign(t, iss.key, claims(func(c map[string]any) { delete(c, "sid") })),
+		"no jti":           iss.sign(t, iss.key, claims(func(c map[string]any) { delete(c, "jti") })),
+		"no iat":           iss.sign(t, iss.key, claims(func(c map[string]any) { delete(c, "iat") })),
+		"old iat":          iss.sign(t, iss.key, claims(func(c map[string]any) { c["iat"] = time.Now().Add(-time.Hour).Unix() })),
+		"expired":          iss.sign(t, iss.key, claims(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() })),
+		"unsigned":         parts[0][:0] + "eyJhbGciOiJub25lIn0." + parts[1] + ".",
+		"empty":            "",
+	}
+	for name, tok := range refused {
+		code, body := post(tok)
+		if code != http.StatusBadRequest || !strings.Contains(body, `"error":"invalid_request"`) {
+			t.Errorf("%s: %d %s, want 400 with a JSON error", name, code, body)
+		}
+	}
+	if !served(alice) || !served(aliceOther) {
+		t.Fatal("a refused logout token ended a session")
+	}
+
+	// The valid one ends exactly the session with that sid.
+	if code, body := post(valid); code != http.StatusOK {
+		t.Fatalf("valid logout token: %d %s", code, body)
+	}
+	if served(alice) {
+		t.Error("the session named by sid is still served")
+	}
+	if !served(aliceOther) {
+		t.Error("a session with another sid was ended")
+	}
+	if _, err := store.Get(t.Context(), "alice-3"); err != nil {
+		t.Errorf("another provider's session was ended: %v", err)
+	}
+	// Replaying it is refused.
+	if code, body := post(valid); code != http.StatusBadRequest || !strings.Contains(body, "replayed") {
+		t.Errorf("replayed logout token: %d %s", code, body)
+	}
+	// By sub only: every session of alice at this provider.
+	bySub := iss.sign(t, iss.key, claims(func(c map[string]any) { delete(c, "sid"); c["sub"] = "alice" }))
+	if code, body := post(bySub); code != http.StatusOK {
+		t.Fatalf("logout token by sub: %d %s", code, body)
+	}
+	if served(aliceOther) {
+		t.Error("logout by sub left a session of the sub")
+	}
+	// Only POST.
+	resp, err := http.Get(external + "/outpost.goauthentik.io/backchannel-logout?logout_token=" + url.QueryEscape(valid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(resp)
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %d", resp.StatusCode)
+	}
+}
+
+// Core providers end sessions over the websocket; the endpoint says so.
+func TestBackchannelLogoutNotForCoreProviders(t *testing.T) {
+	st := newStack(t)
+	resp, err := http.PostForm(st.outpost+"/outpost.goauthentik.io/backchannel-logout", url.Values{"logout_token": {"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(resp)
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "not_supported") || st.upstreamCount() != 0 {
+		t.Errorf("core provider: %d %s", resp.StatusCode, body)
+	}
+}

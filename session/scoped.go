@@ -1,0 +1,12 @@
+package session
+
+import "context"
+
+// ScopedDeleter is implemented by stores that can end the sessions of a
+// core sid or a subject within one provider only. A standalone provider's
+// back-channel logout uses it: one identity provider's word must not end
+// sessions that another provider's issuer vouched for.
+type ScopedDeleter interface {
+	DeleteBySIDFor(ctx context.Context, provider, sid string) (int, error)
+	DeleteBySubFor(ctx context.Context, provider, sub string) (int, error)
+}
