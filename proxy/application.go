@@ -32,6 +32,8 @@ type application struct {
 	events         func(context.Context, outpostapi.Event)
 	// metrics are labelled with the provider's configured host.
 	metrics *metrics.Host
+	// credentials caches Authorization outcomes (shared across snapshots).
+	credentials *credentialCache
 }
 
 // defaultSessionLifetime applies when the provider sets no
@@ -77,6 +79,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		websockets:     sh.websockets,
 		events:         opts.Events,
 		metrics:        hm,
+		credentials:    sh.credentials,
 	}, nil
 }
 
@@ -132,13 +135,20 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 		// The upstream call returns when the websocket closes.
 		defer a.websockets.release(ip)
 	}
-	s, err := a.currentSession(w, r)
+	id, err := a.authenticate(w, r)
 	if err != nil {
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Service unavailable", "Sessions cannot be checked right now. Try again in a moment.", err)
 		return
 	}
+	s := id.session
 	a.removeOwnCookies(r)
-	switch a.record(r, s, a.decide(s, r.URL, isAPIClient(r))) {
+	d := a.record(r, id, a.decide(s, r.URL, id.apiClient))
+	// The client's credentials were for the outpost, not the app, unless
+	// the provider leaves the header to the app (intercept_header_auth off).
+	if a.provider.InterceptHeaderAuth {
+		r.Header.Del("Authorization")
+	}
+	switch d {
 	case allowIdentified:
 		a.setIdentity(r.Header, s)
 		if isWebsocketUpgrade(r) {
@@ -151,7 +161,7 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 	case allowAnonymous:
 		a.upstream.serve(w, r, upstreamTarget{URL: a.provider.InternalURL})
 	case refuseUnauthorized:
-		a.unauthorized(w, r)
+		a.unauthorized(w, r, id.cred)
 	default:
 		a.redirectToStart(w, r)
 	}
@@ -235,12 +245,31 @@ func isAPIClient(r *http.Request) bool {
 	return r.Header.Get("Authorization") != "" || wantsJSON(r) || r.Header.Get("X-Requested-With") != ""
 }
 
-func (a *application) unauthorized(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("WWW-Authenticate", `Bearer realm="`+a.provider.ExternalURL.Host+`"`)
+// unauthorized is the 401 a machine client can act on: a challenge for the
+// scheme it used (RFC 6750 error="invalid_token" for a refused token) and
+// a JSON body. Without credentials only Bearer is offered: a Basic
+// challenge would make browsers pop up a password dialog for a page's
+// background requests.
+func (a *application) unauthorized(w http.ResponseWriter, _ *http.Request, cred credential) {
+	realm := `realm="` + a.provider.ExternalURL.Host + `"`
+	body := `{"error":"unauthorized","message":"sign in or send credentials"}`
+	switch {
+	case cred.presented && cred.scheme == "Bearer":
+		w.Header().Set("WWW-Authenticate", `Bearer `+realm+`, error="invalid_token", error_description="the token is invalid, expired, revoked or not for this application"`)
+		body = `{"error":"invalid_token","message":"the token is invalid, expired, revoked or not for this application"}`
+	case cred.presented && cred.scheme == "Basic":
+		w.Header().Set("WWW-Authenticate", `Basic `+realm+`, charset="UTF-8"`)
+		body = `{"error":"invalid_credentials","message":"the user name or app password is wrong"}`
+	case cred.presented:
+		w.Header()["WWW-Authenticate"] = []string{`Bearer ` + realm, `Basic ` + realm + `, charset="UTF-8"`}
+		body = `{"error":"invalid_request","message":"unsupported authorization scheme: use Bearer or Basic"}`
+	default:
+		w.Header().Set("WWW-Authenticate", `Bearer `+realm)
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusUnauthorized)
-	_, _ = w.Write([]byte(`{"error":"unauthorized","message":"sign in or send credentials"}` + "\n"))
+	_, _ = w.Write([]byte(body + "\n"))
 }
 
 // removeOwnCookies drops the outpost's cookies from what goes upstream, so

@@ -41,13 +41,53 @@ func (a *application) decide(s *session.Session, target *url.URL, apiClient bool
 	return startSignIn
 }
 
+// identity is who a request proved to be, and how.
+type identity struct {
+	// session is nil when the request proved nothing. From a header it
+	// lives for this request only.
+	session *session.Session
+	// method is how: metrics.MethodSession, MethodBearer or MethodBasic.
+	method string
+	// cred is what the Authorization header said, for the 401 challenge.
+	cred credential
+	// apiClient: answer 401, not a login page.
+	apiClient bool
+}
+
+// authenticate finds the request's identity in the order of spec §10: the
+// session cookie, then the Authorization header. An error means the
+// session store could not answer: the caller must refuse.
+func (a *application) authenticate(w http.ResponseWriter, r *http.Request) (identity, error) {
+	s, err := a.currentSession(w, r)
+	if err != nil {
+		return identity{}, err
+	}
+	id := identity{session: s, apiClient: isAPIClient(r)}
+	if s != nil {
+		id.method = metrics.MethodSession
+		return id, nil
+	}
+	id.cred = a.authenticateHeader(r)
+	if id.cred.session != nil {
+		id.session, id.method = id.cred.session, id.cred.method
+		return id, nil
+	}
+	if id.cred.presented && !a.provider.InterceptHeaderAuth {
+		// The header belongs to the app (intercept_header_auth off): a
+		// browser carrying one still gets the login page.
+		id.apiClient = wantsJSON(r) || r.Header.Get("X-Requested-With") != ""
+	}
+	return id, nil
+}
+
 // record notes the decision in the request's access line and in the
 // decision metric, and returns it.
-func (a *application) record(r *http.Request, s *session.Session, d decision) decision {
+func (a *application) record(r *http.Request, id identity, d decision) decision {
+	s := id.session
 	result, method := metrics.ResultAllowed, metrics.MethodNone
 	switch d {
 	case allowIdentified:
-		method = metrics.MethodSession
+		method = id.method
 	case allowAnonymous:
 		method = metrics.MethodSkipped
 	case refuseUnauthorized:

@@ -116,12 +116,13 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	s, err := a.currentSession(w, r)
+	id, err := a.authenticate(w, r)
 	if err != nil {
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Service unavailable", "Sessions cannot be checked right now.", err)
 		return
 	}
-	switch a.record(r, s, a.decide(s, orig, isAPIClient(r))) {
+	s := id.session
+	switch a.record(r, id, a.decide(s, orig, id.apiClient)) {
 	case allowIdentified:
 		a.setIdentity(w.Header(), s)
 		w.WriteHeader(http.StatusOK)
@@ -134,7 +135,7 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		}
 		w.WriteHeader(http.StatusOK)
 	case refuseUnauthorized:
-		a.unauthorized(w, r)
+		a.unauthorized(w, r, id.cred)
 	default:
 		if kind == forwardNginx {
 			// nginx turns this into its own redirect to /start?rd=...

@@ -48,6 +48,8 @@ type stack struct {
 	server *proxy.Server
 	// upstreamURL is the app's address (the provider's internal_host).
 	upstreamURL string
+	// appB is the host of the second app (stackOptions.secondApp).
+	appB string
 }
 
 func (s *stack) lastUpstream(t *testing.T) *http.Request {
@@ -110,6 +112,14 @@ type stackOptions struct {
 	// store keeps the sessions (default: a fresh memory store); the stack
 	// closes it.
 	store session.Store
+	// upstream overrides the app's internal_host (default: a recorder).
+	upstream string
+	// secondApp adds provider app-b (client app-b-client) at
+	// http://app-b.localhost:<outpost port>, same upstream, with
+	// intercept_header_auth off.
+	secondApp bool
+	// credentialTTL is the outpost's credential cache window (0: 60 s).
+	credentialTTL time.Duration
 }
 
 func newStack(t *testing.T) *stack {
@@ -161,13 +171,30 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 		_, port, _ := net.SplitHostPort(outLn.Addr().String())
 		external = "http://" + o.externalHostname + ":" + port
 	}
+	var second struct{ ref, provider string }
+	if o.secondApp {
+		_, port, _ := net.SplitHostPort(outLn.Addr().String())
+		st.appB = "app-b.localhost:" + port
+		second.ref = ", app-b"
+		second.provider = fmt.Sprintf(`  - name: app-b
+    external_host: http://%s
+    internal_host: %s
+    client_id: app-b-client
+    client_secret: app-b-client-secret-0123456789abcdef0123456789
+    cookie_secret: cookie-secret-b-0123456789abcdef
+    access_token_validity: %d
+    intercept_header_auth: false
+    skip_path_regex: |
+      ^/public/
+`, st.appB, up.URL, o.validity)
+	}
 	cfg, err := devcore.ParseConfig([]byte(fmt.Sprintf(`
 outposts:
   - pk: 0b7c8a52-3c55-4e0b-9a43-6c1f1d1e2f30
     name: test-outpost
     token: %s
     config: {authentik_host: %s}
-    providers: [app]
+    providers: [app%s]
 providers:
   - name: app
     external_host: %s
@@ -181,7 +208,7 @@ providers:
     scopes_to_request: %s
     skip_path_regex: |
       ^/public/
-groups:
+%sgroups:
   - name: ops
 users:
   - username: alice
@@ -189,10 +216,12 @@ users:
     email: alice@example.com
     name: Alice
     groups: [ops]
+    app_passwords: ["%s"]
   - username: mallory
     password_hash: "%s"
     email: mallory@example.com
-`, st.token, st.core, external, up.URL, cmp.Or(o.mode, "proxy"), o.cookieDomain, o.validity, o.scopes, hash(t, "alice-pw"), hash(t, "mallory-pw"))))
+`, st.token, st.core, second.ref, external, cmp.Or(o.upstream, up.URL), cmp.Or(o.mode, "proxy"), o.cookieDomain, o.validity, o.scopes,
+		second.provider, hash(t, "alice-pw"), hash(t, "alice-app-pw"), hash(t, "mallory-pw"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +245,7 @@ users:
 	if st.store == nil {
 		st.store = session.NewMemoryStore(session.MemoryOptions{})
 	}
-	popts := proxy.Options{Log: cmp.Or(o.log, log), Metrics: o.metrics, Store: st.store, Version: "0.1.0", MaxWebsocketsPerClient: o.maxWebsockets,
+	popts := proxy.Options{Log: cmp.Or(o.log, log), Metrics: o.metrics, CredentialCacheTTL: o.credentialTTL, Store: st.store, Version: "0.1.0", MaxWebsocketsPerClient: o.maxWebsockets,
 		Events: func(ctx context.Context, ev outpostapi.Event) { _ = events.PostEvent(ctx, ev) }}
 	if o.trusted {
 		popts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}

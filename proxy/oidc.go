@@ -31,6 +31,8 @@ type endpoints struct {
 	verifier   *oidc.IDTokenVerifier
 	endSession string
 	jwks       string
+	// introspection is the RFC 7662 endpoint, "" when there is none.
+	introspection string
 	// accessTokenClaims: authentik's access token is a JWT carrying the
 	// claims and is what the reference verifies (spec §7.5); a standalone
 	// issuer's access token may be opaque, so there the id_token counts.
@@ -169,6 +171,7 @@ func (c *oidcClient) coreEndpoints(browser *url.URL) (*endpoints, error) {
 		verifier:          oidc.NewVerifier(issuer, keys, &oidc.Config{ClientID: p.ClientID, SupportedSigningAlgs: algs}),
 		endSession:        withBrowserHost(cfg.EndSessionEndpoint, browser),
 		jwks:              cfg.JWKSURI,
+		introspection:     cfg.IntrospectionEndpoint,
 		accessTokenClaims: true,
 	}, nil
 }
@@ -196,9 +199,10 @@ func (c *oidcClient) endpoints(ctx context.Context) (*endpoints, error) {
 		return nil, c.lastErr
 	}
 	var meta struct {
-		EndSession string   `json:"end_session_endpoint"`
-		JWKS       string   `json:"jwks_uri"`
-		Algs       []string `json:"id_token_signing_alg_values_supported"`
+		EndSession    string   `json:"end_session_endpoint"`
+		JWKS          string   `json:"jwks_uri"`
+		Introspection string   `json:"introspection_endpoint"`
+		Algs          []string `json:"id_token_signing_alg_values_supported"`
 	}
 	_ = op.Claims(&meta)
 	// Asymmetric algorithms only: a discovery document advertising HS256 or
@@ -222,8 +226,9 @@ func (c *oidcClient) endpoints(ctx context.Context) (*endpoints, error) {
 		verifier: oidc.NewVerifier(p.Issuer,
 			oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), c.plain), meta.JWKS),
 			&oidc.Config{ClientID: p.ClientID, SupportedSigningAlgs: algs}),
-		endSession: meta.EndSession,
-		jwks:       meta.JWKS,
+		endSession:    meta.EndSession,
+		jwks:          meta.JWKS,
+		introspection: meta.Introspection,
 	}
 	if op.UserInfoEndpoint() != "" {
 		c.resolved.userinfo = op

@@ -38,6 +38,8 @@ type shared struct {
 	transports *transports
 	refreshes  *singleflight.Group
 	websockets *connLimiter
+	// credentials caches Authorization outcomes across snapshots.
+	credentials *credentialCache
 }
 
 // Options are the outpost-wide settings of the data plane.
@@ -62,6 +64,10 @@ type Options struct {
 	Events func(context.Context, outpostapi.Event)
 	// Metrics receives the data plane's metrics; nil keeps them private.
 	Metrics *metrics.Proxy
+	// CredentialCacheTTL is how long a verified bearer token or app
+	// password is trusted without asking the provider again: at most (and
+	// by default) 60 s, never past the token's expiry.
+	CredentialCacheTTL time.Duration
 }
 
 // state is everything built from one snapshot.
@@ -85,9 +91,10 @@ func New(opts Options) *Server {
 		opts.Metrics = metrics.NewProxy()
 	}
 	return &Server{opts: opts, log: opts.Log, trust: trust{cidrs: opts.TrustedProxies}, other: opts.Metrics.Host("", metrics.OtherHost), shared: &shared{
-		transports: newTransports(),
-		refreshes:  new(singleflight.Group),
-		websockets: newConnLimiter(opts.MaxWebsocketsPerClient),
+		transports:  newTransports(),
+		refreshes:   new(singleflight.Group),
+		websockets:  newConnLimiter(opts.MaxWebsocketsPerClient),
+		credentials: newCredentialCache(opts.CredentialCacheTTL),
 	}}
 }
 
