@@ -100,6 +100,9 @@ func runDemo(ctx context.Context, a demoAddrs, out *os.File) error {
 		"AUTHENTIK_LISTEN__HTTP":    a.outpost,
 		"AUTHENTIK_LISTEN__METRICS": a.metrics,
 		"AUTHENTIK_LOG_LEVEL":       "info",
+		// The demo is plain HTTP on loopback; its HTTPS listener must not
+		// take 0.0.0.0:9443, so it gets a free loopback port.
+		"AUTHENTIK_LISTEN__HTTPS": "127.0.0.1:0",
 	}), true)
 	if err != nil {
 		return err

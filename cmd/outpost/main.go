@@ -17,6 +17,7 @@ commands:
   devcore        run the stand-in core: devcore --config core.yaml [--listen ADDR]
   whoami         run a small upstream that shows the request it received
   healthcheck    exit 0 when the local metrics listener answers ping
+                 (healthcheck URL: when URL answers HEAD below 400)
   version        print version, commit and Go version
   hash-password  read a password on stdin, print its bcrypt hash (for devcore YAML)
 `
@@ -38,7 +39,7 @@ func main() {
 	case "whoami":
 		err = whoamiCommand(args)
 	case "healthcheck":
-		os.Exit(healthcheckCommand(os.Getenv))
+		os.Exit(healthcheckCommand(os.Getenv, args))
 	case "version":
 		fmt.Println(versionString())
 	case "hash-password":

@@ -64,7 +64,9 @@ type process struct {
 func start(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
 	p := &process{cmd: exec.Command(binary, args...), lines: make(chan string, 1000), exited: make(chan error, 1)}
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
+	// HTTPS on a free loopback port unless the test names one: the default
+	// 0.0.0.0:9443 would collide between concurrent test runs.
+	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "AUTHENTIK_LISTEN__HTTPS=127.0.0.1:0"}, env...)
 	stdout, _ := p.cmd.StdoutPipe()
 	stderr, _ := p.cmd.StderrPipe()
 	if err := p.cmd.Start(); err != nil {
