@@ -186,10 +186,9 @@ func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
 	useCache := s.cacheUsable(ctx)
 	var gen uint64
 	if useCache {
-		if c, ok := s.cache.get(id, time.Now()); ok {
-			if c.Expired(now) {
-				return nil, ErrNotFound
-			}
+		// An expired copy may have been extended by a refresh elsewhere:
+		// only Redis can say.
+		if c, ok := s.cache.get(id, time.Now()); ok && !c.Expired(now) {
 			return clone(c), nil
 		}
 		gen = s.cache.generation()
