@@ -240,9 +240,22 @@ func (a *application) redirectToStart(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, start, http.StatusFound)
 }
 
-// isAPIClient: machines get a 401 they can act on, not a login page.
+// isAPIClient: machines get a 401 they can act on, not a login page. A
+// machine is anything that sends credentials or X-Requested-With, or is not
+// a browser loading a page (promtool, curl and scripts accept no HTML).
 func isAPIClient(r *http.Request) bool {
-	return r.Header.Get("Authorization") != "" || wantsJSON(r) || r.Header.Get("X-Requested-With") != ""
+	return r.Header.Get("Authorization") != "" || !browserNavigation(r)
+}
+
+// browserNavigation: a browser loading a page. Browsers accept text/html
+// for every navigation and say so in Sec-Fetch-Mode; their background
+// requests send X-Requested-With (many frameworks) or ask for JSON.
+func browserNavigation(r *http.Request) bool {
+	if r.Header.Get("X-Requested-With") != "" || wantsJSON(r) {
+		return false
+	}
+	return r.Header.Get("Sec-Fetch-Mode") == "navigate" ||
+		strings.Contains(strings.ToLower(r.Header.Get("Accept")), "text/html")
 }
 
 // unauthorized is the 401 a machine client can act on: a challenge for the

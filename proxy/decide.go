@@ -75,7 +75,7 @@ func (a *application) authenticate(w http.ResponseWriter, r *http.Request) (iden
 	if id.cred.presented && !a.provider.InterceptHeaderAuth {
 		// The header belongs to the app (intercept_header_auth off): a
 		// browser carrying one still gets the login page.
-		id.apiClient = wantsJSON(r) || r.Header.Get("X-Requested-With") != ""
+		id.apiClient = !browserNavigation(r)
 	}
 	return id, nil
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-dev/outpost/internal/webtest"
 	"github.com/outpost-dev/outpost/session"
 )
 
@@ -20,6 +21,8 @@ import (
 func askAuth(t *testing.T, st *stack, c *http.Client, endpoint string, headers map[string]string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", st.outpost+endpoint, nil)
+	// The browser's request, as the reverse proxy passes it on.
+	req.Header.Set("Accept", webtest.BrowserAccept)
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
@@ -206,13 +209,13 @@ func TestForwardAuthFailsClosed(t *testing.T) {
 func domainBrowser(t *testing.T) *http.Client {
 	c := browser(t)
 	d := &net.Dialer{Timeout: 5 * time.Second}
-	c.Transport = &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+	c.Transport = webtest.Navigating(&http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, port, err := net.SplitHostPort(addr)
 		if err == nil && strings.HasSuffix(host, "example.test") {
 			addr = "127.0.0.1:" + port
 		}
 		return d.DialContext(ctx, network, addr)
-	}}
+	}})
 	return c
 }
 
@@ -226,6 +229,7 @@ func TestForwardDomainAcrossSubdomains(t *testing.T) {
 	ask := func(appHost string) (*http.Response, string) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", st.outpost+"/outpost.goauthentik.io/auth/traefik", nil)
+		req.Header.Set("Accept", webtest.BrowserAccept)
 		req.Header.Set("X-Forwarded-Proto", "http")
 		req.Header.Set("X-Forwarded-Host", appHost+":"+port)
 		req.Header.Set("X-Forwarded-Uri", "/dash?x=1")
@@ -298,7 +302,7 @@ func TestSameAnswerInBothModes(t *testing.T) {
 	readBody(signIn(t, fc, getPage(t, fc, resp.Header.Get("Location")), "alice", "alice-pw"))
 
 	noFollow := func(jar http.CookieJar) *http.Client {
-		return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		return &http.Client{Jar: jar, Transport: webtest.Navigating(nil), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	proxyAnswer := func(path string, signedIn, api bool) string {
 		var jar http.CookieJar

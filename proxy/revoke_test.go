@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/outpost-dev/outpost/internal/redistest"
+	"github.com/outpost-dev/outpost/internal/webtest"
 	"github.com/outpost-dev/outpost/session"
 	"github.com/redis/go-redis/v9"
 )
@@ -100,7 +101,7 @@ func TestRedisRevocationFromAnotherReplica(t *testing.T) {
 		t.Fatalf("sign-out on the other replica: %d %v", n, err)
 	}
 	waitClosed(t, conn, time.Second)
-	noFollow := &http.Client{Jar: c.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	noFollow := &http.Client{Jar: c.Jar, Transport: webtest.Navigating(nil), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := noFollow.Get(st.outpost + "/after")
 	if err != nil {
 		t.Fatal(err)

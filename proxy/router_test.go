@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/outpost-dev/outpost/internal/webtest"
 	"github.com/outpost-dev/outpost/outpostapi"
 )
 
@@ -135,7 +136,7 @@ func TestUpdateWhileServing(t *testing.T) {
 			}
 		}
 	}()
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	noFollow := &http.Client{Transport: webtest.Navigating(nil), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for i := 0; i < 200; i++ {
 		req, _ := http.NewRequest("GET", srv.URL+"/graph", nil)
 		req.Host = "a.example.com"
@@ -182,6 +183,7 @@ func TestUpdateLeavesOutUnbuildableProvider(t *testing.T) {
 	// fallback (spec §4) sends every host to "good"'s sign-in.
 	for _, host := range []string{"good.example.com", "bad.example.com"} {
 		req := httptest.NewRequest("GET", "http://"+host+"/", nil)
+		req.Header.Set("Accept", "text/html")
 		rec := httptest.NewRecorder()
 		s.ServeHTTP(rec, req)
 		if loc := rec.Header().Get("Location"); rec.Code != http.StatusFound || !strings.HasPrefix(loc, "https://good.example.com/outpost.goauthentik.io/start") {

@@ -249,7 +249,9 @@ func TestTLSSNISelectsTheProvidersCertificate(t *testing.T) {
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "tcp", o.addr)
 		}}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := client.Get("https://a.test/private")
+	req, _ := http.NewRequest("GET", "https://a.test/private", nil)
+	req.Header.Set("Accept", "text/html") // a browser loading a page
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,13 +6,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/outpost-dev/outpost/internal/promtest"
 	"github.com/outpost-dev/outpost/internal/webtest"
 )
 
@@ -20,42 +19,14 @@ import (
 // shipped alert rules loaded; after a scripted sign-in its query API shows
 // the sign-in, the decisions and the core link.
 func TestPrometheusScrapesTheOutpost(t *testing.T) {
-	promBin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatal("prometheus not found: run ./scripts/install-test-deps.sh (Debian package prometheus)")
-	}
-	httpAddr, metricsAddr, coreAddr, upAddr, promAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	httpAddr, metricsAddr, coreAddr, upAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	demo := start(t, nil, "demo", "--listen", httpAddr, "--metrics", metricsAddr, "--core", coreAddr, "--upstream", upAddr)
 	demo.waitFor(t, "Press Ctrl-C", 60*time.Second)
-
 	rules, err := filepath.Abs("../../deploy/prometheus/outpost-rules.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	config := fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
-rule_files: [%q]
-scrape_configs:
-  - job_name: outpost
-    static_configs: [{targets: [%q]}]
-`, rules, metricsAddr)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	prom := exec.Command(promBin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+promAddr)
-	var promOut strings.Builder
-	prom.Stdout, prom.Stderr = &promOut, &promOut
-	if err := prom.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = prom.Process.Kill()
-		_ = prom.Wait()
-		if t.Failed() {
-			t.Logf("prometheus output:\n%s", promOut.String())
-		}
-	})
+	promAddr := promtest.Start(t, []string{metricsAddr}, rules).Addr
 
 	for _, addr := range []string{metricsAddr, httpAddr} {
 		if code, body := get(t, "http://"+addr+"/outpost.goauthentik.io/ready", ""); code != 200 {

@@ -13,14 +13,37 @@ import (
 	"time"
 )
 
-// Browser is an HTTP client that keeps cookies and follows redirects.
+// Browser is an HTTP client that keeps cookies, follows redirects and
+// says what a browser loading a page says (Accept: text/html).
 func Browser(t testing.TB) *http.Client {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
+	return &http.Client{Jar: jar, Timeout: 20 * time.Second, Transport: Navigating(nil)}
+}
+
+// BrowserAccept is the Accept header of a browser's page load.
+const BrowserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+// Navigating wraps base (nil: the default transport) so that requests
+// without an Accept header carry a browser's.
+func Navigating(base http.RoundTripper) http.RoundTripper {
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return navigating{base}
+}
+
+type navigating struct{ base http.RoundTripper }
+
+func (n navigating) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Accept") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Accept", BrowserAccept)
+	}
+	return n.base.RoundTrip(r)
 }
 
 var (
