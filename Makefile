@@ -11,8 +11,10 @@ demo:
 test:
 	./scripts/test.sh
 
+# A static binary (no libc): `bin/outpost version` shows version, commit and Go.
+OUT ?= bin/outpost
 build:
-	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/outpost ./cmd/outpost
+	CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags '$(LDFLAGS)' -o $(OUT) ./cmd/outpost
 
 # Longer fuzzing when you touch a parser: make fuzz FUZZTIME=5m
 FUZZTIME ?= 1m
