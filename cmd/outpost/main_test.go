@@ -138,11 +138,12 @@ func (p *process) wait(t *testing.T, timeout time.Duration) int {
 	return -1
 }
 
-// get does one request without following redirects; for a redirect the
-// body returned is the Location.
+// get does one request as a browser loading a page, without following
+// redirects; for a redirect the body returned is the Location.
 func get(t *testing.T, url, host string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Accept", "text/html")
 	if host != "" {
 		req.Host = host
 	}
