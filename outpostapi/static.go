@@ -146,6 +146,12 @@ func ParseStatic(b []byte, baseDir string) (*Snapshot, error) {
 			v := defaultStaticValidity
 			c.AccessTokenValidity = &v
 		}
+		if i < len(lines) {
+			// authentik's default: the outpost reads Authorization.
+			if _, set := lines[i]["intercept_header_auth"]; !set {
+				c.InterceptHeaderAuth = true
+			}
+		}
 		if c.AssignedApplicationSlug == "" {
 			c.AssignedApplicationSlug = c.Name
 		}

@@ -34,6 +34,7 @@ providers:
     cookie_secret: 0123456789abcdef0123456789abcdef
     scopes_to_request: [openid, email]
     access_token_validity: 600
+    intercept_header_auth: false
 `
 
 func TestParseStaticGood(t *testing.T) {
@@ -69,6 +70,9 @@ func TestParseStaticGood(t *testing.T) {
 	}
 	if am.ClientSecret != "from-file" {
 		t.Errorf("client_secret_file not read and trimmed: %q", am.ClientSecret)
+	}
+	if !prom.InterceptHeaderAuth || am.InterceptHeaderAuth {
+		t.Errorf("intercept_header_auth: default %t (want true, as authentik), explicit false %t", prom.InterceptHeaderAuth, am.InterceptHeaderAuth)
 	}
 	if am.InternalURL != nil || am.PK != 2 || *am.AccessTokenValidity != 600 {
 		t.Errorf("alertmanager: %+v", am)
