@@ -67,7 +67,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		limits = outpostapi.DefaultLimits
 	}
 	m := metrics.New(instance, version, buildHash)
-	store, storeKind, err := newSessionStore(o.env, log, sessionHooks{OnEvict: m.SessionEvictions.Inc})
+	store, storeKind, err := newSessionStore(o.env, log, sessionHooks{OnEvict: m.SessionEvictions.Inc, OnStoreError: m.Proxy.StoreError})
 	if err != nil {
 		return err
 	}
