@@ -2,6 +2,7 @@ package outpostapi
 
 import (
 	"fmt"
+	"github.com/outpost-dev/outpost/authz"
 	"net/url"
 	"regexp"
 	"strings"
@@ -58,6 +59,9 @@ type Provider struct {
 	ExternalURL *url.URL
 	InternalURL *url.URL // nil when internal_host is empty (forward modes)
 	SkipPaths   []*regexp.Regexp
+	// Policy is who may pass once signed in (standalone rules); nil: anyone
+	// the identity provider signed in.
+	Policy *authz.Policy
 }
 
 // ProviderError says why a provider was left out of a snapshot.

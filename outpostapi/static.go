@@ -14,9 +14,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/outpost-dev/outpost/authz"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -46,6 +48,9 @@ type StaticProvider struct {
 	// TLS is the certificate served on the HTTPS listener for this
 	// provider's external host (what certificate is for a core provider).
 	TLS *StaticTLS `yaml:"tls"`
+	// Authorization rules: who may pass once signed in (no core decides
+	// that in standalone mode).
+	authz.Config `yaml:",inline"`
 }
 
 // StaticTLS names a provider's PEM certificate chain and private key.
@@ -194,6 +199,24 @@ func ParseStatic(b []byte, baseDir string) (*Snapshot, error) {
 			p.Certificate = &id
 			snap.Certificates[id] = cert
 		}
+		policy, cerr := authz.Compile(sp.Config)
+		if cerr != nil {
+			// Fail closed for this provider only: it is not served, and the
+			// others keep serving.
+			var ae *authz.Error
+			field := cerr.Error()
+			if errors.As(cerr, &ae) {
+				field = ae.Field
+			}
+			rej := ProviderError{Provider: p.Name, Field: field, Line: ruleLine(&root, i, field), Err: cerr.Error()}
+			if ae != nil {
+				rej.Err = ae.Err
+			}
+			snap.Rejected = append(snap.Rejected, rej)
+			names[p.Name] = i
+			continue
+		}
+		p.Policy = policy
 		if j, dup := names[p.Name]; dup {
 			return nil, perr("name", fmt.Errorf("%q is also the name of provider #%d", p.Name, j+1))
 		}
@@ -205,6 +228,28 @@ func ParseStatic(b []byte, baseDir string) (*Snapshot, error) {
 		snap.Providers = append(snap.Providers, p)
 	}
 	return snap, nil
+}
+
+// ruleLine is the line of an authorization field such as
+// "paths[1].regex" in provider i, or of its top-level key.
+func ruleLine(root *yaml.Node, i int, field string) int {
+	path := []any{"providers", i}
+	for _, part := range strings.Split(field, ".") {
+		name, idx, indexed := strings.Cut(part, "[")
+		path = append(path, name)
+		if indexed {
+			if n, err := strconv.Atoi(strings.TrimSuffix(idx, "]")); err == nil {
+				path = append(path, n)
+			}
+		}
+	}
+	for len(path) > 2 {
+		if l := lineOf(root, path...); l > 0 {
+			return l
+		}
+		path = path[:len(path)-1]
+	}
+	return lineOf(root, "providers", i)
 }
 
 // secretFrom returns the inline value, or the trimmed content of file. Both
@@ -347,6 +392,7 @@ func (s *StaticSource) Run(ctx context.Context, onSnapshot func(*Snapshot), onEr
 		if fresh, err := s.load(ctx); err == nil {
 			snap = fresh
 		}
+		s.logRejected(snap)
 		onSnapshot(snap)
 		s.Log.Info("configuration loaded", "path", s.Path, "providers", len(snap.Providers))
 	}
@@ -356,9 +402,19 @@ func (s *StaticSource) Run(ctx context.Context, onSnapshot func(*Snapshot), onEr
 			onError(fmt.Errorf("%w (keeping the last good configuration)", err))
 			return
 		}
+		s.logRejected(snap)
 		onSnapshot(snap)
 		s.Log.Info("configuration reloaded", "path", s.Path, "providers", len(snap.Providers))
 	})
+}
+
+// logRejected names each provider left out of snap (its rules cannot be
+// evaluated): it is not served until the file is fixed.
+func (s *StaticSource) logRejected(snap *Snapshot) {
+	for _, e := range snap.Rejected {
+		s.Log.Error("provider not served: its authorization rules cannot be evaluated", "path", s.Path,
+			"line", e.Line, "provider", e.Provider, "field", e.Field, "error", e.Err)
+	}
 }
 
 // maxPEMFileSize bounds certificate and key files: a mistaken path to a huge

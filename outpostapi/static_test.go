@@ -262,3 +262,51 @@ func recvErr(t *testing.T, ch <-chan error) error {
 	t.Helper()
 	return recv(t, ch)
 }
+
+// Authorization rules load with the provider; a provider whose rules
+// cannot be evaluated is left out and named (field and line), and the
+// others are served.
+func TestStaticAuthorizationRules(t *testing.T) {
+	doc := `providers:
+  - name: prometheus
+    external_host: https://prom.example.com
+    internal_host: http://127.0.0.1:9090
+    issuer: https://id.example.com/
+    client_id: prom
+    client_secret: s
+    cookie_secret: 0123456789abcdef
+    allowed_groups: [ops]
+    paths:
+      - prefix: /api/v1/admin
+        allowed_groups: [admins]
+  - name: alertmanager
+    external_host: https://am.example.com
+    internal_host: http://127.0.0.1:9093
+    issuer: https://id.example.com/
+    client_id: am
+    client_secret: s
+    cookie_secret: 0123456789abcdef
+    paths:
+      - regex: "^/api/(v1"
+        allowed_groups: [admins]
+`
+	snap, err := ParseStatic([]byte(doc), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Providers) != 1 || snap.Providers[0].Name != "prometheus" || snap.Providers[0].Policy == nil {
+		t.Fatalf("providers: %+v", snap.Providers)
+	}
+	p := snap.Providers[0].Policy
+	ops := map[string]any{"groups": []any{"ops"}}
+	if !p.Evaluate(ops, "GET", "/graph").Allowed || p.Evaluate(ops, "GET", "/api/v1/admin/tsdb").Allowed {
+		t.Error("rules not as written")
+	}
+	if len(snap.Rejected) != 1 {
+		t.Fatalf("rejected: %+v", snap.Rejected)
+	}
+	rej := snap.Rejected[0]
+	if rej.Provider != "alertmanager" || rej.Field != "paths[0].regex" || rej.Line != 21 || !strings.Contains(rej.Err, "missing closing )") {
+		t.Errorf("rejection does not name the provider, field and line: %+v", rej)
+	}
+}
