@@ -185,7 +185,6 @@ func TestAlertRulesQueryExportedMetrics(t *testing.T) {
 	}
 }
 
-
 func TestMetricNameExtraction(t *testing.T) {
 	got := metricNames(`histogram_quantile(0.99, sum by (le, host) (rate(authentik_outpost_proxy_request_duration_seconds_bucket{outpost_name="x",host=~"$host"}[5m]))) and on (outpost_name, uuid) authentik_outpost_connection`)
 	want := []string{"authentik_outpost_proxy_request_duration_seconds_bucket", "authentik_outpost_connection"}

@@ -47,6 +47,7 @@ type Proxy struct {
 	upstreamErrors   *prometheus.CounterVec
 	upstreamDuration *prometheus.HistogramVec
 	storeErrors      *prometheus.CounterVec
+	limited          *prometheus.CounterVec
 }
 
 // NewProxy makes the data-plane metrics.
@@ -80,6 +81,8 @@ func NewProxy() *Proxy {
 		upstreamErrors: counter("outpost_upstream_errors_total",
 			"Proxied requests the upstream did not answer, by kind (refused, timeout, dns, tls, reset, other).",
 			"host", "kind"),
+		limited: counter("outpost_credentials_rate_limited_total",
+			"Credentials not checked because the client IP sent too many wrong ones (answered 429).", "host"),
 		storeErrors: counter("outpost_session_store_errors_total",
 			"Session store operations that failed (the request was refused, never passed).", "op"),
 	}
@@ -87,7 +90,7 @@ func NewProxy() *Proxy {
 
 func (p *Proxy) register(reg prometheus.Registerer) {
 	reg.MustRegister(p.requestDuration, p.upstreamDuration, p.responses, p.decisions,
-		p.loginsStarted, p.loginsSucceeded, p.loginsFailed, p.refreshes, p.upstreamErrors, p.storeErrors)
+		p.loginsStarted, p.loginsSucceeded, p.loginsFailed, p.refreshes, p.upstreamErrors, p.storeErrors, p.limited)
 }
 
 // StoreError counts a failed session-store operation (get, save, delete…).
@@ -135,6 +138,10 @@ func (h *Host) TokenRefresh(ok bool) {
 	}
 	h.p.refreshes.WithLabelValues(h.host, result).Inc()
 }
+
+// CredentialsLimited records a credential refused unchecked: its client IP
+// is over its budget of wrong ones.
+func (h *Host) CredentialsLimited() { h.p.limited.WithLabelValues(h.host).Inc() }
 
 // UpstreamError records an upstream that did not answer.
 func (h *Host) UpstreamError(kind string) { h.p.upstreamErrors.WithLabelValues(h.host, kind).Inc() }

@@ -228,6 +228,11 @@ func LoadEnv(lookup func(string) (string, bool), needCore bool) (Env, error) {
 	duration("AUTHENTIK_WEB__TIMEOUT_HTTP_IDLE", &env.Limits.IdleTimeout)
 	count("OUTPOST_LISTEN__MAX_HEADER_BYTES", &env.Limits.MaxHeaderBytes, 4096)
 	count("OUTPOST_LISTEN__MAX_WEBSOCKETS_PER_CLIENT", &env.Limits.MaxWebsocketsPerClient, 1)
+	count("OUTPOST_AUTH__FAILED_CREDENTIALS_PER_MINUTE", &env.Limits.FailedCredentialsPerMinute, 1)
+	duration("OUTPOST_AUTH__CREDENTIAL_CACHE_TTL", &env.Limits.CredentialCacheTTL)
+	if env.Limits.CredentialCacheTTL > time.Minute {
+		fail("OUTPOST_AUTH__CREDENTIAL_CACHE_TTL", "at most 1m: a revoked token must stop working within it, got %s", env.Limits.CredentialCacheTTL)
+	}
 
 	env.Sessions = loadSessionEnv(get, fail)
 
@@ -248,16 +253,24 @@ type Limits struct {
 	MaxHeaderBytes int
 	// MaxWebsocketsPerClient caps concurrent websocket upgrades per client IP.
 	MaxWebsocketsPerClient int
+	// FailedCredentialsPerMinute is each client IP's budget of wrong
+	// Bearer/Basic credentials; past it, 429.
+	FailedCredentialsPerMinute int
+	// CredentialCacheTTL is how long a verified token or app password is
+	// trusted before the provider is asked again (at most 1 minute).
+	CredentialCacheTTL time.Duration
 }
 
 // DefaultLimits apply where the environment sets none. There is
 // deliberately no read or write timeout on whole requests: uploads, streams
 // and websockets must not be cut.
 var DefaultLimits = Limits{
-	ReadHeaderTimeout:      5 * time.Second,
-	IdleTimeout:            120 * time.Second,
-	MaxHeaderBytes:         64 << 10,
-	MaxWebsocketsPerClient: 64,
+	ReadHeaderTimeout:          5 * time.Second,
+	IdleTimeout:                120 * time.Second,
+	MaxHeaderBytes:             64 << 10,
+	MaxWebsocketsPerClient:     64,
+	FailedCredentialsPerMinute: 30,
+	CredentialCacheTTL:         time.Minute,
 }
 
 // ResolveEnvValue resolves authentik's indirections: "env://NAME?fallback" is

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +35,8 @@ type application struct {
 	metrics *metrics.Host
 	// credentials caches Authorization outcomes (shared across snapshots).
 	credentials *credentialCache
+	// failures limits refused credentials per client IP (shared).
+	failures *failureLimiter
 }
 
 // defaultSessionLifetime applies when the provider sets no
@@ -80,6 +83,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		events:         opts.Events,
 		metrics:        hm,
 		credentials:    sh.credentials,
+		failures:       sh.failures,
 	}, nil
 }
 
@@ -142,7 +146,7 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 	}
 	s := id.session
 	a.removeOwnCookies(r)
-	d := a.record(r, id, a.decide(s, r.URL, id.apiClient))
+	d := a.record(r, id, a.decide(id, r.URL, r.Method))
 	// The client's credentials were for the outpost, not the app, unless
 	// the provider leaves the header to the app (intercept_header_auth off).
 	if a.provider.InterceptHeaderAuth {
@@ -162,6 +166,10 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 		a.upstream.serve(w, r, upstreamTarget{URL: a.provider.InternalURL})
 	case refuseUnauthorized:
 		a.unauthorized(w, r, id.cred)
+	case refuseForbidden:
+		a.forbidden(w, r)
+	case refuseLimited:
+		a.tooManyFailures(w, r)
 	default:
 		a.redirectToStart(w, r)
 	}
@@ -311,4 +319,20 @@ func (a *application) removeOwnCookies(r *http.Request) {
 
 func isWebsocketUpgrade(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// forbidden is the 403 of a refusal by the provider's rules: it says
+// nothing about which rule (that is in the log).
+func (a *application) forbidden(w http.ResponseWriter, r *http.Request) {
+	writePage(w, r, http.StatusForbidden, "Access denied",
+		"You are signed in, but your account may not use this page. Ask the application's owner for access.", "")
+}
+
+// tooManyFailures is the 429 of a client IP over its budget of refused
+// credentials.
+func (a *application) tooManyFailures(w http.ResponseWriter, r *http.Request) {
+	wait := a.failures.retryAfter(originOf(r).ClientIP)
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+	writePage(w, r, http.StatusTooManyRequests, "Too many attempts",
+		"Too many wrong credentials came from your address. Wait a minute and try again.", "")
 }

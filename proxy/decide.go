@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/outpost-dev/outpost/authz"
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/session"
@@ -23,22 +24,42 @@ const (
 	refuseUnauthorized
 	// startSignIn: send the browser to sign in.
 	startSignIn
+	// refuseForbidden: 403, signed in but the provider's rules refuse.
+	refuseForbidden
+	// refuseLimited: 429, the client IP sent too many bad credentials.
+	refuseLimited
 )
 
-// decide is the one decision function: s is the request's session (nil when
-// signed out), target the URL the person asked for, apiClient whether the
-// request comes from a machine (Authorization, Accept: application/json,
-// X-Requested-With).
-func (a *application) decide(s *session.Session, target *url.URL, apiClient bool) decision {
+// verdict is a decision with, for a refusal by the rules, which rule.
+type verdict struct {
+	decision
+	denial authz.Result
+}
+
+// decide is the one decision function: id is who the request proved to be
+// (a session, a token, or nobody), target the URL asked for (its path is
+// the one that goes upstream) and method the original method. The
+// provider's rules apply to every identity, however it was proved; a
+// skipped path stays public for everyone.
+func (a *application) decide(id identity, target *url.URL, method string) verdict {
 	switch {
-	case s != nil:
-		return allowIdentified
+	case id.session != nil:
+		res := a.provider.Policy.Evaluate(id.session.Claims, method, target.Path)
+		switch {
+		case res.Allowed:
+			return verdict{decision: allowIdentified}
+		case a.skipTarget(target):
+			return verdict{decision: allowAnonymous}
+		}
+		return verdict{decision: refuseForbidden, denial: res}
 	case a.skipTarget(target):
-		return allowAnonymous
-	case apiClient:
-		return refuseUnauthorized
+		return verdict{decision: allowAnonymous}
+	case id.cred.limited:
+		return verdict{decision: refuseLimited}
+	case id.apiClient:
+		return verdict{decision: refuseUnauthorized}
 	}
-	return startSignIn
+	return verdict{decision: startSignIn}
 }
 
 // identity is who a request proved to be, and how.
@@ -81,19 +102,25 @@ func (a *application) authenticate(w http.ResponseWriter, r *http.Request) (iden
 }
 
 // record notes the decision in the request's access line and in the
-// decision metric, and returns it.
-func (a *application) record(r *http.Request, id identity, d decision) decision {
-	s := id.session
+// decision metric (a refusal by the rules also in a log line naming the
+// rule), and returns it.
+func (a *application) record(r *http.Request, id identity, v verdict) decision {
+	s, d := id.session, v.decision
 	result, method := metrics.ResultAllowed, metrics.MethodNone
 	switch d {
 	case allowIdentified:
 		method = id.method
 	case allowAnonymous:
 		method = metrics.MethodSkipped
-	case refuseUnauthorized:
+	case refuseUnauthorized, refuseLimited:
 		result = metrics.ResultUnauthorized
 	case startSignIn:
 		result = metrics.ResultLoginRedirect
+	case refuseForbidden:
+		result, method = metrics.ResultDenied, id.method
+		a.log.Warn("access denied by the provider's rules", "provider", a.provider.Name, "user", userName(s.Claims),
+			"rule", v.denial.Rule, "reason", v.denial.Reason, "method", r.Method, "path", r.URL.EscapedPath(),
+			"client_ip", clientIPString(originOf(r)), "request_id", requestID(r))
 	}
 	a.metrics.Decision(result, method)
 	if info := infoOf(r); info != nil {

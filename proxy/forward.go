@@ -122,7 +122,7 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		return
 	}
 	s := id.session
-	switch a.record(r, id, a.decide(s, orig, id.apiClient)) {
+	switch a.record(r, id, a.decide(id, orig, originalMethod(r, kind))) {
 	case allowIdentified:
 		a.setIdentity(w.Header(), s)
 		w.WriteHeader(http.StatusOK)
@@ -136,6 +136,10 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		w.WriteHeader(http.StatusOK)
 	case refuseUnauthorized:
 		a.unauthorized(w, r, id.cred)
+	case refuseForbidden:
+		a.forbidden(w, r)
+	case refuseLimited:
+		a.tooManyFailures(w, r)
 	default:
 		if kind == forwardNginx {
 			// nginx turns this into its own redirect to /start?rd=...
@@ -146,6 +150,18 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		}
 		a.startLogin(w, r, validRedirect(a.provider, orig.String()), false)
 	}
+}
+
+// originalMethod is the method of the request the reverse proxy asks
+// about: Traefik and Caddy send it in X-Forwarded-Method (kept only from a
+// trusted proxy), nginx and Envoy ask with the original method.
+func originalMethod(r *http.Request, kind forwardKind) string {
+	if kind == forwardTraefik {
+		if m := r.Header.Get("X-Forwarded-Method"); m != "" {
+			return m
+		}
+	}
+	return r.Method
 }
 
 func withoutPathParamsURL(u *url.URL) string {

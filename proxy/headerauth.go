@@ -35,7 +35,14 @@ type credential struct {
 	method string
 	// scheme is the scheme the client used, for the challenge.
 	scheme string
+	// limited: the client IP has used its budget of refused credentials,
+	// so this one was not checked.
+	limited bool
 }
+
+// errLimited stands in for verification while a client IP is over its
+// budget of refused credentials; it is never cached.
+var errLimited = errors.New("too many refused credentials from this address")
 
 // errRejected is a credential the identity provider (or local verification)
 // refused: worth caching briefly. Other errors (the provider unreachable)
@@ -75,11 +82,26 @@ func (a *application) authenticateHeader(r *http.Request) credential {
 	default:
 		return c
 	}
+	ip := originOf(r).ClientIP
+	if a.failures.exhausted(ip) {
+		// Over budget: what is cached still answers, nothing new is tried.
+		verify = func(context.Context) (*verifiedCredential, error) { return nil, errLimited }
+	}
 	v, err := a.credentials.lookup(a.provider.ClientID, header, func() (*verifiedCredential, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), backchannelTimeout)
 		defer cancel()
 		return verify(ctx)
 	})
+	switch {
+	case errors.Is(err, errLimited):
+		c.limited = true
+		a.metrics.CredentialsLimited()
+		a.log.Warn("credential not checked: too many refused from this address", "provider", a.provider.Name,
+			"client_ip", clientIPString(originOf(r)), "request_id", requestID(r))
+		return c
+	case errors.Is(err, errRejected):
+		a.failures.failed(ip)
+	}
 	if err != nil {
 		level := "rejected"
 		if !errors.Is(err, errRejected) {

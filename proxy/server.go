@@ -40,6 +40,8 @@ type shared struct {
 	websockets *connLimiter
 	// credentials caches Authorization outcomes across snapshots.
 	credentials *credentialCache
+	// failures limits refused credentials per client IP.
+	failures *failureLimiter
 }
 
 // Options are the outpost-wide settings of the data plane.
@@ -68,6 +70,9 @@ type Options struct {
 	// password is trusted without asking the provider again: at most (and
 	// by default) 60 s, never past the token's expiry.
 	CredentialCacheTTL time.Duration
+	// CredentialFailuresPerMinute is each client IP's budget of refused
+	// Bearer/Basic credentials (default 30): past it, 429.
+	CredentialFailuresPerMinute int
 }
 
 // state is everything built from one snapshot.
@@ -95,6 +100,7 @@ func New(opts Options) *Server {
 		refreshes:   new(singleflight.Group),
 		websockets:  newConnLimiter(opts.MaxWebsocketsPerClient),
 		credentials: newCredentialCache(opts.CredentialCacheTTL),
+		failures:    newFailureLimiter(opts.CredentialFailuresPerMinute),
 	}}
 }
 

@@ -94,8 +94,10 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		Events: events,
 		Log:    log, Store: store, Version: userAgentVersion(),
 		BrowserURL: o.env.HostBrowser, Insecure: o.env.Insecure, TrustedProxies: o.env.TrustedProxyCIDRs,
-		MaxWebsocketsPerClient: limits.MaxWebsocketsPerClient,
-		Metrics:                m.Proxy,
+		MaxWebsocketsPerClient:      limits.MaxWebsocketsPerClient,
+		CredentialFailuresPerMinute: limits.FailedCredentialsPerMinute,
+		CredentialCacheTTL:          limits.CredentialCacheTTL,
+		Metrics:                     m.Proxy,
 	})
 
 	onSnapshot := func(snap *outpostapi.Snapshot) {
