@@ -1,0 +1,231 @@
+// Package testissuer is a small OpenID Connect issuer for tests of
+// standalone providers: discovery, RS256 keys, a login form, the
+// authorization code flow with PKCE, introspection and userinfo, and
+// users whose claims a test writes freely (groups as a string, two "@" in
+// an email, unverified email...).
+package testissuer
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// User is a person the issuer signs in; Claims go into every token.
+type User struct {
+	Password string
+	Claims   map[string]any
+}
+
+// Issuer is a running issuer.
+type Issuer struct {
+	URL    string // the issuer identifier, no trailing slash
+	key    *rsa.PrivateKey
+	signer jose.Signer
+	users  map[string]User
+
+	mu      sync.Mutex
+	codes   map[string]grant
+	revoked map[string]bool
+}
+
+type grant struct {
+	user, clientID, nonce, challenge, redirectURI string
+}
+
+// Start runs an issuer with these users (by user name) on 127.0.0.1.
+func Start(t testing.TB, users map[string]User) *Issuer {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	is := &Issuer{key: key, signer: signer, users: users, codes: map[string]grant{}, revoked: map[string]bool{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", is.discovery)
+	mux.HandleFunc("GET /jwks", is.jwks)
+	mux.HandleFunc("GET /authorize", is.loginForm)
+	mux.HandleFunc("POST /authorize", is.login)
+	mux.HandleFunc("POST /token", is.token)
+	mux.HandleFunc("POST /introspect", is.introspect)
+	mux.HandleFunc("GET /userinfo", is.userinfo)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	is.URL = srv.URL
+	return is
+}
+
+func (is *Issuer) discovery(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, 200, map[string]any{
+		"issuer": is.URL, "authorization_endpoint": is.URL + "/authorize", "token_endpoint": is.URL + "/token",
+		"jwks_uri": is.URL + "/jwks", "userinfo_endpoint": is.URL + "/userinfo", "introspection_endpoint": is.URL + "/introspect",
+		"response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+	})
+}
+
+func (is *Issuer) jwks(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, 200, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &is.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+}
+
+// loginForm shows a form that carries the authorization request along, in
+// the shape internal/webtest.SignIn fills.
+func (is *Issuer) loginForm(w http.ResponseWriter, r *http.Request) {
+	var b strings.Builder
+	b.WriteString(`<!doctype html><form method="post" action="/authorize">`)
+	for _, k := range []string{"client_id", "redirect_uri", "state", "nonce", "code_challenge", "code_challenge_method"} {
+		fmt.Fprintf(&b, `<input type="hidden" name="%s" value="%s">`, k, html.EscapeString(r.URL.Query().Get(k)))
+	}
+	b.WriteString(`<input name="username"><input name="password" type="password"></form>`)
+	w.Header().Set("Content-Type", "text/html")
+	_, _ = w.Write([]byte(b.String()))
+}
+
+func (is *Issuer) login(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", 400)
+		return
+	}
+	u, ok := is.users[r.PostForm.Get("username")]
+	if !ok || u.Password != r.PostForm.Get("password") || r.PostForm.Get("code_challenge_method") != "S256" {
+		http.Error(w, "wrong user name or password", 403)
+		return
+	}
+	code := randomString()
+	is.mu.Lock()
+	is.codes[code] = grant{user: r.PostForm.Get("username"), clientID: r.PostForm.Get("client_id"), nonce: r.PostForm.Get("nonce"),
+		challenge: r.PostForm.Get("code_challenge"), redirectURI: r.PostForm.Get("redirect_uri")}
+	is.mu.Unlock()
+	sep := "?"
+	if strings.Contains(r.PostForm.Get("redirect_uri"), "?") {
+		sep = "&"
+	}
+	http.Redirect(w, r, r.PostForm.Get("redirect_uri")+sep+"code="+code+"&state="+url.QueryEscape(r.PostForm.Get("state")), http.StatusFound)
+}
+
+func (is *Issuer) token(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "authorization_code" {
+		writeJSON(w, 400, map[string]string{"error": "unsupported_grant_type"})
+		return
+	}
+	clientID, _, ok := r.BasicAuth()
+	if !ok {
+		clientID = r.PostForm.Get("client_id")
+	}
+	is.mu.Lock()
+	g, found := is.codes[r.PostForm.Get("code")]
+	delete(is.codes, r.PostForm.Get("code"))
+	is.mu.Unlock()
+	sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+	if !found || g.clientID != clientID || base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge || g.redirectURI != r.PostForm.Get("redirect_uri") {
+		writeJSON(w, 400, map[string]string{"error": "invalid_grant"})
+		return
+	}
+	extra := map[string]any{"nonce": g.nonce}
+	writeJSON(w, 200, map[string]any{
+		"access_token": is.Token(g.user, clientID, time.Hour), "id_token": is.sign(g.user, clientID, time.Hour, extra),
+		"token_type": "Bearer", "expires_in": 3600,
+	})
+}
+
+// Token is an access token (a JWT) for user, audience clientID.
+func (is *Issuer) Token(user, clientID string, life time.Duration) string {
+	return is.sign(user, clientID, life, map[string]any{"token_use": "access"})
+}
+
+func (is *Issuer) sign(user, clientID string, life time.Duration, extra map[string]any) string {
+	now := time.Now()
+	claims := map[string]any{"iss": is.URL, "sub": "sub-" + user, "aud": clientID, "azp": clientID,
+		"iat": now.Unix(), "exp": now.Add(life).Unix(), "jti": randomString(), "preferred_username": user}
+	maps.Copy(claims, is.users[user].Claims)
+	maps.Copy(claims, extra)
+	out, err := jwt.Signed(is.signer).Claims(claims).Serialize()
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+// Revoke makes introspection call token inactive.
+func (is *Issuer) Revoke(token string) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	is.revoked[token] = true
+}
+
+func (is *Issuer) introspect(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		writeJSON(w, 400, map[string]string{"error": "invalid_request"})
+		return
+	}
+	raw := r.PostForm.Get("token")
+	claims, ok := is.verify(raw)
+	is.mu.Lock()
+	revoked := is.revoked[raw]
+	is.mu.Unlock()
+	if !ok || revoked {
+		writeJSON(w, 200, map[string]any{"active": false})
+		return
+	}
+	claims["active"] = true
+	writeJSON(w, 200, claims)
+}
+
+func (is *Issuer) userinfo(w http.ResponseWriter, r *http.Request) {
+	claims, ok := is.verify(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+	if !ok {
+		w.WriteHeader(401)
+		return
+	}
+	delete(claims, "aud")
+	delete(claims, "exp")
+	delete(claims, "iat")
+	writeJSON(w, 200, claims)
+}
+
+func (is *Issuer) verify(raw string) (map[string]any, bool) {
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		return nil, false
+	}
+	var claims map[string]any
+	if err := tok.Claims(&is.key.PublicKey, &claims); err != nil {
+		return nil, false
+	}
+	if exp, _ := claims["exp"].(float64); time.Now().Unix() >= int64(exp) {
+		return nil, false
+	}
+	return claims, true
+}
+
+func randomString() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,265 @@
+package proxy_test
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outpost-dev/outpost/internal/testissuer"
+	"github.com/outpost-dev/outpost/internal/webtest"
+	"github.com/outpost-dev/outpost/metrics"
+	"github.com/outpost-dev/outpost/outpostapi"
+	"github.com/outpost-dev/outpost/proxy"
+)
+
+// authzStack is a standalone outpost in front of a recording app, with
+// providers from YAML at a test issuer: "prom" in proxy mode and "fwd"
+// (forward_single) with the same rules, plus "mail" (email rules) and
+// "broken" (a rule that cannot compile).
+type authzStack struct {
+	issuer  *testissuer.Issuer
+	outpost string // http://127.0.0.1:port
+	port    string
+	snap    *outpostapi.Snapshot
+	logs    *lockedBuffer
+	metrics *metrics.Metrics
+	app     *httptest.Server
+}
+
+var authzUsers = map[string]testissuer.User{
+	"olga":    {Password: "pw", Claims: map[string]any{"groups": []string{"ops"}, "email": "olga@example.com", "email_verified": true}},
+	"ada":     {Password: "pw", Claims: map[string]any{"groups": []string{"ops", "admins"}, "email": "ada@example.com", "email_verified": true}},
+	"nogroup": {Password: "pw", Claims: map[string]any{"email": "n@example.com", "email_verified": true}},
+	"strgrp":  {Password: "pw", Claims: map[string]any{"groups": "ops admins", "email": "s@example.com", "email_verified": true}},
+	"casey":   {Password: "pw", Claims: map[string]any{"groups": []string{"Ops", "ADMINS"}, "email": "c@example.com", "email_verified": true}},
+	"mallory": {Password: "pw", Claims: map[string]any{"groups": []string{"ops"}, "email": "m@example.com@evil.com", "email_verified": true}},
+	"uma":     {Password: "pw", Claims: map[string]any{"groups": []string{"ops"}, "email": "uma@example.com", "email_verified": false}},
+	"eve":     {Password: "pw", Claims: map[string]any{"groups": []string{"ops"}, "email": "eve@evil.com", "email_verified": true}},
+}
+
+const authzRules = `    allowed_groups: [ops]
+    paths:
+      - prefix: /api/v1/admin
+        allowed_groups: [admins]
+      - prefix: /api/v2/silences
+        methods: [POST, DELETE]
+        allowed_groups: [admins]
+`
+
+func newAuthzStack(t *testing.T) *authzStack {
+	t.Helper()
+	s := &authzStack{issuer: testissuer.Start(t, authzUsers), logs: &lockedBuffer{}, metrics: metrics.New("u", "0.1.0", "")}
+	s.app = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "app: %s %s as %q", r.Method, r.URL.Path, r.Header.Get("X-Authentik-Username"))
+	}))
+	t.Cleanup(s.app.Close)
+	ln := listen(t)
+	s.outpost = "http://" + ln.Addr().String()
+	_, s.port, _ = strings.Cut(ln.Addr().String(), ":")
+	provider := func(name, mode, host, rules string) string {
+		return fmt.Sprintf(`  - name: %s
+    mode: %s
+    external_host: http://%s:%s
+    internal_host: %s
+    issuer: %s
+    client_id: %s-client
+    client_secret: %s-secret
+    cookie_secret: cookie-secret-0123456789abcdef
+    scopes_to_request: [openid, email, profile, groups]
+    skip_path_regex: |
+      ^/-/healthy$
+%s`, name, mode, host, s.port, s.app.URL, s.issuer.URL, name, name, rules)
+	}
+	doc := "outpost: {name: authz}\nproviders:\n" +
+		provider("prom", "proxy", "127.0.0.1", authzRules) +
+		provider("fwd", "forward_single", "fwd.localhost", authzRules) +
+		provider("mail", "proxy", "mail.localhost", "    allowed_email_domains: [example.com]\n") +
+		provider("broken", "proxy", "broken.localhost", "    paths: [{regex: \"^/api/(v1\", allowed_groups: [admins]}]\n")
+	snap, err := outpostapi.ParseStatic([]byte(doc), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.snap = snap
+	srv := proxy.New(proxy.Options{Log: slog.New(slog.NewJSONHandler(s.logs, nil)), Metrics: s.metrics.Proxy, Version: "0.1.0",
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, CredentialFailuresPerMinute: 5})
+	if failed := srv.Update(snap); len(failed) > 0 {
+		t.Fatal(failed)
+	}
+	front := proxy.NewHTTPServer(srv)
+	go func() { _ = front.Serve(ln) }()
+	t.Cleanup(func() { _ = front.Close() })
+	return s
+}
+
+// viaProxy asks the proxy-mode provider; viaForward asks the forward-auth
+// endpoint of the forward_single provider about the same request, as nginx
+// would. Both return the status the client would see.
+func (s *authzStack) viaProxy(t *testing.T, method, path string, header ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, s.outpost+path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return do(t, req)
+}
+
+func (s *authzStack) viaForward(t *testing.T, method, path string, header ...string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, s.outpost+"/outpost.goauthentik.io/auth/nginx", nil)
+	req.Host = "fwd.localhost:" + s.port
+	req.Header.Set("X-Original-URL", "http://fwd.localhost:"+s.port+path)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return do(t, req)
+}
+
+func do(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, readBody(resp)
+}
+
+// Allowed and denied users per rule, per path and per method, with bearer
+// tokens, in proxy mode and through forward auth: the same answer in both.
+func TestRulesSameInProxyAndForwardAuth(t *testing.T) {
+	s := newAuthzStack(t)
+	cases := []struct {
+		user, method, path string
+		want               int
+	}{
+		{"olga", "GET", "/graph", 200},
+		{"olga", "GET", "/api/v1/admin/tsdb", 403},
+		{"olga", "GET", "/api/v1/admin", 403},
+		{"olga", "GET", "/api/v1/administrators", 200}, // a prefix ends on a segment
+		{"olga", "GET", "/api/v2/silences", 200},
+		{"olga", "POST", "/api/v2/silences", 403},
+		{"olga", "DELETE", "/api/v2/silences/3", 403},
+		{"ada", "POST", "/api/v2/silences", 200},
+		{"ada", "GET", "/api/v1/admin/tsdb", 200},
+		{"nogroup", "GET", "/graph", 403},     // no groups claim
+		{"strgrp", "GET", "/graph", 403},      // groups as a string
+		{"casey", "GET", "/graph", 403},       // "Ops" is not "ops" by default
+		{"nogroup", "GET", "/-/healthy", 200}, // a skipped path stays public
+	}
+	for _, c := range cases {
+		// Each client has its own address, so the wrong-credential budget
+		// of one never affects another.
+		token := s.issuer.Token(c.user, "prom-client", time.Hour)
+		fwdToken := s.issuer.Token(c.user, "fwd-client", time.Hour)
+		pStatus, pBody := s.viaProxy(t, c.method, c.path, "Authorization", "Bearer "+token)
+		fStatus, _ := s.viaForward(t, c.method, c.path, "Authorization", "Bearer "+fwdToken)
+		if pStatus != c.want || fStatus != c.want {
+			t.Errorf("%s %s %s: proxy %d, forward auth %d, want %d (%s)", c.user, c.method, c.path, pStatus, fStatus, c.want, pBody)
+		}
+		if pStatus == 200 && c.path != "/-/healthy" && !strings.Contains(pBody, `as "`+c.user+`"`) {
+			t.Errorf("%s %s: app saw %s", c.user, c.path, pBody)
+		}
+	}
+}
+
+// The rules apply to a signed-in browser too, and a refusal is a 403 page
+// (HTML for browsers, JSON for API clients) that names no rule, while the
+// log says which rule refused and the decision metric counts it.
+func TestRulesForBrowserSessions(t *testing.T) {
+	s := newAuthzStack(t)
+	c := webtest.Browser(t)
+	resp := webtest.SignIn(t, c, webtest.Get(t, c, s.outpost+"/graph"), "olga", "pw")
+	if body := webtest.ReadBody(resp); resp.StatusCode != 200 || !strings.Contains(body, `as "olga"`) {
+		t.Fatalf("olga signs in: %d %s", resp.StatusCode, body)
+	}
+	resp = webtest.Get(t, c, s.outpost+"/api/v1/admin/tsdb")
+	body := webtest.ReadBody(resp)
+	if resp.StatusCode != 403 || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("browser at admin: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	for _, internal := range []string{"admins", "allowed_groups", "paths["} {
+		if strings.Contains(body, internal) {
+			t.Errorf("the 403 page names %q", internal)
+		}
+	}
+	resp = webtest.Get(t, c, s.outpost+"/api/v1/admin/tsdb", "Accept", "application/json")
+	if body := webtest.ReadBody(resp); resp.StatusCode != 403 || !strings.HasPrefix(body, "{") {
+		t.Errorf("API client at admin: %d %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(s.logs.String(), `"rule":"paths[0] (prefix /api/v1/admin).allowed_groups"`) {
+		t.Errorf("the log does not name the refusing rule:\n%s", s.logs.String())
+	}
+	text := scrapeText(t, s.metrics)
+	if got := sample(text, `outpost_auth_decisions_total{host="127.0.0.1:`+s.port+`",method="session",result="denied"}`); got != 2 {
+		t.Errorf("denied decisions counted: %v, want 2", got)
+	}
+}
+
+// Email rules: a second "@", an unverified address and another domain are
+// each refused.
+func TestEmailRuleEdgeCases(t *testing.T) {
+	s := newAuthzStack(t)
+	for user, want := range map[string]int{"olga": 200, "mallory": 403, "uma": 403, "eve": 403, "nogroup": 200} {
+		req, _ := http.NewRequest("GET", s.outpost+"/", nil)
+		req.Host = "mail.localhost:" + s.port
+		req.Header.Set("Authorization", "Bearer "+s.issuer.Token(user, "mail-client", time.Hour))
+		if got, body := do(t, req); got != want {
+			t.Errorf("%s: %d, want %d (%s)", user, got, want, body)
+		}
+	}
+}
+
+// A provider whose rule cannot compile is not served and is named; the
+// others serve.
+func TestProviderWithBrokenRuleIsNotServed(t *testing.T) {
+	s := newAuthzStack(t)
+	if len(s.snap.Rejected) != 1 || s.snap.Rejected[0].Provider != "broken" || s.snap.Rejected[0].Field != "paths[0].regex" {
+		t.Fatalf("rejected: %+v", s.snap.Rejected)
+	}
+	req, _ := http.NewRequest("GET", s.outpost+"/api/v1/x", nil)
+	req.Host = "broken.localhost:" + s.port
+	req.Header.Set("Authorization", "Bearer "+s.issuer.Token("ada", "broken-client", time.Hour))
+	if got, body := do(t, req); got != 400 || !strings.Contains(body, "no app for hostname") {
+		t.Errorf("broken provider: %d %s", got, body)
+	}
+	if got, _ := s.viaProxy(t, "GET", "/graph", "Authorization", "Bearer "+s.issuer.Token("olga", "prom-client", time.Hour)); got != 200 {
+		t.Errorf("the other providers: %d", got)
+	}
+}
+
+// A burst of wrong tokens from one address is limited (429) without asking
+// the issuer; another address is unaffected, and good tokens already
+// verified keep working.
+func TestWrongCredentialsLimitedPerAddress(t *testing.T) {
+	s := newAuthzStack(t)
+	good := s.issuer.Token("olga", "prom-client", time.Hour)
+	if got, _ := s.viaProxy(t, "GET", "/graph", "Authorization", "Bearer "+good, "X-Forwarded-For", "203.0.113.7"); got != 200 {
+		t.Fatalf("good token: %d", got)
+	}
+	var statuses []int
+	for i := range 12 {
+		got, _ := s.viaProxy(t, "GET", "/graph", "Authorization", fmt.Sprintf("Bearer wrong-%d", i), "X-Forwarded-For", "203.0.113.7")
+		statuses = append(statuses, got)
+	}
+	if statuses[0] != 401 || statuses[len(statuses)-1] != 429 {
+		t.Errorf("burst from one address: %v, want 401s then 429s", statuses)
+	}
+	if got, _ := s.viaProxy(t, "GET", "/graph", "Authorization", "Bearer "+good, "X-Forwarded-For", "203.0.113.7"); got != 200 {
+		t.Errorf("the verified token from the limited address: %d", got)
+	}
+	if got, _ := s.viaProxy(t, "GET", "/graph", "Authorization", "Bearer wrong-x", "X-Forwarded-For", "198.51.100.9"); got != 401 {
+		t.Errorf("another address: %d, want 401", got)
+	}
+	fresh := s.issuer.Token("ada", "prom-client", time.Hour)
+	if got, _ := s.viaProxy(t, "GET", "/graph", "Authorization", "Bearer "+fresh, "X-Forwarded-For", "198.51.100.9"); got != 200 {
+		t.Errorf("a good token from another address: %d", got)
+	}
+	if got := sample(scrapeText(t, s.metrics), `outpost_credentials_rate_limited_total{host="127.0.0.1:`+s.port+`"}`); got < 1 {
+		t.Errorf("limits counted: %v", got)
+	}
+}
