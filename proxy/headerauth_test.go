@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -276,6 +277,14 @@ func TestNegotiationBrowserVersusMachine(t *testing.T) {
 	resp, body := call(t, st, st.appB, "/public/api", "Bearer app-own-api-key", "application/json")
 	if resp.StatusCode != 200 || st.lastUpstream(t).Header.Get("Authorization") != "Bearer app-own-api-key" {
 		t.Errorf("app B skipped path: %d %s, upstream Authorization %q", resp.StatusCode, body, st.lastUpstream(t).Header.Get("Authorization"))
+	}
+	// The app's own API clients are never limited by the outpost's budget
+	// of wrong credentials: past it, their header is simply not checked.
+	for i := range 40 {
+		resp, _ := call(t, st, st.appB, "/graph", fmt.Sprintf("Bearer app-own-api-key-%d", i), "text/html")
+		if resp.StatusCode != 302 {
+			t.Fatalf("app B's own API key, request %d: %d, want the sign-in redirect", i, resp.StatusCode)
+		}
 	}
 	// App A strips it even on a skipped path.
 	resp, _ = call(t, st, "", "/public/api", "Bearer app-own-api-key", "application/json")
