@@ -444,11 +444,11 @@ func loadStaticTLS(t StaticTLS, p Provider, baseDir string) (Certificate, string
 		return f
 	}
 	certFile, keyFile := abs(t.CertFile), abs(t.KeyFile)
-	certPEM, err := readPEMFile(certFile)
+	certPEM, err := ReadPEMFile(certFile)
 	if err != nil {
 		return Certificate{}, "cert_file", err
 	}
-	keyPEM, err := readPEMFile(keyFile)
+	keyPEM, err := ReadPEMFile(keyFile)
 	if err != nil {
 		return Certificate{}, "key_file", err
 	}
@@ -486,7 +486,9 @@ func firstCertificate(b []byte) (*x509.Certificate, error) {
 	}
 }
 
-func readPEMFile(path string) ([]byte, error) {
+// ReadPEMFile reads a certificate or key file of at most 1 MiB; devices
+// and FIFOs are refused (reading /dev/zero would never end).
+func ReadPEMFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

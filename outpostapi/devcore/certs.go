@@ -12,15 +12,15 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/outpost-dev/outpost/outpostapi"
 )
 
 // certMaterial is a keypair as the API serves it.
@@ -39,9 +39,6 @@ type certMaterial struct {
 	generated bool
 	hosts     []string
 }
-
-// maxPEMFile bounds what is read from cert_file/key_file.
-const maxPEMFile = 1 << 20
 
 // loadCertificates reads or generates every certificate's material. It runs
 // after the providers are checked: a generated certificate without hosts
@@ -103,7 +100,7 @@ func (c *Config) providerHostsUsing(name string) []string {
 // loadCertFiles reads a PEM chain and, if keyFile is set, its private key.
 // On error it also names the field at fault.
 func loadCertFiles(certFile, keyFile string) (certMaterial, string, error) {
-	certPEM, err := readPEMFile(certFile)
+	certPEM, err := outpostapi.ReadPEMFile(certFile)
 	if err != nil {
 		return certMaterial{}, "cert_file", err
 	}
@@ -132,7 +129,7 @@ func loadCertFiles(certFile, keyFile string) (certMaterial, string, error) {
 	m := describeCert(leaf)
 	m.certPEM = string(chain)
 	if keyFile != "" {
-		keyPEM, err := readPEMFile(keyFile)
+		keyPEM, err := outpostapi.ReadPEMFile(keyFile)
 		if err != nil {
 			return certMaterial{}, "key_file", err
 		}
@@ -143,28 +140,6 @@ func loadCertFiles(certFile, keyFile string) (certMaterial, string, error) {
 		m.keyPEM = string(keyPEM)
 	}
 	return m, "", nil
-}
-
-func readPEMFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	// Refuse devices and FIFOs: reading /dev/zero would never end.
-	if st, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxPEMFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxPEMFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxPEMFile)
-	}
-	return b, nil
 }
 
 // generateSelfSigned makes an ECDSA P-256 certificate for hosts (DNS names or
