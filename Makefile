@@ -3,7 +3,7 @@ VERSION ?= 0.1.0
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.buildHash=$(COMMIT)
 
-.PHONY: demo test build fuzz lint
+.PHONY: demo test build fuzz lint bench
 
 demo:
 	go run ./cmd/outpost demo
@@ -24,3 +24,13 @@ fuzz:
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	go vet ./...
+
+# The performance benchmark (docs/performance.md): Go microbenchmarks of the
+# per-request path, then the load harness (wrk, nginx, redis-server on
+# 127.0.0.1). Takes about 10 minutes; pass harness flags in BENCH_ARGS, e.g.
+# make bench BENCH_ARGS='-rounds 3 -only proxy,forward -sessions 0'.
+BENCH_ARGS ?=
+BENCHTIME ?= 1s
+bench:
+	go test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./proxy ./session
+	go run ./bench/harness $(BENCH_ARGS)

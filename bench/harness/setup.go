@@ -1,0 +1,213 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+var passwordHash, appPasswordHash string
+
+func hashOnce() {
+	if passwordHash != "" {
+		return
+	}
+	h1, err := bcrypt.GenerateFromPassword([]byte(benchPassword), bcrypt.MinCost)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	h2, err := bcrypt.GenerateFromPassword([]byte(benchAppPassword), bcrypt.MinCost)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	passwordHash, appPasswordHash = string(h1), string(h2)
+}
+
+// extraHost is the external host of the i-th scale provider (1-based).
+func extraHost(i int) string { return fmt.Sprintf("p%04d.bench.test", i) }
+
+// writeCoreConfig writes the devcore's file: the app (proxy mode, on the
+// outpost's own address), fwd (forward_single behind nginx) and extra
+// providers more, then the user. Rewriting it is a configuration change the
+// devcore pushes to the outpost (TRIGGER_UPDATE).
+func writeCoreConfig(w *world, extra int) {
+	hashOnce()
+	var b strings.Builder
+	names := []string{"app", "fwd"}
+	for i := 1; i <= extra; i++ {
+		names = append(names, fmt.Sprintf("p%04d", i))
+	}
+	fmt.Fprintf(&b, `admin_token: bench-admin-token-0123456789
+outposts:
+  - pk: 7d3b9f5c-2a61-4e8e-9c1d-0b5a4f3e2d10
+    name: bench-outpost
+    token: %s
+    refresh_interval_s: 3600
+    config:
+      log_level: info
+      authentik_host: http://%s
+    providers: [%s]
+providers:
+  - name: app
+    mode: proxy
+    external_host: http://%s
+    internal_host: http://%s
+    client_id: app-client
+    client_secret: app-client-secret-0123456789abcdef0123456789
+    cookie_secret: app-cookie-secret-0123456789abcdef
+    access_token_validity: 86400
+    scopes_to_request: [openid, email, profile, entitlements, ak_proxy]
+  - name: fwd
+    mode: forward_single
+    external_host: http://%s
+    internal_host: http://%s
+    client_id: fwd-client
+    client_secret: fwd-client-secret-0123456789abcdef0123456789
+    cookie_secret: fwd-cookie-secret-0123456789abcdef
+    access_token_validity: 86400
+    scopes_to_request: [openid, email, profile, entitlements, ak_proxy]
+`, outpostToken, w.coreAddr, strings.Join(names, ", "), w.outAddr, w.upAddr, w.ngxOutAddr, w.upAddr)
+	for i := 1; i <= extra; i++ {
+		fmt.Fprintf(&b, `  - name: p%04d
+    external_host: http://%s
+    internal_host: http://%s
+    client_id: p%04d-client
+    client_secret: p%04d-client-secret-0123456789abcdef0123456789
+    cookie_secret: p%04d-cookie-secret-0123456789abcdef
+    skip_path_regex: |
+      ^/public/
+`, i, extraHost(i), w.upAddr, i, i, i)
+	}
+	fmt.Fprintf(&b, `groups:
+  - name: ops
+    attributes:
+      additionalHeaders:
+        X-Team: platform
+  - name: developers
+users:
+  - username: %s
+    password_hash: %q
+    email: bench@example.com
+    name: Bench Person
+    groups: [ops, developers]
+    attributes: {}
+    app_passwords: [%q]
+`, benchUser, passwordHash, appPasswordHash)
+	tmp := w.coreFile + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+		fatalf("%v", err)
+	}
+	if err := os.Rename(tmp, w.coreFile); err != nil {
+		fatalf("%v", err)
+	}
+}
+
+func startRedis(cfg config, name, addr string) *proc {
+	port := addr[strings.LastIndexByte(addr, ':')+1:]
+	dir := filepath.Join(cfg.dir, name)
+	_ = os.MkdirAll(dir, 0o700)
+	p := start(cfg.dir, name, nil, false, cfg.redis, "--bind", "127.0.0.1", "--port", port, "--save", "",
+		"--appendonly", "no", "--dir", dir, "--protected-mode", "no")
+	waitTCP(p, addr, 10*time.Second)
+	return p
+}
+
+// startNginx serves two sites from one single-process nginx:
+//
+//   - ngxOutAddr: the app protected by the outpost, with the shipped
+//     deploy/nginx/outpost-auth.conf, and the outpost's paths as in
+//     outpost-locations.conf;
+//   - ngxFloorAddr: the same app with auth_request pointed at an endpoint
+//     that always answers 200 (the floor).
+//
+// Both keep their connections to the outpost, the auth endpoint and the app
+// alive (HTTP/1.1 keepalive), so neither side pays a TCP handshake per
+// request. nginx reaches the outpost from 127.0.0.2, the one trusted proxy.
+func startNginx(w *world) {
+	cfg := w.cfg
+	dir := filepath.Join(cfg.dir, "nginx")
+	_ = os.MkdirAll(dir, 0o700)
+	deploy := filepath.Join(cfg.repo, "deploy/nginx")
+	conf := fmt.Sprintf(`daemon off;
+master_process off;
+worker_rlimit_nofile 8192;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    proxy_http_version 1.1;
+    upstream outpost { server %[2]s; keepalive 128; }
+    upstream app { server %[3]s; keepalive 128; }
+    upstream okauth { server %[3]s; keepalive 128; }
+    server {
+        listen %[4]s;
+        # outpost-locations.conf, with keepalive to the outpost.
+        location /outpost.goauthentik.io {
+            proxy_pass              http://outpost/outpost.goauthentik.io;
+            proxy_bind              127.0.0.2;
+            proxy_set_header        Connection "";
+            proxy_set_header        Host $http_host;
+            proxy_set_header        X-Original-URL $scheme://$http_host$request_uri;
+            proxy_set_header        X-Forwarded-Proto $scheme;
+            proxy_set_header        X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_pass_request_body off;
+            proxy_set_header        Content-Length "";
+            add_header              Set-Cookie $auth_cookie;
+            auth_request_set        $auth_cookie $upstream_http_set_cookie;
+        }
+        location @goauthentik_proxy_signin {
+            internal;
+            default_type application/json;
+            if ($auth_challenge) {
+                add_header WWW-Authenticate $auth_challenge always;
+                add_header Cache-Control no-store always;
+                return 401 '{"error":"unauthorized","message":"sign in or send credentials"}\n';
+            }
+            add_header Set-Cookie $auth_cookie;
+            return 302 /outpost.goauthentik.io/start?rd=$scheme://$http_host$request_uri;
+        }
+        location / {
+            include %[6]s/outpost-auth.conf;
+            proxy_set_header Connection "";
+            proxy_pass http://app;
+        }
+    }
+    server {
+        listen %[5]s;
+        location = /_auth_ok {
+            internal;
+            proxy_pass http://okauth/auth-ok;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+        }
+        location / {
+            auth_request /_auth_ok;
+            proxy_set_header Connection "";
+            proxy_pass http://app;
+        }
+    }
+}
+`, dir, w.outAddr, w.upAddr, w.ngxOutAddr, w.ngxFloorAddr, deploy)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		fatalf("%v", err)
+	}
+	if out, err := exec.Command(cfg.nginx, "-t", "-p", dir, "-c", path).CombinedOutput(); err != nil {
+		fatalf("nginx -t: %v\n%s", err, out)
+	}
+	w.nginx = start(cfg.dir, "nginx", nil, false, cfg.nginx, "-p", dir, "-c", path)
+	waitTCP(w.nginx, w.ngxOutAddr, 10*time.Second)
+	waitTCP(w.nginx, w.ngxFloorAddr, 10*time.Second)
+}
