@@ -117,15 +117,44 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, verifyTLS bool, hm *metr
 			}
 		},
 		Transport: transportFor(ts, verifyTLS, hm),
-		// Flush every write: SSE, streamed logs and long polls arrive live.
-		FlushInterval: -1,
+		// Streams arrive live: ReverseProxy flushes every write of an SSE
+		// response or of one without a Content-Length (chunked streams,
+		// streamed logs, long polls). Any other body is flushed at most
+		// 1 ms after a write. Not -1 for those: that flushes the headers
+		// from a timer goroutine as soon as they are written, so every
+		// small response cost two writes to the client instead of one.
+		FlushInterval: time.Millisecond,
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Set("X-Powered-By", "goauthentik.io")
 			return nil
 		},
 		ErrorHandler: u.fail,
+		// Without a pool every request allocates (and clears) a 32 KB copy
+		// buffer: most of the garbage of a proxied request.
+		BufferPool: copyBuffers,
 	}
 	return u
+}
+
+// copyBuffers are ReverseProxy's body copy buffers, shared by every
+// upstream proxy.
+var copyBuffers httputil.BufferPool = &bufferPool{}
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32*1024)
+}
+
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) != 32*1024 {
+		return
+	}
+	buf = buf[:cap(buf)]
+	b.p.Put(&buf)
 }
 
 // transportFor picks the shared transport per request, by target.

@@ -296,8 +296,10 @@ func (w *world) compareHTTP(name, floorName, floorURL, outURL string, headers []
 	for i := range cfg.rounds {
 		one := func(url string, p *proc) result {
 			resetPeak(p.pid())
+			c0 := cpuTime(p.pid())
 			r := runWrk(cfg, url, headers, cfg.duration)
 			r.peakMB = peakMB(p.pid())
+			r.cpuPerReq = perOp(cpuTime(p.pid())-c0, r.rps*cfg.duration.Seconds())
 			return r
 		}
 		if i%2 == 0 {
@@ -323,8 +325,10 @@ func (w *world) compareWebsocket(cookie string) row {
 	for i := range cfg.rounds {
 		one := func(url string, p *proc) result {
 			resetPeak(p.pid())
+			c0 := cpuTime(p.pid())
 			r := runWebsocket(cfg, url, hdr, cfg.duration)
 			r.peakMB = peakMB(p.pid())
+			r.cpuPerReq = perOp(cpuTime(p.pid())-c0, r.rps*cfg.duration.Seconds())
 			return r
 		}
 		if i%2 == 0 {
@@ -336,4 +340,11 @@ func (w *world) compareWebsocket(cookie string) row {
 		}
 	}
 	return row{name: "websocket round trip", floorName: "bare", floor: median(fs), outpost: median(os), note: "messages/s on open sockets"}
+}
+
+func perOp(cpu time.Duration, ops float64) time.Duration {
+	if ops <= 0 {
+		return 0
+	}
+	return time.Duration(float64(cpu) / ops)
 }

@@ -16,6 +16,9 @@ type result struct {
 	p50, p99 time.Duration
 	errors   int64 // socket errors and non-2xx/3xx answers
 	peakMB   float64
+	// cpuPerReq is the proxy process's CPU time per request (user +
+	// system): steadier than throughput on a shared machine.
+	cpuPerReq time.Duration
 }
 
 var (
@@ -95,6 +98,7 @@ func median(rs []result) result {
 	out.p50 = time.Duration(pick(func(r result) float64 { return float64(r.p50) }))
 	out.p99 = time.Duration(pick(func(r result) float64 { return float64(r.p99) }))
 	out.peakMB = pick(func(r result) float64 { return r.peakMB })
+	out.cpuPerReq = time.Duration(pick(func(r result) float64 { return float64(r.cpuPerReq) }))
 	for _, r := range rs {
 		out.errors += r.errors
 	}
@@ -110,9 +114,9 @@ type row struct {
 }
 
 func printHeader() {
-	fmt.Printf("\n%-22s %-8s %11s %9s %9s %8s %7s | %11s %9s %9s %8s %7s | %6s %9s\n",
-		"scenario", "floor", "floor/s", "p50", "p99", "peakMB", "errors", "outpost/s", "p50", "p99", "peakMB", "errors", "ratio", "+p99")
-	fmt.Println(strings.Repeat("-", 152))
+	fmt.Printf("\n%-31s %-8s %9s %8s %8s %7s %6s %4s | %9s %8s %8s %7s %6s %4s | %6s %8s %7s\n",
+		"scenario", "floor", "floor/s", "p50", "p99", "peakMB", "cpu/r", "err", "outpost/s", "p50", "p99", "peakMB", "cpu/r", "err", "ratio", "+p99", "+cpu/r")
+	fmt.Println(strings.Repeat("-", 160))
 }
 
 func printRow(r row) {
@@ -120,10 +124,10 @@ func printRow(r row) {
 	if r.floor.rps > 0 {
 		ratio = r.outpost.rps / r.floor.rps
 	}
-	fmt.Printf("%-22s %-8s %11.0f %9s %9s %8.1f %7d | %11.0f %9s %9s %8.1f %7d | %5.1f%% %9s",
-		r.name, r.floorName, r.floor.rps, fmtDur(r.floor.p50), fmtDur(r.floor.p99), r.floor.peakMB, r.floor.errors,
-		r.outpost.rps, fmtDur(r.outpost.p50), fmtDur(r.outpost.p99), r.outpost.peakMB, r.outpost.errors,
-		100*ratio, fmtDur(r.outpost.p99-r.floor.p99))
+	fmt.Printf("%-31s %-8s %9.0f %8s %8s %7.1f %6s %4d | %9.0f %8s %8s %7.1f %6s %4d | %5.1f%% %8s %7s",
+		r.name, r.floorName, r.floor.rps, fmtDur(r.floor.p50), fmtDur(r.floor.p99), r.floor.peakMB, fmtDur(r.floor.cpuPerReq), r.floor.errors,
+		r.outpost.rps, fmtDur(r.outpost.p50), fmtDur(r.outpost.p99), r.outpost.peakMB, fmtDur(r.outpost.cpuPerReq), r.outpost.errors,
+		100*ratio, fmtDur(r.outpost.p99-r.floor.p99), fmtDur(r.outpost.cpuPerReq-r.floor.cpuPerReq))
 	if r.note != "" {
 		fmt.Printf("  (%s)", r.note)
 	}
