@@ -43,7 +43,20 @@ func stripIdentityHeaders(h http.Header) {
 // setIdentityHeaders writes the identity of claims into h (the upstream
 // request in proxy mode, the response in forward modes).
 func setIdentityHeaders(h http.Header, claims map[string]any, info identityInfo) {
-	set := func(name, value string) { h[name] = []string{value} }
+	// One backing array for the twelve values instead of one allocation
+	// each; every header gets its own one-element, full-capacity slice, so
+	// an append to one never reaches the next.
+	vals := make([]string, len(identityHeaderNames))
+	n := 0
+	set := func(name, value string) {
+		if n < len(vals) {
+			vals[n] = value
+			h[name] = vals[n : n+1 : n+1]
+			n++
+			return
+		}
+		h[name] = []string{value}
+	}
 	set("X-Authentik-Username", claimString(claims, "preferred_username"))
 	set("X-Authentik-Groups", strings.Join(claimStrings(claims, "groups"), "|"))
 	set("X-Authentik-Entitlements", strings.Join(claimStrings(claims, "entitlements"), "|"))

@@ -18,6 +18,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -318,4 +319,21 @@ func BenchmarkServeHTTP(b *testing.B) {
 			}
 		}
 	})
+}
+
+// isForwardingHeader is the map lookup of the lower-cased, "_"-as-"-" name
+// it replaced, without allocating.
+func TestIsForwardingHeaderFold(t *testing.T) {
+	names := []string{"X-Forwarded-For", "x_forwarded_for", "X_FORWARDED_HOST", "Forwarded", "FORWARDED",
+		"X-Real-Ip", "True-Client-Ip", "X-Original-Url", "Accept", "Cookie", "", "X-Forwarded-For-Extra-Long-Header-Name",
+		"x-forwarded-proto", "X-Client-IP", "X-Forwarded", "Forwarded_", "X-Ｆorwarded-For"}
+	for _, n := range names {
+		want := forwardingHeaders[strings.ReplaceAll(strings.ToLower(n), "_", "-")]
+		if got := isForwardingHeader(n); got != want {
+			t.Errorf("isForwardingHeader(%q) = %v, want %v", n, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { isForwardingHeader("X-Forwarded-Host") }); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
 }

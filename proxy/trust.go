@@ -23,6 +23,27 @@ var forwardingHeaders = map[string]bool{
 	"x-original-host": true, "x-client-ip": true, "true-client-ip": true,
 }
 
+// isForwardingHeader reports whether name, lower-cased with "_" read as
+// "-", is one of forwardingHeaders. It folds into a stack buffer: the
+// check runs on every header of every request from an untrusted peer.
+func isForwardingHeader(name string) bool {
+	var buf [32]byte
+	if len(name) > len(buf) {
+		return false // longer than any forwarding header
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		}
+		buf[i] = c
+	}
+	return forwardingHeaders[string(buf[:len(name)])]
+}
+
 // maxForwardedHops bounds how many X-Forwarded-For entries are examined: a
 // header of thousands of entries costs no more than a short one.
 const maxForwardedHops = 32
@@ -72,7 +93,7 @@ func (t trust) resolve(r *http.Request) origin {
 	o.ClientIP = peer
 	if !peer.IsValid() || !t.contains(peer) {
 		for name := range r.Header {
-			if forwardingHeaders[strings.ReplaceAll(strings.ToLower(name), "_", "-")] {
+			if isForwardingHeader(name) {
 				delete(r.Header, name)
 			}
 		}
