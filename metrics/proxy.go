@@ -3,6 +3,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -101,6 +102,14 @@ type Host struct {
 	p       *Proxy
 	outpost string
 	host    string
+
+	// The series every request touches, looked up once per label
+	// combination instead of hashing the labels under the vector's lock
+	// on every request. Filled lazily: a series appears in /metrics only
+	// once it has been counted, as without the cache.
+	durations [len(methodLabels)][len(kindLabels)]atomic.Pointer[prometheus.Observer]
+	responses [len(statusClassLabels)]atomic.Pointer[prometheus.Counter]
+	decisions [len(resultLabels)][len(decisionMethodLabels)]atomic.Pointer[prometheus.Counter]
 }
 
 // Host returns the metrics handle for a provider's host. host must come from
@@ -109,15 +118,65 @@ func (p *Proxy) Host(outpost, host string) *Host {
 	return &Host{p: p, outpost: outpost, host: host}
 }
 
+// Label values of the cached series, by index.
+var (
+	methodLabels = [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace, "other"}
+	kindLabels           = [...]string{KindPing, KindStatic, KindApp}
+	statusClassLabels    = [...]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+	resultLabels         = [...]string{ResultAllowed, ResultLoginRedirect, ResultUnauthorized, ResultDenied}
+	decisionMethodLabels = [...]string{MethodSession, MethodBearer, MethodBasic, MethodSkipped, MethodNone}
+)
+
+// labelIndex is v's position in labels, or -1.
+func labelIndex(labels []string, v string) int {
+	for i, l := range labels {
+		if l == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// cached returns *slot, first filling it with make().
+func cached[T any](slot *atomic.Pointer[T], make func() T) T {
+	if v := slot.Load(); v != nil {
+		return *v
+	}
+	v := make()
+	slot.Store(&v) // a racing store holds the same series
+	return v
+}
+
 // Request records one answered request.
 func (h *Host) Request(method, kind string, status int, took time.Duration) {
-	h.p.requestDuration.WithLabelValues(h.outpost, Method(method), h.host, kind).Observe(took.Seconds())
-	h.p.responses.WithLabelValues(h.host, statusClass(status)).Inc()
+	m := labelIndex(methodLabels[:], Method(method))
+	if k := labelIndex(kindLabels[:], kind); k >= 0 {
+		cached(&h.durations[m][k], func() prometheus.Observer {
+			return h.p.requestDuration.WithLabelValues(h.outpost, methodLabels[m], h.host, kindLabels[k])
+		}).Observe(took.Seconds())
+	} else {
+		h.p.requestDuration.WithLabelValues(h.outpost, methodLabels[m], h.host, kind).Observe(took.Seconds())
+	}
+	c := 0 // "other"
+	if status >= 100 && status <= 599 {
+		c = status / 100
+	}
+	cached(&h.responses[c], func() prometheus.Counter {
+		return h.p.responses.WithLabelValues(h.host, statusClassLabels[c])
+	}).Inc()
 }
 
 // Decision records an authorization decision.
 func (h *Host) Decision(result, method string) {
-	h.p.decisions.WithLabelValues(h.host, result, method).Inc()
+	r, m := labelIndex(resultLabels[:], result), labelIndex(decisionMethodLabels[:], method)
+	if r < 0 || m < 0 {
+		h.p.decisions.WithLabelValues(h.host, result, method).Inc()
+		return
+	}
+	cached(&h.decisions[r][m], func() prometheus.Counter {
+		return h.p.decisions.WithLabelValues(h.host, result, method)
+	}).Inc()
 }
 
 // LoginStarted records a browser sent to the identity provider.
