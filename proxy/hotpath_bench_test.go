@@ -337,3 +337,24 @@ func TestIsForwardingHeaderFold(t *testing.T) {
 		t.Errorf("%v allocations", n)
 	}
 }
+
+// BenchmarkUpdate is building the data plane for a snapshot and swapping it
+// in: what a configuration refresh costs the outpost once the core has
+// answered.
+func BenchmarkUpdate(b *testing.B) {
+	for _, n := range []int{2, 1000} {
+		b.Run(fmt.Sprintf("providers=%d", n), func(b *testing.B) {
+			snap := &outpostapi.Snapshot{Outpost: outpostapi.OutpostInfo{Name: "bench"}}
+			for i := range n {
+				snap.Providers = append(snap.Providers, provider(b, fmt.Sprintf("p%d", i), outpostapi.ModeProxy, fmt.Sprintf("https://app-%d.example.com", i), ""))
+			}
+			srv := New(Options{Log: discard(), Metrics: metrics.NewProxy(), Version: "bench"})
+			b.ReportAllocs()
+			for b.Loop() {
+				if failed := srv.Update(snap); len(failed) > 0 {
+					b.Fatal(failed)
+				}
+			}
+		})
+	}
+}

@@ -26,7 +26,10 @@ type MemoryOptions struct {
 type MemoryStore struct {
 	opts MemoryOptions
 
-	mu    sync.Mutex
+	// mu guards the maps and the heap. A stored *Session is never changed
+	// after Save put it in (a new Save replaces the entry), so Get copies
+	// it after letting go of the lock.
+	mu    sync.RWMutex
 	byID  map[string]*entry
 	bySID map[string]map[string]struct{}
 	bySub map[string]map[string]struct{}
@@ -74,13 +77,17 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 var errNoID = errors.New("session has no id")
 
 func (m *MemoryStore) Get(_ context.Context, id string) (*Session, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.mu.RLock()
 	e, ok := m.byID[id]
-	if !ok || e.s.Expired(m.opts.Now()) {
+	var s *Session
+	if ok {
+		s = e.s
+	}
+	m.mu.RUnlock()
+	if s == nil || s.Expired(m.opts.Now()) {
 		return nil, ErrNotFound
 	}
-	return clone(e.s), nil
+	return clone(s), nil
 }
 
 func (m *MemoryStore) Save(_ context.Context, s *Session) error {
@@ -184,8 +191,8 @@ func (m *MemoryStore) FirstUse(_ context.Context, key string, ttl time.Duration)
 }
 
 func (m *MemoryStore) Len(context.Context) (int, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.mu.RLock()
+	defer m.mu.RUnlock()
 	return len(m.byID), nil
 }
 

@@ -49,6 +49,8 @@ type config struct {
 	// outpostLog keeps the outpost's log in a file (default: /dev/null,
 	// since the access log of a load run is gigabytes).
 	outpostLog bool
+	// outpostEnv is extra environment for every outpost started.
+	outpostEnv []string
 }
 
 func main() {
@@ -79,6 +81,10 @@ func main() {
 	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (default: all): proxy,bearer,redirect,websocket,forward,redis,providers")
 	flag.BoolVar(&cfg.scale, "scale", true, "run the scale checks")
 	flag.BoolVar(&cfg.outpostLog, "outpost-log", false, "keep the outpost's log in the work directory")
+	flag.Func("outpost-env", "NAME=VALUE for every outpost started (repeatable), e.g. GOGC=200", func(v string) error {
+		cfg.outpostEnv = append(cfg.outpostEnv, v)
+		return nil
+	})
 	flag.Parse()
 	cfg.only = map[string]bool{}
 	for _, s := range strings.Split(only, ",") {
@@ -281,6 +287,7 @@ func (w *world) startOutpost(env []string) {
 		"AUTHENTIK_LOG_LEVEL=info",
 		"OUTPOST_LISTEN__MAX_WEBSOCKETS_PER_CLIENT=" + fmt.Sprint(cmp.Or(w.cfg.conns*2, 128)),
 	}
+	base = append(base, w.cfg.outpostEnv...)
 	w.outpost = start(w.cfg.dir, "outpost", append(base, env...), !w.cfg.outpostLog, w.cfg.outpost, "serve")
 	waitHTTP(w.outpost, "http://"+w.metricsAddr+"/outpost.goauthentik.io/ready", http.StatusOK, 60*time.Second)
 }
