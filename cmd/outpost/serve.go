@@ -146,6 +146,9 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		srv.ReadHeaderTimeout = limits.ReadHeaderTimeout
 		srv.IdleTimeout = limits.IdleTimeout
 		srv.MaxHeaderBytes = limits.MaxHeaderBytes
+		// TLS handshake and connection errors in the same log format as
+		// everything else, not plain stderr.
+		srv.ErrorLog = slog.NewLogLogger(log.With("listener", name).Handler(), slog.LevelWarn)
 		err := proxy.Serve(ctx, srv, ln, drainTimeout)
 		if err != nil {
 			log.Error("listener failed", "listener", name, "error", err)

@@ -122,6 +122,11 @@ func TestHTTPSStandalone(t *testing.T) {
 	if _, err := served(httpsAddr, "prom.test", tls.VersionTLS11); err == nil {
 		t.Error("TLS 1.1 was accepted")
 	}
+	// The refused handshake is logged like everything else (JSON, with
+	// the listener), not as a bare line on stderr.
+	if line := p.waitFor(t, "TLS handshake error", 10*time.Second); !strings.HasPrefix(line, "{") || !strings.Contains(line, `"listener":"https"`) {
+		t.Errorf("handshake error not in the structured log: %s", line)
+	}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // only the status matters here
 	}}
