@@ -109,8 +109,12 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		m.MarkRefreshed(snap.LoadedAt)
 		m.RefreshResult(nil, snap.LoadedAt)
 		m.SetProviders(len(snap.Providers)-len(failed), len(snap.Rejected)+len(failed))
+		// The configuration's level wins while it sets one; without it,
+		// the environment's applies again.
 		if snap.Outpost.LogLevel != "" {
 			level.Set(coreLevel(snap.Outpost.LogLevel))
+		} else {
+			level.Set(envLevel)
 		}
 		log.Info("configuration in force", "source", snap.Source, "outpost", snap.Outpost.Name,
 			"providers", len(snap.Providers), "rejected", len(snap.Rejected))
