@@ -141,6 +141,8 @@ func TestRulesSameInProxyAndForwardAuth(t *testing.T) {
 		{"olga", "GET", "/api/v1/admin/tsdb", 403},
 		{"olga", "GET", "/api/v1/admin", 403},
 		{"olga", "GET", "/api/v1/administrators", 200}, // a prefix ends on a segment
+		{"olga", "GET", "/api/v1/admin;x/tsdb", 403},   // /api/v1/admin/tsdb to a server dropping ";" parameters
+		{"olga", "GET", "/api/v1;v=2/admin", 403},
 		{"olga", "GET", "/api/v2/silences", 200},
 		{"olga", "POST", "/api/v2/silences", 403},
 		{"olga", "DELETE", "/api/v2/silences/3", 403},

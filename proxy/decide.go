@@ -44,7 +44,7 @@ type verdict struct {
 func (a *application) decide(id identity, target *url.URL, method string) verdict {
 	switch {
 	case id.session != nil:
-		res := a.provider.Policy.Evaluate(id.session.Claims, method, target.Path)
+		res := a.evaluate(id.session.Claims, method, target.Path)
 		switch {
 		case res.Allowed:
 			return verdict{decision: allowIdentified}
@@ -60,6 +60,18 @@ func (a *application) decide(id identity, target *url.URL, method string) verdic
 		return verdict{decision: refuseUnauthorized}
 	}
 	return verdict{decision: startSignIn}
+}
+
+// evaluate applies the provider's rules to the path as written and, with
+// ";" parameters in it, to the path a server that drops them acts on
+// (/api/v1/admin;x/tsdb is /api/v1/admin/tsdb to Tomcat): both must allow,
+// as for skip_path_regex.
+func (a *application) evaluate(claims map[string]any, method, path string) authz.Result {
+	res := a.provider.Policy.Evaluate(claims, method, path)
+	if bare := withoutPathParams(path); res.Allowed && bare != path {
+		return a.provider.Policy.Evaluate(claims, method, bare)
+	}
+	return res
 }
 
 // identity is who a request proved to be, and how.
