@@ -63,15 +63,8 @@ func credentialKey(clientID, header string) [32]byte {
 // and an unreachable provider not at all.
 func (c *credentialCache) lookup(clientID, header string, verify func() (*verifiedCredential, error)) (*verifiedCredential, error) {
 	key := credentialKey(clientID, header)
-	now := c.now()
-	c.mu.Lock()
-	e, ok := c.entries[key]
-	c.mu.Unlock()
-	if ok && now.Before(e.until) {
-		if e.v == nil {
-			return nil, e.err
-		}
-		return e.v.clone(), nil
+	if v, err, ok := c.cachedAt(key); ok {
+		return v, err
 	}
 	res, err, _ := c.flight.Do(string(key[:]), func() (any, error) {
 		v, err := verify()
@@ -82,6 +75,25 @@ func (c *credentialCache) lookup(clientID, header string, verify func() (*verifi
 		return nil, err
 	}
 	return res.(*verifiedCredential).clone(), nil
+}
+
+// cached is the outcome remembered for header, if any; nothing is verified.
+func (c *credentialCache) cached(clientID, header string) (*verifiedCredential, error, bool) {
+	return c.cachedAt(credentialKey(clientID, header))
+}
+
+func (c *credentialCache) cachedAt(key [32]byte) (*verifiedCredential, error, bool) {
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	c.mu.Unlock()
+	switch {
+	case !ok || !now.Before(e.until):
+		return nil, nil, false
+	case e.v == nil:
+		return nil, e.err, true
+	}
+	return e.v.clone(), nil, true
 }
 
 func (c *credentialCache) store(key [32]byte, v *verifiedCredential, err error) {

@@ -40,8 +40,8 @@ type credential struct {
 	limited bool
 }
 
-// errLimited stands in for verification while a client IP is over its
-// budget of refused credentials; it is never cached.
+// errLimited is the outcome of a credential not checked because its client
+// IP is over its budget of refused ones; it is never cached.
 var errLimited = errors.New("too many refused credentials from this address")
 
 // errRejected is a credential the identity provider (or local verification)
@@ -83,15 +83,21 @@ func (a *application) authenticateHeader(r *http.Request) credential {
 		return c
 	}
 	ip := originOf(r).ClientIP
+	var v *verifiedCredential
+	var err error
 	if a.failures.exhausted(ip) {
 		// Over budget: what is cached still answers, nothing new is tried.
-		verify = func(context.Context) (*verifiedCredential, error) { return nil, errLimited }
+		var known bool
+		if v, err, known = a.credentials.cached(a.provider.ClientID, header); !known {
+			err = errLimited
+		}
+	} else {
+		v, err = a.credentials.lookup(a.provider.ClientID, header, func() (*verifiedCredential, error) {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), backchannelTimeout)
+			defer cancel()
+			return verify(ctx)
+		})
 	}
-	v, err := a.credentials.lookup(a.provider.ClientID, header, func() (*verifiedCredential, error) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), backchannelTimeout)
-		defer cancel()
-		return verify(ctx)
-	})
 	switch {
 	case errors.Is(err, errLimited) && !a.provider.InterceptHeaderAuth:
 		// The header may be the app's own API key: not checked, left to
