@@ -51,12 +51,21 @@ func clientIPString(o origin) string {
 	return o.ClientIP.String()
 }
 
-// secretQueryParams are query parameters whose values never reach a log.
-var secretQueryParams = map[string]bool{
-	"code": true, "state": true, "token": true, "access_token": true, "id_token": true,
-	"refresh_token": true, "id_token_hint": true, "client_secret": true, "password": true,
-	"code_verifier": true, "logout_token": true, "session_state": true,
+// SecretQueryParams are the query parameters whose values never reach a
+// log: the access log redacts them here, the process's log handler
+// everywhere else.
+var SecretQueryParams = []string{
+	"code", "state", "token", "access_token", "id_token", "refresh_token", "id_token_hint",
+	"client_secret", "password", "code_verifier", "logout_token", "session_state",
 }
+
+var secretQueryParams = func() map[string]bool {
+	m := make(map[string]bool, len(SecretQueryParams))
+	for _, p := range SecretQueryParams {
+		m[p] = true
+	}
+	return m
+}()
 
 // redactQuery replaces the values of secret parameters in a raw query,
 // matching names case-insensitively and after unescaping.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"regexp"
 	"strings"
+
+	"github.com/outpost-dev/outpost/proxy"
 )
 
 // levelTrace is below slog's Debug: authentik's "trace" level.
@@ -68,7 +70,7 @@ var secretKeys = map[string]bool{
 }
 
 // secretQueryParams are redacted inside any URL-looking value.
-var secretQueryParams = regexp.MustCompile(`(?i)([?&](?:code|state|token|access_token|id_token|refresh_token|id_token_hint|client_secret|password|code_verifier|logout_token)=)[^&#\s"]*`)
+var secretQueryParams = regexp.MustCompile(`(?i)([?&](?:` + strings.Join(proxy.SecretQueryParams, "|") + `)=)[^&#\s"]*`)
 
 const redacted = "[redacted]"
 
