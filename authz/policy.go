@@ -61,6 +61,21 @@ func (r Rules) empty() bool {
 		len(r.AllowedUsers) == 0 && len(r.RequireClaims) == 0
 }
 
+// UsesMethods reports whether some rules depend on the request's method,
+// so that a request whose method is unknown cannot be judged. A nil Policy
+// uses none.
+func (p *Policy) UsesMethods() bool {
+	if p == nil {
+		return false
+	}
+	for _, pr := range p.paths {
+		if len(pr.methods) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Error names the field of a rule that cannot be evaluated.
 type Error struct {
 	Field string

@@ -108,11 +108,16 @@ func (s *authzStack) viaProxy(t *testing.T, method, path string, header ...strin
 	return do(t, req)
 }
 
+// nginx's auth_request always asks with GET; the shipped snippet sends the
+// real method in X-Original-Method.
 func (s *authzStack) viaForward(t *testing.T, method, path string, header ...string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, s.outpost+"/outpost.goauthentik.io/auth/nginx", nil)
+	req, _ := http.NewRequest("GET", s.outpost+"/outpost.goauthentik.io/auth/nginx", nil)
 	req.Host = "fwd.localhost:" + s.port
 	req.Header.Set("X-Original-URL", "http://fwd.localhost:"+s.port+path)
+	if method != "" {
+		req.Header.Set("X-Original-Method", method)
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
@@ -166,6 +171,20 @@ func TestRulesSameInProxyAndForwardAuth(t *testing.T) {
 		if pStatus == 200 && c.path != "/-/healthy" && !strings.Contains(pBody, `as "`+c.user+`"`) {
 			t.Errorf("%s %s: app saw %s", c.user, c.path, pBody)
 		}
+	}
+}
+
+// Through forward auth, rules per method cannot be judged without the
+// original method: a reverse proxy that does not send it gets a
+// configuration error, never the GET verdict for a POST.
+func TestForwardAuthWithoutOriginalMethod(t *testing.T) {
+	s := newAuthzStack(t)
+	token := s.issuer.Token("olga", "fwd-client", time.Hour)
+	if got, body := s.viaForward(t, "", "/api/v2/silences", "Authorization", "Bearer "+token); got != 500 || body != "configuration error" {
+		t.Errorf("no X-Original-Method: %d %s", got, body)
+	}
+	if got, _ := s.viaForward(t, "POST", "/api/v2/silences", "Authorization", "Bearer "+token); got != 403 {
+		t.Errorf("X-Original-Method POST: %d, want 403", got)
 	}
 }
 

@@ -122,7 +122,14 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		return
 	}
 	s := id.session
-	switch a.record(r, id, a.decide(id, orig, originalMethod(r, kind))) {
+	method, known := originalMethod(r, kind)
+	if !known && a.provider.Policy.UsesMethods() {
+		// Rules that depend on the method cannot be evaluated: refuse
+		// rather than judge a POST as the reverse proxy's GET.
+		a.configurationError(w, r, errNoOriginalMethod)
+		return
+	}
+	switch a.record(r, id, a.decide(id, orig, method)) {
 	case allowIdentified:
 		a.setIdentity(w.Header(), s)
 		w.WriteHeader(http.StatusOK)
@@ -152,16 +159,23 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 	}
 }
 
+var errNoOriginalMethod = errors.New("the request carries no original method (nginx: X-Original-Method, Traefik/Caddy: X-Forwarded-Method), and the provider has rules per method")
+
 // originalMethod is the method of the request the reverse proxy asks
-// about: Traefik and Caddy send it in X-Forwarded-Method (kept only from a
-// trusted proxy), nginx and Envoy ask with the original method.
-func originalMethod(r *http.Request, kind forwardKind) string {
-	if kind == forwardTraefik {
-		if m := r.Header.Get("X-Forwarded-Method"); m != "" {
-			return m
-		}
+// about, and whether it is known. Traefik and Caddy send it in
+// X-Forwarded-Method; nginx's auth_request always asks with GET, so its
+// snippet sends X-Original-Method (both kept only from trusted proxies);
+// Envoy asks with the original method.
+func originalMethod(r *http.Request, kind forwardKind) (string, bool) {
+	switch kind {
+	case forwardTraefik:
+		m := r.Header.Get("X-Forwarded-Method")
+		return m, m != ""
+	case forwardNginx:
+		m := r.Header.Get("X-Original-Method")
+		return m, m != ""
 	}
-	return r.Method
+	return r.Method, true
 }
 
 func withoutPathParamsURL(u *url.URL) string {
@@ -173,7 +187,7 @@ func withoutPathParamsURL(u *url.URL) string {
 // configurationError is a reverse proxy that does not send what the endpoint
 // needs: it fails closed with 500, and the core hears of it (spec §3.4).
 func (a *application) configurationError(w http.ResponseWriter, r *http.Request, cause error) {
-	a.log.Error("forward auth request without a usable original URL: check the reverse proxy's configuration",
+	a.log.Error("forward auth request without a usable original URL or method: check the reverse proxy's configuration",
 		"provider", a.provider.Name, "path", r.URL.Path, "remote", r.RemoteAddr, "error", cause)
 	if a.events != nil {
 		headers := map[string]any{}
@@ -185,7 +199,7 @@ func (a *application) configurationError(w http.ResponseWriter, r *http.Request,
 		ev := outpostapi.Event{
 			Action: "configuration_error", App: "authentik.providers.proxy", ClientIP: r.RemoteAddr,
 			Context: map[string]any{
-				"message":  "forward auth request without a usable original URL: " + cause.Error(),
+				"message":  "forward auth request without a usable original URL or method: " + cause.Error(),
 				"provider": a.provider.Name, "outpost": a.outpost, "url": r.URL.String(), "headers": headers,
 			},
 		}
