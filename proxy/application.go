@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -90,7 +91,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Nothing the client says about identity survives, on any path.
 	stripIdentityHeaders(r.Header)
-	q := r.URL.Query()
+	q := markerQuery(r.URL.RawQuery)
 	switch {
 	case strings.EqualFold(q.Get("X-authentik-auth-callback"), "true"):
 		a.callback(w, r, q)
@@ -101,10 +102,10 @@ func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.URL.Path {
 	case pathStart:
-		a.startLogin(w, r, validRedirect(a.provider, q.Get("rd")), false)
+		a.startLogin(w, r, validRedirect(a.provider, r.URL.Query().Get("rd")), false)
 		return
 	case pathCallback:
-		a.callback(w, r, q)
+		a.callback(w, r, r.URL.Query())
 		return
 	case pathSignOut:
 		a.signOut(w, r)
@@ -124,6 +125,17 @@ func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.proxy(w, r)
+}
+
+// markerQuery is the parsed query when it can hold the X-authentik-*
+// markers, else nil: most requests have a query that cannot (no marker
+// name, nothing escaped), and parsing every query allocates.
+func markerQuery(raw string) url.Values {
+	if !strings.Contains(raw, "X-authentik-") && !strings.Contains(raw, "%") {
+		return nil
+	}
+	q, _ := url.ParseQuery(raw)
+	return q
 }
 
 // proxy is proxy mode (spec §9): authenticate, then forward with identity.
@@ -154,6 +166,7 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 	}
 	switch d {
 	case allowIdentified:
+		r.Header = withRoomForIdentity(r.Header)
 		a.setIdentity(r.Header, s)
 		if isWebsocketUpgrade(r) {
 			var ok bool
@@ -295,26 +308,37 @@ func (a *application) unauthorized(w http.ResponseWriter, _ *http.Request, cred 
 
 // removeOwnCookies drops the outpost's cookies from what goes upstream, so
 // the app never holds a replayable session; the app's own cookies pass
-// byte for byte.
+// byte for byte. Names are compared trimmed, as Go's cookie parser (which
+// found the session) trims them.
 func (a *application) removeOwnCookies(r *http.Request) {
-	lines := r.Header.Values("Cookie")
+	lines := r.Header["Cookie"]
 	if len(lines) == 0 {
 		return
 	}
-	own := func(name string) bool { return name == a.sessionCookies.Name() || name == a.loginCookies.Name() }
-	var kept []string
+	var kept strings.Builder
+	kept.Grow(len(lines[0]))
 	for _, line := range lines {
-		for _, part := range strings.Split(line, ";") {
-			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
-			if !own(name) && strings.TrimSpace(part) != "" {
-				kept = append(kept, strings.TrimSpace(part))
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			// Trimmed as net/http trims; the name more widely, to be sure.
+			part = textproto.TrimString(part)
+			name, _, _ := strings.Cut(part, "=")
+			name = strings.TrimSpace(name)
+			if part == "" || name == a.sessionCookies.Name() || name == a.loginCookies.Name() {
+				continue
 			}
+			if kept.Len() > 0 {
+				kept.WriteString("; ")
+			}
+			kept.WriteString(part)
 		}
 	}
-	r.Header.Del("Cookie")
-	if len(kept) > 0 {
-		r.Header.Set("Cookie", strings.Join(kept, "; "))
+	if kept.Len() == 0 {
+		delete(r.Header, "Cookie")
+		return
 	}
+	r.Header["Cookie"] = []string{kept.String()}
 }
 
 func isWebsocketUpgrade(r *http.Request) bool {

@@ -40,6 +40,19 @@ func stripIdentityHeaders(h http.Header) {
 	}
 }
 
+// withRoomForIdentity returns a copy of h sized for the identity
+// headers too: a request's header map is sized for what the client sent,
+// and growing it twice while the identity is added cost more than all the
+// rest of the decision (issue 10). Values are shared, not copied.
+func withRoomForIdentity(h http.Header) http.Header {
+	const room = 16 // the twelve, Authorization and a few additional headers
+	out := make(http.Header, len(h)+room)
+	for k, v := range h {
+		out[k] = v
+	}
+	return out
+}
+
 // setIdentityHeaders writes the identity of claims into h (the upstream
 // request in proxy mode, the response in forward modes).
 func setIdentityHeaders(h http.Header, claims map[string]any, info identityInfo) {

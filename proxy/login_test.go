@@ -365,6 +365,20 @@ func TestLoginSignOutAndReplay(t *testing.T) {
 	if !stolen.HttpOnly && stolen.Value == "" {
 		t.Error("session cookie unusable")
 	}
+	// Blanks around the name still make it the session cookie to Go's
+	// parser, so such a cookie must not reach the app either; the app's
+	// own cookies pass in order.
+	spaced, _ := http.NewRequest("GET", st.outpost+"/api", nil)
+	spaced.Header.Set("Cookie", "app_pref=dark; "+stolen.Name+" ="+stolen.Value+" ;x=1")
+	if resp, err := http.DefaultTransport.RoundTrip(spaced); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("signed-in request with a spaced cookie: %v %v", resp, err)
+	} else {
+		readBody(resp)
+	}
+	up = st.lastUpstream(t)
+	if got := up.Header.Values("Cookie"); len(got) != 1 || got[0] != "app_pref=dark; x=1" || up.Header.Get("X-Authentik-Username") != "alice" {
+		t.Errorf("upstream got Cookie %q as %q", got, up.Header.Get("X-Authentik-Username"))
+	}
 
 	// Sign-out ends the session and hands over to the core's end-session.
 	resp = getPage(t, c, st.outpost+"/outpost.goauthentik.io/sign_out")

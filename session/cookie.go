@@ -52,6 +52,8 @@ type Codec struct {
 	opts CookieOptions
 	name string
 	sc   *securecookie.SecureCookie
+	// scope names the keys in the cache of verified values.
+	scope string
 }
 
 // NewCodec derives the keys; distinct labels keep the HMAC and AES keys
@@ -77,7 +79,8 @@ func NewCodec(o CookieOptions) (*Codec, error) {
 	}
 	sc := securecookie.New(hashKey, blockKey).MaxAge(int(o.MaxAge / time.Second)).MaxLength(4096)
 	sc.SetSerializer(securecookie.NopEncoder{})
-	return &Codec{opts: o, name: name, sc: sc}, nil
+	scope := sha256.Sum256(append(append([]byte(name+"\x00"), hashKey...), blockKey...))
+	return &Codec{opts: o, name: name, sc: sc, scope: string(scope[:])}, nil
 }
 
 // Name is the cookie's name.
@@ -129,6 +132,9 @@ var ErrNoCookie = errors.New("no session cookie")
 // error other than ErrNoCookie: the caller expires it and treats the request
 // as signed out.
 func (c *Codec) SessionID(r *http.Request) (string, error) {
+	if id, ok := cachedSessionID(r, c.name, c.scope, c.opts.MaxAge); ok {
+		return id, nil
+	}
 	var lastErr error = ErrNoCookie
 	// A browser can hold several cookies of one name (different Domain or
 	// Path); any valid one will do.
@@ -142,6 +148,7 @@ func (c *Codec) SessionID(r *http.Request) (string, error) {
 			lastErr = errors.New("invalid session cookie: empty id")
 			continue
 		}
+		verified.remember(c.scope, ck.Value, string(id))
 		return string(id), nil
 	}
 	return "", lastErr

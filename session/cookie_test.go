@@ -1,6 +1,8 @@
 package session
 
 import (
+	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -65,6 +67,11 @@ func TestCookieRoundTripAndAttributes(t *testing.T) {
 func TestCookieRejections(t *testing.T) {
 	c := codec(t, "app", "0123456789abcdef0123", time.Hour)
 	ck, _ := c.Cookie("session-1", time.Hour)
+	// Every refusal below also holds once the value has been verified and
+	// sits in the cache of verified values.
+	if id, err := c.SessionID(withCookie(ck)); err != nil || id != "session-1" {
+		t.Fatalf("SessionID = %q, %v", id, err)
+	}
 
 	if _, err := c.SessionID(httptest.NewRequest("GET", "/", nil)); err != ErrNoCookie {
 		t.Errorf("no cookie: %v", err)
@@ -89,6 +96,10 @@ func TestCookieRejections(t *testing.T) {
 	// Older than MaxAge: refused whatever the browser kept.
 	short := codec(t, "app", "0123456789abcdef0123", time.Second)
 	sck, _ := short.Cookie("session-3", time.Second)
+	// Verified while young (so remembered by the cache), then too old.
+	if id, err := short.SessionID(withCookie(sck)); err != nil || id != "session-3" {
+		t.Fatalf("fresh cookie: %q %v", id, err)
+	}
 	time.Sleep(2100 * time.Millisecond)
 	if _, err := short.SessionID(withCookie(sck)); err == nil {
 		t.Error("expired cookie value accepted")
@@ -132,9 +143,50 @@ func TestNamedCodecsAreIndependent(t *testing.T) {
 	if ck.Name != sess.Name()+"_login" {
 		t.Fatalf("name %q", ck.Name)
 	}
+	if id, err := login.SessionID(withCookie(ck)); err != nil || id != "attempt" {
+		t.Fatalf("login cookie: %q %v", id, err)
+	}
 	// A login-attempt value presented as a session cookie is refused.
 	ck.Name = sess.Name()
 	if _, err := sess.SessionID(withCookie(ck)); err == nil {
 		t.Error("login cookie value accepted as a session")
+	}
+}
+
+// A verified value is remembered: a browser's later requests cost no
+// HMAC, no AES and no allocation.
+func TestVerifiedCookieIsCached(t *testing.T) {
+	c := codec(t, "app", "0123456789abcdef0123", time.Hour)
+	ck, _ := c.Cookie("session-1", time.Hour)
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Cookie", "_ga=GA1.1.123; "+ck.Name+"="+ck.Value+"; theme=dark")
+	if id, err := c.SessionID(r); err != nil || id != "session-1" {
+		t.Fatalf("SessionID = %q, %v", id, err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if id, _ := c.SessionID(r); id != "session-1" {
+			t.Fatal("lost the session")
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per cached lookup", n)
+	}
+}
+
+func TestVerifiedCookiesStayBounded(t *testing.T) {
+	v := &verifiedCookies{entries: map[cookieKey]verifiedCookie{}, max: 3}
+	for i := range 10 {
+		value := base64.URLEncoding.EncodeToString(fmt.Appendf(nil, "%d|x%d|mac", time.Now().Unix(), i))
+		v.remember("scope", value, "id")
+		if _, ok := v.entries[cookieKey{"scope", value}]; !ok {
+			t.Fatalf("value %d not remembered", i)
+		}
+	}
+	if len(v.entries) > 3 {
+		t.Errorf("%d entries, max 3", len(v.entries))
+	}
+	// A value without a readable timestamp is never remembered.
+	v.remember("scope", "not base64!", "id")
+	if _, ok := v.entries[cookieKey{"scope", "not base64!"}]; ok {
+		t.Error("unreadable value remembered")
 	}
 }

@@ -27,8 +27,8 @@ type MemoryStore struct {
 	opts MemoryOptions
 
 	// mu guards the maps and the heap. A stored *Session is never changed
-	// after Save put it in (a new Save replaces the entry), so Get copies
-	// it after letting go of the lock.
+	// after Save put it in (a new Save replaces the entry), so Get hands
+	// it out as it is, read-only.
 	mu    sync.RWMutex
 	byID  map[string]*entry
 	bySID map[string]map[string]struct{}
@@ -87,14 +87,14 @@ func (m *MemoryStore) Get(_ context.Context, id string) (*Session, error) {
 	if s == nil || s.Expired(m.opts.Now()) {
 		return nil, ErrNotFound
 	}
-	return clone(s), nil
+	return s, nil // read-only (Store.Get); Save never changes a stored one
 }
 
 func (m *MemoryStore) Save(_ context.Context, s *Session) error {
 	if s.ID == "" {
 		return errNoID
 	}
-	c := clone(s)
+	c := s.Clone()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if old, ok := m.byID[s.ID]; ok {

@@ -189,7 +189,7 @@ func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
 		// An expired copy may have been extended by a refresh elsewhere:
 		// only Redis can say.
 		if c, ok := s.cache.get(id, time.Now()); ok && !c.Expired(now) {
-			return clone(c), nil
+			return c, nil // read-only (Store.Get)
 		}
 		gen = s.cache.generation()
 	}
@@ -210,7 +210,7 @@ func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
 		return nil, ErrNotFound
 	}
 	if useCache {
-		s.cache.put(id, clone(sess), gen, time.Now())
+		s.cache.put(id, sess, gen, time.Now())
 	}
 	return sess, nil
 }

@@ -43,9 +43,12 @@ var ErrNotFound = errors.New("session not found")
 // other than ErrNotFound mean the store could not answer; callers must deny.
 type Store interface {
 	// Get returns the session, or ErrNotFound when it is absent or expired.
-	// The returned session is a copy the caller may keep.
+	// The returned session is read-only: it may be shared with the store
+	// and with other requests (a lookup per request must not copy the
+	// claims). A caller that wants to change it changes a Clone.
 	Get(ctx context.Context, id string) (*Session, error)
-	// Save creates or replaces the session; it expires at s.ExpiresAt.
+	// Save creates or replaces the session; it expires at s.ExpiresAt. The
+	// store keeps a copy: the caller's later changes to s never reach it.
 	Save(ctx context.Context, s *Session) error
 	// Delete removes one session; deleting a missing one is not an error.
 	Delete(ctx context.Context, id string) error
@@ -60,8 +63,8 @@ type Store interface {
 	Close() error
 }
 
-// clone copies s deeply enough that a caller's changes never reach the store.
-func clone(s *Session) *Session {
+// Clone copies s deeply enough that changes to the copy never reach s.
+func (s *Session) Clone() *Session {
 	c := *s
 	c.Claims = cloneMap(s.Claims)
 	return &c

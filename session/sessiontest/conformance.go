@@ -70,19 +70,27 @@ func Run(t *testing.T, newStore Factory) {
 		}
 	})
 
-	t.Run("CopiesAreIndependent", func(t *testing.T) {
+	t.Run("SaveKeepsACopy", func(t *testing.T) {
 		st := open(t)
 		s := sample("id1", "sub1", "sid1", time.Hour)
 		if err := st.Save(ctx, s); err != nil {
 			t.Fatal(err)
 		}
+		// The caller's changes after Save never reach the store.
 		s.Claims["sub"] = "mallory"
+		s.Claims["groups"].([]any)[0] = "root"
 		s.AccessToken = "changed"
 		got, _ := st.Get(ctx, "id1")
-		got.Claims["groups"] = []any{"root"}
+		if got.Claims["sub"] != "sub1" || got.AccessToken != "access-id1" || fmt.Sprint(got.Claims["groups"]) != "[ops admins]" {
+			t.Errorf("store shares memory with the caller of Save: %+v", got)
+		}
+		// Get's result is read-only; a Clone is the caller's own.
+		c := got.Clone()
+		c.Claims["groups"].([]any)[0] = "root"
+		c.Claims["sub"] = "mallory"
 		again, _ := st.Get(ctx, "id1")
-		if again.Claims["sub"] != "sub1" || again.AccessToken != "access-id1" || fmt.Sprint(again.Claims["groups"]) != "[ops admins]" {
-			t.Errorf("store shares memory with callers: %+v", again)
+		if again.Claims["sub"] != "sub1" || fmt.Sprint(again.Claims["groups"]) != "[ops admins]" {
+			t.Errorf("a Clone shares memory with the store: %+v", again)
 		}
 	})
 
