@@ -31,8 +31,10 @@ func main() {
 	var err error
 	switch cmd {
 	case "serve":
+		startGCTuner(os.Getenv)
 		err = serveCommand(args)
 	case "demo":
+		startGCTuner(os.Getenv)
 		err = demoCommand(args)
 	case "devcore":
 		err = devcoreCommand(args)
