@@ -148,7 +148,7 @@ http {
     fastcgi_temp_path %[1]s/fastcgi;
     uwsgi_temp_path %[1]s/uwsgi;
     scgi_temp_path %[1]s/scgi;
-    upstream outpost { server %[2]s; keepalive 32; }
+    upstream outpost { server %[2]s; keepalive 128; }
     server {
         listen %[3]s;
         include %[4]s/outpost-locations.conf;
