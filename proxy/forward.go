@@ -100,16 +100,19 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		a.configurationError(w, r, err)
 		return
 	}
-	q := orig.Query()
 	// The sign-in callback and sign-out can ride inside the original URL, so
 	// /outpost.goauthentik.io need not be routed publicly (traefik, caddy).
-	switch {
-	case strings.EqualFold(q.Get("X-authentik-auth-callback"), "true"):
-		a.callback(w, r, q)
-		return
-	case strings.EqualFold(q.Get("X-authentik-logout"), "true"):
-		a.signOut(w, r)
-		return
+	// Most original URLs have no query: nothing to parse.
+	if orig.RawQuery != "" {
+		q := orig.Query()
+		switch {
+		case strings.EqualFold(q.Get("X-authentik-auth-callback"), "true"):
+			a.callback(w, r, q)
+			return
+		case strings.EqualFold(q.Get("X-authentik-logout"), "true"):
+			a.signOut(w, r)
+			return
+		}
 	}
 	// nginx sends its own sign-in locations through auth_request too.
 	if kind == forwardNginx && underReservedPrefix(orig.Path) && orig.Path != r.URL.Path {

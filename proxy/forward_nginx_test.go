@@ -2,6 +2,8 @@ package proxy_test
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -27,11 +30,6 @@ func nginxBinary(t *testing.T) string {
 // from deploy/nginx, in front of an app; the outpost answers its auth
 // requests.
 func TestNginxAuthRequest(t *testing.T) {
-	bin := nginxBinary(t)
-	deploy, err := filepath.Abs("../deploy/nginx")
-	if err != nil {
-		t.Fatal(err)
-	}
 	nginxLn := listen(t)
 	nginxAddr := nginxLn.Addr().String()
 	nginxLn.Close() // nginx binds it itself
@@ -48,39 +46,7 @@ func TestNginxAuthRequest(t *testing.T) {
 
 	st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, ak_proxy]",
 		mode: "forward_single", trusted: true, external: "http://" + nginxAddr})
-
-	dir := t.TempDir()
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-pid %[1]s/nginx.pid;
-error_log stderr warn;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    upstream outpost { server %[2]s; }
-    server {
-        listen %[3]s;
-        include %[4]s/outpost-locations.conf;
-        location / {
-            include %[4]s/outpost-auth.conf;
-            proxy_pass %[5]s;
-        }
-    }
-}
-`, dir, strings.TrimPrefix(st.outpost, "http://"), nginxAddr, deploy, app.URL)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(bin, "-t", "-p", dir, "-c", filepath.Join(dir, "nginx.conf")).CombinedOutput(); err != nil {
-		t.Fatalf("nginx -t: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
-	startServer(t, "nginx", cmd, nginxAddr)
+	runNginx(t, nginxAddr, strings.TrimPrefix(st.outpost, "http://"), app.URL)
 	site := "http://" + nginxAddr
 
 	// An anonymous browser is sent to sign in, signs in at the core, and
@@ -157,4 +123,110 @@ http {
 	if !strings.HasPrefix(resp.Request.URL.String(), st.core+"/application/o/authorize/") {
 		t.Errorf("after sign-out: %d at %s", resp.StatusCode, resp.Request.URL)
 	}
+}
+
+// runNginx serves the app at appURL on nginxAddr behind the outpost at
+// outpostAddr, with the files operators copy from deploy/nginx and the
+// upstream block they are told to write.
+func runNginx(t *testing.T, nginxAddr, outpostAddr, appURL string) {
+	t.Helper()
+	bin := nginxBinary(t)
+	deploy, err := filepath.Abs("../deploy/nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`daemon off;
+master_process off;
+pid %[1]s/nginx.pid;
+error_log stderr warn;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    upstream outpost { server %[2]s; keepalive 128; }
+    server {
+        listen %[3]s;
+        include %[4]s/outpost-locations.conf;
+        location / {
+            include %[4]s/outpost-auth.conf;
+            proxy_pass %[5]s;
+        }
+    }
+}
+`, dir, outpostAddr, nginxAddr, deploy, appURL)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "-t", "-p", dir, "-c", filepath.Join(dir, "nginx.conf")).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
+	startServer(t, "nginx", cmd, nginxAddr)
+}
+
+// nginx asks the outpost once for every request to the app; with the
+// shipped snippets and the documented keepalive it asks over connections it
+// keeps, instead of opening one per request.
+func TestNginxKeepsConnectionsToTheOutpost(t *testing.T) {
+	nginxLn := listen(t)
+	nginxAddr := nginxLn.Addr().String()
+	nginxLn.Close()
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "app says hello to %q", r.Header.Get("X-Authentik-Username"))
+	}))
+	defer app.Close()
+	st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, ak_proxy]",
+		mode: "forward_single", trusted: true, external: "http://" + nginxAddr})
+	relay, conns := countingRelay(t, strings.TrimPrefix(st.outpost, "http://"))
+	runNginx(t, nginxAddr, relay, app.URL)
+
+	tok, _ := appToken(t, st, "app-client", "alice", "alice-app-pw")
+	const requests = 20
+	for range requests {
+		req, _ := http.NewRequest("GET", "http://"+nginxAddr+"/api/data", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := readBody(resp); resp.StatusCode != 200 || body != `app says hello to "alice"` {
+			t.Fatalf("%d %q", resp.StatusCode, body)
+		}
+	}
+	if n := conns.Load(); n > 2 {
+		t.Errorf("%d requests through nginx opened %d connections to the outpost", requests, n)
+	}
+}
+
+// countingRelay passes TCP connections on to target and counts them.
+func countingRelay(t *testing.T, target string) (string, *atomic.Int64) {
+	t.Helper()
+	ln := listen(t)
+	t.Cleanup(func() { ln.Close() })
+	var n atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			go func() {
+				defer c.Close()
+				u, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go func() { _, _ = io.Copy(u, c); u.Close() }()
+				_, _ = io.Copy(c, u)
+			}()
+		}
+	}()
+	return ln.Addr().String(), &n
 }

@@ -142,8 +142,12 @@ const (
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &responseRecorder{ResponseWriter: w}
-	info := &requestInfo{}
+	// Both live as long as the request: one allocation.
+	st := &struct {
+		rec  responseRecorder
+		info requestInfo
+	}{rec: responseRecorder{ResponseWriter: w}}
+	rec, info := &st.rec, &st.info
 	kind, hm := s.serve(rec, r, info)
 	took := time.Since(start)
 	hm.Request(r.Method, kind, rec.statusCode(), took)

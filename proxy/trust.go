@@ -117,43 +117,52 @@ func (t trust) resolve(r *http.Request) origin {
 // clientFromForwardedFor walks X-Forwarded-For from the right, past the
 // trusted proxies, to the first address that is not one: the client. An
 // entry that is not an address ends the walk at the last good hop, so
-// garbage neither crashes nor moves the decision.
+// garbage neither crashes nor moves the decision. At most maxForwardedHops
+// entries are read, right to left in place: every request from a trusted
+// proxy comes this way.
 func (t trust) clientFromForwardedFor(values []string) (netip.Addr, bool) {
-	var hops []string
-	for _, v := range values {
-		hops = append(hops, strings.Split(v, ",")...)
-		if len(hops) > 4*maxForwardedHops {
-			// Keep only the right-most entries: those are the ones added
-			// by proxies we trust.
-			hops = hops[len(hops)-maxForwardedHops:]
-		}
-	}
-	if len(hops) > maxForwardedHops {
-		hops = hops[len(hops)-maxForwardedHops:]
-	}
 	var client netip.Addr
-	for i := len(hops) - 1; i >= 0; i-- {
-		ip, ok := parseHop(hops[i])
-		if !ok {
-			break
-		}
-		client = ip
-		if !t.contains(ip) {
-			break
+	hops := 0
+	for i := len(values) - 1; i >= 0; i-- {
+		for rest, more := values[i], true; more; {
+			if hops == maxForwardedHops {
+				return client, client.IsValid()
+			}
+			hops++
+			var hop string
+			if j := strings.LastIndexByte(rest, ','); j >= 0 {
+				rest, hop = rest[:j], rest[j+1:]
+			} else {
+				hop, more = rest, false
+			}
+			ip, ok := parseHop(hop)
+			if !ok {
+				return client, client.IsValid()
+			}
+			client = ip
+			if !t.contains(ip) {
+				return client, true
+			}
 		}
 	}
 	return client, client.IsValid()
 }
 
 // parseHop reads one forwarded address: "1.2.3.4", "1.2.3.4:5678",
-// "2001:db8::1" or "[2001:db8::1]:443".
+// "2001:db8::1" or "[2001:db8::1]:443". The form picks the parser, so the
+// usual bare address costs no failed parse (and no error value).
 func parseHop(s string) (netip.Addr, bool) {
 	s = strings.TrimSpace(s)
 	if s == "" || len(s) > 64 {
 		return netip.Addr{}, false
 	}
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap(), true
+	// With a port: bracketed IPv6, or exactly one colon (IPv4). Neither
+	// form is an address without one.
+	if s[0] == '[' || strings.Count(s, ":") == 1 {
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			return ap.Addr().Unmap(), true
+		}
+		return netip.Addr{}, false
 	}
 	if ip, err := netip.ParseAddr(s); err == nil && ip.Zone() == "" {
 		return ip.Unmap(), true

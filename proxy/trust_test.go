@@ -102,6 +102,72 @@ func FuzzForwardedFor(f *testing.F) {
 	})
 }
 
+// splitForwardedFor is clientFromForwardedFor as it was before it walked the
+// header in place: split every value, keep the right-most entries, parse
+// each hop trying host:port first. The in-place walk must agree with it.
+func splitForwardedFor(t trust, values []string) (netip.Addr, bool) {
+	var hops []string
+	for _, v := range values {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	if len(hops) > maxForwardedHops {
+		hops = hops[len(hops)-maxForwardedHops:]
+	}
+	parse := func(s string) (netip.Addr, bool) {
+		s = strings.TrimSpace(s)
+		if s == "" || len(s) > 64 {
+			return netip.Addr{}, false
+		}
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			return ap.Addr().Unmap(), true
+		}
+		if ip, err := netip.ParseAddr(s); err == nil && ip.Zone() == "" {
+			return ip.Unmap(), true
+		}
+		return netip.Addr{}, false
+	}
+	var client netip.Addr
+	for i := len(hops) - 1; i >= 0; i-- {
+		ip, ok := parse(hops[i])
+		if !ok {
+			break
+		}
+		client = ip
+		if !t.contains(ip) {
+			break
+		}
+	}
+	return client, client.IsValid()
+}
+
+// Header values are separated by newlines in the input.
+func FuzzForwardedForInPlace(f *testing.F) {
+	for _, s := range []string{"1.2.3.4", "a, 10.0.0.1", "[::1]:80, 10.0.0.2", " , ", "1.2.3.4:99999", "fe80::1%eth0",
+		"::1:80", "[1.2.3.4]:80", "10.0.0.1\n10.0.0.2, 198.51.100.7", "::ffff:10.0.0.1, [fd00::1%x]:1",
+		strings.Repeat("10.0.0.1,", 40) + "10.0.0.2\n10.0.0.3",
+		// The 32-entry bound, from both sides, across values.
+		"198.51.100.9, 198.51.100.8, " + strings.Repeat("10.0.0.1, ", 30) + "10.0.0.2",
+		"198.51.100.9, " + strings.Repeat("10.0.0.1, ", 20) + "10.0.0.1\n" + strings.Repeat("10.0.0.1, ", 10) + "10.0.0.2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		values := strings.Split(in, "\n")
+		ip, ok := testTrust.clientFromForwardedFor(values)
+		want, wantOK := splitForwardedFor(testTrust, values)
+		if ip != want || ok != wantOK {
+			t.Fatalf("%q: %v %v, split and parsed: %v %v", values, ip, ok, want, wantOK)
+		}
+	})
+}
+
+// Every request from a trusted proxy reads X-Forwarded-For.
+func TestForwardedForAllocations(t *testing.T) {
+	values := []string{"198.51.100.7, 10.0.0.2", "[fd00::1]:443"}
+	if n := testing.AllocsPerRun(100, func() { testTrust.clientFromForwardedFor(values) }); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}
+
 // What routing and the upstream see, from an untrusted and from a trusted peer.
 func TestForwardedHeadersEndToEnd(t *testing.T) {
 	var mu sync.Mutex

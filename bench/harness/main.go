@@ -163,15 +163,18 @@ func printMachine(cfg config) {
 
 // world is everything that runs during the load scenarios.
 type world struct {
-	cfg                         config
-	upstream, bare, core, nginx *proc
-	redis                       *proc
-	upAddr, bareAddr, coreAddr  string
-	outAddr, metricsAddr        string
-	ngxOutAddr, ngxFloorAddr    string
-	redisAddr                   string
-	coreFile                    string
-	outpost                     *proc
+	cfg                        config
+	upstream, bare, core       *proc
+	redis                      *proc
+	upAddr, bareAddr, coreAddr string
+	outAddr, metricsAddr       string
+	// nginx protects the app with the outpost (the forward floors start
+	// their own, see forwardAuth).
+	nginx      *proc
+	ngxOutAddr string
+	redisAddr  string
+	coreFile   string
+	outpost    *proc
 }
 
 const (
@@ -185,7 +188,7 @@ func run(cfg config) {
 	w := &world{cfg: cfg}
 	w.upAddr, w.bareAddr, w.coreAddr = freeAddr(), freeAddr(), freeAddr()
 	w.outAddr, w.metricsAddr = freeAddr(), freeAddr()
-	w.ngxOutAddr, w.ngxFloorAddr = freeAddr(), freeAddr()
+	w.ngxOutAddr = freeAddr()
 	w.upstream = start(cfg.dir, "upstream", nil, false, cfg.self, "upstream", "--listen", w.upAddr)
 	w.bare = start(cfg.dir, "bare", nil, false, cfg.self, "bare", "--listen", w.bareAddr, "--upstream", "http://"+w.upAddr)
 	waitTCP(w.upstream, w.upAddr, 10*time.Second)
@@ -199,7 +202,7 @@ func run(cfg config) {
 		w.redis = startRedis(cfg, "redis", w.redisAddr)
 	}
 	if cfg.nginx != "" {
-		startNginx(w)
+		w.nginx = startNginx(w, "nginx", w.ngxOutAddr, w.outAddr)
 	}
 
 	// Idle RSS: a fresh outpost, configuration loaded, nothing asked yet.
@@ -218,18 +221,18 @@ func run(cfg config) {
 	if cfg.want("proxy") {
 		h := []string{"Cookie: " + cookie, "Accept: text/html"}
 		expect(site+"/", h, 200, "ok bench")
-		printRow(w.compareHTTP("proxy session (memory)", "bare", floor+"/", site+"/", h, w.bare, w.outpost))
+		printRow(w.compareHTTP("proxy session (memory)", "bare", floor+"/", site+"/", h, procs{w.bare}, procs{w.outpost}))
 	}
 	if cfg.want("bearer") {
 		tok := bearerToken("http://"+w.coreAddr, "app-client", benchUser, benchAppPassword)
 		h := []string{"Authorization: Bearer " + tok, "Accept: application/json"}
 		expect(site+"/api/v1/query", h, 200, "ok bench")
-		printRow(w.compareHTTP("bearer token", "bare", floor+"/api/v1/query", site+"/api/v1/query", h, w.bare, w.outpost))
+		printRow(w.compareHTTP("bearer token", "bare", floor+"/api/v1/query", site+"/api/v1/query", h, procs{w.bare}, procs{w.outpost}))
 	}
 	if cfg.want("redirect") {
 		h := []string{"Accept: text/html"}
 		expect(site+"/", h, 302, "")
-		r := w.compareHTTP("unauthenticated (302)", "bare", floor+"/", site+"/", h, w.bare, w.outpost)
+		r := w.compareHTTP("unauthenticated (302)", "bare", floor+"/", site+"/", h, procs{w.bare}, procs{w.outpost})
 		r.note = "outpost answers 302 itself; the floor proxies a 200"
 		printRow(r)
 	}
@@ -237,14 +240,7 @@ func run(cfg config) {
 		printRow(w.compareWebsocket(cookie))
 	}
 	if cfg.want("forward") && w.nginx != nil {
-		fsite := "http://" + w.ngxOutAddr
-		fcookie := signIn(fsite, benchUser, benchPassword)
-		h := []string{"Cookie: " + fcookie, "Accept: text/html"}
-		expect(fsite+"/", h, 200, "ok bench")
-		expect("http://"+w.ngxFloorAddr+"/", h, 200, "ok ")
-		r := w.compareHTTP("forward auth (nginx)", "nginx200", "http://"+w.ngxFloorAddr+"/", fsite+"/", h, w.nginx, w.outpost)
-		r.note = "floor: nginx auth_request to a Go endpoint answering 200; peak RSS: nginx | outpost"
-		printRow(r)
+		w.forwardAuth()
 	}
 	if cfg.want("redis") && w.redis != nil {
 		for _, cache := range []string{"", "0"} {
@@ -258,7 +254,7 @@ func run(cfg config) {
 			rc := signIn(site, benchUser, benchPassword)
 			h := []string{"Cookie: " + rc, "Accept: text/html"}
 			expect(site+"/", h, 200, "ok bench")
-			printRow(w.compareHTTP(name, "bare", floor+"/", site+"/", h, w.bare, w.outpost))
+			printRow(w.compareHTTP(name, "bare", floor+"/", site+"/", h, procs{w.bare}, procs{w.outpost}))
 		}
 	}
 	if cfg.scale && cfg.want("providers") {
@@ -292,8 +288,23 @@ func (w *world) startOutpost(env []string) {
 	waitHTTP(w.outpost, "http://"+w.metricsAddr+"/outpost.goauthentik.io/ready", http.StatusOK, 60*time.Second)
 }
 
-// compareHTTP runs the floor and the outpost in alternating rounds.
-func (w *world) compareHTTP(name, floorName, floorURL, outURL string, headers []string, floorProc, outProc *proc) row {
+// procs are the processes whose CPU time a side of a comparison counts.
+type procs []*proc
+
+// cpuTime is their CPU time, each and summed.
+func (ps procs) cpuTime() (each []time.Duration, sum time.Duration) {
+	for _, p := range ps {
+		t := cpuTime(p.pid())
+		each = append(each, t)
+		sum += t
+	}
+	return each, sum
+}
+
+// compareHTTP runs the floor and the outpost in alternating rounds. CPU
+// time per request is the sum over each side's processes; peak RSS is the
+// first one's.
+func (w *world) compareHTTP(name, floorName, floorURL, outURL string, headers []string, floorProcs, outProcs procs) row {
 	cfg := w.cfg
 	if cfg.warmup > 0 {
 		runWrk(cfg, floorURL, headers, cfg.warmup)
@@ -301,20 +312,25 @@ func (w *world) compareHTTP(name, floorName, floorURL, outURL string, headers []
 	}
 	var fs, os []result
 	for i := range cfg.rounds {
-		one := func(url string, p *proc) result {
-			resetPeak(p.pid())
-			c0 := cpuTime(p.pid())
+		one := func(url string, ps procs) result {
+			resetPeak(ps[0].pid())
+			each0, c0 := ps.cpuTime()
 			r := runWrk(cfg, url, headers, cfg.duration)
-			r.peakMB = peakMB(p.pid())
-			r.cpuPerReq = perOp(cpuTime(p.pid())-c0, r.rps*cfg.duration.Seconds())
+			r.peakMB = peakMB(ps[0].pid())
+			each1, c1 := ps.cpuTime()
+			n := r.rps * cfg.duration.Seconds()
+			r.cpuPerReq = perOp(c1-c0, n)
+			for j := range each1 {
+				r.parts = append(r.parts, perOp(each1[j]-each0[j], n))
+			}
 			return r
 		}
 		if i%2 == 0 {
-			fs = append(fs, one(floorURL, floorProc))
-			os = append(os, one(outURL, outProc))
+			fs = append(fs, one(floorURL, floorProcs))
+			os = append(os, one(outURL, outProcs))
 		} else {
-			os = append(os, one(outURL, outProc))
-			fs = append(fs, one(floorURL, floorProc))
+			os = append(os, one(outURL, outProcs))
+			fs = append(fs, one(floorURL, floorProcs))
 		}
 	}
 	return row{name: name, floorName: floorName, floor: median(fs), outpost: median(os)}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"io"
 	"net"
@@ -15,15 +16,34 @@ import (
 
 // upstreamCommand is the app behind every proxy: a short 200 naming the
 // identity it was given ("ok alice"), a websocket echo on any path asked
-// with Upgrade, and /auth-ok, the always-200 auth endpoint of the nginx
-// floor.
+// with Upgrade, and at nginx's auth endpoint path the always-200 auth
+// endpoint of the nginx floors: without headers, or with the identity
+// headers in the --identity file (JSON object of header → value).
 func upstreamCommand(args []string) {
 	fs := flag.NewFlagSet("upstream", flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "address")
+	identityFile := fs.String("identity", "", "headers of the auth endpoint's answer (JSON)")
 	_ = fs.Parse(args)
+	identity := http.Header{}
+	if *identityFile != "" {
+		var m map[string]string
+		b, err := os.ReadFile(*identityFile)
+		if err == nil {
+			err = json.Unmarshal(b, &m)
+		}
+		if err != nil {
+			fatalf("upstream --identity: %v", err)
+		}
+		for k, v := range m {
+			identity.Set(k, v)
+		}
+	}
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/auth-ok" {
+		if r.URL.Path == nginxAuthPath {
+			for k, v := range identity {
+				w.Header()[k] = v
+			}
 			w.WriteHeader(http.StatusOK)
 			return
 		}

@@ -117,20 +117,20 @@ func startRedis(cfg config, name, addr string) *proc {
 	return p
 }
 
-// startNginx serves two sites from one single-process nginx:
-//
-//   - ngxOutAddr: the app protected by the outpost, with the shipped
-//     deploy/nginx/outpost-auth.conf, and the outpost's paths as in
-//     outpost-locations.conf;
-//   - ngxFloorAddr: the same app with auth_request pointed at an endpoint
-//     that always answers 200 (the floor).
-//
-// Both keep their connections to the outpost, the auth endpoint and the app
-// alive (HTTP/1.1 keepalive), so neither side pays a TCP handshake per
-// request. nginx reaches the outpost from 127.0.0.2, the one trusted proxy.
-func startNginx(w *world) {
+// nginxAuthPath is where the shipped snippet's auth_request asks.
+const nginxAuthPath = "/outpost.goauthentik.io/auth/nginx"
+
+// startNginx starts one single-process nginx serving the app on addr,
+// protected as operators protect it: the shipped deploy/nginx snippets as
+// they are, and the upstream block they document, with its auth requests
+// going to auth (the outpost, or for the floors a Go endpoint answering
+// 200). The floors run the very same configuration, so nginx's work for a
+// request differs only by what the auth answer carries. Connections to the
+// auth endpoint and the app are kept alive; nginx reaches them from
+// 127.0.0.2, the outpost's one trusted proxy.
+func startNginx(w *world, name, addr, auth string) *proc {
 	cfg := w.cfg
-	dir := filepath.Join(cfg.dir, "nginx")
+	dir := filepath.Join(cfg.dir, name)
 	_ = os.MkdirAll(dir, 0o700)
 	deploy := filepath.Join(cfg.repo, "deploy/nginx")
 	conf := fmt.Sprintf(`daemon off;
@@ -146,60 +146,21 @@ http {
     fastcgi_temp_path %[1]s/fastcgi;
     uwsgi_temp_path %[1]s/uwsgi;
     scgi_temp_path %[1]s/scgi;
-    proxy_http_version 1.1;
     upstream outpost { server %[2]s; keepalive 128; }
     upstream app { server %[3]s; keepalive 128; }
-    upstream okauth { server %[3]s; keepalive 128; }
     server {
         listen %[4]s;
-        # outpost-locations.conf, with keepalive to the outpost.
-        location /outpost.goauthentik.io {
-            proxy_pass              http://outpost/outpost.goauthentik.io;
-            proxy_bind              127.0.0.2;
-            proxy_set_header        Connection "";
-            proxy_set_header        Host $http_host;
-            proxy_set_header        X-Original-URL $scheme://$http_host$request_uri;
-            proxy_set_header        X-Forwarded-Proto $scheme;
-            proxy_set_header        X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_pass_request_body off;
-            proxy_set_header        Content-Length "";
-            add_header              Set-Cookie $auth_cookie;
-            auth_request_set        $auth_cookie $upstream_http_set_cookie;
-        }
-        location @goauthentik_proxy_signin {
-            internal;
-            default_type application/json;
-            if ($auth_challenge) {
-                add_header WWW-Authenticate $auth_challenge always;
-                add_header Cache-Control no-store always;
-                return 401 '{"error":"unauthorized","message":"sign in or send credentials"}\n';
-            }
-            add_header Set-Cookie $auth_cookie;
-            return 302 /outpost.goauthentik.io/start?rd=$scheme://$http_host$request_uri;
-        }
+        proxy_bind 127.0.0.2;
+        include %[5]s/outpost-locations.conf;
         location / {
-            include %[6]s/outpost-auth.conf;
-            proxy_set_header Connection "";
-            proxy_pass http://app;
-        }
-    }
-    server {
-        listen %[5]s;
-        location = /_auth_ok {
-            internal;
-            proxy_pass http://okauth/auth-ok;
-            proxy_set_header Connection "";
-            proxy_pass_request_body off;
-            proxy_set_header Content-Length "";
-        }
-        location / {
-            auth_request /_auth_ok;
+            include %[5]s/outpost-auth.conf;
+            proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_pass http://app;
         }
     }
 }
-`, dir, w.outAddr, w.upAddr, w.ngxOutAddr, w.ngxFloorAddr, deploy)
+`, dir, auth, w.upAddr, addr, deploy)
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		fatalf("%v", err)
@@ -207,7 +168,7 @@ http {
 	if out, err := exec.Command(cfg.nginx, "-t", "-p", dir, "-c", path).CombinedOutput(); err != nil {
 		fatalf("nginx -t: %v\n%s", err, out)
 	}
-	w.nginx = start(cfg.dir, "nginx", nil, false, cfg.nginx, "-p", dir, "-c", path)
-	waitTCP(w.nginx, w.ngxOutAddr, 10*time.Second)
-	waitTCP(w.nginx, w.ngxFloorAddr, 10*time.Second)
+	p := start(cfg.dir, name, nil, false, cfg.nginx, "-p", dir, "-c", path)
+	waitTCP(p, addr, 10*time.Second)
+	return p
 }

@@ -17,8 +17,10 @@ type result struct {
 	errors   int64 // socket errors and non-2xx/3xx answers
 	peakMB   float64
 	// cpuPerReq is the proxy process's CPU time per request (user +
-	// system): steadier than throughput on a shared machine.
+	// system): steadier than throughput on a shared machine. With several
+	// processes counted, it is their sum, and parts is each one's.
 	cpuPerReq time.Duration
+	parts     []time.Duration
 }
 
 var (
@@ -99,6 +101,9 @@ func median(rs []result) result {
 	out.p99 = time.Duration(pick(func(r result) float64 { return float64(r.p99) }))
 	out.peakMB = pick(func(r result) float64 { return r.peakMB })
 	out.cpuPerReq = time.Duration(pick(func(r result) float64 { return float64(r.cpuPerReq) }))
+	for i := range rs[0].parts {
+		out.parts = append(out.parts, time.Duration(pick(func(r result) float64 { return float64(r.parts[i]) })))
+	}
 	for _, r := range rs {
 		out.errors += r.errors
 	}
