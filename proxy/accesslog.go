@@ -70,6 +70,9 @@ var secretQueryParams = func() map[string]bool {
 // redactQuery replaces the values of secret parameters in a raw query,
 // matching names case-insensitively and after unescaping.
 func redactQuery(raw string) string {
+	if !hasSecretParam(raw) {
+		return raw // the usual case, without building a copy
+	}
 	var b strings.Builder
 	for i, part := range strings.Split(raw, "&") {
 		if i > 0 {
@@ -84,6 +87,17 @@ func redactQuery(raw string) string {
 		b.WriteString(part)
 	}
 	return b.String()
+}
+
+func hasSecretParam(raw string) bool {
+	for rest := raw; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, "&")
+		if name, _, ok := strings.Cut(part, "="); ok && isSecretParam(name) {
+			return true
+		}
+	}
+	return false
 }
 
 func isSecretParam(name string) bool {

@@ -7,8 +7,10 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/outpost-dev/outpost/proxy"
+	"golang.org/x/term"
 )
 
 // levelTrace is below slog's Debug: authentik's "trace" level.
@@ -52,12 +54,10 @@ func newLogger(w io.Writer, text bool, level *slog.LevelVar) *slog.Logger {
 }
 
 func isTerminal(w io.Writer) bool {
+	// A character device is not enough: /dev/null is one, and an outpost
+	// whose log goes there must not pay for the text format.
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // secretKeys are attribute names whose values are never logged, compared
@@ -82,13 +82,36 @@ func redactAttr(_ []string, a slog.Attr) slog.Attr {
 	}
 	switch a.Value.Kind() {
 	case slog.KindString:
-		if v := a.Value.String(); strings.ContainsAny(v, "?&") {
+		if v := a.Value.String(); mayHoldSecretParam(v) {
 			return slog.String(a.Key, secretQueryParams.ReplaceAllString(v, "${1}"+redacted))
 		}
 	case slog.KindAny:
-		if err, ok := a.Value.Any().(error); ok && strings.ContainsAny(err.Error(), "?&") {
+		if err, ok := a.Value.Any().(error); ok && mayHoldSecretParam(err.Error()) {
 			return slog.String(a.Key, secretQueryParams.ReplaceAllString(err.Error(), "${1}"+redacted))
 		}
 	}
 	return a
+}
+
+// mayHoldSecretParam is false when secretQueryParams cannot match v: no
+// "?" or "&" followed by a secret name and "=" (ASCII, any case). It spares
+// every log line's strings the regular expression, which cost more than
+// the rest of writing an access line. Anything non-ASCII takes the
+// expression: case folding there is Unicode's.
+func mayHoldSecretParam(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= utf8.RuneSelf {
+			return true
+		}
+		if c != '?' && c != '&' {
+			continue
+		}
+		for _, name := range proxy.SecretQueryParams {
+			if rest := v[i+1:]; len(rest) > len(name) && rest[len(name)] == '=' && strings.EqualFold(rest[:len(name)], name) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 )
@@ -33,5 +34,35 @@ func TestLogsRedactSecrets(t *testing.T) {
 		if !strings.Contains(out, "alice") || !strings.Contains(out, "X-authentik-auth-callback=true") || !strings.Contains(out, "q=1") {
 			t.Errorf("text=%v: redaction removed more than secrets:\n%s", text, out)
 		}
+	}
+}
+
+// The quick check in front of the expression never skips a string the
+// expression would change.
+func FuzzRedactAttr(f *testing.F) {
+	for _, s := range []string{"/cb?code=abc&state=xyz", "a&TOKEN=1", "?x=1&y=2", "&to\u212Aen=1", "&code", "&code=", "?Id_Token_Hint=eyJ", "plain"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		want := secretQueryParams.ReplaceAllString(v, "${1}"+redacted)
+		if got := redactAttr(nil, slog.String("msg", v)).Value.String(); got != want {
+			t.Fatalf("%q: logged %q, want %q", v, got, want)
+		}
+	})
+}
+
+// /dev/null is a character device, not a terminal: logs sent there (or to
+// any file or pipe) are JSON.
+func TestLogFormatIsJSONUnlessATerminal(t *testing.T) {
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	if isTerminal(devnull) {
+		t.Error("/dev/null taken for a terminal")
+	}
+	if _, ok := newLogger(devnull, false, new(slog.LevelVar)).Handler().(*slog.JSONHandler); !ok {
+		t.Error("logs to /dev/null are not JSON")
 	}
 }
