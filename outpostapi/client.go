@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -149,7 +150,7 @@ func (c *Client) do(ctx context.Context, method, rel string, query url.Values, b
 		return fmt.Errorf("%s %s: %w", method, u.Path, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	b, err := readBody(resp, maxResponseBytes)
 	if err != nil {
 		return fmt.Errorf("%s %s: reading response: %w", method, u.Path, err)
 	}
@@ -168,6 +169,33 @@ func (c *Client) do(ctx context.Context, method, rel string, query url.Values, b
 		return fmt.Errorf("%s %s: HTTP %d: decoding response: %v (body starts %q)", method, u.Path, resp.StatusCode, err, excerpt(b, c.token))
 	}
 	return nil
+}
+
+// readBody reads at most limit+1 bytes of resp's body: in one allocation
+// when the response says how long it is (a page of 100 providers is about
+// 150 KB, which io.ReadAll reaches by doubling from 512 bytes).
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	r := io.LimitReader(resp.Body, limit+1)
+	n := resp.ContentLength
+	if n < 0 || n > limit {
+		return io.ReadAll(r)
+	}
+	// One byte more than announced, to see the end without growing.
+	b := make([]byte, 0, n+1)
+	for {
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			// Longer than announced: grow as io.ReadAll does.
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // excerpt shortens a body for an error message, on one line, without the
@@ -196,6 +224,36 @@ func (c *Client) Outposts(ctx context.Context) ([]Outpost, error) {
 	return page.Results, nil
 }
 
+// outpostsForRefresh is Outposts without each outpost's providers and
+// providers_obj (left nil): a refresh reads neither, and with 1,000
+// providers they are most of a 480 KB response, decoded for nothing.
+// The request is the same.
+func (c *Client) outpostsForRefresh(ctx context.Context) ([]Outpost, error) {
+	var page Paginated[outpostSkippingProviders]
+	if err := c.do(ctx, http.MethodGet, "outposts/instances/", nil, nil, &page); err != nil {
+		return nil, err
+	}
+	outs := make([]Outpost, len(page.Results))
+	for i, o := range page.Results {
+		outs[i] = o.Outpost
+	}
+	return outs, nil
+}
+
+// outpostSkippingProviders decodes an Outpost but skips the values of
+// providers and providers_obj: these fields are shallower than Outpost's
+// own, so they take the names.
+type outpostSkippingProviders struct {
+	Outpost
+	Providers    skippedJSON `json:"providers"`
+	ProvidersObj skippedJSON `json:"providers_obj"`
+}
+
+// skippedJSON accepts any JSON value and keeps nothing of it.
+type skippedJSON struct{}
+
+func (*skippedJSON) UnmarshalJSON([]byte) error { return nil }
+
 // RootConfig is GET /root/config/.
 func (c *Client) RootConfig(ctx context.Context) (RootConfig, error) {
 	var rc RootConfig
@@ -203,15 +261,38 @@ func (c *Client) RootConfig(ctx context.Context) (RootConfig, error) {
 	return rc, err
 }
 
-// ProxyProviders fetches every page of GET /outposts/proxy/. A core whose
-// pagination does not move forward, or that announces more than
+// ProxyProviders fetches every page of GET /outposts/proxy/, as the
+// reference does: page 1, then while pagination.next > 0 (spec §3.1). A core
+// whose pagination does not move forward, or that announces more than
 // maxProviderPages pages, is an error rather than an endless loop.
+//
+// Once page 1 has said how many pages there are (total_pages, with next 2),
+// the following pages are fetched ahead, providerPageFetchers at a time,
+// with the same requests the one-by-one walk makes; the walk then takes
+// them in order, so the result, and the error when a page fails, are the
+// walk's. Should a page's next not be the page after it (the list changed
+// between requests), the walk goes on one page at a time from there.
 func (c *Client) ProxyProviders(ctx context.Context) ([]ProxyOutpostConfig, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var ahead *pagesAhead
+	defer func() {
+		cancel()
+		if ahead != nil {
+			ahead.wg.Wait()
+		}
+	}()
 	var all []ProxyOutpostConfig
 	for page := 1; ; {
-		q := url.Values{"page": {strconv.Itoa(page)}, "page_size": {strconv.Itoa(providersPageSize)}}
 		var p Paginated[ProxyOutpostConfig]
-		if err := c.do(ctx, http.MethodGet, "outposts/proxy/", q, nil, &p); err != nil {
+		var err error
+		fetched := false
+		if ahead != nil {
+			p, fetched, err = ahead.take(page)
+		}
+		if !fetched {
+			p, err = c.providersPage(ctx, page)
+		}
+		if err != nil {
 			return nil, err
 		}
 		all = append(all, p.Results...)
@@ -225,8 +306,100 @@ func (c *Client) ProxyProviders(ctx context.Context) ([]ProxyOutpostConfig, erro
 		if next > maxProviderPages {
 			return nil, fmt.Errorf("GET %s: more than %d pages of providers", c.apiURL("outposts/proxy/", nil).Path, maxProviderPages)
 		}
+		// Two pages or more to go: fetch them ahead.
+		if ahead == nil && page == 1 && next == 2 && p.Pagination.TotalPages > next {
+			ahead = c.fetchPagesAhead(ctx, next, min(p.Pagination.TotalPages, maxProviderPages))
+		}
 		page = next
 	}
+}
+
+// providersPage is one page of GET /outposts/proxy/.
+func (c *Client) providersPage(ctx context.Context, page int) (Paginated[ProxyOutpostConfig], error) {
+	q := url.Values{"page": {strconv.Itoa(page)}, "page_size": {strconv.Itoa(providersPageSize)}}
+	var p Paginated[ProxyOutpostConfig]
+	err := c.do(ctx, http.MethodGet, "outposts/proxy/", q, nil, &p)
+	return p, err
+}
+
+// providerPageFetchers bounds the provider pages fetched at once.
+const providerPageFetchers = 4
+
+// pagesAhead fetches pages first.. of the provider list in page order,
+// providerPageFetchers at a time. A page that fails stops the pages after
+// it from being asked for.
+type pagesAhead struct {
+	first int
+	pages []*pageAhead // page first+i
+	mu    sync.Mutex
+	queue int // index in pages of the next page to start
+	wg    sync.WaitGroup
+}
+
+type pageAhead struct {
+	done    chan struct{} // closed once the fields below are final
+	fetched bool          // false: never asked for (a page before it failed)
+	p       Paginated[ProxyOutpostConfig]
+	err     error
+}
+
+func (c *Client) fetchPagesAhead(ctx context.Context, first, last int) *pagesAhead {
+	a := &pagesAhead{first: first, pages: make([]*pageAhead, last-first+1)}
+	for i := range a.pages {
+		a.pages[i] = &pageAhead{done: make(chan struct{})}
+	}
+	for range min(providerPageFetchers, len(a.pages)) {
+		a.wg.Go(func() {
+			for {
+				page, pa := a.start()
+				if pa == nil {
+					return
+				}
+				pa.p, pa.err = c.providersPage(ctx, page)
+				pa.fetched = true
+				if pa.err != nil {
+					a.stop()
+				}
+				close(pa.done)
+			}
+		})
+	}
+	return a
+}
+
+// start claims the next page to fetch (nil when there is none).
+func (a *pagesAhead) start() (int, *pageAhead) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.queue >= len(a.pages) {
+		return 0, nil
+	}
+	i := a.queue
+	a.queue++
+	return a.first + i, a.pages[i]
+}
+
+// stop starts no more pages; those not started are done, unfetched.
+func (a *pagesAhead) stop() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, pa := range a.pages[a.queue:] {
+		close(pa.done)
+	}
+	a.queue = len(a.pages)
+}
+
+// take waits for page; fetched is false for a page outside the range or
+// not asked for, which the caller then fetches itself.
+func (a *pagesAhead) take(page int) (p Paginated[ProxyOutpostConfig], fetched bool, err error) {
+	i := page - a.first
+	if i < 0 || i >= len(a.pages) {
+		return p, false, nil
+	}
+	pa := a.pages[i]
+	// The request honours the context and the client's timeout.
+	<-pa.done
+	return pa.p, pa.fetched, pa.err
 }
 
 // certPath checks the keypair id is a UUID before it goes into a path.

@@ -5,12 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestClientRequestsOnTheWire(t *testing.T) {
@@ -54,6 +60,79 @@ func TestClientRequestsOnTheWire(t *testing.T) {
 	}
 }
 
+// The outposts list a refresh reads is Outposts's without the provider
+// lists, from the same request.
+func TestClientOutpostsForRefresh(t *testing.T) {
+	core := newFakeCore(t)
+	o := &core.outposts[0]
+	for pk := 1; pk <= 300; pk++ {
+		o.Providers = append(o.Providers, pk)
+		o.ProvidersObj = append(o.ProvidersObj, ProviderRef{PK: pk, Name: fmt.Sprintf("p%d", pk)})
+	}
+	managed := "goauthentik.io/outposts/embedded"
+	o.Managed = &managed
+	core.start("127.0.0.1:0")
+	c := NewClient(testEnv(t, core.url(), fakeToken), "1.0.0", "")
+	full, err := c.Outposts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	brief, err := c.outpostsForRefresh(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full) != 1 || len(brief) != 1 || len(full[0].ProvidersObj) != 300 {
+		t.Fatalf("full %+v, brief %+v", full, brief)
+	}
+	want := full[0]
+	want.Providers, want.ProvidersObj = nil, nil
+	if !reflect.DeepEqual(brief[0], want) || brief[0].Managed == nil || *brief[0].Managed != managed {
+		t.Errorf("brief = %#v\nwant %#v", brief[0], want)
+	}
+	reqs := core.recorded()
+	if len(reqs) != 2 || reqs[1].Path != reqs[0].Path || reqs[1].RawQuery != reqs[0].RawQuery || fmt.Sprint(reqs[1].Header) != fmt.Sprint(reqs[0].Header) {
+		t.Errorf("requests differ: %+v", reqs)
+	}
+}
+
+// A body is read whole whether or not its length is announced, within the
+// limit either way.
+func TestClientReadsBodies(t *testing.T) {
+	results := `[{"pk":"` + strings.Repeat("x", 200_000) + `"}]`
+	body := `{"pagination":{"next":0},"results":` + results + `,"autocomplete":{}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Query().Get("length") {
+		case "exact":
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		case "short":
+			// Announces more than it sends: the read fails.
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)+10))
+		case "huge":
+			w.Header().Set("Content-Length", strconv.Itoa(maxResponseBytes+1))
+			io.WriteString(w, strings.Repeat(" ", maxResponseBytes+1))
+			return
+		}
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	c := NewClient(testEnv(t, srv.URL, "t"), "1.0.0", "")
+	for _, length := range []string{"exact", "chunked"} {
+		var page Paginated[Outpost]
+		if err := c.do(context.Background(), http.MethodGet, "outposts/instances/", url.Values{"length": {length}}, nil, &page); err != nil {
+			t.Fatalf("%s: %v", length, err)
+		}
+		if len(page.Results) != 1 || len(page.Results[0].PK) != 200_000 {
+			t.Errorf("%s: %d results", length, len(page.Results))
+		}
+	}
+	if err := c.do(context.Background(), http.MethodGet, "outposts/instances/", url.Values{"length": {"short"}}, nil, &Paginated[Outpost]{}); err == nil || !strings.Contains(err.Error(), "reading response") {
+		t.Errorf("short body: %v", err)
+	}
+	if err := c.do(context.Background(), http.MethodGet, "outposts/instances/", url.Values{"length": {"huge"}}, nil, &Paginated[Outpost]{}); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("huge body: %v", err)
+	}
+}
+
 func TestClientSubPath(t *testing.T) {
 	var gotPath atomic.Value
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -87,14 +166,245 @@ func TestClientProvidersAcrossPages(t *testing.T) {
 			t.Fatalf("provider %d = pk %d name %q", i, p.PK, p.Name)
 		}
 	}
+	// Pages 2 and 3 are fetched together, so they may arrive in any order.
 	var queries []string
 	for _, r := range core.recorded() {
 		queries = append(queries, r.RawQuery)
 	}
+	slices.Sort(queries)
 	want := []string{"page=1&page_size=100", "page=2&page_size=100", "page=3&page_size=100"}
 	if strings.Join(queries, " ") != strings.Join(want, " ") {
 		t.Errorf("queries = %v, want %v", queries, want)
 	}
+}
+
+// pagesOfProviders is n providers in pages of 100, the later pages answered
+// first (page p is held back (pages-p) × 5 ms).
+func pagesOfProviders(t *testing.T, n int) *fakeCore {
+	core := newFakeCore(t)
+	core.providers = testProviders(n)
+	pages := (n + 99) / 100
+	core.pageDelay = func(page int) time.Duration { return time.Duration(pages-page) * 5 * time.Millisecond }
+	core.pageStatus = map[int]int{}
+	return core
+}
+
+// The pages after the first are fetched a few at a time, with exactly the
+// requests of a page-by-page walk, and arrive in the core's order whatever
+// order they complete in.
+func TestClientProvidersPagesAheadInOrder(t *testing.T) {
+	core := pagesOfProviders(t, 1050)
+	core.start("127.0.0.1:0")
+	c := NewClient(testEnv(t, core.url(), fakeToken), "2026.2.2", "abc")
+	got, err := c.ProxyProviders(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1050 {
+		t.Fatalf("got %d providers, want 1050", len(got))
+	}
+	for i, p := range got {
+		if p.PK != i+1 {
+			t.Fatalf("provider %d has pk %d: out of order", i, p.PK)
+		}
+	}
+	reqs := core.recorded()
+	if len(reqs) != 11 {
+		t.Fatalf("%d requests, want 11 (one per page)", len(reqs))
+	}
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		if r.Method != http.MethodGet || r.Path != "/api/v3/outposts/proxy/" || len(r.Body) != 0 {
+			t.Errorf("request %s %s with %d bytes", r.Method, r.Path, len(r.Body))
+		}
+		seen[r.RawQuery] = true
+		// Every page carries the headers of page 1, which the walk fetched
+		// by itself before any page was fetched ahead.
+		if fmt.Sprint(r.Header) != fmt.Sprint(reqs[0].Header) {
+			t.Errorf("%s: headers %v, page 1 had %v", r.RawQuery, r.Header, reqs[0].Header)
+		}
+	}
+	for page := 1; page <= 11; page++ {
+		if q := fmt.Sprintf("page=%d&page_size=100", page); !seen[q] {
+			t.Errorf("no request %s", q)
+		}
+	}
+	if reqs[0].RawQuery != "page=1&page_size=100" {
+		t.Errorf("first request %s, want page 1", reqs[0].RawQuery)
+	}
+	h := reqs[0].Header
+	if h.Get("Authorization") != "Bearer "+fakeToken || h.Get("User-Agent") != "goauthentik.io/outpost/2026.2.2+abc" || h.Get("Accept") != "application/json" {
+		t.Errorf("headers = %v", h)
+	}
+	core.mu.Lock()
+	inFlight := core.maxPagesInFlight
+	core.mu.Unlock()
+	if inFlight < 2 || inFlight > providerPageFetchers {
+		t.Errorf("at most %d pages in flight, want 2..%d", inFlight, providerPageFetchers)
+	}
+}
+
+// A page that fails fails the whole list, with that page's error, even when
+// later pages arrived; nothing partial is returned.
+func TestClientProvidersFailingPageFailsAll(t *testing.T) {
+	for _, failing := range []int{2, 7, 11} {
+		t.Run(fmt.Sprintf("page %d", failing), func(t *testing.T) {
+			core := pagesOfProviders(t, 1050)
+			core.pageStatus[failing] = http.StatusBadGateway
+			core.start("127.0.0.1:0")
+			c := NewClient(testEnv(t, core.url(), fakeToken), "1.0.0", "")
+			got, err := c.ProxyProviders(context.Background())
+			var he *HTTPError
+			if !errors.As(err, &he) || he.StatusCode != http.StatusBadGateway || !strings.Contains(he.Body, fmt.Sprintf("page %d", failing)) {
+				t.Fatalf("err = %v", err)
+			}
+			if got != nil {
+				t.Errorf("%d providers returned with the error", len(got))
+			}
+			// Pages after the failed one are not asked for once it failed;
+			// at most those already in flight were.
+			if n := core.count("/api/v3/outposts/proxy/"); n > 11 {
+				t.Errorf("%d requests", n)
+			}
+		})
+	}
+	// The first page failing: nothing is fetched ahead.
+	core := pagesOfProviders(t, 1050)
+	core.pageStatus[1] = http.StatusInternalServerError
+	core.start("127.0.0.1:0")
+	c := NewClient(testEnv(t, core.url(), fakeToken), "1.0.0", "")
+	if got, err := c.ProxyProviders(context.Background()); err == nil || got != nil {
+		t.Fatalf("page 1 failed: %d providers, %v", len(got), err)
+	}
+	if n := core.count("/api/v3/outposts/proxy/"); n != 1 {
+		t.Errorf("%d requests after page 1 failed, want 1", n)
+	}
+}
+
+// When the list changes between requests, the result is still what a
+// page-by-page walk along pagination.next gets from the same answers.
+func TestClientProvidersListChangesWhileFetching(t *testing.T) {
+	honest := func(page, total int) Pagination {
+		p := Pagination{Current: page, TotalPages: total, Count: 500}
+		if page < total {
+			p.Next = page + 1
+		}
+		return p
+	}
+	cases := []struct {
+		name   string
+		pg     func(page, total int) Pagination
+		status map[int]int
+		want   []int // pages whose providers make the result
+	}{
+		{
+			// Page 1 announced 5 pages; page 3 is the last by the time it
+			// is asked for, and pages 4 and 5 are gone (404), which the
+			// walk never sees.
+			name: "shrinks",
+			pg: func(page, total int) Pagination {
+				p := honest(page, total)
+				if page == 3 {
+					p.Next = 0
+				}
+				return p
+			},
+			status: map[int]int{4: http.StatusNotFound, 5: http.StatusNotFound},
+			want:   []int{1, 2, 3},
+		},
+		{
+			// Page 1 announced 3 pages; page 3 names a page 4, and so on.
+			name: "grows",
+			pg: func(page, total int) Pagination {
+				p := honest(page, total)
+				if page == 1 {
+					p.TotalPages = 3
+				}
+				return p
+			},
+			want: []int{1, 2, 3, 4, 5},
+		},
+		{
+			// Page 2 names page 4 as its next: page 3 is not part of it.
+			name: "skips",
+			pg: func(page, total int) Pagination {
+				p := honest(page, total)
+				if page == 2 {
+					p.Next = 4
+				}
+				return p
+			},
+			want: []int{1, 2, 4, 5},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			core := pagesOfProviders(t, 500)
+			core.pagination = tc.pg
+			for page, status := range tc.status {
+				core.pageStatus[page] = status
+			}
+			core.start("127.0.0.1:0")
+			c := NewClient(testEnv(t, core.url(), fakeToken), "1.0.0", "")
+			got, err := c.ProxyProviders(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []int
+			for _, page := range tc.want {
+				for pk := (page-1)*100 + 1; pk <= page*100; pk++ {
+					want = append(want, pk)
+				}
+			}
+			pks := make([]int, len(got))
+			for i, p := range got {
+				pks[i] = p.PK
+			}
+			if !slices.Equal(pks, want) {
+				t.Errorf("got %d providers (first %v), want pages %v", len(pks), pks[:min(3, len(pks))], tc.want)
+			}
+		})
+	}
+}
+
+// Cancelling stops the fetch, the pages fetched ahead included.
+func TestClientProvidersCancelled(t *testing.T) {
+	core := pagesOfProviders(t, 1050)
+	core.pageDelay = func(page int) time.Duration {
+		if page == 1 {
+			return 0
+		}
+		return time.Minute
+	}
+	core.start("127.0.0.1:0")
+	c := NewClient(testEnv(t, core.url(), fakeToken), "1.0.0", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.ProxyProviders(ctx)
+		done <- err
+	}()
+	eventually(t, 10*time.Second, "pages fetched ahead", func() bool {
+		core.mu.Lock()
+		defer core.mu.Unlock()
+		return core.pagesInFlight == providerPageFetchers
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ProxyProviders did not return after cancel")
+	}
+	// Returned only once its fetchers had stopped: no page is in flight
+	// on the client's side, so the core sees every request go.
+	eventually(t, 10*time.Second, "requests ended", func() bool {
+		core.mu.Lock()
+		defer core.mu.Unlock()
+		return core.pagesInFlight == 0
+	})
 }
 
 func TestClientPaginationGuards(t *testing.T) {

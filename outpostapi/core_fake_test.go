@@ -109,6 +109,14 @@ type fakeCore struct {
 	pagination  func(page int, total int) Pagination // overrides the honest one
 	wsConnected chan *fakeWS
 
+	// Provider page faults, under mu: pageStatus answers a page with that
+	// status instead (by page number); pageDelay holds a page back before
+	// answering; pagesInFlight and maxPagesInFlight count pages being
+	// answered.
+	pageStatus                      map[int]int
+	pageDelay                       func(page int) time.Duration
+	pagesInFlight, maxPagesInFlight int
+
 	srv  *http.Server
 	ln   net.Listener
 	Addr string
@@ -306,8 +314,26 @@ func (c *fakeCore) serveProviders(w http.ResponseWriter, r *http.Request) {
 		size = 20
 	}
 	c.mu.Lock()
-	all, override := c.providers, c.pagination
+	all, override, status, delay := c.providers, c.pagination, c.pageStatus[page], c.pageDelay
+	c.pagesInFlight++
+	c.maxPagesInFlight = max(c.maxPagesInFlight, c.pagesInFlight)
 	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.pagesInFlight--
+		c.mu.Unlock()
+	}()
+	if delay != nil {
+		select {
+		case <-time.After(delay(page)):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if status != 0 {
+		http.Error(w, fmt.Sprintf(`{"detail":"injected failure of page %d"}`, page), status)
+		return
+	}
 	total := (len(all) + size - 1) / size
 	if total == 0 {
 		total = 1

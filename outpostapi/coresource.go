@@ -131,9 +131,10 @@ type CoreSource struct {
 	stopped bool
 
 	// Owned by the refresh goroutine.
-	certs    map[string]Certificate
-	last     *Snapshot
-	interval time.Duration
+	skipPaths skipPathCache
+	certs     map[string]Certificate
+	last      *Snapshot
+	interval  time.Duration
 }
 
 // NewCoreSource prepares a source for env (which must have Host and Token).
@@ -255,7 +256,7 @@ func (s *CoreSource) Run(ctx context.Context, h Handlers) error {
 // findOutpost lists outposts until the core answers (spec §1.4 step 2).
 func (s *CoreSource) findOutpost(ctx context.Context, h Handlers) (Outpost, error) {
 	for {
-		outs, err := s.client.Outposts(ctx)
+		outs, err := s.client.outpostsForRefresh(ctx)
 		if err == nil {
 			if len(outs) == 0 {
 				return Outpost{}, ErrNoOutposts
@@ -345,7 +346,7 @@ func (s *CoreSource) refreshLoop(ctx context.Context, h Handlers) {
 // refresh is one full refresh (spec §3.3): outpost, providers, certificates,
 // validation, then a new immutable snapshot.
 func (s *CoreSource) refresh(ctx context.Context, h Handlers) error {
-	outs, err := s.client.Outposts(ctx)
+	outs, err := s.client.outpostsForRefresh(ctx)
 	if err != nil {
 		return err
 	}
@@ -394,7 +395,7 @@ func (s *CoreSource) build(ctx context.Context, info OutpostInfo, cfgs []ProxyOu
 	certErrs := map[string]error{}
 	var valid []Provider
 	for _, c := range cfgs {
-		p, perr := ValidateProvider(c, "")
+		p, perr := validateProvider(c, "", s.skipPaths.compile)
 		if perr != nil {
 			reject(*perr)
 			continue
@@ -444,8 +445,10 @@ func (s *CoreSource) build(ctx context.Context, info OutpostInfo, cfgs []ProxyOu
 			snap.Certificates[*p.Certificate] = certs[*p.Certificate]
 		}
 	}
-	// Keep only keypairs still in use, so the cache cannot grow forever.
+	// Keep only keypairs and expressions still in use, so the caches
+	// cannot grow forever.
 	s.certs = certs
+	s.skipPaths.rotate()
 	snap.LoadedAt = time.Now()
 	return snap
 }

@@ -560,6 +560,77 @@ func TestCoreSourceFailedRefreshKeepsLastGood(t *testing.T) {
 	}
 }
 
+// With many pages, fetched ahead: a page that fails fails the refresh and
+// the last good configuration stays; the outpost object's long provider
+// lists do not change what the snapshot says of the outpost.
+func TestCoreSourceFailingPageKeepsLastGood(t *testing.T) {
+	t.Parallel()
+	core := pagesOfProviders(t, 550)
+	for i := range core.providers {
+		core.providers[i].SkipPathRegex = "^/public/\n^/health$"
+	}
+	o := &core.outposts[0]
+	for _, p := range core.providers {
+		o.Providers = append(o.Providers, p.PK)
+		o.ProvidersObj = append(o.ProvidersObj, ProviderRef{PK: p.PK, Name: p.Name, Component: "ak-provider-proxy-form"})
+	}
+	o.RefreshIntervalS = 3600
+	core.start("127.0.0.1:0")
+	r := startSource(t, testEnv(t, core.url(), fakeToken), CoreOptions{})
+	first := r.latestSnapshot(t, 20*time.Second)
+	// Refreshes (the first, then one for the websocket coming up) are
+	// over once the core is quiet and no outcome has come for a while:
+	// validating is slow under the race detector.
+	quiet(t, core)
+	last, since := len(r.refreshErrors()), time.Now()
+	eventually(t, 20*time.Second, "no refresh running", func() bool {
+		if n := len(r.refreshErrors()); n != last {
+			last, since = n, time.Now()
+		}
+		return time.Since(since) >= time.Second
+	})
+	if s := r.drain(); s != nil {
+		first = s
+	}
+	check := func(s *Snapshot) {
+		t.Helper()
+		if len(s.Providers) != 550 || len(s.Rejected) != 0 {
+			t.Fatalf("snapshot has %d providers, %d rejected", len(s.Providers), len(s.Rejected))
+		}
+		for i, p := range s.Providers {
+			if p.PK != i+1 || len(p.SkipPaths) != 2 || p.SkipPaths[0].String() != "^/public/" || !p.SkipPaths[1].MatchString("/health") {
+				t.Fatalf("provider %d: pk %d, skip paths %v", i, p.PK, p.SkipPaths)
+			}
+		}
+		if s.Outpost.PK != fakeOutpostPK || s.Outpost.Name != "fake-outpost" || s.Outpost.RefreshInterval != time.Hour || s.Outpost.LogLevel != "debug" {
+			t.Errorf("outpost = %+v", s.Outpost)
+		}
+	}
+	check(first)
+
+	core.set(func(c *fakeCore) { c.pageStatus[4] = http.StatusBadGateway })
+	n := len(r.refreshErrors())
+	r.src.TriggerRefresh()
+	eventually(t, 10*time.Second, "the failed refresh reported", func() bool { return len(r.refreshErrors()) > n })
+	var he *HTTPError
+	if errs := r.refreshErrors(); !errors.As(errs[len(errs)-1], &he) || he.StatusCode != http.StatusBadGateway || !strings.Contains(he.Body, "page 4") {
+		t.Errorf("OnRefresh got %v", errs[len(errs)-1])
+	}
+	select {
+	case s := <-r.snaps:
+		t.Fatalf("a refresh with a failed page replaced the snapshot: %d providers", len(s.Providers))
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	core.set(func(c *fakeCore) { delete(c.pageStatus, 4) })
+	r.src.TriggerRefresh()
+	s := r.snapshot(t, 10*time.Second)
+	check(s)
+	if !s.LoadedAt.After(first.LoadedAt) {
+		t.Error("no new snapshot")
+	}
+}
+
 func TestCoreSourceNoOutposts(t *testing.T) {
 	t.Parallel()
 	core := newFakeCore(t)

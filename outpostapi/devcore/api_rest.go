@@ -3,8 +3,10 @@ package devcore
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,13 +36,13 @@ func (c *controlPlane) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	path := strings.TrimPrefix(r.URL.Path, "/api/v3")
 	switch {
-	case path == "/outposts/instances/":
+	case path == pathOutposts:
 		if apiMethods(w, r, http.MethodGet) {
-			c.listOutposts(w, r, cfg, o)
+			c.serveList(w, r, cfg, o, pathOutposts)
 		}
-	case path == "/outposts/proxy/":
+	case path == pathProxyProviders:
 		if apiMethods(w, r, http.MethodGet) {
-			c.listProxyProviders(w, r, cfg, o)
+			c.serveList(w, r, cfg, o, pathProxyProviders)
 		}
 	case path == "/root/config/":
 		if apiMethods(w, r, http.MethodGet) {
@@ -120,16 +122,30 @@ func apiMethods(w http.ResponseWriter, r *http.Request, methods ...string) bool 
 }
 
 func apiJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := apiBody(v)
 	if err != nil {
 		// Every response is built from checked configuration; this is a bug.
 		http.Error(w, `{"detail":"internal error"}`, http.StatusInternalServerError)
 		return
 	}
+	apiWrite(w, status, b)
+}
+
+// apiBody is v as the API sends it: JSON and a newline.
+func apiBody(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// apiWrite sends a body made by apiBody.
+func apiWrite(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(body)
 }
 
 // apiError is DRF's error body, {"detail": "..."}.
@@ -140,12 +156,15 @@ func apiError(w http.ResponseWriter, status int, detail string) {
 // maxPageSize is authentik's default cap on page_size.
 const maxPageSize = 100
 
-// apiPaginate cuts items into the page r asks for, like authentik's DRF
+// errInvalidPage is DRF's answer (404) to a page that does not exist.
+var errInvalidPage = map[string]string{"detail": "Invalid page."}
+
+// paginate cuts items into the page q asks for, like authentik's DRF
 // pagination (spec §3.1): page is 1-based or "last"; page_size defaults to
 // and is capped at 100, and an invalid page_size means the default. A page
-// that does not exist is 404 {"detail":"Invalid page."}.
-func apiPaginate[T any](w http.ResponseWriter, r *http.Request, items []T) (outpostapi.Paginated[T], bool) {
-	q := r.URL.Query()
+// that does not exist is not ok (404 {"detail":"Invalid page."}). The
+// page's items are converted with item, so that only they are built.
+func paginate[S, T any](q url.Values, items []S, item func(S) T) (outpostapi.Paginated[T], bool) {
 	size := maxPageSize
 	if n, err := strconv.Atoi(strings.TrimSpace(q.Get("page_size"))); err == nil && n > 0 {
 		size = min(n, maxPageSize)
@@ -158,7 +177,6 @@ func apiPaginate[T any](w http.ResponseWriter, r *http.Request, items []T) (outp
 	} else if p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > pages {
-			apiError(w, http.StatusNotFound, "Invalid page.")
 			return outpostapi.Paginated[T]{}, false
 		}
 		page = n
@@ -171,8 +189,11 @@ func apiPaginate[T any](w http.ResponseWriter, r *http.Request, items []T) (outp
 			Current:    page,
 			TotalPages: pages,
 		},
-		Results:      append(make([]T, 0, end-start), items[start:end]...),
+		Results:      make([]T, 0, end-start),
 		Autocomplete: map[string]any{},
+	}
+	for _, it := range items[start:end] {
+		out.Results = append(out.Results, item(it))
 	}
 	if count > 0 {
 		out.Pagination.StartIndex = start + 1
@@ -187,17 +208,60 @@ func apiPaginate[T any](w http.ResponseWriter, r *http.Request, items []T) (outp
 	return out, true
 }
 
-func (c *controlPlane) listOutposts(w http.ResponseWriter, r *http.Request, cfg *Config, o *OutpostConfig) {
-	// An outpost's service account sees its own outpost only.
-	if page, ok := apiPaginate(w, r, []outpostapi.Outpost{outpostObject(cfg, o)}); ok {
-		apiJSON(w, http.StatusOK, page)
+// List endpoints whose responses the listCache keeps.
+const (
+	pathOutposts       = "/outposts/instances/"
+	pathProxyProviders = "/outposts/proxy/"
+)
+
+// serveList answers one of the list endpoints from the cache, rendering
+// and keeping the body on a miss.
+func (c *controlPlane) serveList(w http.ResponseWriter, r *http.Request, cfg *Config, o *OutpostConfig, path string) {
+	key := listKey{path: path, outpost: o.PK, base: requestBaseURL(r), query: r.URL.Query().Encode()}
+	if status, body, ok := c.lists.get(cfg, key); ok {
+		apiWrite(w, status, body)
+		return
 	}
+	status, body, err := renderList(cfg, o, key)
+	if err != nil {
+		http.Error(w, `{"detail":"internal error"}`, http.StatusInternalServerError)
+		return
+	}
+	c.lists.put(cfg, key, status, body)
+	apiWrite(w, status, body)
 }
 
-// listProxyProviders is GET /api/v3/outposts/proxy/ with authentik's name,
-// search and ordering filters.
-func (c *controlPlane) listProxyProviders(w http.ResponseWriter, r *http.Request, cfg *Config, o *OutpostConfig) {
-	q := r.URL.Query()
+// renderList is the response to a list request: a pure function of the
+// configuration, the outpost, the base URL and the query.
+func renderList(cfg *Config, o *OutpostConfig, key listKey) (int, []byte, error) {
+	q, err := url.ParseQuery(key.query)
+	if err != nil {
+		return 0, nil, err
+	}
+	var page any
+	var ok bool
+	switch key.path {
+	case pathOutposts:
+		// An outpost's service account sees its own outpost only.
+		page, ok = paginate(q, []*OutpostConfig{o}, func(o *OutpostConfig) outpostapi.Outpost { return outpostObject(cfg, o) })
+	case pathProxyProviders:
+		page, ok = paginate(q, filterProxyProviders(cfg, o, q), func(p *ProviderConfig) outpostapi.ProxyOutpostConfig {
+			return proxyOutpostConfig(cfg, p, key.base)
+		})
+	default:
+		return 0, nil, errors.New("devcore: not a list endpoint: " + key.path)
+	}
+	status := http.StatusOK
+	if !ok {
+		status, page = http.StatusNotFound, errInvalidPage
+	}
+	b, err := apiBody(page)
+	return status, b, err
+}
+
+// filterProxyProviders is o's providers after authentik's name, search
+// and ordering filters of GET /api/v3/outposts/proxy/.
+func filterProxyProviders(cfg *Config, o *OutpostConfig, q url.Values) []*ProviderConfig {
 	provs := cfg.providersOf(o)
 	if name := q.Get("name"); name != "" {
 		provs = slices.DeleteFunc(provs, func(p *ProviderConfig) bool { return p.Name != name })
@@ -213,14 +277,7 @@ func (c *controlPlane) listProxyProviders(w http.ResponseWriter, r *http.Request
 	case "-pk":
 		slices.SortStableFunc(provs, func(a, b *ProviderConfig) int { return b.PK - a.PK })
 	}
-	base := requestBaseURL(r)
-	items := make([]outpostapi.ProxyOutpostConfig, len(provs))
-	for i, p := range provs {
-		items[i] = proxyOutpostConfig(cfg, p, base)
-	}
-	if page, ok := apiPaginate(w, r, items); ok {
-		apiJSON(w, http.StatusOK, page)
-	}
+	return provs
 }
 
 // serveCertificate is /api/v3/crypto/certificatekeypairs/<uuid>/ and its

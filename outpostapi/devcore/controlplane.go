@@ -32,6 +32,11 @@ type controlPlane struct {
 	helloTTL time.Duration
 	// closeWait bounds how long a closing handshake may take.
 	closeWait time.Duration
+
+	// lists keeps rendered list responses of the configuration in force;
+	// warming counts the goroutines filling it after a change.
+	lists   listCache
+	warming sync.WaitGroup
 }
 
 // instanceState is one outpost instance as the core sees it.
@@ -88,13 +93,15 @@ func mustFrame(instruction int, args any) []byte {
 }
 
 func newControlPlane(s *Server) *controlPlane {
-	return &controlPlane{
+	c := &controlPlane{
 		s:         s,
 		conns:     map[*wsConn]struct{}{},
 		instances: map[string]map[string]*instanceState{},
 		helloTTL:  15 * time.Second,
 		closeWait: 2 * time.Second,
 	}
+	c.lists.reset(s.config())
+	return c
 }
 
 func (c *controlPlane) routes(mux *http.ServeMux) {
@@ -143,6 +150,13 @@ func (c *controlPlane) sendAll(frame []byte, match func(*wsConn) bool) int {
 // configChanged runs after next replaced old: outposts whose view changed
 // get TRIGGER_UPDATE; connections that next no longer authorizes are closed.
 func (c *controlPlane) configChanged(old, next *Config) {
+	if bases := c.lists.reset(next); len(bases) > 0 {
+		c.mu.Lock()
+		if !c.closing {
+			c.warming.Go(func() { c.lists.warm(next, bases) })
+		}
+		c.mu.Unlock()
+	}
 	changed := map[string]bool{}
 	for i := range next.Outposts {
 		o := &next.Outposts[i]
@@ -287,6 +301,10 @@ func (c *controlPlane) shutdown() {
 	for _, k := range conns {
 		k.close(websocket.CloseServiceRestart, "devcore shutting down")
 	}
+	// Warming stops at its next page once the cache belongs to no
+	// configuration.
+	c.lists.reset(nil)
+	c.warming.Wait()
 	done := make(chan struct{})
 	go func() { c.wg.Wait(); close(done) }()
 	select {
