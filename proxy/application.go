@@ -55,11 +55,11 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		lifetime = time.Duration(*v*float64(time.Second)) + time.Second
 	}
 	secure := p.ExternalURL.Scheme == "https"
-	sc, err := session.NewCodec(session.CookieOptions{ClientID: p.ClientID, CookieSecret: p.CookieSecret, Domain: p.CookieDomain, Secure: secure, MaxAge: lifetime})
+	sc, err := sh.codecs.codec(session.CookieOptions{ClientID: p.ClientID, CookieSecret: p.CookieSecret, Domain: p.CookieDomain, Secure: secure, MaxAge: lifetime})
 	if err != nil {
 		return fail("cookie_secret", err)
 	}
-	lc, err := session.NewCodec(session.CookieOptions{Name: sc.Name() + "_login", ClientID: p.ClientID, CookieSecret: p.CookieSecret, Domain: p.CookieDomain, Secure: secure, MaxAge: loginWindow})
+	lc, err := sh.codecs.codec(session.CookieOptions{Name: sc.Name() + "_login", ClientID: p.ClientID, CookieSecret: p.CookieSecret, Domain: p.CookieDomain, Secure: secure, MaxAge: loginWindow})
 	if err != nil {
 		return fail("cookie_secret", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,8 @@ type Server struct {
 	shared  *shared
 	// other counts requests before the first snapshot.
 	other *metrics.Host
+	// updating makes refreshes take turns (they share the codec cache).
+	updating sync.Mutex
 }
 
 // shared is what every application uses and outlives snapshots: upstream
@@ -42,6 +45,8 @@ type shared struct {
 	credentials *credentialCache
 	// failures limits refused credentials per client IP.
 	failures *failureLimiter
+	// codecs are the cookie codecs, kept while their options stay.
+	codecs *codecCache
 }
 
 // Options are the outpost-wide settings of the data plane.
@@ -101,12 +106,17 @@ func New(opts Options) *Server {
 		websockets:  newConnLimiter(opts.MaxWebsocketsPerClient),
 		credentials: newCredentialCache(opts.CredentialCacheTTL),
 		failures:    newFailureLimiter(opts.CredentialFailuresPerMinute),
+		codecs:      new(codecCache),
 	}}
 }
 
 // Update builds the data plane for snap and puts it in force. A provider
 // that cannot be built is left out and reported; the rest serve.
 func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
+	s.updating.Lock()
+	defer s.updating.Unlock()
+	s.shared.codecs.begin()
+	defer s.shared.codecs.done()
 	apps := make(map[*outpostapi.Provider]*application, len(snap.Providers))
 	var failed []outpostapi.ProviderError
 	for i := range snap.Providers {

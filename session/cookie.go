@@ -69,11 +69,16 @@ func NewCodec(o CookieOptions) (*Codec, error) {
 	if name == "" {
 		name = CookieName(o.ClientID)
 	}
-	hashKey, err := hkdf.Key(sha256.New, []byte(o.CookieSecret), nil, "outpost cookie hmac "+name, 64)
+	// hkdf.Key is Extract then Expand: one Extract serves both keys.
+	prk, err := hkdf.Extract(sha256.New, []byte(o.CookieSecret), nil)
 	if err != nil {
 		return nil, err
 	}
-	blockKey, err := hkdf.Key(sha256.New, []byte(o.CookieSecret), nil, "outpost cookie aes "+name, 32)
+	hashKey, err := hkdf.Expand(sha256.New, prk, "outpost cookie hmac "+name, 64)
+	if err != nil {
+		return nil, err
+	}
+	blockKey, err := hkdf.Expand(sha256.New, prk, "outpost cookie aes "+name, 32)
 	if err != nil {
 		return nil, err
 	}
