@@ -41,7 +41,9 @@ func startGCTuner(getenv func(string) string) *gcTuner {
 }
 
 func newGCTuner(headroom uint64) *gcTuner {
-	return &gcTuner{headroom: headroom, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	return &gcTuner{headroom: headroom, sample: []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"},
+	}}
 }
 
 // sentinel is garbage whose finalizer runs once per collection that found
@@ -63,13 +65,17 @@ func (t *gcTuner) arm() {
 func (t *gcTuner) stop() { t.stopped.Store(true) }
 
 // adjust sets the percentage that puts the next goal at live+headroom.
+// The runtime applies the percentage to the live heap plus goroutine
+// stacks and globals (the GC's roots), so they count here too.
 func (t *gcTuner) adjust() {
 	metrics.Read(t.sample)
-	live := uint64(1)
-	if t.sample[0].Value.Kind() == metrics.KindUint64 {
-		live = max(t.sample[0].Value.Uint64(), 1)
+	base := uint64(1)
+	for _, s := range t.sample {
+		if s.Value.Kind() == metrics.KindUint64 {
+			base += s.Value.Uint64()
+		}
 	}
-	p := int64(min(max(100, t.headroom*100/live), 100000))
+	p := int64(min(max(100, t.headroom*100/base), 100000))
 	// Only a real change is worth a call (it takes the heap lock).
 	if old := t.percent.Load(); old == 0 || p > old+old/10 || p < old-old/10 {
 		debug.SetGCPercent(int(p))
