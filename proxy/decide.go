@@ -95,11 +95,11 @@ func (a *application) authenticate(w http.ResponseWriter, r *http.Request) (iden
 	if err != nil {
 		return identity{}, err
 	}
-	id := identity{session: s, apiClient: isAPIClient(r)}
 	if s != nil {
-		id.method = metrics.MethodSession
-		return id, nil
+		// apiClient matters only to a request without an identity.
+		return identity{session: s, method: metrics.MethodSession}, nil
 	}
+	id := identity{apiClient: isAPIClient(r)}
 	id.cred = a.authenticateHeader(r)
 	if id.cred.session != nil {
 		id.session, id.method = id.cred.session, id.cred.method
