@@ -153,8 +153,9 @@ func (c *Codec) SessionID(r *http.Request) (string, error) {
 			lastErr = errors.New("invalid session cookie: empty id")
 			continue
 		}
-		verified.remember(c.scope, ck.Value, string(id))
-		return string(id), nil
+		sid := string(id)
+		verified.remember(c.scope, ck.Value, sid)
+		return sid, nil
 	}
 	return "", lastErr
 }

@@ -59,8 +59,8 @@ func (v *verifiedCookies) remember(scope, value, id string) {
 	if !ok {
 		return
 	}
-	// The request's header outlives nothing, but the cache does: keep
-	// copies, not slices of the header's memory.
+	// value is a slice of the request's Cookie header: keep a copy, not
+	// the whole header alive. id is the caller's own string.
 	k := cookieKey{scope, strings.Clone(value)}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -70,7 +70,7 @@ func (v *verifiedCookies) remember(scope, value, id string) {
 		}
 		delete(v.entries, k2) // map order is random: a random victim
 	}
-	v.entries[k] = verifiedCookie{id: strings.Clone(id), issued: issued}
+	v.entries[k] = verifiedCookie{id: id, issued: issued}
 }
 
 // issuedAt reads the signed timestamp of a securecookie value
