@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -12,7 +11,7 @@ import (
 // logAccess writes the one access line of a request. It names the person
 // and the decision but never carries a cookie, a token or a secret query
 // value.
-func (s *Server) logAccess(r *http.Request, info *requestInfo, rec *responseRecorder, took time.Duration) {
+func (s *Server) logAccess(r *http.Request, info *requestInfo, resp *responseRecorder, start time.Time, took time.Duration) {
 	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
 		return
 	}
@@ -29,8 +28,8 @@ func (s *Server) logAccess(r *http.Request, info *requestInfo, rec *responseReco
 		attrs = append(attrs, slog.String("query", redactQuery(r.URL.RawQuery)))
 	}
 	attrs = append(attrs,
-		slog.Int("status", rec.statusCode()),
-		slog.Int64("size", rec.size),
+		slog.Int("status", resp.statusCode()),
+		slog.Int64("size", resp.size),
 		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
 		slog.String("user_agent", r.UserAgent()),
 	)
@@ -41,7 +40,12 @@ func (s *Server) logAccess(r *http.Request, info *requestInfo, rec *responseReco
 			attrs = append(attrs, slog.String(a.k, a.v))
 		}
 	}
-	s.log.LogAttrs(context.WithoutCancel(r.Context()), slog.LevelInfo, "request", attrs...)
+	// The record is built here rather than by Logger.LogAttrs, which
+	// walks the stack for a source location no access line carries. Its
+	// time is the request's end, already known.
+	rec := slog.NewRecord(start.Add(took), slog.LevelInfo, "request", 0)
+	rec.AddAttrs(attrs...)
+	_ = s.log.Handler().Handle(r.Context(), rec)
 }
 
 func clientIPString(o origin) string {

@@ -34,7 +34,7 @@ type identityInfo struct {
 // every path, authenticated or skipped.
 func stripIdentityHeaders(h http.Header) {
 	for name := range h {
-		if strings.Contains(name, "_") || hasPrefixFold(name, "X-Authentik") {
+		if strings.IndexByte(name, '_') >= 0 || hasPrefixFold(name, "X-Authentik") {
 			delete(h, name)
 		}
 	}
@@ -103,7 +103,7 @@ func setIdentityHeaders(h http.Header, claims map[string]any, info identityInfo)
 	}
 	// Last, as in the reference: no header with "_" leaves, whoever set it.
 	for name := range h {
-		if strings.Contains(name, "_") {
+		if strings.IndexByte(name, '_') >= 0 {
 			delete(h, name)
 		}
 	}

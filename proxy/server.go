@@ -163,7 +163,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hm.Request(r.Method, kind, rec.statusCode(), took)
 	// Probes would drown the log; they are in the metrics.
 	if kind != metrics.KindPing {
-		s.logAccess(r, info, rec, took)
+		s.logAccess(r, info, rec, start, took)
 	}
 }
 
