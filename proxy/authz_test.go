@@ -183,8 +183,9 @@ func TestForwardAuthWithoutOriginalMethod(t *testing.T) {
 	if got, body := s.viaForward(t, "", "/api/v2/silences", "Authorization", "Bearer "+token); got != 500 || body != "configuration error" {
 		t.Errorf("no X-Original-Method: %d %s", got, body)
 	}
-	if got, _ := s.viaForward(t, "POST", "/api/v2/silences", "Authorization", "Bearer "+token); got != 403 {
-		t.Errorf("X-Original-Method POST: %d, want 403", got)
+	// nginx shows its own 403: a body would only cost the connection.
+	if got, body := s.viaForward(t, "POST", "/api/v2/silences", "Authorization", "Bearer "+token); got != 403 || body != "" {
+		t.Errorf("X-Original-Method POST: %d %q, want 403 without a body", got, body)
 	}
 }
 

@@ -144,22 +144,42 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		}
 		w.WriteHeader(http.StatusOK)
 	case refuseUnauthorized:
-		a.unauthorized(w, r, id.cred)
+		a.unauthorized(refusalWriter(w, kind), r, id.cred)
 	case refuseForbidden:
-		a.forbidden(w, r)
+		a.forbidden(refusalWriter(w, kind), r)
 	case refuseLimited:
-		a.tooManyFailures(w, r)
+		a.tooManyFailures(refusalWriter(w, kind), r)
 	default:
 		if kind == forwardNginx {
 			// nginx turns this into its own redirect to /start?rd=...
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte("unauthorized request"))
 			return
 		}
 		a.startLogin(w, r, validRedirect(a.provider, orig.String()), false)
 	}
 }
+
+// refusalWriter is where a refusal is written. nginx's auth_request reads
+// only the status and headers of a 401 or 403 (the person sees nginx's own
+// answer), and closes the keep-alive connection to the outpost after an
+// answer whose body it did not read: every refusal would cost a new
+// connection. Errors (5xx) keep their bodies, for whoever debugs with curl.
+func refusalWriter(w http.ResponseWriter, kind forwardKind) http.ResponseWriter {
+	if kind == forwardNginx {
+		return headerOnly{w}
+	}
+	return w
+}
+
+// headerOnly answers with the status and headers only.
+type headerOnly struct{ http.ResponseWriter }
+
+func (h headerOnly) WriteHeader(code int) {
+	h.Header().Del("Content-Length")
+	h.ResponseWriter.WriteHeader(code)
+}
+
+func (h headerOnly) Write(p []byte) (int, error) { return len(p), nil }
 
 var errNoOriginalMethod = errors.New("the request carries no original method (nginx: X-Original-Method, Traefik/Caddy: X-Forwarded-Method), and the provider has rules per method")
 

@@ -186,20 +186,34 @@ func TestNginxKeepsConnectionsToTheOutpost(t *testing.T) {
 	runNginx(t, nginxAddr, relay, app.URL)
 
 	tok, _ := appToken(t, st, "app-client", "alice", "alice-app-pw")
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// Signed in, not signed in (the outpost's 401 becomes nginx's redirect
+	// to sign in) and a machine client with a bad token (its 401 carries
+	// a challenge): none of the outpost's answers may cost a connection.
 	const requests = 20
-	for range requests {
+	for i := range 3 * requests {
 		req, _ := http.NewRequest("GET", "http://"+nginxAddr+"/api/data", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
+		want, wantBody := 200, `app says hello to "alice"`
+		switch i % 3 {
+		case 0:
+			req.Header.Set("Authorization", "Bearer "+tok)
+		case 1:
+			req.Header.Set("Accept", "text/html")
+			want, wantBody = http.StatusFound, ""
+		case 2:
+			req.Header.Set("Authorization", "Bearer not-a-token")
+			want, wantBody = http.StatusUnauthorized, ""
+		}
+		resp, err := noRedirect.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if body := readBody(resp); resp.StatusCode != 200 || body != `app says hello to "alice"` {
-			t.Fatalf("%d %q", resp.StatusCode, body)
+		if body := readBody(resp); resp.StatusCode != want || wantBody != "" && body != wantBody {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
 		}
 	}
 	if n := conns.Load(); n > 2 {
-		t.Errorf("%d requests through nginx opened %d connections to the outpost", requests, n)
+		t.Errorf("%d requests through nginx opened %d connections to the outpost", 3*requests, n)
 	}
 }
 
