@@ -78,6 +78,9 @@ func (w *world) providerSwap() {
 	r := <-done
 	fmt.Printf("\nconfiguration swap under load (%d connections, %.0f req/s during it): to %d providers %s, back to 2 providers %s; failed requests: %d (target: swap < 200 ms, 0 failed)\n",
 		w.cfg.conns, r.rps, extra+2, fmtDur(up), fmtDur(down), r.errors)
+	if r.errors > 0 {
+		fmt.Printf("  failed requests by kind (wrk): %s\n", r.errorKinds)
+	}
 	fmt.Println("  (SIGUSR1 to first request routed by the new configuration: 11 REST pages from the devcore, validation, build, swap; the build + swap alone: BenchmarkUpdate in ./proxy)")
 
 	writeCoreConfig(w, extra)

@@ -15,6 +15,8 @@ type result struct {
 	rps      float64
 	p50, p99 time.Duration
 	errors   int64 // socket errors and non-2xx/3xx answers
+	// errorKinds is wrk's breakdown of errors, when there were any.
+	errorKinds string
 	peakMB   float64
 	// cpuPerReq is the proxy process's CPU time per request (user +
 	// system): steadier than throughput on a shared machine. With several
@@ -52,16 +54,22 @@ func parseWrk(out string) result {
 	}
 	r.p50 = wrkDuration(reP50.FindStringSubmatch(out))
 	r.p99 = wrkDuration(reP99.FindStringSubmatch(out))
+	var kinds []string
 	if m := reNon2xx.FindStringSubmatch(out); m != nil {
 		n, _ := strconv.ParseInt(m[1], 10, 64)
 		r.errors += n
+		kinds = append(kinds, "non-2xx/3xx "+m[1])
 	}
 	if m := reSockErr.FindStringSubmatch(out); m != nil {
-		for _, s := range m[1:] {
+		for i, s := range m[1:] {
 			n, _ := strconv.ParseInt(s, 10, 64)
 			r.errors += n
+			if n > 0 {
+				kinds = append(kinds, []string{"connect", "read", "write", "timeout"}[i]+" "+s)
+			}
 		}
 	}
+	r.errorKinds = strings.Join(kinds, ", ")
 	return r
 }
 
@@ -104,9 +112,14 @@ func median(rs []result) result {
 	for i := range rs[0].parts {
 		out.parts = append(out.parts, time.Duration(pick(func(r result) float64 { return float64(r.parts[i]) })))
 	}
+	var kinds []string
 	for _, r := range rs {
 		out.errors += r.errors
+		if r.errorKinds != "" {
+			kinds = append(kinds, r.errorKinds)
+		}
 	}
+	out.errorKinds = strings.Join(kinds, "; ")
 	return out
 }
 
@@ -135,6 +148,14 @@ func printRow(r row) {
 		100*ratio, fmtDur(r.outpost.p99-r.floor.p99), fmtDur(r.outpost.cpuPerReq-r.floor.cpuPerReq))
 	if r.note != "" {
 		fmt.Printf("  (%s)", r.note)
+	}
+	for _, side := range []struct {
+		name string
+		res  result
+	}{{"floor", r.floor}, {"outpost", r.outpost}} {
+		if side.res.errorKinds != "" {
+			fmt.Printf("  [%s errors: %s]", side.name, side.res.errorKinds)
+		}
 	}
 	fmt.Println()
 }
