@@ -17,7 +17,7 @@ type result struct {
 	errors   int64 // socket errors and non-2xx/3xx answers
 	// errorKinds is wrk's breakdown of errors, when there were any.
 	errorKinds string
-	peakMB   float64
+	peakMB     float64
 	// cpuPerReq is the proxy process's CPU time per request (user +
 	// system): steadier than throughput on a shared machine. With several
 	// processes counted, it is their sum, and parts is each one's.
