@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLogsRedactSecrets(t *testing.T) {
@@ -33,6 +35,48 @@ func TestLogsRedactSecrets(t *testing.T) {
 		}
 		if !strings.Contains(out, "alice") || !strings.Contains(out, "X-authentik-auth-callback=true") || !strings.Contains(out, "q=1") {
 			t.Errorf("text=%v: redaction removed more than secrets:\n%s", text, out)
+		}
+	}
+}
+
+// The level, handed over as a string by redactAttr, reads exactly as slog
+// writes it without the hook, in both formats and at every level.
+func TestLogLevelAsSlogWritesIt(t *testing.T) {
+	for _, l := range []slog.Level{levelTrace, slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError, slog.LevelError + 2} {
+		for _, text := range []bool{false, true} {
+			var ours, plain bytes.Buffer
+			opts := &slog.HandlerOptions{Level: levelTrace}
+			var ref *slog.Logger
+			if text {
+				ref = slog.New(slog.NewTextHandler(&plain, opts))
+			} else {
+				ref = slog.New(slog.NewJSONHandler(&plain, opts))
+			}
+			lv := new(slog.LevelVar)
+			lv.Set(levelTrace)
+			log := newLogger(&ours, text, lv)
+			at := time.Date(2026, 11, 25, 1, 2, 3, 4, time.UTC)
+			for _, lg := range []*slog.Logger{log, ref} {
+				r := slog.NewRecord(at, l, "hello", 0)
+				r.AddAttrs(slog.String("user", "alice"), slog.Group("g", slog.Any("level", l)))
+				_ = lg.Handler().Handle(context.Background(), r)
+			}
+			if ours.String() != plain.String() {
+				t.Errorf("text=%v level %v:\n ours  %s plain %s", text, l, ours.String(), plain.String())
+			}
+		}
+	}
+}
+
+func TestSecretKeysInAnyCase(t *testing.T) {
+	for _, k := range []string{"cookie", "Cookie", "SET-COOKIE", "Set_Cookie", "x-authentik-jwt", "X-Authentik-JWT", "id_token_hint", "Id-Token-Hint"} {
+		if !secretKey(k) {
+			t.Errorf("%q is not taken for secret", k)
+		}
+	}
+	for _, k := range []string{"user", "path", "cookies", "token_type", "Set-Cookie2", "", "ℂookie"} {
+		if secretKey(k) {
+			t.Errorf("%q is taken for secret", k)
 		}
 	}
 }
