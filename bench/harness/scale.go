@@ -149,9 +149,9 @@ func scaleSession(i int, now time.Time, alg string) *session.Session {
 	sub := hex.EncodeToString(sum[:])
 	sum = sha256.Sum256([]byte(hex.EncodeToString(random(32)))) // the core session's key
 	sid := hex.EncodeToString(sum[:])
-	// Sign-ins are spread over the last day; tokens live a day (the
-	// devcore's default access token validity).
-	iat := now.Add(-time.Duration(i%86400) * time.Second).Unix()
+	// Sign-ins are spread over the last 12 hours; tokens live a day (the
+	// devcore's default access token validity), so none ends during the run.
+	iat := now.Add(-time.Duration(i%43200) * time.Second).Unix()
 	authTime := iat - int64(i%7)
 	exp := iat + 86400
 	id := map[string]any{
