@@ -301,3 +301,36 @@ func TestMemoryStoreIndexesAgainstModel(t *testing.T) {
 		}
 	}
 }
+
+// Lookups racing with a replace (a refresh saving new tokens): once Save
+// has returned, no lookup serves the old tokens, even one that decoded
+// the old record just before.
+func TestMemoryStoreReplaceRacesGet(t *testing.T) {
+	st := session.NewMemoryStore(session.MemoryOptions{})
+	defer st.Close()
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	for round := range 300 {
+		old, fresh := fmt.Sprint("old", round), fmt.Sprint("new", round)
+		if err := st.Save(ctx, &session.Session{ID: "s", AccessToken: old, ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 20 {
+					_, _ = st.Get(ctx, "s")
+				}
+			}()
+		}
+		if err := st.Save(ctx, &session.Session{ID: "s", AccessToken: fresh, ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		if s, err := st.Get(ctx, "s"); err != nil || s.AccessToken != fresh {
+			t.Fatalf("round %d: after the replace, Get served %v (%v), want %s", round, s, err, fresh)
+		}
+	}
+}
