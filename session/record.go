@@ -19,6 +19,7 @@ import (
 //	version byte, flags byte (token kinds, time kinds)
 //	uvarint len + ID (kept plain: the store's map key is this substring)
 //	CreatedAt, TokenExpiry, ExpiresAt: varint seconds + uvarint nanoseconds, unless zero
+//	  (the instant, in UTC if it was; any other location comes back as Local)
 //	the JWT signatures of the access and ID token: uvarint len + raw bytes
 //	the rest: DEFLATE with recordDict of the body
 //
@@ -88,8 +89,8 @@ func encodeRecord(s *Session) (string, error) {
 		}
 		flags |= kind << (2 + 2*i)
 		if kind != timeZero {
-			out.Write(binary.AppendVarint(nil, t.Unix()))
-			out.Write(binary.AppendUvarint(nil, uint64(t.Nanosecond())))
+			out.Write(binary.AppendVarint(out.AvailableBuffer(), t.Unix()))
+			out.Write(binary.AppendUvarint(out.AvailableBuffer(), uint64(t.Nanosecond())))
 		}
 	}
 	for i, sig := range sigs {
