@@ -131,10 +131,11 @@ func (m *MemoryStore) Get(_ context.Context, id string) (*Session, error) {
 	if m.hot.size == 0 {
 		return s, nil
 	}
-	// Cache it only if the entry still holds the record just decoded: a
-	// Delete or Save meanwhile must not be undone by a late insert.
+	// Cache it only if the entry still holds the record just decoded, of
+	// the same provider (not in the record): a Delete or Save meanwhile
+	// must not be undone by a late insert.
 	m.mu.RLock()
-	if j, ok := m.byID[id]; ok && j == i && e.rec == rec {
+	if j, ok := m.byID[id]; ok && j == i && e.rec == rec && m.providers.name(e.provider) == provider {
 		if e.hot.CompareAndSwap(nil, s) {
 			m.hot.add(&m.ents, i, s)
 		} else if h := e.hot.Load(); h != nil {

@@ -302,17 +302,21 @@ func TestMemoryStoreIndexesAgainstModel(t *testing.T) {
 	}
 }
 
-// Lookups racing with a replace (a refresh saving new tokens): once Save
-// has returned, no lookup serves the old tokens, even one that decoded
-// the old record just before.
+// Lookups racing with a replace (a refresh saving new tokens, or the same
+// session saved for another provider): once Save has returned, no lookup
+// serves the old session, even one that decoded the old record just before.
 func TestMemoryStoreReplaceRacesGet(t *testing.T) {
 	st := session.NewMemoryStore(session.MemoryOptions{})
 	defer st.Close()
 	ctx := context.Background()
 	exp := time.Now().Add(time.Hour)
-	for round := range 300 {
+	for round := range 600 {
 		old, fresh := fmt.Sprint("old", round), fmt.Sprint("new", round)
-		if err := st.Save(ctx, &session.Session{ID: "s", AccessToken: old, ExpiresAt: exp}); err != nil {
+		oldProvider, provider := "p", "p"
+		if round%2 == 1 { // only the provider changes
+			fresh, oldProvider = old, "q"
+		}
+		if err := st.Save(ctx, &session.Session{ID: "s", Provider: oldProvider, AccessToken: old, ExpiresAt: exp}); err != nil {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
@@ -325,12 +329,12 @@ func TestMemoryStoreReplaceRacesGet(t *testing.T) {
 				}
 			}()
 		}
-		if err := st.Save(ctx, &session.Session{ID: "s", AccessToken: fresh, ExpiresAt: exp}); err != nil {
+		if err := st.Save(ctx, &session.Session{ID: "s", Provider: provider, AccessToken: fresh, ExpiresAt: exp}); err != nil {
 			t.Fatal(err)
 		}
 		wg.Wait()
-		if s, err := st.Get(ctx, "s"); err != nil || s.AccessToken != fresh {
-			t.Fatalf("round %d: after the replace, Get served %v (%v), want %s", round, s, err, fresh)
+		if s, err := st.Get(ctx, "s"); err != nil || s.AccessToken != fresh || s.Provider != provider {
+			t.Fatalf("round %d: after the replace, Get served %v (%v), want %s of %s", round, s, err, fresh, provider)
 		}
 	}
 }
