@@ -15,8 +15,9 @@ type SessionEnv struct {
 	// Prefix starts every Redis key (OUTPOST_SESSION_PREFIX, default
 	// "outpost:"), so several deployments can share one Redis.
 	Prefix string
-	// CacheSize bounds the per-replica read cache in front of Redis
-	// (OUTPOST_SESSION_CACHE_SIZE, default 10000; 0 turns it off).
+	// CacheSize bounds the per-replica read cache in front of Redis, or
+	// the memory store's decoded sessions (OUTPOST_SESSION_CACHE_SIZE,
+	// default 10000; 0 turns it off).
 	CacheSize int
 }
 

@@ -4,6 +4,9 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"hash/maphash"
+	"math"
+	"strings"
 	"sync"
 	"time"
 )
@@ -13,6 +16,10 @@ type MemoryOptions struct {
 	// MaxSessions bounds memory; when full, the session closest to expiry is
 	// evicted. Default 100000.
 	MaxSessions int
+	// CacheSize is how many recently used sessions are kept decoded, ready
+	// for Get; the others are compact records that Get decodes (tens of
+	// microseconds). Default DefaultMemoryCacheSize; negative: none.
+	CacheSize int
 	// SweepInterval is how often expired sessions are dropped. Default 1 min.
 	SweepInterval time.Duration
 	// OnEvict is called once per session evicted for room (not for expiry).
@@ -22,18 +29,24 @@ type MemoryOptions struct {
 }
 
 // MemoryStore keeps sessions in this process: the default for a single
-// replica. Lookups by id, sid and sub are O(1); expiry is a min-heap.
+// replica. Each session is one compact record (record.go) of a few hundred
+// bytes; a bounded cache keeps the recently used ones decoded. Lookups by
+// id, sid and sub are O(1); expiry is a min-heap.
 type MemoryStore struct {
 	opts MemoryOptions
 
-	// mu guards the maps and the heap. A stored *Session is never changed
-	// after Save put it in (a new Save replaces the entry), so Get hands
-	// it out as it is, read-only.
-	mu    sync.RWMutex
-	byID  map[string]*entry
-	bySID map[string]map[string]struct{}
-	bySub map[string]map[string]struct{}
-	exp   expiryHeap
+	// mu guards everything below but the entries' atomics. A record is
+	// never changed after Save put it in (a new Save replaces the entry),
+	// and neither is a decoded session, so Get hands it out as it is,
+	// read-only.
+	mu        sync.RWMutex
+	byID      map[string]uint32 // keys are the ids inside the records
+	ents      entries
+	keys      chains
+	seed      maphash.Seed
+	exp       expiryHeap
+	providers providerTable
+	hot       hotCache
 
 	revoked revokeHub
 	locks   localLocks
@@ -44,15 +57,13 @@ type MemoryStore struct {
 	done     chan struct{}
 }
 
-type entry struct {
-	s     *Session
-	index int // position in the expiry heap
-}
-
 // NewMemoryStore starts a store and its sweeper.
 func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 	if opts.MaxSessions <= 0 {
 		opts.MaxSessions = 100000
+	}
+	if opts.CacheSize == 0 {
+		opts.CacheSize = DefaultMemoryCacheSize
 	}
 	if opts.SweepInterval <= 0 {
 		opts.SweepInterval = time.Minute
@@ -61,13 +72,15 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 		opts.Now = time.Now
 	}
 	m := &MemoryStore{
-		opts:  opts,
-		byID:  map[string]*entry{},
-		bySID: map[string]map[string]struct{}{},
-		bySub: map[string]map[string]struct{}{},
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		opts: opts,
+		byID: map[string]uint32{},
+		seed: maphash.MakeSeed(),
+		hot:  hotCache{size: max(opts.CacheSize, 0)},
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
 	}
+	m.keys.heads = [2]map[uint64]uint32{{}, {}}
+	m.exp.a = &m.ents
 	m.locks.clock = opts.Now
 	m.once.max = opts.MaxSessions
 	go m.sweepLoop()
@@ -76,55 +89,111 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 
 var errNoID = errors.New("session has no id")
 
-func (m *MemoryStore) Get(_ context.Context, id string) (*Session, error) {
-	m.mu.RLock()
-	e, ok := m.byID[id]
-	var s *Session
-	if ok {
-		s = e.s
+// unixNano is t in unix nanoseconds, clamped to what an int64 holds.
+func unixNano(t time.Time) int64 {
+	switch {
+	case t.Before(minUnixNano):
+		return math.MinInt64
+	case t.After(maxUnixNano):
+		return math.MaxInt64
 	}
-	m.mu.RUnlock()
-	if s == nil || s.Expired(m.opts.Now()) {
+	return t.UnixNano()
+}
+
+var (
+	minUnixNano = time.Unix(0, math.MinInt64)
+	maxUnixNano = time.Unix(0, math.MaxInt64)
+)
+
+func (m *MemoryStore) Get(_ context.Context, id string) (*Session, error) {
+	now := unixNano(m.opts.Now())
+	m.mu.RLock()
+	i, ok := m.byID[id]
+	if !ok || m.ents.at(i).expires <= now {
+		m.mu.RUnlock()
 		return nil, ErrNotFound
 	}
-	return s, nil // read-only (Store.Get); Save never changes a stored one
+	e := m.ents.at(i)
+	if s := e.hot.Load(); s != nil {
+		if e.used.Load() == 0 {
+			e.used.Store(1) // only when unset: no write on the usual hit
+		}
+		m.mu.RUnlock()
+		return s, nil // read-only (Store.Get)
+	}
+	rec, provider := e.rec, m.providers.name(e.provider)
+	m.mu.RUnlock()
+
+	s, err := decodeRecord(rec, provider)
+	if err != nil {
+		return nil, err
+	}
+	if m.hot.size == 0 {
+		return s, nil
+	}
+	// Cache it only if the entry still holds the record just decoded, of
+	// the same provider (not in the record): a Delete or Save meanwhile
+	// must not be undone by a late insert.
+	m.mu.RLock()
+	if j, ok := m.byID[id]; ok && j == i && e.rec == rec && m.providers.name(e.provider) == provider {
+		if e.hot.CompareAndSwap(nil, s) {
+			m.hot.add(&m.ents, i, s)
+		} else if h := e.hot.Load(); h != nil {
+			s = h
+		}
+	}
+	m.mu.RUnlock()
+	return s, nil
 }
 
 func (m *MemoryStore) Save(_ context.Context, s *Session) error {
 	if s.ID == "" {
 		return errNoID
 	}
-	c := s.Clone()
+	rec, err := encodeRecord(s) // a copy: later changes to s never reach the store
+	if err != nil {
+		return err
+	}
+	expires := unixNano(s.ExpiresAt)
+	hashes := [2]uint64{maphash.String(m.seed, s.Sub), maphash.String(m.seed, s.SID)}
+	keyed := [2]bool{s.Sub != "", s.SID != ""}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if old, ok := m.byID[s.ID]; ok {
 		m.removeLocked(old)
 	}
-	now := m.opts.Now()
-	if c.Expired(now) {
+	now := unixNano(m.opts.Now())
+	if expires <= now {
 		return nil
 	}
 	for len(m.byID) >= m.opts.MaxSessions {
 		// Drop what is already dead before evicting anyone alive.
-		victim := m.exp[0]
+		victim := m.exp.ids[0]
+		alive := m.ents.at(victim).expires > now
 		m.removeLocked(victim)
-		if !victim.s.Expired(now) && m.opts.OnEvict != nil {
+		if alive && m.opts.OnEvict != nil {
 			m.opts.OnEvict()
 		}
 	}
-	e := &entry{s: c}
-	m.byID[c.ID] = e
-	heap.Push(&m.exp, e)
-	addIndex(m.bySID, c.SID, c.ID)
-	addIndex(m.bySub, c.Sub, c.ID)
+	i := m.ents.alloc()
+	e := m.ents.at(i)
+	e.rec, e.expires, e.provider = rec, expires, m.providers.intern(s.Provider)
+	e.used.Store(0)
+	m.byID[recordID(rec)] = i
+	heap.Push(&m.exp, i)
+	for k := range keyed {
+		if keyed[k] {
+			m.keys.link(&m.ents, k, i, hashes[k])
+		}
+	}
 	return nil
 }
 
 func (m *MemoryStore) Delete(_ context.Context, id string) error {
 	m.mu.Lock()
-	e, ok := m.byID[id]
+	i, ok := m.byID[id]
 	if ok {
-		m.removeLocked(e)
+		m.removeLocked(i)
 	}
 	m.mu.Unlock()
 	if ok {
@@ -134,11 +203,11 @@ func (m *MemoryStore) Delete(_ context.Context, id string) error {
 }
 
 func (m *MemoryStore) DeleteBySID(_ context.Context, sid string) (int, error) {
-	return m.deleteIndexed(m.bySID, sid, ""), nil
+	return m.deleteIndexed(keySID, sid, ""), nil
 }
 
 func (m *MemoryStore) DeleteBySub(_ context.Context, sub string) (int, error) {
-	return m.deleteIndexed(m.bySub, sub, ""), nil
+	return m.deleteIndexed(keySub, sub, ""), nil
 }
 
 // DeleteBySIDFor implements ScopedDeleter.
@@ -146,7 +215,7 @@ func (m *MemoryStore) DeleteBySIDFor(_ context.Context, provider, sid string) (i
 	if provider == "" {
 		return 0, nil
 	}
-	return m.deleteIndexed(m.bySID, sid, provider), nil
+	return m.deleteIndexed(keySID, sid, provider), nil
 }
 
 // DeleteBySubFor implements ScopedDeleter.
@@ -154,22 +223,39 @@ func (m *MemoryStore) DeleteBySubFor(_ context.Context, provider, sub string) (i
 	if provider == "" {
 		return 0, nil
 	}
-	return m.deleteIndexed(m.bySub, sub, provider), nil
+	return m.deleteIndexed(keySub, sub, provider), nil
 }
 
-// deleteIndexed removes the sessions under key, only provider's unless
-// provider is "".
-func (m *MemoryStore) deleteIndexed(index map[string]map[string]struct{}, key, provider string) int {
+// deleteIndexed removes the sessions whose Sub (keySub) or SID (keySID) is
+// key, only provider's unless provider is "".
+func (m *MemoryStore) deleteIndexed(k int, key, provider string) int {
 	if key == "" {
 		return 0
 	}
+	h := maphash.String(m.seed, key)
 	m.mu.Lock()
-	var removed []string
-	for id := range index[key] {
-		if e, ok := m.byID[id]; ok && (provider == "" || e.s.Provider == provider) {
-			m.removeLocked(e)
-			removed = append(removed, id)
+	pid, known := m.providers.lookup(provider)
+	if provider != "" && !known {
+		m.mu.Unlock()
+		return 0
+	}
+	var candidates []uint32
+	m.keys.each(&m.ents, k, h, func(i uint32) {
+		if provider == "" || m.ents.at(i).provider == pid {
+			candidates = append(candidates, i)
 		}
+	})
+	var removed []string
+	for _, i := range candidates {
+		rec := m.ents.at(i).rec
+		// The chain holds every session whose key hashes to h; the
+		// record says whose key it really is.
+		sub, sid, err := recordKeys(rec)
+		if err != nil || [2]string{sub, sid}[k] != key {
+			continue
+		}
+		removed = append(removed, strings.Clone(recordID(rec)))
+		m.removeLocked(i)
 	}
 	m.mu.Unlock()
 	m.revoked.fire(removed)
@@ -202,11 +288,18 @@ func (m *MemoryStore) Close() error {
 	return nil
 }
 
-func (m *MemoryStore) removeLocked(e *entry) {
-	delete(m.byID, e.s.ID)
-	heap.Remove(&m.exp, e.index)
-	removeIndex(m.bySID, e.s.SID, e.s.ID)
-	removeIndex(m.bySub, e.s.Sub, e.s.ID)
+// removeLocked frees entry i; its decoded session, if cached, is never
+// served again.
+func (m *MemoryStore) removeLocked(i uint32) {
+	e := m.ents.at(i)
+	delete(m.byID, recordID(e.rec))
+	heap.Remove(&m.exp, int(e.heapPos))
+	m.keys.unlink(&m.ents, keySub, i)
+	m.keys.unlink(&m.ents, keySID, i)
+	m.providers.release(e.provider)
+	e.hot.Store(nil)
+	e.rec = ""
+	m.ents.release(i)
 }
 
 func (m *MemoryStore) sweepLoop() {
@@ -228,52 +321,8 @@ func (m *MemoryStore) sweepLoop() {
 func (m *MemoryStore) sweep() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	now := m.opts.Now()
-	for len(m.exp) > 0 && m.exp[0].s.Expired(now) {
-		m.removeLocked(m.exp[0])
+	now := unixNano(m.opts.Now())
+	for len(m.exp.ids) > 0 && m.ents.at(m.exp.ids[0]).expires <= now {
+		m.removeLocked(m.exp.ids[0])
 	}
-}
-
-func addIndex(index map[string]map[string]struct{}, key, id string) {
-	if key == "" {
-		return
-	}
-	set := index[key]
-	if set == nil {
-		set = map[string]struct{}{}
-		index[key] = set
-	}
-	set[id] = struct{}{}
-}
-
-func removeIndex(index map[string]map[string]struct{}, key, id string) {
-	if set := index[key]; set != nil {
-		delete(set, id)
-		if len(set) == 0 {
-			delete(index, key)
-		}
-	}
-}
-
-// expiryHeap orders entries by ExpiresAt, soonest first.
-type expiryHeap []*entry
-
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].s.ExpiresAt.Before(h[j].s.ExpiresAt) }
-func (h expiryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
-}
-func (h *expiryHeap) Push(x any) {
-	e := x.(*entry)
-	e.index = len(*h)
-	*h = append(*h, e)
-}
-func (h *expiryHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return e
 }

@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -96,54 +102,114 @@ func (w *world) providerSwap() {
 
 var noRedirect = &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-// sessionScale runs the session checks in processes of their own.
+// sessionScale runs the session checks in processes of their own: the
+// memory store with HS256 tokens (authentik without a signing key, the
+// devcore) and with RS256 tokens (authentik with a certificate), then Redis.
 func sessionScale(w *world) {
 	n := strconv.Itoa(w.cfg.sessions)
 	fmt.Println()
-	out, err := exec.Command(w.cfg.self, "sessions-memory", "-n", n).CombinedOutput()
-	if err != nil {
-		fatalf("sessions-memory: %v\n%s", err, out)
+	for _, alg := range []string{"HS256", "RS256"} {
+		out, err := exec.Command(w.cfg.self, "sessions-memory", "-n", n, "-alg", alg).CombinedOutput()
+		if err != nil {
+			fatalf("sessions-memory: %v\n%s", err, out)
+		}
+		fmt.Print(string(out))
 	}
-	fmt.Print(string(out))
 	if w.cfg.redis == "" {
 		return
 	}
 	addr := freeAddr()
 	rp := startRedis(w.cfg, "redis-sessions", addr)
 	defer rp.stop()
-	out, err = exec.Command(w.cfg.self, "sessions-redis", "-n", n, "-addr", addr).CombinedOutput()
+	out, err := exec.Command(w.cfg.self, "sessions-redis", "-n", n, "-addr", addr).CombinedOutput()
 	if err != nil {
 		fatalf("sessions-redis: %v\n%s", err, out)
 	}
 	fmt.Print(string(out))
 }
 
-// scaleSession is session i as a sign-in at the devcore stores it: the
-// usual claims (two groups, an additional header), a 900-byte access
-// token, a 900-byte ID token and a refresh token. Every string is its own,
-// as when decoded from a token.
-func scaleSession(i int, now time.Time) *session.Session {
-	sub := fmt.Sprintf("%064x", i)
-	sid := fmt.Sprintf("sid-%032x", i)
+// scaleSecret is the provider's client secret, the HS256 key.
+const scaleSecret = "bench-client-secret-0123456789abcdef"
+
+// scaleSession is session i as a sign-in at the devcore stores it: an ID
+// token and an access token as the devcore issues them (outpostapi/devcore
+// tokens.go: the ID token claims of the default scopes, the access token
+// the same plus azp, uid and scope), signed with alg, a refresh token like
+// the devcore's, and the claims as the outpost keeps them (the access
+// token's, decoded). Everything that differs between people differs here:
+// sub, sid, nonce, uid, names, e-mail, times and signatures, so nothing
+// compresses better than it would in production. alg "RS256" gives
+// authentik's header with a key id and random 256-byte signatures (right
+// in size, not verifiable).
+func scaleSession(i int, now time.Time, alg string) *session.Session {
+	var seed [32]byte
+	binary.LittleEndian.PutUint64(seed[:], uint64(i))
+	rng := rand.NewChaCha8(seed)
+	random := func(n int) []byte { b := make([]byte, n); _, _ = rng.Read(b); return b }
+
 	user := fmt.Sprintf("user%07d", i)
-	claims := map[string]any{
-		"iss": "http://core/application/o/app/", "sub": sub, "aud": "app-client",
-		"exp": float64(now.Add(time.Hour).Unix()), "iat": float64(now.Unix()), "auth_time": float64(now.Unix()),
-		"acr": "goauthentik.io/providers/oauth2/default", "sid": sid,
-		"email": user + "@example.com", "email_verified": true, "name": "Person " + user,
-		"given_name": "Person " + user, "preferred_username": user, "nickname": user,
-		"groups": []any{"ops", "developers"}, "entitlements": []any{},
+	sum := sha256.Sum256([]byte(user + "-devcore"))
+	sub := hex.EncodeToString(sum[:])
+	sum = sha256.Sum256([]byte(hex.EncodeToString(random(32)))) // the core session's key
+	sid := hex.EncodeToString(sum[:])
+	// Sign-ins are spread over the last 12 hours; tokens live a day (the
+	// devcore's default access token validity), so none ends during the run.
+	iat := now.Add(-time.Duration(i%43200) * time.Second).Unix()
+	authTime := iat - int64(i%7)
+	exp := iat + 86400
+	id := map[string]any{
+		"iss": "http://core.example.com/application/o/app/", "sub": sub, "aud": "app-client",
+		"exp": exp, "iat": iat, "auth_time": authTime, "acr": "goauthentik.io/providers/oauth2/default",
+		"amr": []string{"pwd"}, "sid": sid, "nonce": base64.RawURLEncoding.EncodeToString(random(32)),
+		"email": user + "@example.com", "email_verified": false,
+		"name": "Person " + user, "given_name": "Person " + user, "preferred_username": user, "nickname": user,
+		"groups": []string{"ops", "developers"}, "entitlements": []string{}, "roles": []string{},
 		"ak_proxy": map[string]any{
 			"user_attributes": map[string]any{"additionalHeaders": map[string]any{"X-Team": "platform"}},
 			"is_superuser":    false,
 		},
 	}
-	tok := func(tag string) string { return tag + strings.Repeat("x", 900-len(tag)-8) + fmt.Sprintf("%08x", i) }
+	access := maps.Clone(id)
+	access["azp"] = "app-client"
+	access["uid"] = hex.EncodeToString(random(20))
+	access["scope"] = "openid email profile entitlements ak_proxy offline_access"
+	accessToken := signScale(alg, access, random)
+	var claims map[string]any
+	payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(accessToken, ".")[1])
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		fatalf("%v", err)
+	}
 	return &session.Session{
 		ID: session.NewID(), Provider: "app-client", Claims: claims, Sub: sub, SID: sid,
-		AccessToken: tok("at."), IDToken: tok("id."), RefreshToken: fmt.Sprintf("rt.%061x", i),
-		TokenExpiry: now.Add(time.Hour), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
+		AccessToken: accessToken, IDToken: signScale(alg, id, random), RefreshToken: hex.EncodeToString(random(32)),
+		TokenExpiry: time.Unix(exp, 0), CreatedAt: time.Unix(iat, 0), ExpiresAt: time.Unix(exp, 0),
 	}
+}
+
+// signScale makes a compact JWT of claims: HS256 as go-jose signs it
+// (what the devcore uses), or RS256 with a random signature.
+func signScale(alg string, claims map[string]any, random func(int) []byte) string {
+	header := `{"alg":"HS256","typ":"JWT"}`
+	if alg == "RS256" {
+		header = `{"alg":"RS256","kid":"8d9c5a2b0e4f4e6b9a1c3d5e7f901234","typ":"JWT"}`
+	}
+	body, err := json.Marshal(claims)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	signed := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString(body)
+	var sig []byte
+	switch alg {
+	case "HS256":
+		mac := hmac.New(sha256.New, []byte(scaleSecret))
+		mac.Write([]byte(signed))
+		sig = mac.Sum(nil)
+	case "RS256":
+		sig = random(256)
+	default:
+		fatalf("unknown -alg %q", alg)
+	}
+	return signed + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 func heapMB() float64 {
@@ -191,36 +257,61 @@ func lookups(get func(ctx context.Context, id string) error, ids []string, g int
 	return float64(len(lat)) / time.Since(t0).Seconds(), lat[len(lat)/2], lat[len(lat)*99/100]
 }
 
+// fmtLookup prints a lookup time with sub-microsecond resolution.
+func fmtLookup(d time.Duration) string {
+	if d < 10*time.Microsecond {
+		return fmt.Sprintf("%.2fµs", float64(d)/float64(time.Microsecond))
+	}
+	return fmtDur(d)
+}
+
+// hotSessions is how many sessions the "hot" lookups cycle through: people
+// active right now, fewer than the store's cache of decoded sessions holds.
+const hotSessions = 1000
+
 func sessionsMemoryCommand(args []string) {
 	fs := flag.NewFlagSet("sessions-memory", flag.ExitOnError)
 	n := fs.Int("n", 1000000, "sessions")
+	alg := fs.String("alg", "HS256", "token signatures: HS256 or RS256")
 	_ = fs.Parse(args)
+	now := time.Now()
+	sample := scaleSession(0, now, *alg)
 	before := heapMB()
 	rssBefore := rssMB(os.Getpid())
 	st := session.NewMemoryStore(session.MemoryOptions{MaxSessions: *n + 1})
 	defer st.Close()
 	ctx := context.Background()
-	now := time.Now()
 	ids := make([]string, *n)
 	t0 := time.Now()
 	for i := range *n {
-		s := scaleSession(i, now)
+		s := scaleSession(i, now, *alg)
 		ids[i] = s.ID
 		if err := st.Save(ctx, s); err != nil {
 			fatalf("save: %v", err)
 		}
 	}
 	took := time.Since(t0)
-	idsMB := float64(*n) * (16 + 52) / (1 << 20) // the harness's own id list
+	idsMB := float64(*n) * (16 + 64) / (1 << 20) // the harness's own id list (52-byte ids)
 	heap := heapMB() - before - idsMB
 	rss := rssMB(os.Getpid()) - rssBefore
-	fmt.Printf("memory store, %d sessions: heap %.0f MB (%.2f KB per session), process RSS +%.0f MB (target < 1 GB); saved in %s\n",
-		*n, heap, heap*1024/float64(*n), rss, fmtDur(took))
+	claims, _ := json.Marshal(sample.Claims)
+	fmt.Printf("memory store, %d sessions, %s tokens (access %d B, ID %d B, refresh %d B, claims JSON %d B): heap %.0f MB (%.2f KB per session), process RSS +%.0f MB (target < 1 GB); saved in %s\n",
+		*n, *alg, len(sample.AccessToken), len(sample.IDToken), len(sample.RefreshToken), len(claims),
+		heap, heap*1024/float64(*n), rss, fmtDur(took))
 	get := func(ctx context.Context, id string) error { _, err := st.Get(ctx, id); return err }
-	one, p50, p99 := lookups(get, ids, 1, 2*time.Second)
-	par, pp50, pp99 := lookups(get, ids, runtime.NumCPU()*4, 2*time.Second)
-	fmt.Printf("  lookup at %d sessions: 1 goroutine %.0f/s (p50 %s, p99 %s); %d goroutines %.0f/s (p50 %s, p99 %s)\n",
-		*n, one, fmtDur(p50), fmtDur(p99), runtime.NumCPU()*4, par, fmtDur(pp50), fmtDur(pp99))
+	g := runtime.NumCPU() * 4
+	for _, c := range []struct {
+		name string
+		ids  []string
+	}{{fmt.Sprintf("hot (%d sessions in turn)", hotSessions), ids[:min(hotSessions, len(ids))]}, {fmt.Sprintf("cold (any of %d)", *n), ids}} {
+		one, p50, p99 := lookups(get, c.ids, 1, 2*time.Second)
+		par, pp50, pp99 := lookups(get, c.ids, g, 2*time.Second)
+		fmt.Printf("  lookup, %s: 1 goroutine %.0f/s (p50 %s, p99 %s); %d goroutines %.0f/s (p50 %s, p99 %s)\n",
+			c.name, one, fmtLookup(p50), fmtLookup(p99), g, par, fmtLookup(pp50), fmtLookup(pp99))
+	}
+	heap = heapMB() - before - idsMB
+	rss = rssMB(os.Getpid()) - rssBefore
+	fmt.Printf("  after the lookups: heap %.0f MB (%.2f KB per session), process RSS +%.0f MB\n", heap, heap*1024/float64(*n), rss)
 }
 
 func sessionsRedisCommand(args []string) {
@@ -263,7 +354,7 @@ func sessionsRedisCommand(args []string) {
 				if i >= *n {
 					return
 				}
-				s := scaleSession(i, now)
+				s := scaleSession(i, now, "HS256")
 				ids[i] = s.ID
 				if err := st.Save(ctx, s); err != nil {
 					fatalf("save: %v", err)
@@ -274,7 +365,7 @@ func sessionsRedisCommand(args []string) {
 	wg.Wait()
 	took := time.Since(t0)
 	used := usedMB() - before
-	size, _ := json.Marshal(scaleSession(0, now))
+	size, _ := json.Marshal(scaleSession(0, now, "HS256"))
 	fmt.Printf("redis store, %d sessions: used_memory +%.0f MB (%.2f KB per session; the session JSON is %.1f KB); saved in %s (%.0f/s from 32 goroutines)\n",
 		*n, used, used*1024/float64(*n), float64(len(size))/1024, fmtDur(took), float64(*n)/took.Seconds())
 	get := func(ctx context.Context, id string) error {

@@ -38,9 +38,14 @@ const (
 // "redis" or "memory". A Redis that is down at start is not fatal: requests
 // get 503 until it answers.
 func newSessionStore(env outpostapi.Env, log *slog.Logger, hooks sessionHooks) (store session.Store, kind string, err error) {
+	// OUTPOST_SESSION_CACHE_SIZE sizes either store's cache; 0 turns it off.
+	cacheSize := env.Sessions.CacheSize
+	if cacheSize == 0 {
+		cacheSize = -1
+	}
 	r := env.Sessions.Redis
 	if r == nil {
-		return session.NewMemoryStore(session.MemoryOptions{OnEvict: hooks.OnEvict}), "memory", nil
+		return session.NewMemoryStore(session.MemoryOptions{OnEvict: hooks.OnEvict, CacheSize: cacheSize}), "memory", nil
 	}
 	opts := &redis.Options{
 		Addr:         r.Addr,
@@ -69,10 +74,6 @@ func newSessionStore(env outpostapi.Env, log *slog.Logger, hooks sessionHooks) (
 			cfg.RootCAs = pool
 		}
 		opts.TLSConfig = cfg
-	}
-	cacheSize := env.Sessions.CacheSize
-	if cacheSize == 0 {
-		cacheSize = -1 // off
 	}
 	st, err := session.NewRedisStore(session.RedisOptions{
 		Client: opts, Prefix: env.Sessions.Prefix, CacheSize: cacheSize, OnError: hooks.OnStoreError, Log: log,

@@ -1,0 +1,235 @@
+package session
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// jwtOf signs claims as a compact HS256 JWT, the way the devcore does.
+func jwtOf(t testing.TB, claims map[string]any) string {
+	t.Helper()
+	body, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := base64.RawURLEncoding
+	signed := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString(body)
+	mac := hmac.New(sha256.New, []byte("0123456789abcdef0123456789abcdef"))
+	mac.Write([]byte(signed))
+	return signed + "." + enc.EncodeToString(mac.Sum(nil))
+}
+
+// recordSession is a session as a sign-in at the devcore leaves it.
+func recordSession(t testing.TB) *Session {
+	now := time.Unix(1767225600, 123456789)
+	claims := map[string]any{
+		"iss": "https://authentik.example.com/application/o/grafana/", "sub": strings.Repeat("5f1c", 16),
+		"aud": "grafana", "azp": "grafana", "exp": float64(now.Add(time.Hour).Unix()), "iat": float64(now.Unix()),
+		"auth_time": float64(now.Unix()), "acr": "goauthentik.io/providers/oauth2/default", "amr": []any{"pwd"},
+		"sid": strings.Repeat("b0c1", 16), "nonce": "n-0S6_WzA2Mj", "uid": strings.Repeat("ab", 20),
+		"email": "alice@example.com", "email_verified": true, "name": "Alice Example", "given_name": "Alice Example",
+		"preferred_username": "alice", "nickname": "alice", "groups": []any{"ops", "developers"},
+		"entitlements": []any{}, "roles": []any{}, "scope": "openid email profile ak_proxy",
+		"ak_proxy": map[string]any{
+			"user_attributes": map[string]any{"additionalHeaders": map[string]any{"X-Team": "platform"}},
+			"is_superuser":    false,
+		},
+	}
+	id := map[string]any{}
+	for k, v := range claims {
+		if k != "azp" && k != "uid" && k != "scope" {
+			id[k] = v
+		}
+	}
+	return &Session{
+		ID: NewID(), Provider: "grafana", Claims: claims, Sub: claims["sub"].(string), SID: claims["sid"].(string),
+		AccessToken: jwtOf(t, claims), IDToken: jwtOf(t, id), RefreshToken: strings.Repeat("9e", 32),
+		TokenExpiry: now.Add(time.Hour), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour),
+	}
+}
+
+// checkRoundTrip encodes s, decodes it and fails unless every field came
+// back: strings byte for byte, times as the same instant in the same kind
+// of location, claims as encoding/json decodes them.
+func checkRoundTrip(t *testing.T, s *Session) string {
+	t.Helper()
+	rec, err := encodeRecord(s)
+	if err != nil {
+		t.Fatalf("encode: %v", err)
+	}
+	got, err := decodeRecord(rec, s.Provider)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	for _, f := range []struct{ name, got, want string }{
+		{"ID", got.ID, s.ID}, {"Provider", got.Provider, s.Provider}, {"Sub", got.Sub, s.Sub}, {"SID", got.SID, s.SID},
+		{"AccessToken", got.AccessToken, s.AccessToken}, {"IDToken", got.IDToken, s.IDToken},
+		{"RefreshToken", got.RefreshToken, s.RefreshToken},
+	} {
+		if f.got != f.want {
+			t.Errorf("%s = %q, want %q", f.name, f.got, f.want)
+		}
+	}
+	for _, tt := range []struct {
+		name      string
+		got, want time.Time
+	}{{"CreatedAt", got.CreatedAt, s.CreatedAt}, {"TokenExpiry", got.TokenExpiry, s.TokenExpiry}, {"ExpiresAt", got.ExpiresAt, s.ExpiresAt}} {
+		// A zero time comes back as time.Time{}, whatever its location.
+		sameKind := tt.want.IsZero() || (tt.got.Location() == time.UTC) == (tt.want.Location() == time.UTC)
+		if !tt.got.Equal(tt.want) || tt.got.IsZero() != tt.want.IsZero() || !sameKind {
+			t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+	want := normalizeClaims(t, s.Claims)
+	if !reflect.DeepEqual(got.Claims, want) {
+		t.Errorf("claims = %#v, want %#v", got.Claims, want)
+	}
+	if id := recordID(rec); id != s.ID {
+		t.Errorf("recordID = %q, want %q", id, s.ID)
+	}
+	sub, sid, err := recordKeys(rec)
+	if err != nil || sub != s.Sub || sid != s.SID {
+		t.Errorf("recordKeys = %q, %q, %v; want %q, %q", sub, sid, err, s.Sub, s.SID)
+	}
+	return rec
+}
+
+// normalizeClaims is claims as they come back from JSON.
+func normalizeClaims(t *testing.T, claims map[string]any) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	real := recordSession(t)
+	enc := base64.RawURLEncoding
+	h := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+	p := enc.EncodeToString([]byte(`{"sub":"x"}`))
+	cases := map[string]func(s *Session){
+		"devcore sign-in": func(*Session) {},
+		"empty":           func(s *Session) { *s = Session{ID: "a"} },
+		"opaque tokens": func(s *Session) {
+			s.AccessToken, s.IDToken, s.RefreshToken = "opaque-access-token", "", "r"
+		},
+		"padded base64":            func(s *Session) { s.AccessToken = h + "=." + p + ".c2ln" },
+		"standard base64 alphabet": func(s *Session) { s.AccessToken = strings.ReplaceAll(s.AccessToken, "-", "+") + "+/" },
+		// "c2lo" and "c2lp" decode to the same bytes (the last character's
+		// unused bits differ); only the canonical one may be rebuilt.
+		"stray bits":     func(s *Session) { s.AccessToken = h + "." + p + ".c2lp" },
+		"line break":     func(s *Session) { s.AccessToken = h + ".\n" + p + ".c2ln" },
+		"crlf":           func(s *Session) { s.IDToken = h + "." + p + "\r\n.c2ln" },
+		"four parts":     func(s *Session) { s.AccessToken = h + "." + p + ".c2ln.eA" },
+		"jwe":            func(s *Session) { s.AccessToken = h + "..aXY." + p + ".dGFn" },
+		"unsigned":       func(s *Session) { s.AccessToken = h + "." + p + "." },
+		"empty parts":    func(s *Session) { s.AccessToken = ".." },
+		"not base64":     func(s *Session) { s.IDToken = "a.b!.c" },
+		"one char parts": func(s *Session) { s.IDToken = "a.b.c" },
+		"binary payload": func(s *Session) { s.AccessToken = h + "." + enc.EncodeToString([]byte{0, 0xff, 0x80, '"'}) + ".AA" },
+		"rs256 signature": func(s *Session) {
+			s.IDToken = h + "." + p + "." + enc.EncodeToString([]byte(strings.Repeat("\xa5\x5a", 128)))
+		},
+		"utc and zero times": func(s *Session) {
+			s.CreatedAt, s.TokenExpiry, s.ExpiresAt = time.Time{}, s.TokenExpiry.UTC(), time.Date(2262, 4, 11, 23, 47, 16, 854775807, time.UTC)
+		},
+		"far past and future": func(s *Session) {
+			s.CreatedAt, s.ExpiresAt = time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.Local)
+		},
+		"long keys":  func(s *Session) { s.Sub, s.SID = strings.Repeat("s", 700), strings.Repeat("i", 300) },
+		"nil claims": func(s *Session) { s.Claims = nil },
+		"go types in claims": func(s *Session) {
+			s.Claims = map[string]any{"groups": []string{"a", "b"}, "n": 3, "big": int64(1) << 60, "html": "<a&b>", "bad utf8": "\xff"}
+		},
+	}
+	for name, change := range cases {
+		t.Run(name, func(t *testing.T) {
+			s := real.Clone()
+			change(s)
+			checkRoundTrip(t, s)
+		})
+	}
+}
+
+// The point of the record: a devcore sign-in (two HS256 tokens of about
+// 1 KB each, 900 bytes of claims) fits in a small fraction of that.
+func TestRecordIsCompact(t *testing.T) {
+	s := recordSession(t)
+	rec := checkRoundTrip(t, s)
+	claims, _ := json.Marshal(s.Claims)
+	plain := len(s.AccessToken) + len(s.IDToken) + len(s.RefreshToken) + len(claims) + len(s.ID)
+	t.Logf("record %d bytes for %d bytes of tokens, claims and id", len(rec), plain)
+	if len(rec) > plain/3 {
+		t.Errorf("record is %d bytes, more than a third of the %d it holds", len(rec), plain)
+	}
+	// The split tokens are what makes it small: kept whole they cost more.
+	whole := s.Clone()
+	whole.AccessToken += "="
+	whole.IDToken += "="
+	if r2, _ := encodeRecord(whole); len(r2) < len(rec)+300 {
+		t.Errorf("unsplit tokens cost only %d bytes more (%d vs %d)", len(r2)-len(rec), len(r2), len(rec))
+	}
+}
+
+func TestRecordRefusesClaimsJSONCannotHold(t *testing.T) {
+	s := recordSession(t)
+	s.Claims = map[string]any{"f": func() {}}
+	if _, err := encodeRecord(s); err == nil {
+		t.Error("a session whose claims are not JSON was encoded")
+	}
+}
+
+func TestRecordCorruptIsAnError(t *testing.T) {
+	rec, err := encodeRecord(recordSession(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range len(rec) {
+		if _, err := decodeRecord(rec[:n], "p"); err == nil {
+			t.Fatalf("a record cut to %d of %d bytes decoded", n, len(rec))
+		}
+	}
+}
+
+// FuzzRecordRoundTrip: any session, any token, comes back exactly.
+func FuzzRecordRoundTrip(f *testing.F) {
+	s := recordSession(f)
+	claims, _ := json.Marshal(s.Claims)
+	f.Add(s.ID, s.Sub, s.SID, s.AccessToken, s.IDToken, s.RefreshToken, claims, int64(1767225600), int64(5), uint8(0))
+	f.Add("x", "", "", "a.b.c", "a..c", "", []byte("null"), int64(-62135596800), int64(0), uint8(7))
+	f.Add("y", "s", "t", "eyJhIjoxfQ==.eyJiIjoyfQ.c2lp", "e30.e30.\n", "r", []byte(`{"a":[1,{"b":null}]}`), int64(0), int64(999999999), uint8(2))
+	f.Fuzz(func(t *testing.T, id, sub, sid, access, idTok, refresh string, claimsJSON []byte, sec, nsec int64, kinds uint8) {
+		if id == "" {
+			id = "id"
+		}
+		s := &Session{ID: id, Provider: "p", Sub: sub, SID: sid, AccessToken: access, IDToken: idTok, RefreshToken: refresh}
+		var c map[string]any
+		if json.Unmarshal(claimsJSON, &c) == nil {
+			s.Claims = c
+		}
+		ts := time.Unix(sec, nsec%1e9)
+		for i, p := range []*time.Time{&s.CreatedAt, &s.TokenExpiry, &s.ExpiresAt} {
+			switch (kinds >> (2 * i)) & 3 {
+			case 1:
+				*p = ts
+			case 2:
+				*p = ts.UTC()
+			case 3:
+				*p = ts.Add(time.Duration(i) * time.Hour)
+			}
+		}
+		checkRoundTrip(t, s)
+	})
+}
