@@ -91,13 +91,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Nothing the client says about identity survives, on any path.
 	stripIdentityHeaders(r.Header)
-	q := markerQuery(r.URL.RawQuery)
-	switch {
-	case strings.EqualFold(q.Get("X-authentik-auth-callback"), "true"):
-		a.callback(w, r, q)
-		return
-	case strings.EqualFold(q.Get("X-authentik-logout"), "true"):
-		a.signOut(w, r)
+	if a.servedMarker(w, r, r.URL.RawQuery) {
 		return
 	}
 	switch r.URL.Path {
@@ -136,6 +130,22 @@ func markerQuery(raw string) url.Values {
 	}
 	q, _ := url.ParseQuery(raw)
 	return q
+}
+
+// servedMarker answers a request whose query (rawQuery: the request's own,
+// or in forward modes the original URL's) marks it as the sign-in callback
+// or a sign-out, and reports whether it did.
+func (a *application) servedMarker(w http.ResponseWriter, r *http.Request, rawQuery string) bool {
+	q := markerQuery(rawQuery)
+	switch {
+	case strings.EqualFold(q.Get("X-authentik-auth-callback"), "true"):
+		a.callback(w, r, q)
+	case strings.EqualFold(q.Get("X-authentik-logout"), "true"):
+		a.signOut(w, r)
+	default:
+		return false
+	}
+	return true
 }
 
 // proxy is proxy mode (spec §9): authenticate, then forward with identity.

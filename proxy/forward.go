@@ -102,16 +102,8 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 	}
 	// The sign-in callback and sign-out can ride inside the original URL, so
 	// /outpost.goauthentik.io need not be routed publicly (traefik, caddy).
-	// Most original URLs hold no marker: nothing to parse (markerQuery).
-	if q := markerQuery(orig.RawQuery); q != nil {
-		switch {
-		case strings.EqualFold(q.Get("X-authentik-auth-callback"), "true"):
-			a.callback(w, r, q)
-			return
-		case strings.EqualFold(q.Get("X-authentik-logout"), "true"):
-			a.signOut(w, r)
-			return
-		}
+	if a.servedMarker(w, r, orig.RawQuery) {
+		return
 	}
 	// nginx sends its own sign-in locations through auth_request too.
 	if kind == forwardNginx && underReservedPrefix(orig.Path) && orig.Path != r.URL.Path {
