@@ -140,18 +140,11 @@ func TestMemoryStoreDeleteRacesGet(t *testing.T) {
 		if err := st.Save(ctx, &session.Session{ID: id, Sub: id, AccessToken: "t-" + id, ExpiresAt: exp}); err != nil {
 			t.Fatal(err)
 		}
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range 20 {
-					if s, err := st.Get(ctx, id); err == nil && (s.ID != id || s.AccessToken != "t-"+id) {
-						wrong.Add(1)
-					}
-				}
-			}()
-		}
+		wg := lookupsMeanwhile(st, id, func(s *session.Session, err error) {
+			if err == nil && (s.ID != id || s.AccessToken != "t-"+id) {
+				wrong.Add(1)
+			}
+		})
 		if round%2 == 0 {
 			_ = st.Delete(ctx, id)
 		} else {
@@ -168,6 +161,20 @@ func TestMemoryStoreDeleteRacesGet(t *testing.T) {
 	if n := wrong.Load(); n > 0 {
 		t.Errorf("%d lookups served another session than the one asked for", n)
 	}
+}
+
+// lookupsMeanwhile starts 4 goroutines that each look id up 20 times and
+// hand every answer to check; Wait on the result waits for them.
+func lookupsMeanwhile(st *session.MemoryStore, id string, check func(*session.Session, error)) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 20 {
+				check(st.Get(context.Background(), id))
+			}
+		})
+	}
+	return &wg
 }
 
 // The cache of decoded sessions is bounded: with room for two, a third
@@ -319,16 +326,7 @@ func TestMemoryStoreReplaceRacesGet(t *testing.T) {
 		if err := st.Save(ctx, &session.Session{ID: "s", Provider: oldProvider, AccessToken: old, ExpiresAt: exp}); err != nil {
 			t.Fatal(err)
 		}
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range 20 {
-					_, _ = st.Get(ctx, "s")
-				}
-			}()
-		}
+		wg := lookupsMeanwhile(st, "s", func(*session.Session, error) {})
 		if err := st.Save(ctx, &session.Session{ID: "s", Provider: provider, AccessToken: fresh, ExpiresAt: exp}); err != nil {
 			t.Fatal(err)
 		}
