@@ -3,6 +3,7 @@ package proxy
 import (
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -57,5 +58,23 @@ func TestDeployFilesMatchEndpoints(t *testing.T) {
 	}
 	if !strings.Contains(string(ingress), pathAuthNginx+"\n") || !strings.Contains(string(ingress), pathStart+"?rd=") {
 		t.Errorf("ingress-nginx annotations do not use %s and %s", pathAuthNginx, pathStart)
+	}
+	// Keep-alive to the outpost, which ingress-nginx applies only to an
+	// auth-url without variables.
+	var app struct {
+		Metadata struct {
+			Annotations map[string]string `yaml:"annotations"`
+		} `yaml:"metadata"`
+	}
+	first, _, _ := strings.Cut(string(ingress), "\n---\n")
+	if err := yaml.Unmarshal([]byte(first), &app); err != nil {
+		t.Fatal(err)
+	}
+	ann := app.Metadata.Annotations
+	if n, err := strconv.Atoi(ann["nginx.ingress.kubernetes.io/auth-keepalive"]); err != nil || n < 1 {
+		t.Errorf("ingress-nginx: auth-keepalive %q, want a number of connections", ann["nginx.ingress.kubernetes.io/auth-keepalive"])
+	}
+	if url := ann["nginx.ingress.kubernetes.io/auth-url"]; url == "" || strings.Contains(url, "$") {
+		t.Errorf("ingress-nginx: auth-url %q must be a plain URL for auth-keepalive to apply", url)
 	}
 }
