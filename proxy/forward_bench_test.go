@@ -10,9 +10,6 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -21,9 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
-	"github.com/outpost-dev/outpost/session"
 )
 
 // nginxPeer is the trusted reverse proxy's address in these benchmarks.
@@ -40,25 +35,9 @@ func newForwardBenchEnv(b *testing.B) *forwardBenchEnv {
 	b.Helper()
 	p := provider(b, "fwd", outpostapi.ModeForwardSingle, "http://app.example.com", "")
 	snap := &outpostapi.Snapshot{Outpost: outpostapi.OutpostInfo{Name: "bench"}, Providers: []outpostapi.Provider{p}}
-	store := session.NewMemoryStore(session.MemoryOptions{})
-	b.Cleanup(func() { _ = store.Close() })
-	// The access log is formatted as in production (JSON), then dropped.
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	srv := New(Options{Log: log, Store: store, Metrics: metrics.NewProxy(), Version: "bench",
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix(nginxPeer + "/32")}})
-	if failed := srv.Update(snap); len(failed) > 0 {
-		b.Fatalf("providers failed: %v", failed)
-	}
-	app := srv.current.Load().router.route("app.example.com")
-	s := benchSession(app.provider)
-	if err := store.Save(context.Background(), s); err != nil {
-		b.Fatal(err)
-	}
-	ck, err := app.sessionCookies.Cookie(s.ID, time.Hour)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return &forwardBenchEnv{srv: srv, cookie: "_ga=GA1.1.123; " + ck.Name + "=" + ck.Value + "; theme=dark"}
+	e := newSignedInBenchEnv(b, snap, []netip.Prefix{netip.MustParsePrefix(nginxPeer + "/32")})
+	ck := e.cookie
+	return &forwardBenchEnv{srv: e.srv, cookie: "_ga=GA1.1.123; " + ck.Name + "=" + ck.Value + "; theme=dark"}
 }
 
 // nginxAuthRequest is the auth subrequest as nginx sends it with the shipped

@@ -84,11 +84,19 @@ func newBenchEnv(b *testing.B, n int, upstream string) *benchEnv {
 		}
 		snap.Providers = append(snap.Providers, p)
 	}
+	return newSignedInBenchEnv(b, snap, nil)
+}
+
+// newSignedInBenchEnv serves snap (a provider at app.example.com among
+// them) behind the trusted proxies, with a memory store holding one
+// session of that provider.
+func newSignedInBenchEnv(b *testing.B, snap *outpostapi.Snapshot, trusted []netip.Prefix) *benchEnv {
+	b.Helper()
 	store := session.NewMemoryStore(session.MemoryOptions{})
 	b.Cleanup(func() { _ = store.Close() })
 	// The access log is formatted as in production (JSON), then dropped.
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	srv := New(Options{Log: log, Store: store, Metrics: metrics.NewProxy(), Version: "bench"})
+	srv := New(Options{Log: log, Store: store, Metrics: metrics.NewProxy(), Version: "bench", TrustedProxies: trusted})
 	if failed := srv.Update(snap); len(failed) > 0 {
 		b.Fatalf("providers failed: %v", failed)
 	}
