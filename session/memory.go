@@ -40,9 +40,8 @@ type MemoryStore struct {
 	// and neither is a decoded session, so Get hands it out as it is,
 	// read-only.
 	mu        sync.RWMutex
-	byID      map[string]uint32 // keys are the ids inside the records
 	ents      entries
-	keys      chains
+	tables    [3]indexTable // by keyID, keySub, keySID
 	seed      maphash.Seed
 	exp       expiryHeap
 	providers providerTable
@@ -73,13 +72,11 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 	}
 	m := &MemoryStore{
 		opts: opts,
-		byID: map[string]uint32{},
 		seed: maphash.MakeSeed(),
 		hot:  hotCache{size: max(opts.CacheSize, 0)},
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	m.keys.heads = [2]map[uint64]uint32{{}, {}}
 	m.exp.a = &m.ents
 	m.locks.clock = opts.Now
 	m.once.max = opts.MaxSessions
@@ -108,7 +105,7 @@ var (
 func (m *MemoryStore) Get(_ context.Context, id string) (*Session, error) {
 	now := unixNano(m.opts.Now())
 	m.mu.RLock()
-	i, ok := m.byID[id]
+	i, ok := m.lookupID(id)
 	if !ok || m.ents.at(i).expires <= now {
 		m.mu.RUnlock()
 		return nil, ErrNotFound
@@ -135,7 +132,7 @@ func (m *MemoryStore) Get(_ context.Context, id string) (*Session, error) {
 	// the same provider (not in the record): a Delete or Save meanwhile
 	// must not be undone by a late insert.
 	m.mu.RLock()
-	if j, ok := m.byID[id]; ok && j == i && e.rec == rec && m.providers.name(e.provider) == provider {
+	if j, ok := m.lookupID(id); ok && j == i && e.rec == rec && m.providers.name(e.provider) == provider {
 		if e.hot.CompareAndSwap(nil, s) {
 			m.hot.add(&m.ents, i, s)
 		} else if h := e.hot.Load(); h != nil {
@@ -155,18 +152,17 @@ func (m *MemoryStore) Save(_ context.Context, s *Session) error {
 		return err
 	}
 	expires := unixNano(s.ExpiresAt)
-	hashes := [2]uint64{maphash.String(m.seed, s.Sub), maphash.String(m.seed, s.SID)}
-	keyed := [2]bool{s.Sub != "", s.SID != ""}
+	tags := [3]uint32{m.tag(s.ID), m.tag(s.Sub), m.tag(s.SID)}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if old, ok := m.byID[s.ID]; ok {
+	if old, ok := m.lookupID(s.ID); ok {
 		m.removeLocked(old)
 	}
 	now := unixNano(m.opts.Now())
 	if expires <= now {
 		return nil
 	}
-	for len(m.byID) >= m.opts.MaxSessions {
+	for m.tables[keyID].n >= m.opts.MaxSessions {
 		// Drop what is already dead before evicting anyone alive.
 		victim := m.exp.ids[0]
 		alive := m.ents.at(victim).expires > now
@@ -177,13 +173,12 @@ func (m *MemoryStore) Save(_ context.Context, s *Session) error {
 	}
 	i := m.ents.alloc()
 	e := m.ents.at(i)
-	e.rec, e.expires, e.provider = rec, expires, m.providers.intern(s.Provider)
+	e.rec, e.expires, e.provider, e.tags = rec, expires, m.providers.intern(s.Provider), tags
 	e.used.Store(0)
-	m.byID[recordID(rec)] = i
 	heap.Push(&m.exp, i)
-	for k := range keyed {
-		if keyed[k] {
-			m.keys.link(&m.ents, k, i, hashes[k])
+	for k := range tags {
+		if tags[k] != 0 {
+			m.tables[k].insert(&m.ents, k, i)
 		}
 	}
 	return nil
@@ -191,7 +186,7 @@ func (m *MemoryStore) Save(_ context.Context, s *Session) error {
 
 func (m *MemoryStore) Delete(_ context.Context, id string) error {
 	m.mu.Lock()
-	i, ok := m.byID[id]
+	i, ok := m.lookupID(id)
 	if ok {
 		m.removeLocked(i)
 	}
@@ -232,7 +227,7 @@ func (m *MemoryStore) deleteIndexed(k int, key, provider string) int {
 	if key == "" {
 		return 0
 	}
-	h := maphash.String(m.seed, key)
+	tag := m.tag(key)
 	m.mu.Lock()
 	pid, known := m.providers.lookup(provider)
 	if provider != "" && !known {
@@ -240,18 +235,19 @@ func (m *MemoryStore) deleteIndexed(k int, key, provider string) int {
 		return 0
 	}
 	var candidates []uint32
-	m.keys.each(&m.ents, k, h, func(i uint32) {
+	m.tables[k].each(&m.ents, k, tag, func(i uint32) bool {
 		if provider == "" || m.ents.at(i).provider == pid {
 			candidates = append(candidates, i)
 		}
+		return true
 	})
 	var removed []string
 	for _, i := range candidates {
 		rec := m.ents.at(i).rec
-		// The chain holds every session whose key hashes to h; the
+		// The table holds every session whose key hashes to tag; the
 		// record says whose key it really is.
 		sub, sid, err := recordKeys(rec)
-		if err != nil || [2]string{sub, sid}[k] != key {
+		if err != nil || [3]string{keySub: sub, keySID: sid}[k] != key {
 			continue
 		}
 		removed = append(removed, strings.Clone(recordID(rec)))
@@ -279,7 +275,7 @@ func (m *MemoryStore) FirstUse(_ context.Context, key string, ttl time.Duration)
 func (m *MemoryStore) Len(context.Context) (int, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return len(m.byID), nil
+	return m.tables[keyID].n, nil
 }
 
 func (m *MemoryStore) Close() error {
@@ -290,15 +286,44 @@ func (m *MemoryStore) Close() error {
 
 // removeLocked frees entry i; its decoded session, if cached, is never
 // served again.
+// tag is key's 32-bit hash for the index tables; 0 only for "", which
+// no table holds.
+func (m *MemoryStore) tag(key string) uint32 {
+	if key == "" {
+		return 0
+	}
+	h := maphash.String(m.seed, key)
+	return max(uint32(h)^uint32(h>>32), 1)
+}
+
+// lookupID finds the entry of session id. Called with the store's lock
+// held, for reading or writing.
+func (m *MemoryStore) lookupID(id string) (uint32, bool) {
+	t := &m.tables[keyID]
+	if len(t.slots) == 0 || id == "" {
+		return 0, false
+	}
+	tag, mask := m.tag(id), len(t.slots)-1
+	for p := t.home(tag); t.slots[p] != 0; p = (p + 1) & mask {
+		i := t.slots[p] - 1
+		if e := m.ents.at(i); e.tags[keyID] == tag && recordID(e.rec) == id {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
 func (m *MemoryStore) removeLocked(i uint32) {
 	e := m.ents.at(i)
-	delete(m.byID, recordID(e.rec))
+	for k := range m.tables {
+		if e.tags[k] != 0 {
+			m.tables[k].remove(&m.ents, k, i)
+		}
+	}
 	heap.Remove(&m.exp, int(e.heapPos))
-	m.keys.unlink(&m.ents, keySub, i)
-	m.keys.unlink(&m.ents, keySID, i)
 	m.providers.release(e.provider)
 	e.hot.Store(nil)
-	e.rec = ""
+	e.rec, e.tags = "", [3]uint32{}
 	m.ents.release(i)
 }
 

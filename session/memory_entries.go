@@ -3,21 +3,20 @@ package session
 import "sync/atomic"
 
 // The memory store keeps its sessions in an arena of fixed-size chunks of
-// entries, addressed by uint32: no pointer per session for the maps, the
-// heap and the index chains to hold, and chunks never move, so a slot's
-// atomics may be used under the store's read lock.
+// entries, addressed by uint32: no pointer per session for the tables and
+// the heap to hold, and chunks never move, so a slot's atomics may be used
+// under the store's read lock.
 const (
 	chunkBits = 10
 	chunkSize = 1 << chunkBits
-	// none ends a chain.
-	none = ^uint32(0)
 )
 
-// Sessions are indexed by the hash of their Sub and of their SID; a
-// delete by either checks the record's own value, so a collision of hashes
-// never ends the wrong session.
+// What an entry is found by: its id, and the hash of its Sub and of its SID.
+// A lookup by any of them checks the record's own value, so a collision of
+// hashes never finds the wrong session.
 const (
-	keySub = iota
+	keyID = iota
+	keySub
 	keySID
 )
 
@@ -27,14 +26,13 @@ type entry struct {
 	// hot is the decoded session while it is in the cache (memory_hot.go).
 	hot     atomic.Pointer[Session]
 	expires int64 // ExpiresAt in unix nanoseconds
-	// key, next and prev chain the sessions whose Sub (keySub) or SID
-	// (keySID) hash alike; keyed is false for an empty Sub or SID.
-	key        [2]uint64
-	next, prev [2]uint32
-	heapPos    uint32 // position in the expiry heap
-	provider   uint32 // in the store's providerTable
-	used       atomic.Uint32
-	keyed      [2]bool
+	// tags are the 32-bit hashes of the id, the Sub and the SID that place
+	// the entry in the store's index tables; 0 for an empty Sub or SID,
+	// which is in no table.
+	tags     [3]uint32
+	heapPos  uint32 // position in the expiry heap
+	provider uint32 // in the store's providerTable
+	used     atomic.Uint32
 }
 
 type entries struct {
@@ -60,49 +58,99 @@ func (a *entries) alloc() uint32 {
 
 func (a *entries) release(i uint32) { a.free = append(a.free, i) }
 
-// chains links and unlinks entries in the Sub and SID chains; heads maps a
-// hash to its chain's first entry.
-type chains struct {
-	heads [2]map[uint64]uint32
+// indexTable finds entries by one of their tags: open addressing with
+// linear probing, each slot an entry index + 1 (0 is empty), the tag read
+// from the entry itself. Four bytes a slot instead of a map's key and
+// value: at a million sessions, a map keyed by id costs about 40 bytes per
+// session and one keyed by hash about 25. Several entries may share a tag
+// (one person's sessions share a Sub); deletes shift the following slots
+// back, so there are no tombstones. Guarded by the store's lock.
+type indexTable struct {
+	slots []uint32
+	n     int
+	shift uint8 // 32 - log2(len(slots))
 }
 
-func (c *chains) link(a *entries, k int, i uint32, h uint64) {
-	e := a.at(i)
-	e.key[k], e.keyed[k], e.prev[k], e.next[k] = h, true, none, none
-	if head, ok := c.heads[k][h]; ok {
-		e.next[k] = head
-		a.at(head).prev[k] = i
+const minTableSlots = 16
+
+func (t *indexTable) home(tag uint32) int { return int((tag * 0x9E3779B9) >> t.shift) }
+
+// insert adds entry i under its tag k.
+func (t *indexTable) insert(a *entries, k int, i uint32) {
+	if (t.n+1)*4 > len(t.slots)*3 {
+		t.resize(a, k, max(len(t.slots)*2, minTableSlots))
 	}
-	c.heads[k][h] = i
+	t.place(a.at(i).tags[k], i)
+	t.n++
 }
 
-func (c *chains) unlink(a *entries, k int, i uint32) {
-	e := a.at(i)
-	if !e.keyed[k] {
+func (t *indexTable) place(tag, i uint32) {
+	mask := len(t.slots) - 1
+	p := t.home(tag)
+	for t.slots[p] != 0 {
+		p = (p + 1) & mask
+	}
+	t.slots[p] = i + 1
+}
+
+func (t *indexTable) resize(a *entries, k int, size int) {
+	old := t.slots
+	t.slots = make([]uint32, size)
+	t.shift = uint8(32 - log2(size))
+	for _, s := range old {
+		if s != 0 {
+			t.place(a.at(s - 1).tags[k], s-1)
+		}
+	}
+}
+
+func log2(n int) int {
+	b := 0
+	for n > 1 {
+		n >>= 1
+		b++
+	}
+	return b
+}
+
+// remove takes entry i out; its tag k must be what it was inserted with.
+func (t *indexTable) remove(a *entries, k int, i uint32) {
+	if len(t.slots) == 0 {
 		return
 	}
-	prev, next := e.prev[k], e.next[k]
-	switch {
-	case prev != none:
-		a.at(prev).next[k] = next
-	case next != none:
-		c.heads[k][e.key[k]] = next
-	default:
-		delete(c.heads[k], e.key[k])
+	mask := len(t.slots) - 1
+	hole := t.home(a.at(i).tags[k])
+	for t.slots[hole] != i+1 {
+		if t.slots[hole] == 0 {
+			return // not in the table
+		}
+		hole = (hole + 1) & mask
 	}
-	if next != none {
-		a.at(next).prev[k] = prev
+	// Move back every following slot of the run whose home is not
+	// between the hole and itself: a lookup from its home would
+	// otherwise stop at the hole.
+	for j := (hole + 1) & mask; t.slots[j] != 0; j = (j + 1) & mask {
+		h := t.home(a.at(t.slots[j] - 1).tags[k])
+		if (j > hole && (h <= hole || h > j)) || (j < hole && h <= hole && h > j) {
+			t.slots[hole] = t.slots[j]
+			hole = j
+		}
 	}
-	e.keyed[k] = false
+	t.slots[hole] = 0
+	t.n--
 }
 
-// each calls fn for every entry in the chain of hash h.
-func (c *chains) each(a *entries, k int, h uint64, fn func(i uint32)) {
-	i, ok := c.heads[k][h]
-	for ok && i != none {
-		next := a.at(i).next[k]
-		fn(i)
-		i = next
+// each calls fn for every entry whose tag k is tag, until fn returns false.
+func (t *indexTable) each(a *entries, k int, tag uint32, fn func(i uint32) bool) {
+	if len(t.slots) == 0 {
+		return
+	}
+	mask := len(t.slots) - 1
+	for p := t.home(tag); t.slots[p] != 0; p = (p + 1) & mask {
+		i := t.slots[p] - 1
+		if a.at(i).tags[k] == tag && !fn(i) {
+			return
+		}
 	}
 }
 
