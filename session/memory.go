@@ -35,6 +35,10 @@ type MemoryOptions struct {
 type MemoryStore struct {
 	opts MemoryOptions
 
+	// writers is held by whoever changes the store, before mu: a table
+	// that must grow is rebuilt holding only writers, so that lookups go
+	// on meanwhile (tablesWithRoom).
+	writers sync.Mutex
 	// mu guards everything below but the entries' atomics. A record is
 	// never changed after Save put it in (a new Save replaces the entry),
 	// and neither is a decoded session, so Get hands it out as it is,
@@ -153,8 +157,16 @@ func (m *MemoryStore) Save(_ context.Context, s *Session) error {
 	}
 	expires := unixNano(s.ExpiresAt)
 	tags := [3]uint32{m.tag(s.ID), m.tag(s.Sub), m.tag(s.SID)}
+	m.writers.Lock()
+	defer m.writers.Unlock()
+	grown := m.tablesWithRoom()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for k := range grown {
+		if grown[k].slots != nil {
+			m.tables[k] = grown[k]
+		}
+	}
 	if old, ok := m.lookupID(s.ID); ok {
 		m.removeLocked(old)
 	}
@@ -185,12 +197,12 @@ func (m *MemoryStore) Save(_ context.Context, s *Session) error {
 }
 
 func (m *MemoryStore) Delete(_ context.Context, id string) error {
-	m.mu.Lock()
+	m.lock()
 	i, ok := m.lookupID(id)
 	if ok {
 		m.removeLocked(i)
 	}
-	m.mu.Unlock()
+	m.unlock()
 	if ok {
 		m.revoked.fire([]string{id})
 	}
@@ -228,10 +240,10 @@ func (m *MemoryStore) deleteIndexed(k int, key, provider string) int {
 		return 0
 	}
 	tag := m.tag(key)
-	m.mu.Lock()
+	m.lock()
 	pid, known := m.providers.lookup(provider)
 	if provider != "" && !known {
-		m.mu.Unlock()
+		m.unlock()
 		return 0
 	}
 	var candidates []uint32
@@ -253,7 +265,7 @@ func (m *MemoryStore) deleteIndexed(k int, key, provider string) int {
 		removed = append(removed, strings.Clone(recordID(rec)))
 		m.removeLocked(i)
 	}
-	m.mu.Unlock()
+	m.unlock()
 	m.revoked.fire(removed)
 	return len(removed)
 }
@@ -286,6 +298,24 @@ func (m *MemoryStore) Close() error {
 
 // removeLocked frees entry i; its decoded session, if cached, is never
 // served again.
+// lock and unlock are for changing the store.
+func (m *MemoryStore) lock()   { m.writers.Lock(); m.mu.Lock() }
+func (m *MemoryStore) unlock() { m.mu.Unlock(); m.writers.Unlock() }
+
+// tablesWithRoom rebuilds, twice the size, each index table that the next
+// insert would otherwise grow under the write lock: at a million sessions
+// the rebuild reads every entry, tens of milliseconds for which no
+// request could look up its session. Called holding writers only, which
+// keeps the tables and entries as they are while lookups read them.
+func (m *MemoryStore) tablesWithRoom() (grown [3]indexTable) {
+	for k := range m.tables {
+		if t := &m.tables[k]; t.full() {
+			grown[k] = t.rebuilt(&m.ents, k, max(len(t.slots)*2, minTableSlots))
+		}
+	}
+	return grown
+}
+
 // tag is key's 32-bit hash for the index tables; 0 only for "", which
 // no table holds.
 func (m *MemoryStore) tag(key string) uint32 {
@@ -344,8 +374,8 @@ func (m *MemoryStore) sweepLoop() {
 
 // sweep drops expired sessions, oldest expiry first.
 func (m *MemoryStore) sweep() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.lock()
+	defer m.unlock()
 	now := unixNano(m.opts.Now())
 	for len(m.exp.ids) > 0 && m.ents.at(m.exp.ids[0]).expires <= now {
 		m.removeLocked(m.exp.ids[0])

@@ -75,10 +75,14 @@ const minTableSlots = 16
 
 func (t *indexTable) home(tag uint32) int { return int((tag * 0x9E3779B9) >> t.shift) }
 
+// full says one more insert would fill the table past three quarters,
+// where probe runs grow long.
+func (t *indexTable) full() bool { return (t.n+1)*4 > len(t.slots)*3 }
+
 // insert adds entry i under its tag k.
 func (t *indexTable) insert(a *entries, k int, i uint32) {
-	if (t.n+1)*4 > len(t.slots)*3 {
-		t.resize(a, k, max(len(t.slots)*2, minTableSlots))
+	if t.full() {
+		*t = t.rebuilt(a, k, max(len(t.slots)*2, minTableSlots))
 	}
 	t.place(a.at(i).tags[k], i)
 	t.n++
@@ -93,15 +97,15 @@ func (t *indexTable) place(tag, i uint32) {
 	t.slots[p] = i + 1
 }
 
-func (t *indexTable) resize(a *entries, k int, size int) {
-	old := t.slots
-	t.slots = make([]uint32, size)
-	t.shift = uint8(32 - log2(size))
-	for _, s := range old {
+// rebuilt is a copy of t with size slots; t is left as it is.
+func (t *indexTable) rebuilt(a *entries, k int, size int) indexTable {
+	r := indexTable{slots: make([]uint32, size), n: t.n, shift: uint8(32 - log2(size))}
+	for _, s := range t.slots {
 		if s != 0 {
-			t.place(a.at(s - 1).tags[k], s-1)
+			r.place(a.at(s - 1).tags[k], s-1)
 		}
 	}
+	return r
 }
 
 func log2(n int) int {

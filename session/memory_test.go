@@ -336,3 +336,49 @@ func TestMemoryStoreReplaceRacesGet(t *testing.T) {
 		}
 	}
 }
+
+// Lookups while the index tables grow (they are rebuilt beside the old
+// ones while lookups go on): every session saved so far is found, under
+// its own id, however many times the tables have doubled meanwhile.
+func TestMemoryStoreLookupsWhileTablesGrow(t *testing.T) {
+	st := session.NewMemoryStore(session.MemoryOptions{CacheSize: 8})
+	defer st.Close()
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	const n = 5000
+	var saved atomic.Int64
+	var wrong, missing atomic.Int64
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			for saved.Load() < n {
+				k := saved.Load()
+				if k == 0 {
+					continue
+				}
+				id := fmt.Sprint("s", rand.Int64N(k))
+				s, err := st.Get(ctx, id)
+				switch {
+				case err != nil:
+					missing.Add(1)
+				case s.ID != id || s.Sub != "u-"+id:
+					wrong.Add(1)
+				}
+			}
+		})
+	}
+	for i := range n {
+		id := fmt.Sprint("s", i)
+		if err := st.Save(ctx, &session.Session{ID: id, Sub: "u-" + id, SID: "c-" + id, ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+		saved.Store(int64(i + 1))
+	}
+	wg.Wait()
+	if missing.Load() > 0 || wrong.Load() > 0 {
+		t.Errorf("while the tables grew: %d lookups of saved sessions missed, %d served another", missing.Load(), wrong.Load())
+	}
+	if got, _ := st.DeleteBySub(ctx, "u-s4321"); got != 1 {
+		t.Errorf("DeleteBySub after growth ended %d sessions, want 1", got)
+	}
+}
