@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // MemoryOptions tune a MemoryStore.
@@ -49,6 +50,7 @@ type MemoryStore struct {
 	seed      maphash.Seed
 	exp       expiryHeap
 	providers providerTable
+	pages     recordPages
 	hot       hotCache
 
 	revoked revokeHub
@@ -185,7 +187,7 @@ func (m *MemoryStore) Save(_ context.Context, s *Session) error {
 	}
 	i := m.ents.alloc()
 	e := m.ents.at(i)
-	e.rec, e.expires, e.provider, e.tags = rec, expires, m.providers.intern(s.Provider), tags
+	e.rec, e.expires, e.provider, e.tags = m.pages.put(rec), expires, m.providers.intern(s.Provider), tags
 	e.used.Store(0)
 	heap.Push(&m.exp, i)
 	for k := range tags {
@@ -353,8 +355,26 @@ func (m *MemoryStore) removeLocked(i uint32) {
 	heap.Remove(&m.exp, int(e.heapPos))
 	m.providers.release(e.provider)
 	e.hot.Store(nil)
+	rec := e.rec
 	e.rec, e.tags = "", [3]uint32{}
 	m.ents.release(i)
+	if p := m.pages.release(rec); p != nil {
+		m.compact(p)
+	}
+}
+
+// compact moves the records still stored in p, a page no longer in use,
+// to the current page.
+func (m *MemoryStore) compact(p *recordPage) {
+	p.each(func(rec string) {
+		i, ok := m.lookupID(recordID(rec))
+		if !ok {
+			return
+		}
+		if e := m.ents.at(i); unsafe.StringData(e.rec) == unsafe.StringData(rec) {
+			e.rec = m.pages.put(rec)
+		}
+	})
 }
 
 func (m *MemoryStore) sweepLoop() {
