@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,13 +28,14 @@ import (
 // The body is Sub, SID, the claims as JSON, the access and ID token (a JWT
 // as its decoded header and payload, anything else as it is) and the
 // refresh token, each as uvarint len<<1|plain + text. The text has its
-// values taken out, each replaced by a marker and the value's index, unless
-// plain is 1: then it is the field as it is (it holds a marker byte). A
-// JWT's payload repeats most of the claims, so compressing them together
-// stores that once; signatures are random and stay out of the compressor,
-// and so do the values, stored once each, raw. The values come before the
-// body so that recordKeys needs to inflate only its start. The provider is
-// not in the record (the store interns it).
+// values taken out, each replaced by a marker and the value's index, and
+// TokenExpiry's seconds by a marker of their own, unless plain is 1: then
+// it is the field as it is (it holds a marker byte). A JWT's payload
+// repeats most of the claims, so compressing them together stores that
+// once; signatures are random and stay out of the compressor, and so do
+// the values, stored once each, raw. The values come before the body so
+// that recordKeys needs to inflate only its start. The provider is not in
+// the record (the store interns it).
 const recordVersion = 2
 
 const (
@@ -101,6 +103,9 @@ func encodeRecord(s *Session) (string, error) {
 	defer putEncoder(e)
 	e.body = e.body[:0]
 	e.vals.reset()
+	if !s.TokenExpiry.IsZero() {
+		e.vals.exp = strconv.AppendInt(e.vals.exp[:0], s.TokenExpiry.Unix(), 10)
+	}
 	var flags byte
 	e.putString(s.Sub)
 	e.putString(s.SID)
@@ -166,6 +171,7 @@ type recordDecoder struct {
 	body    bytes.Buffer // the inflated body
 	table   []byte       // the values, copied out of the record
 	vals    [][]byte     // each value, in table
+	exp     []byte       // TokenExpiry in decimal, empty if zero
 	text    []byte       // the fields with their values put back, one after another
 	jwt     []byte       // a token put together again
 	src     streamReader
@@ -206,7 +212,7 @@ func (d *recordDecoder) readFields(b *recordReader[[]byte], n int, ends *[maxFie
 			d.text = append(d.text, text...)
 		} else {
 			var err error
-			if d.text, err = appendExpanded(d.text, text, d.vals); err != nil {
+			if d.text, err = appendExpanded(d.text, text, d.vals, d.exp); err != nil {
 				return err
 			}
 		}
@@ -222,14 +228,20 @@ const maxBody = maxRecordText + 64
 // two parts each, the refresh token.
 const maxFields = 8
 
-// skipPrefix reads rec from the flags to the end of the signatures.
-func skipPrefix(r *recordReader[string], flags byte) {
+// skipPrefix reads rec from the flags to the end of the signatures, keeping
+// TokenExpiry's seconds in d.exp.
+func (d *recordDecoder) skipPrefix(r *recordReader[string], flags byte) {
 	r.str() // id
+	d.exp = d.exp[:0]
 	for i := range 3 {
 		switch (flags >> (2 + 2*i)) & 3 {
 		case timeLocal, timeUTC:
-			r.varint()
-			r.uvarint()
+			if sec := r.varint(); i == 1 {
+				d.exp = strconv.AppendInt(d.exp, sec, 10)
+			}
+			if r.uvarint() >= 1e9 {
+				r.bad = true
+			}
 		case timeBad:
 			r.bad = true
 		}
@@ -249,14 +261,23 @@ func decodeRecord(rec, provider string) (*Session, error) {
 	}
 	flags := r.byte()
 	s := &Session{ID: r.str(), Provider: provider}
+	d := decoderPool.Get().(*recordDecoder)
+	defer putDecoder(d)
+	d.exp = d.exp[:0]
 	for i, t := range []*time.Time{&s.CreatedAt, &s.TokenExpiry, &s.ExpiresAt} {
-		switch (flags >> (2 + 2*i)) & 3 {
-		case timeLocal:
-			*t = time.Unix(r.varint(), int64(r.uvarint()))
-		case timeUTC:
-			*t = time.Unix(r.varint(), int64(r.uvarint())).UTC()
-		case timeBad:
+		kind := (flags >> (2 + 2*i)) & 3
+		if kind == timeZero {
+			continue
+		}
+		sec, nsec := r.varint(), r.uvarint()
+		if kind == timeBad || nsec >= 1e9 {
 			return nil, errBadRecord
+		}
+		if *t = time.Unix(sec, int64(nsec)); kind == timeUTC {
+			*t = t.UTC()
+		}
+		if i == 1 {
+			d.exp = strconv.AppendInt(d.exp, sec, 10)
 		}
 	}
 	var sigs [2]string
@@ -265,8 +286,6 @@ func decodeRecord(rec, provider string) (*Session, error) {
 			sigs[i] = r.str()
 		}
 	}
-	d := decoderPool.Get().(*recordDecoder)
-	defer putDecoder(d)
 	d.readValues(&r)
 	if r.bad {
 		return nil, errBadRecord
@@ -342,9 +361,9 @@ func recordKeys(rec string) (sub, sid string, err error) {
 	if r.byte() != recordVersion {
 		return "", "", errBadRecord
 	}
-	skipPrefix(&r, r.byte())
 	d := decoderPool.Get().(*recordDecoder)
 	defer putDecoder(d)
+	d.skipPrefix(&r, r.byte())
 	d.readValues(&r)
 	if r.bad {
 		return "", "", errBadRecord
@@ -384,7 +403,7 @@ func putEncoder(e *recordEncoder) {
 }
 
 func putDecoder(d *recordDecoder) {
-	if max(d.body.Cap(), cap(d.table), cap(d.text), cap(d.jwt), 16*cap(d.vals)) <= maxPooled {
+	if max(d.body.Cap(), cap(d.table), cap(d.text), cap(d.jwt), cap(d.exp), 16*cap(d.vals)) <= maxPooled {
 		decoderPool.Put(d)
 	}
 }

@@ -11,7 +11,8 @@ package session
 // The body it serves has its values taken out (record_values.go), so where
 // the claims hold sub, sid, nonce and uid it holds their markers, with the
 // indexes a sign-in gives them (sub and sid are the body's first two
-// values, then the claims' in encoding/json's order, then a key id). That
+// values, then the claims' in encoding/json's order, then a key id), and
+// exp's marker. That
 // makes most of the claims' text one long match. The most common text is
 // last, nearest to the body: DEFLATE spends fewer bits on near matches.
 var recordDict = []byte(
@@ -23,7 +24,7 @@ var recordDict = []byte(
 		`L{"alg":"RS256","kid":"` + "\x00\x04" + `","typ":"JWT"}` +
 		`{"acr":"goauthentik.io/providers/oauth2/default","ak_proxy":{"is_superuser":false,"user_attributes":` +
 		`{"additionalHeaders":{}}},"amr":["pwd"],"aud":"","auth_time":17,"azp":"","email":"@example.com",` +
-		`"email_verified":false,"entitlements":[],"exp":17,"given_name":"","groups":[],"iat":17,` +
+		`"email_verified":false,"entitlements":[],"exp":` + "\x03" + `,"given_name":"","groups":[],"iat":17,` +
 		`"iss":"https://authentik./application/o//","name":"","nickname":"","nonce":"` + "\x02\x02" + `",` +
 		`"preferred_username":"","roles":[],"scope":"openid email profile entitlements ak_proxy offline_access",` +
 		`"sid":"` + "\x00\x01" + `","sub":"` + "\x00\x00" + `","uid":"` + "\x00\x03" + `"}` +

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -210,6 +211,21 @@ func TestRecordRoundTrip(t *testing.T) {
 			s.AccessToken = h + "." + enc.EncodeToString([]byte("not json "+strings.Repeat("ab", 16))) + ".c2ln"
 			s.IDToken = "v2.local." + enc.EncodeToString([]byte(strings.Repeat("paseto-like ", 4)))
 		},
+		// exp's marker stands for TokenExpiry's seconds wherever they are.
+		"exp is TokenExpiry": func(s *Session) {
+			exp := strconv.FormatInt(s.TokenExpiry.Unix(), 10)
+			s.Sub, s.SID = exp, exp+"0"
+			s.RefreshToken = exp + "." + exp
+		},
+		"exp without TokenExpiry": func(s *Session) { s.TokenExpiry = time.Time{} },
+		"exp other than TokenExpiry": func(s *Session) {
+			s.TokenExpiry = s.TokenExpiry.Add(time.Second)
+			s.Sub = strconv.FormatInt(s.TokenExpiry.Unix(), 10)
+		},
+		"TokenExpiry before 1970": func(s *Session) {
+			s.TokenExpiry = time.Unix(-86400, 0)
+			s.Sub, s.SID = "-86400", "x-86400"
+		},
 		"empty fields": func(s *Session) {
 			s.Sub, s.SID, s.RefreshToken, s.IDToken = "", "", "", ""
 			s.AccessToken = ".."
@@ -242,6 +258,17 @@ func TestRecordIsCompact(t *testing.T) {
 	if r2, _ := encodeRecord(whole); len(r2) < len(rec)+300 {
 		t.Errorf("unsplit tokens cost only %d bytes more (%d vs %d)", len(r2)-len(rec), len(r2), len(rec))
 	}
+}
+
+// The scratch space of one record is not the next one's: a session without
+// TokenExpiry after one with it keeps its digits.
+func TestRecordExpIsThisRecords(t *testing.T) {
+	s := recordSession(t)
+	if _, err := encodeRecord(s); err != nil {
+		t.Fatal(err)
+	}
+	s.TokenExpiry = time.Time{}
+	checkRoundTrip(t, s)
 }
 
 func TestRecordRefusesClaimsJSONCannotHold(t *testing.T) {

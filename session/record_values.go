@@ -13,6 +13,9 @@ import (
 // (base64) bits a character and nothing for each repeat. The text keeps a
 // marker byte and the value's index in their place.
 //
+// The claims' exp is the record's TokenExpiry (the proxy takes the token's
+// expiry from it): where the text has that number, it keeps a marker alone.
+//
 // The markers are control characters, which JSON text never holds
 // unescaped; a field that holds one anyway (an opaque token, any bytes) is
 // kept as it is.
@@ -20,6 +23,8 @@ const (
 	markHex  = 0x00 // lowercase hex of even length >= 16: half as many raw bytes
 	markUUID = 0x01 // a canonical lowercase UUID: 16 raw bytes
 	markB64  = 0x02 // canonical unpadded base64url of >= 22 characters
+	markExp  = 0x03 // TokenExpiry in Unix seconds, in decimal; no index
+	lastMark = markExp
 )
 
 const (
@@ -61,6 +66,7 @@ type valueTable struct {
 	data  []byte         // the raw values, one after another
 	ends  []int          // where each value ends in data
 	index map[string]int // by raw value, once there are too many to scan
+	exp   []byte         // the record's TokenExpiry in decimal, empty if zero
 }
 
 // maxScan is how many values are looked up by scanning before the table
@@ -68,7 +74,7 @@ type valueTable struct {
 const maxScan = 16
 
 func (t *valueTable) reset() {
-	t.data, t.ends = t.data[:0], t.ends[:0]
+	t.data, t.ends, t.exp = t.data[:0], t.ends[:0], t.exp[:0]
 	clear(t.index)
 }
 
@@ -124,7 +130,7 @@ func (t *valueTable) appendTo(dst []byte) []byte {
 // hasMarker reports whether f holds a byte extraction would take for a marker.
 func hasMarker(f []byte) bool {
 	for _, c := range f {
-		if c <= markB64 {
+		if c <= lastMark {
 			return true
 		}
 	}
@@ -147,7 +153,11 @@ func (t *valueTable) appendExtracted(dst, f []byte) []byte {
 			all &= runClass[f[j]]
 			j++
 		}
-		if mark, idx, ok := t.value(f[i:j], all); ok {
+		if len(t.exp) > 0 && bytes.Equal(f[i:j], t.exp) {
+			dst = append(dst, f[lit:i]...)
+			dst = append(dst, markExp)
+			lit = j
+		} else if mark, idx, ok := t.value(f[i:j], all); ok {
 			dst = append(dst, f[lit:i]...)
 			dst = append(dst, mark)
 			dst = binary.AppendUvarint(dst, uint64(idx))
@@ -216,17 +226,17 @@ func nibble(c byte) byte {
 const hexDigits = "0123456789abcdef"
 
 // appendExpanded appends text with each marker replaced by the value it
-// stands for; a marker without a value of its kind, or dst growing past
-// maxRecordText (a few bytes of markers can stand for much more), is
-// errBadRecord.
-func appendExpanded(dst, text []byte, vals [][]byte) ([]byte, error) {
+// stands for (from vals, or exp); a marker without a value of its kind, or
+// dst growing past maxRecordText (a few bytes of markers can stand for much
+// more), is errBadRecord.
+func appendExpanded(dst, text []byte, vals [][]byte, exp []byte) ([]byte, error) {
 	for {
 		i := markerIndex(text)
 		if i < 0 {
 			return append(dst, text...), nil
 		}
 		dst = append(dst, text[:i]...)
-		v, n, ok := markedValue(text[i:], vals)
+		v, n, ok := markedValue(text[i:], vals, exp)
 		if !ok || len(dst)+2*len(v)+4 > maxRecordText {
 			return nil, errBadRecord
 		}
@@ -244,6 +254,8 @@ func appendExpanded(dst, text []byte, vals [][]byte) ([]byte, error) {
 			}
 		case markB64:
 			dst = base64.RawURLEncoding.AppendEncode(dst, v)
+		case markExp:
+			dst = append(dst, v...)
 		}
 		text = text[i+n:]
 	}
@@ -252,7 +264,7 @@ func appendExpanded(dst, text []byte, vals [][]byte) ([]byte, error) {
 // markerIndex is the index of the first marker in text, or -1.
 func markerIndex(text []byte) int {
 	for i, c := range text {
-		if c <= markB64 {
+		if c <= lastMark {
 			return i
 		}
 	}
@@ -260,10 +272,14 @@ func markerIndex(text []byte) int {
 }
 
 // markedValue is the value the marker at the start of text stands for, and
-// the length of marker and index. A value that its marker could not have
-// stood for (a UUID of other than 16 bytes, a hex or base64 value too short
-// to have been taken out) is not ok: the record is corrupt.
-func markedValue(text []byte, vals [][]byte) (v []byte, n int, ok bool) {
+// the length of marker and index (markExp has no index: it stands for exp).
+// A value that its marker could not have stood for (a UUID of other than 16
+// bytes, a hex or base64 value too short to have been taken out) is not ok:
+// the record is corrupt.
+func markedValue(text []byte, vals [][]byte, exp []byte) (v []byte, n int, ok bool) {
+	if text[0] == markExp {
+		return exp, 1, len(exp) > 0
+	}
 	idx, k := binary.Uvarint(text[1:])
 	if k <= 0 || idx >= uint64(len(vals)) {
 		return nil, 0, false

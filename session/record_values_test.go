@@ -5,16 +5,23 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 )
 
 // extract takes the values out of fields, sharing one table as a record
 // does, and returns each field's text with its markers spelled out (<hex
-// 0>, <uuid 1>, <b64 2>) and the table's raw values in hex.
+// 0>, <uuid 1>, <b64 2>, <exp>) and the table's raw values in hex.
 func extract(t *testing.T, fields ...string) (texts, vals []string) {
 	t.Helper()
-	var tbl valueTable
+	return extractExp(t, "", fields...)
+}
+
+// extractExp is extract for a record whose TokenExpiry is exp in decimal.
+func extractExp(t *testing.T, exp string, fields ...string) (texts, vals []string) {
+	t.Helper()
+	tbl := valueTable{exp: []byte(exp)}
 	for _, f := range fields {
 		if hasMarker([]byte(f)) {
 			t.Fatalf("field %q holds a marker", f)
@@ -28,9 +35,14 @@ func extract(t *testing.T, fields ...string) (texts, vals []string) {
 				break
 			}
 			b.Write(text[:i])
-			_, n, ok := markedValue(text[i:], readTable(t, &tbl))
+			_, n, ok := markedValue(text[i:], readTable(t, &tbl), tbl.exp)
 			if !ok {
 				t.Fatalf("field %q: marker without its value in %q", f, text)
+			}
+			if text[i] == markExp {
+				b.WriteString("<exp>")
+				text = text[i+n:]
+				continue
 			}
 			idx := text[i+1 : i+n]
 			fmt.Fprintf(&b, "<%s %d>", [...]string{"hex", "uuid", "b64"}[text[i]], idx[0])
@@ -99,16 +111,20 @@ func TestRecordValuesExtracted(t *testing.T) {
 		{"uuid and hex of the same bytes", []string{uuid, strings.ReplaceAll(uuid, "-", "")},
 			[]string{"<uuid 0>", "<hex 0>"}, []string{strings.ReplaceAll(uuid, "-", "")}},
 		{"empty", []string{""}, []string{""}, nil},
+		{"exp", []string{`{"exp":1767229200,"iat":1767225600}`, "x1767229200.17672292000 -1767229200 1767229200"},
+			// A number is a run of its own only between other characters
+			// than [A-Za-z0-9_-].
+			[]string{`{"exp":<exp>,"iat":1767225600}`, "x1767229200.17672292000 -1767229200 <exp>"}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			texts, vals := extract(t, tt.fields...)
+			texts, vals := extractExp(t, "1767229200", tt.fields...)
 			if fmt.Sprint(texts) != fmt.Sprint(tt.texts) {
 				t.Errorf("texts = %q, want %q", texts, tt.texts)
 			}
 			if tt.vals != nil && fmt.Sprint(vals) != fmt.Sprint(tt.vals) {
 				t.Errorf("values = %q, want %q", vals, tt.vals)
 			}
-			if tt.vals == nil && len(vals) != strings.Count(strings.Join(tt.texts, ""), "<") {
+			if n := strings.Count(strings.Join(tt.texts, ""), "<") - strings.Count(strings.Join(tt.texts, ""), "<exp>"); tt.vals == nil && len(vals) != n {
 				t.Errorf("%d values for %q", len(vals), tt.texts)
 			}
 		})
@@ -144,13 +160,14 @@ func TestRecordValuesCorrupt(t *testing.T) {
 		"a\x00\x01", // hex of 7 bytes: too short to have been taken out
 		"a\x01\x02", // a UUID of 15 bytes
 		"a\x02\x02", // base64 of 15 bytes: 20 characters
+		"a\x03",     // exp, of a record without TokenExpiry
 	} {
-		if out, err := appendExpanded(nil, []byte(text), vals); err == nil {
+		if out, err := appendExpanded(nil, []byte(text), vals, nil); err == nil {
 			t.Errorf("%q expanded to %q", text, out)
 		}
 	}
-	got, err := appendExpanded(nil, []byte("a\x00\x00b\x01\x00c"), vals)
-	if want := "a" + strings.Repeat("01", 16) + "b01010101-0101-0101-0101-010101010101c"; err != nil || string(got) != want {
+	got, err := appendExpanded(nil, []byte("a\x00\x00b\x01\x00c\x03\x03"), vals, []byte("17"))
+	if want := "a" + strings.Repeat("01", 16) + "b01010101-0101-0101-0101-010101010101c1717"; err != nil || string(got) != want {
 		t.Errorf("got %q, %v; want %q", got, err, want)
 	}
 }
@@ -160,16 +177,17 @@ func TestRecordValuesCorrupt(t *testing.T) {
 // not to be extracted at all.
 func FuzzRecordValues(f *testing.F) {
 	s := recordSession(f)
-	f.Add([]byte(s.AccessToken), []byte(s.Sub))
-	f.Add([]byte("0123456789abcdef 0123456789abcdef0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"), []byte("0123456789abcdef"))
-	f.Add([]byte(base64.RawURLEncoding.EncodeToString([]byte("sixteen bytes ok"))+"_"), []byte("ASNFZ4mrze8BI0VniavN7w"))
-	f.Add([]byte("\x00\x01"), []byte{})
-	f.Fuzz(func(t *testing.T, a, b []byte) {
+	f.Add([]byte(s.AccessToken), []byte(s.Sub), s.TokenExpiry.Unix())
+	f.Add([]byte("0123456789abcdef 0123456789abcdef0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"), []byte("0123456789abcdef"), int64(1))
+	f.Add([]byte(base64.RawURLEncoding.EncodeToString([]byte("sixteen bytes ok"))+"_"), []byte("ASNFZ4mrze8BI0VniavN7w"), int64(-1))
+	f.Add([]byte("\x00\x01"), []byte{}, int64(0))
+	f.Add([]byte(`{"exp":1767229200}`), []byte("-12"), int64(1767229200))
+	f.Fuzz(func(t *testing.T, a, b []byte, exp int64) {
 		if hasMarker(a) || hasMarker(b) {
 			// encodeRecord stores such a field as it is; FuzzRecordRoundTrip covers it.
 			return
 		}
-		var tbl valueTable
+		tbl := valueTable{exp: strconv.AppendInt(nil, exp, 10)}
 		ta := tbl.appendExtracted(nil, a)
 		tb := tbl.appendExtracted(nil, b)
 		if len(ta) > len(a) || len(tb) > len(b) {
@@ -177,7 +195,7 @@ func FuzzRecordValues(f *testing.F) {
 		}
 		vals := readTable(t, &tbl)
 		for _, c := range []struct{ text, want []byte }{{ta, a}, {tb, b}} {
-			got, err := appendExpanded(nil, c.text, vals)
+			got, err := appendExpanded(nil, c.text, vals, tbl.exp)
 			if err != nil || !bytes.Equal(got, c.want) {
 				t.Fatalf("%q came back as %q, %v", c.want, got, err)
 			}
