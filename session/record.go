@@ -2,11 +2,11 @@ package session
 
 import (
 	"bytes"
-	"compress/flate"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,15 +21,22 @@ import (
 //	CreatedAt, TokenExpiry, ExpiresAt: varint seconds + uvarint nanoseconds, unless zero
 //	  (the instant, in UTC if it was; any other location comes back as Local)
 //	the JWT signatures of the access and ID token: uvarint len + raw bytes
-//	the rest: DEFLATE with recordDict of the body
+//	the values (record_values.go): uvarint count, then each as uvarint len + raw bytes
+//	the rest: DEFLATE with recordDict of the body (less the four bytes every
+//	  stream ends with: record_flate.go)
 //
 // The body is Sub, SID, the claims as JSON, the access and ID token (a JWT
 // as its decoded header and payload, anything else as it is) and the
-// refresh token, each uvarint len + bytes. A JWT's payload repeats most of
-// the claims, so compressing them together stores that once; signatures are
-// random and stay out of the compressor. The provider is not in the record
-// (the store interns it).
-const recordVersion = 1
+// refresh token, each as uvarint len<<1|plain + text. The text has its
+// values taken out, each replaced by a marker and the value's index, and
+// TokenExpiry's seconds by a marker of their own, unless plain is 1: then
+// it is the field as it is (it holds a marker byte). A JWT's payload
+// repeats most of the claims, so compressing them together stores that
+// once; signatures are random and stay out of the compressor, and so do
+// the values, stored once each, raw. The values come before the body so
+// that recordKeys needs to inflate only its start. The provider is not in
+// the record (the store interns it).
+const recordVersion = 2
 
 const (
 	flagAccessJWT = 1 << iota
@@ -41,9 +48,45 @@ const (
 	timeZero  = 0
 	timeLocal = 1
 	timeUTC   = 2
+	timeBad   = 3 // no record has it
 )
 
-var errBadRecord = errors.New("session record is corrupt")
+var (
+	errBadRecord = errors.New("session record is corrupt")
+	errTooLarge  = errors.New("session is too large for a record")
+)
+
+// maxRecordText bounds a session's text (ID aside): a corrupt record could
+// otherwise expand without end, and no real session comes near.
+const maxRecordText = 16 << 20
+
+// recordEncoder is the scratch space of one encodeRecord.
+type recordEncoder struct {
+	out   bytes.Buffer
+	body  []byte // the body before compression
+	text  []byte // one field with its values taken out
+	field []byte // a string field, as bytes
+	jwt   []byte // the decoded parts of the tokens
+	vals  valueTable
+}
+
+// putField appends f to the body, its values taken out unless it holds a
+// marker byte already.
+func (e *recordEncoder) putField(f []byte) {
+	if hasMarker(f) {
+		e.body = binary.AppendUvarint(e.body, uint64(len(f))<<1|1)
+		e.body = append(e.body, f...)
+		return
+	}
+	e.text = e.vals.appendExtracted(e.text[:0], f)
+	e.body = binary.AppendUvarint(e.body, uint64(len(e.text))<<1)
+	e.body = append(e.body, e.text...)
+}
+
+func (e *recordEncoder) putString(s string) {
+	e.field = append(e.field[:0], s...)
+	e.putField(e.field)
+}
 
 // encodeRecord packs s. Claims must be JSON-encodable: they come back as
 // encoding/json decodes them (numbers float64, arrays []any), which is how
@@ -53,28 +96,38 @@ func encodeRecord(s *Session) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	body := bufPool.Get().(*bytes.Buffer)
-	defer putBuf(body)
-	body.Reset()
+	if len(s.Sub)+len(s.SID)+len(claims)+len(s.AccessToken)+len(s.IDToken)+len(s.RefreshToken) > maxRecordText {
+		return "", errTooLarge
+	}
+	e := encoderPool.Get().(*recordEncoder)
+	defer putEncoder(e)
+	e.body = e.body[:0]
+	e.vals.reset()
+	if !s.TokenExpiry.IsZero() {
+		e.vals.exp = strconv.AppendInt(e.vals.exp[:0], s.TokenExpiry.Unix(), 10)
+	}
 	var flags byte
-	putBytes(body, s.Sub)
-	putBytes(body, s.SID)
-	putBytes(body, claims)
+	e.putString(s.Sub)
+	e.putString(s.SID)
+	e.putField(claims)
+	e.jwt = e.jwt[:0]
 	var sigs [2][]byte
 	for i, t := range []string{s.AccessToken, s.IDToken} {
-		if h, p, sig, ok := splitJWT(t); ok {
+		e.field = append(e.field[:0], t...)
+		var parts [3][]byte
+		var ok bool
+		if e.jwt, parts, ok = splitJWT(e.jwt, e.field); ok {
 			flags |= flagAccessJWT << i
-			putBytes(body, h)
-			putBytes(body, p)
-			sigs[i] = sig
+			e.putField(parts[0])
+			e.putField(parts[1])
+			sigs[i] = parts[2]
 		} else {
-			putBytes(body, t)
+			e.putField(e.field)
 		}
 	}
-	putBytes(body, s.RefreshToken)
+	e.putString(s.RefreshToken)
 
-	out := bufPool.Get().(*bytes.Buffer)
-	defer putBuf(out)
+	out := &e.out
 	out.Reset()
 	out.WriteByte(recordVersion)
 	out.WriteByte(0) // flags, set below
@@ -98,11 +151,10 @@ func encodeRecord(s *Session) (string, error) {
 			putBytes(out, sig)
 		}
 	}
-	zw := writerPool.Get().(*flate.Writer)
-	zw.Reset(out)
-	_, _ = zw.Write(body.Bytes()) // writes to a bytes.Buffer do not fail
-	_ = zw.Close()
-	writerPool.Put(zw)
+	out.Write(e.vals.appendTo(out.AvailableBuffer()))
+	if err := deflate(out, e.body); err != nil {
+		return "", err
+	}
 	b := out.Bytes()
 	b[1] = flags
 	return string(b), nil // the one allocation a stored session costs
@@ -114,6 +166,93 @@ func recordID(rec string) string {
 	return r.str()
 }
 
+// recordDecoder is the scratch space of one decodeRecord or recordKeys.
+type recordDecoder struct {
+	body    bytes.Buffer // the inflated body
+	table   []byte       // the values, copied out of the record
+	vals    [][]byte     // each value, in table
+	exp     []byte       // TokenExpiry in decimal, empty if zero
+	text    []byte       // the fields with their values put back, one after another
+	jwt     []byte       // a token put together again
+	src     streamReader
+	limited io.LimitedReader
+}
+
+// readValues reads the values at the start of rec[r.off:] into d.vals.
+func (d *recordDecoder) readValues(r *recordReader[string]) {
+	n := r.uvarint()
+	start := r.off
+	for range min(n, uint64(len(r.s))) { // a value takes at least a byte
+		r.str()
+	}
+	if r.bad || n > uint64(len(r.s)) {
+		r.bad = true
+		return
+	}
+	d.table = append(d.table[:0], r.s[start:r.off]...)
+	t := recordReader[[]byte]{s: d.table}
+	d.vals = d.vals[:0]
+	for range n {
+		d.vals = append(d.vals, t.str())
+	}
+}
+
+// readFields reads the n fields of body b, appending their text with the
+// values put back to d.text; ends[k+1] is where field k ends there.
+func (d *recordDecoder) readFields(b *recordReader[[]byte], n int, ends *[maxFields + 1]int) error {
+	d.text = d.text[:0]
+	for k := range n {
+		h := b.uvarint()
+		if b.bad || h>>1 > uint64(len(b.s)-b.off) {
+			return errBadRecord
+		}
+		text := b.s[b.off : b.off+int(h>>1)]
+		b.off += len(text)
+		if h&1 != 0 {
+			d.text = append(d.text, text...)
+		} else {
+			var err error
+			if d.text, err = appendExpanded(d.text, text, d.vals, d.exp); err != nil {
+				return err
+			}
+		}
+		ends[k+1] = len(d.text)
+	}
+	return nil
+}
+
+// maxBody bounds the body of a record: its text and the fields' lengths.
+const maxBody = maxRecordText + 64
+
+// maxFields is the most fields a body has: Sub, SID, claims, two JWTs of
+// two parts each, the refresh token.
+const maxFields = 8
+
+// skipPrefix reads rec from the flags to the end of the signatures, keeping
+// TokenExpiry's seconds in d.exp.
+func (d *recordDecoder) skipPrefix(r *recordReader[string], flags byte) {
+	r.str() // id
+	d.exp = d.exp[:0]
+	for i := range 3 {
+		switch (flags >> (2 + 2*i)) & 3 {
+		case timeLocal, timeUTC:
+			if sec := r.varint(); i == 1 {
+				d.exp = strconv.AppendInt(d.exp, sec, 10)
+			}
+			if r.uvarint() >= 1e9 {
+				r.bad = true
+			}
+		case timeBad:
+			r.bad = true
+		}
+	}
+	for i := range 2 {
+		if flags&(flagAccessJWT<<i) != 0 {
+			r.str()
+		}
+	}
+}
+
 // decodeRecord unpacks rec into a new session of provider.
 func decodeRecord(rec, provider string) (*Session, error) {
 	r := recordReader[string]{s: rec}
@@ -122,12 +261,23 @@ func decodeRecord(rec, provider string) (*Session, error) {
 	}
 	flags := r.byte()
 	s := &Session{ID: r.str(), Provider: provider}
+	d := decoderPool.Get().(*recordDecoder)
+	defer putDecoder(d)
+	d.exp = d.exp[:0]
 	for i, t := range []*time.Time{&s.CreatedAt, &s.TokenExpiry, &s.ExpiresAt} {
-		switch (flags >> (2 + 2*i)) & 3 {
-		case timeLocal:
-			*t = time.Unix(r.varint(), int64(r.uvarint()))
-		case timeUTC:
-			*t = time.Unix(r.varint(), int64(r.uvarint())).UTC()
+		kind := (flags >> (2 + 2*i)) & 3
+		if kind == timeZero {
+			continue
+		}
+		sec, nsec := r.varint(), r.uvarint()
+		if kind == timeBad || nsec >= 1e9 {
+			return nil, errBadRecord
+		}
+		if *t = time.Unix(sec, int64(nsec)); kind == timeUTC {
+			*t = t.UTC()
+		}
+		if i == 1 {
+			d.exp = strconv.AppendInt(d.exp, sec, 10)
 		}
 	}
 	var sigs [2]string
@@ -136,38 +286,49 @@ func decodeRecord(rec, provider string) (*Session, error) {
 			sigs[i] = r.str()
 		}
 	}
+	d.readValues(&r)
 	if r.bad {
 		return nil, errBadRecord
 	}
-	body := bufPool.Get().(*bytes.Buffer)
-	defer putBuf(body)
-	if err := inflate(body, rec[r.off:], -1); err != nil {
+	if err := d.inflate(rec[r.off:], maxBody); err != nil {
 		return nil, err
 	}
-	b := recordReader[[]byte]{s: body.Bytes()}
-	sub, sid, claims := b.str(), b.str(), b.str()
+	n := maxFields
+	for i := range 2 {
+		if flags&(flagAccessJWT<<i) == 0 {
+			n-- // the token as it is, not header and payload
+		}
+	}
+	b := recordReader[[]byte]{s: d.body.Bytes()}
+	var ends [maxFields + 1]int
+	if err := d.readFields(&b, n, &ends); err != nil {
+		return nil, err
+	}
+	if b.off != len(b.s) {
+		return nil, errBadRecord
+	}
+	field := func(k int) []byte { return d.text[ends[k]:ends[k+1]] }
+	sub, sid, claims := field(0), field(1), field(2)
 	var parts [2][2][]byte // header and payload of JWTs, the whole token otherwise
 	size := len(sub) + len(sid)
+	k := 3
 	for i := range parts {
-		parts[i][0] = b.str()
+		parts[i][0] = field(k)
+		k++
 		if flags&(flagAccessJWT<<i) != 0 {
-			parts[i][1] = b.str()
+			parts[i][1] = field(k)
+			k++
 			size += jwtLen(len(parts[i][0]), len(parts[i][1]), len(sigs[i]))
 		} else {
 			size += len(parts[i][0])
 		}
 	}
-	refresh := b.str()
+	refresh := field(k)
 	size += len(refresh)
-	if b.bad || b.off != len(b.s) {
-		return nil, errBadRecord
-	}
 	// All of the session's strings share one allocation of exactly their
-	// size; the body buffer goes back to the pool.
+	// size; the scratch space goes back to the pool.
 	var sb strings.Builder
 	sb.Grow(size)
-	scratch := bufPool.Get().(*bytes.Buffer)
-	defer putBuf(scratch)
 	var at [6]int
 	sb.Write(sub)
 	at[0] = sb.Len()
@@ -175,9 +336,8 @@ func decodeRecord(rec, provider string) (*Session, error) {
 	at[1] = sb.Len()
 	for i := range parts {
 		if flags&(flagAccessJWT<<i) != 0 {
-			scratch.Reset()
-			scratch.Write(appendJWT(scratch.AvailableBuffer(), parts[i][0], parts[i][1], sigs[i]))
-			sb.Write(scratch.Bytes())
+			d.jwt = appendJWT(d.jwt[:0], parts[i][0], parts[i][1], sigs[i])
+			sb.Write(d.jwt)
 		} else {
 			sb.Write(parts[i][0])
 		}
@@ -197,73 +357,54 @@ func decodeRecord(rec, provider string) (*Session, error) {
 // recordKeys is the Sub and SID of rec, read from the start of the body
 // without inflating the rest.
 func recordKeys(rec string) (sub, sid string, err error) {
-	r := recordReader[string]{s: rec, off: 1}
-	flags := r.byte()
-	r.str() // id
-	for i := range 3 {
-		if (flags>>(2+2*i))&3 != timeZero {
-			r.varint()
-			r.uvarint()
-		}
+	r := recordReader[string]{s: rec}
+	if r.byte() != recordVersion {
+		return "", "", errBadRecord
 	}
-	for i := range 2 {
-		if flags&(flagAccessJWT<<i) != 0 {
-			r.str()
-		}
-	}
+	d := decoderPool.Get().(*recordDecoder)
+	defer putDecoder(d)
+	d.skipPrefix(&r, r.byte())
+	d.readValues(&r)
 	if r.bad {
 		return "", "", errBadRecord
 	}
-	body := bufPool.Get().(*bytes.Buffer)
-	defer putBuf(body)
-	// Two lengths and two keys of up to 240 bytes each fit in 512; longer
-	// keys are rare enough to inflate it all.
-	for _, limit := range []int{512, -1} {
-		if err := inflate(body, rec[r.off:], limit); err != nil {
+	// Two lengths and two keys of up to 240 bytes each fit in 512 (values
+	// only make them shorter); longer keys are rare enough to inflate it all.
+	for _, limit := range []int{512, maxBody} {
+		if err := d.inflate(rec[r.off:], limit); err != nil {
 			return "", "", err
 		}
-		b := recordReader[[]byte]{s: body.Bytes()}
-		k1, k2 := b.str(), b.str()
-		sub, sid = string(k1), string(k2)
-		if !b.bad {
-			return sub, sid, nil
+		b := recordReader[[]byte]{s: d.body.Bytes()}
+		var ends [maxFields + 1]int
+		err := d.readFields(&b, 2, &ends)
+		if err == nil {
+			return string(d.text[:ends[1]]), string(d.text[ends[1]:ends[2]]), nil
+		}
+		if limit == maxBody {
+			return "", "", err
 		}
 	}
 	return "", "", errBadRecord
 }
 
-// inflate decompresses z into buf, at most limit bytes when limit >= 0.
-func inflate(buf *bytes.Buffer, z string, limit int) error {
-	buf.Reset()
-	src := strings.NewReader(z)
-	zr := readerPool.Get().(io.ReadCloser)
-	defer readerPool.Put(zr)
-	if err := zr.(flate.Resetter).Reset(src, recordDict); err != nil {
-		return err
-	}
-	var r io.Reader = zr
-	if limit >= 0 {
-		r = io.LimitReader(zr, int64(limit))
-	}
-	if _, err := buf.ReadFrom(r); err != nil {
-		return errBadRecord
-	}
-	return nil
-}
-
 var (
-	bufPool    = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-	writerPool = sync.Pool{New: func() any {
-		w, _ := flate.NewWriterDict(nil, flate.DefaultCompression, recordDict)
-		return w
-	}}
-	readerPool = sync.Pool{New: func() any { return flate.NewReaderDict(nil, recordDict) }}
+	encoderPool = sync.Pool{New: func() any { return new(recordEncoder) }}
+	decoderPool = sync.Pool{New: func() any { return new(recordDecoder) }}
 )
 
-// putBuf returns b to the pool unless it grew unusually large.
-func putBuf(b *bytes.Buffer) {
-	if b.Cap() <= 64<<10 {
-		bufPool.Put(b)
+// Scratch space goes back to its pool unless a session made it grow
+// unusually large.
+const maxPooled = 64 << 10
+
+func putEncoder(e *recordEncoder) {
+	if max(e.out.Cap(), cap(e.body), cap(e.text), cap(e.field), cap(e.jwt), cap(e.vals.data), 8*cap(e.vals.ends)) <= maxPooled {
+		encoderPool.Put(e)
+	}
+}
+
+func putDecoder(d *recordDecoder) {
+	if max(d.body.Cap(), cap(d.table), cap(d.text), cap(d.jwt), cap(d.exp), 16*cap(d.vals)) <= maxPooled {
+		decoderPool.Put(d)
 	}
 }
 

@@ -1,31 +1,42 @@
 package session
 
 import (
+	"bytes"
 	"encoding/base64"
-	"strings"
 )
 
 // splitJWT takes a compact JWS apart into its decoded header, payload and
-// signature, but only when joinJWT gives back exactly t: three parts, each
-// canonical unpadded base64url. Anything else (a JWE, padding, stray
-// bits or line breaks, an opaque token) is not split and is kept as it is.
-func splitJWT(t string) (header, payload, sig []byte, ok bool) {
-	h, rest, ok1 := strings.Cut(t, ".")
-	p, s, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || strings.Contains(s, ".") {
-		return nil, nil, nil, false
+// signature, appended to dst, but only when appendJWT gives back exactly t:
+// three parts, each canonical unpadded base64url. Anything else (a JWE,
+// padding, stray bits or line breaks, an opaque token) is not split and is
+// kept as it is. The parts are slices of out.
+func splitJWT(dst, t []byte) (out []byte, parts [3][]byte, ok bool) {
+	h, rest, ok1 := bytes.Cut(t, []byte("."))
+	p, s, ok2 := bytes.Cut(rest, []byte("."))
+	if !ok1 || !ok2 || bytes.IndexByte(s, '.') >= 0 {
+		return dst, parts, false
 	}
-	var parts [3][]byte
-	for i, part := range []string{h, p, s} {
-		b, err := base64.RawURLEncoding.DecodeString(part)
-		// The decoder ignores CR and LF and the unused bits of the last
-		// character; re-encoding is what proves the part canonical.
-		if err != nil || base64.RawURLEncoding.EncodeToString(b) != part {
-			return nil, nil, nil, false
+	start := len(dst)
+	var ends [3]int
+	for i, part := range [3][]byte{h, p, s} {
+		// The decoder skips CR and LF; strictB64 refuses the unused bits
+		// of the last character set. Without either, re-encoding the bytes
+		// gives back the part.
+		var err error
+		if bytes.ContainsAny(part, "\r\n") {
+			return dst[:start], parts, false
 		}
-		parts[i] = b
+		if dst, err = strictB64.AppendDecode(dst, part); err != nil {
+			return dst[:start], parts, false
+		}
+		ends[i] = len(dst)
 	}
-	return parts[0], parts[1], parts[2], true
+	from := start
+	for i, end := range ends {
+		parts[i] = dst[from:end]
+		from = end
+	}
+	return dst, parts, true
 }
 
 // jwtLen is the length of the compact JWS joinJWT makes of parts of these

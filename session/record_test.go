@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +154,82 @@ func TestRecordRoundTrip(t *testing.T) {
 		"go types in claims": func(s *Session) {
 			s.Claims = map[string]any{"groups": []string{"a", "b"}, "n": 3, "big": int64(1) << 60, "html": "<a&b>", "bad utf8": "\xff"}
 		},
+		// Values (record_values.go) of every kind, at and around the
+		// thresholds, in every field.
+		"hex values": func(s *Session) {
+			s.Sub, s.SID = strings.Repeat("0f", 8), strings.Repeat("e1", 7)+"e" // 16 digits, and 15
+			s.Claims["h"] = []any{strings.Repeat("a", 16), strings.Repeat("a", 17), strings.Repeat("5", 64), "12345678901234567890"}
+			s.AccessToken = jwtOf(t, s.Claims)
+		},
+		"uuids": func(s *Session) {
+			s.Sub, s.SID = "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "6BA7B810-9DAD-11D1-80B4-00C04FD430C8"
+			s.Claims["sub"], s.Claims["sid"] = s.Sub, s.SID
+			s.Claims["pk"] = "6ba7b810-9dad-11d1-80b4-00c04fd430c8-1"
+			s.IDToken = jwtOf(t, s.Claims)
+		},
+		"base64url values": func(s *Session) {
+			b64 := enc.EncodeToString([]byte("sixteen bytes ok"))
+			s.Sub, s.SID = b64, b64[:21]+"B" // canonical at 22 characters, and a stray bit
+			s.Claims["nonce"] = enc.EncodeToString([]byte("a nonce of 32 bytes, like ours!!"))
+			s.Claims["at_hash"] = b64 + "_-"
+			s.AccessToken, s.IDToken = jwtOf(t, s.Claims), jwtOf(t, map[string]any{"nonce": s.Claims["nonce"]})
+		},
+		"mixed case": func(s *Session) {
+			s.Sub, s.SID = "0123456789ABCDEF0123456789abcdef", "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" // a base32 id
+			s.RefreshToken = strings.ToUpper(s.RefreshToken)
+		},
+		"hex-like runs": func(s *Session) {
+			s.Sub = strings.Repeat("ab", 20) + "c" // odd: not hex, and only hex digits: not base64
+			s.SID = strings.Repeat("ab", 11) + "-cd"
+			s.RefreshToken = strings.Repeat("9e", 32) + "9"
+		},
+		"marker bytes": func(s *Session) {
+			s.Sub, s.SID = "\x00"+strings.Repeat("ab", 8), strings.Repeat("ab", 8)+"\x01"
+			s.Claims["nul"] = "\x00\x01\x02" // JSON escapes them: the claims are extracted anyway
+			s.AccessToken = "opaque\x02" + strings.Repeat("cd", 16)
+			s.IDToken = h + "." + enc.EncodeToString([]byte("{\x00\x01\x02"+strings.Repeat("ab", 16)+"}")) + ".c2ln"
+			s.RefreshToken = "\x02\x00\x00"
+		},
+		"values shared across fields": func(s *Session) {
+			s.SID = s.Sub
+			s.RefreshToken = s.Sub + "." + enc.EncodeToString([]byte(s.Sub)) + "." + s.Sub
+		},
+		"same bytes as hex and base64": func(s *Session) {
+			raw := []byte(strings.Repeat("\x5f\x1c", 16))
+			s.RefreshToken = enc.EncodeToString(raw) // sub's bytes
+		},
+		"opaque refresh token": func(s *Session) {
+			s.RefreshToken = "Xk3b9Qz7LmP2vR8tY1wN4cF6hJ0sD5gA" + "Xk3b9Qz7LmP2vR8tY1wN4cF6hJ0sD5gAxyzw" + strings.Repeat("Ab9", 20)
+		},
+		"values at the edges": func(s *Session) {
+			s.Sub = strings.Repeat("ab", 8) + "." + strings.Repeat("cd", 8)
+			s.SID = strings.Repeat("ab", 8) + strings.Repeat("ab", 8)[:1]
+			s.AccessToken = strings.Repeat("ab", 8)
+			s.IDToken = "." + strings.Repeat("ab", 8) + "."
+		},
+		"non-JSON tokens": func(s *Session) {
+			s.AccessToken = h + "." + enc.EncodeToString([]byte("not json "+strings.Repeat("ab", 16))) + ".c2ln"
+			s.IDToken = "v2.local." + enc.EncodeToString([]byte(strings.Repeat("paseto-like ", 4)))
+		},
+		// exp's marker stands for TokenExpiry's seconds wherever they are.
+		"exp is TokenExpiry": func(s *Session) {
+			exp := strconv.FormatInt(s.TokenExpiry.Unix(), 10)
+			s.Sub, s.SID = exp, exp+"0"
+			s.RefreshToken = exp + "." + exp
+		},
+		"exp without TokenExpiry": func(s *Session) { s.TokenExpiry = time.Time{} },
+		"exp other than TokenExpiry": func(s *Session) {
+			s.TokenExpiry = s.TokenExpiry.Add(time.Second)
+			s.Sub = strconv.FormatInt(s.TokenExpiry.Unix(), 10)
+		},
+		"TokenExpiry before 1970": func(s *Session) {
+			s.TokenExpiry = time.Unix(-86400, 0)
+			s.Sub, s.SID = "-86400", "x-86400"
+		},
+		"empty fields": func(s *Session) {
+			s.Sub, s.SID, s.RefreshToken, s.IDToken = "", "", "", ""
+			s.AccessToken = ".."
+		},
 	}
 	for name, change := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -183,6 +260,17 @@ func TestRecordIsCompact(t *testing.T) {
 	}
 }
 
+// The scratch space of one record is not the next one's: a session without
+// TokenExpiry after one with it keeps its digits.
+func TestRecordExpIsThisRecords(t *testing.T) {
+	s := recordSession(t)
+	if _, err := encodeRecord(s); err != nil {
+		t.Fatal(err)
+	}
+	s.TokenExpiry = time.Time{}
+	checkRoundTrip(t, s)
+}
+
 func TestRecordRefusesClaimsJSONCannotHold(t *testing.T) {
 	s := recordSession(t)
 	s.Claims = map[string]any{"f": func() {}}
@@ -201,6 +289,43 @@ func TestRecordCorruptIsAnError(t *testing.T) {
 			t.Fatalf("a record cut to %d of %d bytes decoded", n, len(rec))
 		}
 	}
+	// Each time's kind is two bits; the fourth value is no kind.
+	for i := range 3 {
+		bad := []byte(rec)
+		bad[1] |= timeBad << (2 + 2*i)
+		if _, err := decodeRecord(string(bad), "p"); err == nil {
+			t.Errorf("a record with time %d of kind %d decoded", i, timeBad)
+		}
+		if _, _, err := recordKeys(string(bad)); err == nil {
+			t.Errorf("recordKeys read a record with time %d of kind %d", i, timeBad)
+		}
+	}
+}
+
+// FuzzRecordDecode: decodeRecord, recordKeys and recordID take any bytes
+// (valid records, cut or changed) without panicking, and when a record
+// decodes, recordKeys reads the same keys from it.
+func FuzzRecordDecode(f *testing.F) {
+	for _, s := range []*Session{recordSession(f), {ID: "x"}, shapeSession(f, 1, time.Unix(1767225600, 0), "RS256")} {
+		rec, err := encodeRecord(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add([]byte(rec))
+		f.Add([]byte(rec[:len(rec)/2]))
+	}
+	f.Add([]byte{recordVersion, 0, 1, 'x', 1, 4, 0, 0, 0, 0})
+	// A time of the kind no record has: decodeRecord used to skip it, and
+	// recordKeys to read it.
+	f.Add([]byte("\x020\x010\x00b`\xe0\xc8+\xcd\xc9a``\x00$"))
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		s, err := decodeRecord(string(rec), "p")
+		sub, sid, kerr := recordKeys(string(rec))
+		_ = recordID(string(rec))
+		if err == nil && (kerr != nil || sub != s.Sub || sid != s.SID) {
+			t.Errorf("recordKeys = %q, %q, %v; the record decodes with %q, %q", sub, sid, kerr, s.Sub, s.SID)
+		}
+	})
 }
 
 // FuzzRecordRoundTrip: any session, any token, comes back exactly.
