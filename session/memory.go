@@ -124,10 +124,10 @@ func (m *MemoryStore) Get(_ context.Context, id string) (*Session, error) {
 		m.mu.RUnlock()
 		return s, nil // read-only (Store.Get)
 	}
-	rec, provider := e.rec, m.providers.name(e.provider)
+	rec, provider, dict := e.rec, m.providers.name(e.provider), m.providers.dict(e.provider)
 	m.mu.RUnlock()
 
-	s, err := decodeRecord(rec, provider)
+	s, err := decodeRecord(rec, provider, dict)
 	if err != nil {
 		return nil, err
 	}
@@ -153,10 +153,21 @@ func (m *MemoryStore) Save(_ context.Context, s *Session) error {
 	if s.ID == "" {
 		return errNoID
 	}
-	rec, err := encodeRecord(s) // a copy: later changes to s never reach the store
+	m.mu.RLock()
+	dict := m.providers.dictFor(s.Provider)
+	m.mu.RUnlock()
+	// A copy: later changes to s never reach the store.
+	rec, sample, err := encodeRecordFor(s, dict)
 	if err != nil {
 		return err
 	}
+	return m.insert(s, rec, sample, dict)
+}
+
+// insert stores rec, s packed with dict (the provider's dictionary when
+// Save began) and, when dict is nil, a sample for the provider's
+// dictionary.
+func (m *MemoryStore) insert(s *Session, rec string, sample, dict []byte) (err error) {
 	expires := unixNano(s.ExpiresAt)
 	tags := [3]uint32{m.tag(s.ID), m.tag(s.Sub), m.tag(s.SID)}
 	m.writers.Lock()
@@ -169,12 +180,27 @@ func (m *MemoryStore) Save(_ context.Context, s *Session) error {
 			m.tables[k] = grown[k]
 		}
 	}
+	// The provider is counted first: replacing its only session must
+	// not drop its dictionary.
+	pid := m.providers.intern(s.Provider)
 	if old, ok := m.lookupID(s.ID); ok {
 		m.removeLocked(old)
 	}
 	now := unixNano(m.opts.Now())
 	if expires <= now {
+		m.providers.release(pid)
 		return nil
+	}
+	if cur := m.providers.dict(pid); dict != nil && unsafe.SliceData(dict) != unsafe.SliceData(cur) {
+		// The provider had no session left meanwhile, and its
+		// dictionary went with it.
+		if rec, sample, err = encodeRecordFor(s, cur); err != nil {
+			m.providers.release(pid)
+			return err
+		}
+	}
+	if m.providers.dict(pid) == nil {
+		m.providers.dicts[pid] = providerDict(sample)
 	}
 	for m.tables[keyID].n >= m.opts.MaxSessions {
 		// Drop what is already dead before evicting anyone alive.
@@ -187,7 +213,7 @@ func (m *MemoryStore) Save(_ context.Context, s *Session) error {
 	}
 	i := m.ents.alloc()
 	e := m.ents.at(i)
-	e.rec, e.expires, e.provider, e.tags = m.pages.put(rec), expires, m.providers.intern(s.Provider), tags
+	e.rec, e.expires, e.provider, e.tags = m.pages.put(rec), expires, pid, tags
 	e.used.Store(0)
 	heap.Push(&m.exp, i)
 	for k := range tags {
@@ -260,7 +286,7 @@ func (m *MemoryStore) deleteIndexed(k int, key, provider string) int {
 		rec := m.ents.at(i).rec
 		// The table holds every session whose key hashes to tag; the
 		// record says whose key it really is.
-		sub, sid, err := recordKeys(rec)
+		sub, sid, err := recordKeys(rec, m.providers.dict(m.ents.at(i).provider))
 		if err != nil || [3]string{keySub: sub, keySID: sid}[k] != key {
 			continue
 		}

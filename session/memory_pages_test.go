@@ -114,3 +114,91 @@ func TestMemoryStorePagesCompact(t *testing.T) {
 		t.Errorf("with no session left, %d pages hold %d bytes", len(m.pages.byAddr), held)
 	}
 }
+
+// A provider's sessions are packed with its own dictionary, made of the
+// first one's sample; it lasts while the provider has sessions, also
+// through the replacement of its only session (a token refresh), and a
+// record packed with a dictionary that went away meanwhile is packed anew.
+func TestMemoryStoreProviderDictionary(t *testing.T) {
+	m := NewMemoryStore(MemoryOptions{CacheSize: -1})
+	defer m.Close()
+	ctx := context.Background()
+	now := time.Unix(1767225600, 0)
+	m.opts.Now = func() time.Time { return now }
+	s1 := recordSession(t)
+	s1.ExpiresAt = now.Add(time.Hour)
+	version := func(id string) byte {
+		m.mu.RLock()
+		defer m.mu.RUnlock()
+		i, ok := m.lookupID(id)
+		if !ok {
+			t.Fatalf("%s is not stored", id)
+		}
+		return m.ents.at(i).rec[0]
+	}
+	dict := func() []byte {
+		m.mu.RLock()
+		defer m.mu.RUnlock()
+		return m.providers.dictFor(s1.Provider)
+	}
+	get := func(want *Session) {
+		t.Helper()
+		got, err := m.Get(ctx, want.ID)
+		if err != nil || got.AccessToken != want.AccessToken || got.IDToken != want.IDToken || got.Sub != want.Sub {
+			t.Fatalf("Get(%s) = %v, %v", want.ID, got, err)
+		}
+	}
+	if err := m.Save(ctx, s1); err != nil {
+		t.Fatal(err)
+	}
+	d1 := dict()
+	if version(s1.ID) != recordVersion || d1 == nil {
+		t.Fatalf("the provider's first session: record version %d, dictionary of %d bytes", version(s1.ID), len(d1))
+	}
+	refreshed := *s1
+	refreshed.AccessToken = jwtOf(t, map[string]any{"sub": s1.Sub, "v": 2})
+	if err := m.Save(ctx, &refreshed); err != nil {
+		t.Fatal(err)
+	}
+	if version(s1.ID) != recordVersionProvider || &dict()[0] != &d1[0] {
+		t.Fatalf("after replacing the only session: record version %d, same dictionary %v", version(s1.ID), &dict()[0] == &d1[0])
+	}
+	get(&refreshed)
+	sub, sid, err := recordKeys(func() string { m.mu.RLock(); defer m.mu.RUnlock(); i, _ := m.lookupID(s1.ID); return m.ents.at(i).rec }(), d1)
+	if err != nil || sub != s1.Sub || sid != s1.SID {
+		t.Fatalf("recordKeys with the provider's dictionary = %q, %q, %v", sub, sid, err)
+	}
+
+	// A Save that packed s2 with d1, finishing after the provider's last
+	// session ended and another began with a dictionary of its own.
+	s2 := *s1
+	s2.ID = NewID()
+	rec, _, err := encodeRecordFor(&s2, d1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := m.DeleteBySub(ctx, s1.Sub); n != 1 || dict() != nil {
+		t.Fatalf("DeleteBySub ended %d; the provider's dictionary is left: %v", n, dict() != nil)
+	}
+	// Someone else: another sample, another dictionary.
+	s3 := *s1
+	s3.ID, s3.Sub, s3.SID = NewID(), "someone-else", "core-session-2"
+	s3.Claims = map[string]any{"sub": s3.Sub, "name": "Someone Else", "groups": []any{"finance"}, "iss": "https://other.example/"}
+	s3.AccessToken, s3.IDToken = jwtOf(t, s3.Claims), jwtOf(t, map[string]any{"sub": s3.Sub, "aud": "x"})
+	if err := m.Save(ctx, &s3); err != nil {
+		t.Fatal(err)
+	}
+	if d := dict(); d == nil || &d[0] == &d1[0] {
+		t.Fatal("the provider's new first session did not get a dictionary of its own")
+	}
+	if err := m.insert(&s2, rec, nil, d1); err != nil {
+		t.Fatal(err)
+	}
+	get(&s2)
+	get(&s3)
+	for _, sid := range []string{s2.SID, s3.SID} {
+		if n, _ := m.DeleteBySIDFor(ctx, s1.Provider, sid); n != 1 {
+			t.Errorf("DeleteBySIDFor(%s) ended %d sessions, want 1", sid, n)
+		}
+	}
+}

@@ -16,14 +16,15 @@ import (
 // use: one immutable string, so a stored session is one allocation that the
 // garbage collector never scans. Layout:
 //
-//	version byte, flags byte (token kinds, time kinds)
+//	version byte (which dictionary, below), flags byte (token kinds, time kinds)
 //	uvarint len + ID (kept plain: the store's map key is this substring)
 //	CreatedAt, TokenExpiry, ExpiresAt: varint seconds + uvarint nanoseconds, unless zero
 //	  (the instant, in UTC if it was; any other location comes back as Local)
 //	the JWT signatures of the access and ID token: uvarint len + raw bytes
 //	the values (record_values.go): uvarint count, then each as uvarint len + raw bytes
-//	the rest: DEFLATE with recordDict of the body (less the four bytes every
-//	  stream ends with: record_flate.go)
+//	the rest: DEFLATE of the body (less the four bytes every stream ends
+//	  with: record_flate.go), with recordDict (recordVersion) or with its
+//	  provider's dictionary (recordVersionProvider: providerDict)
 //
 // The body is Sub, SID, the claims as JSON, the access and ID token (a JWT
 // as its decoded header and payload, anything else as it is) and the
@@ -35,8 +36,11 @@ import (
 // once; signatures are random and stay out of the compressor, and so do
 // the values, stored once each, raw. The values come before the body so
 // that recordKeys needs to inflate only its start. The provider is not in
-// the record (the store interns it).
-const recordVersion = 2
+// the record (the store interns it, and keeps its dictionary).
+const (
+	recordVersion         = 2
+	recordVersionProvider = 3
+)
 
 const (
 	flagAccessJWT = 1 << iota
@@ -92,12 +96,21 @@ func (e *recordEncoder) putString(s string) {
 // encoding/json decodes them (numbers float64, arrays []any), which is how
 // the proxy's verified claims always look.
 func encodeRecord(s *Session) (string, error) {
+	rec, _, err := encodeRecordFor(s, nil)
+	return rec, err
+}
+
+// encodeRecordFor packs s with the dictionary of its provider, dict from
+// providerDict, or with recordDict alone when dict is nil: then it also
+// returns a sample of s for its provider's dictionary, which has no
+// token material (no values, no signature, no refresh token).
+func encodeRecordFor(s *Session, dict []byte) (rec string, sample []byte, err error) {
 	claims, err := json.Marshal(s.Claims)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if len(s.Sub)+len(s.SID)+len(claims)+len(s.AccessToken)+len(s.IDToken)+len(s.RefreshToken) > maxRecordText {
-		return "", errTooLarge
+		return "", nil, errTooLarge
 	}
 	e := encoderPool.Get().(*recordEncoder)
 	defer putEncoder(e)
@@ -125,11 +138,18 @@ func encodeRecord(s *Session) (string, error) {
 			e.putField(e.field)
 		}
 	}
+	if dict == nil {
+		sample = bytes.Clone(e.body) // all but the refresh token
+	}
 	e.putString(s.RefreshToken)
 
 	out := &e.out
 	out.Reset()
-	out.WriteByte(recordVersion)
+	version := byte(recordVersionProvider)
+	if dict == nil {
+		version, dict = recordVersion, recordDict
+	}
+	out.WriteByte(version)
 	out.WriteByte(0) // flags, set below
 	putBytes(out, s.ID)
 	for i, t := range []time.Time{s.CreatedAt, s.TokenExpiry, s.ExpiresAt} {
@@ -152,12 +172,12 @@ func encodeRecord(s *Session) (string, error) {
 		}
 	}
 	out.Write(e.vals.appendTo(out.AvailableBuffer()))
-	if err := deflate(out, e.body); err != nil {
-		return "", err
+	if err := deflate(out, e.body, dict); err != nil {
+		return "", nil, err
 	}
 	b := out.Bytes()
 	b[1] = flags
-	return string(b), nil // the one allocation a stored session costs
+	return string(b), sample, nil
 }
 
 // recordID is the session id inside rec, sharing its memory.
@@ -253,10 +273,23 @@ func (d *recordDecoder) skipPrefix(r *recordReader[string], flags byte) {
 	}
 }
 
-// decodeRecord unpacks rec into a new session of provider.
-func decodeRecord(rec, provider string) (*Session, error) {
+// dictOf is the dictionary rec was packed with: recordDict, or its
+// provider's, dict; nil when rec is neither kind of record.
+func dictOf(version byte, dict []byte) []byte {
+	switch version {
+	case recordVersion:
+		return recordDict
+	case recordVersionProvider:
+		return dict
+	}
+	return nil
+}
+
+// decodeRecord unpacks rec into a new session of provider, whose
+// dictionary is dict (nil if it has none).
+func decodeRecord(rec, provider string, dict []byte) (*Session, error) {
 	r := recordReader[string]{s: rec}
-	if r.byte() != recordVersion {
+	if dict = dictOf(r.byte(), dict); dict == nil {
 		return nil, errBadRecord
 	}
 	flags := r.byte()
@@ -290,7 +323,7 @@ func decodeRecord(rec, provider string) (*Session, error) {
 	if r.bad {
 		return nil, errBadRecord
 	}
-	if err := d.inflate(rec[r.off:], maxBody); err != nil {
+	if err := d.inflate(rec[r.off:], maxBody, dict); err != nil {
 		return nil, err
 	}
 	n := maxFields
@@ -354,11 +387,11 @@ func decodeRecord(rec, provider string) (*Session, error) {
 	return s, nil
 }
 
-// recordKeys is the Sub and SID of rec, read from the start of the body
-// without inflating the rest.
-func recordKeys(rec string) (sub, sid string, err error) {
+// recordKeys is the Sub and SID of rec, of a provider whose dictionary
+// is dict, read from the start of the body without inflating the rest.
+func recordKeys(rec string, dict []byte) (sub, sid string, err error) {
 	r := recordReader[string]{s: rec}
-	if r.byte() != recordVersion {
+	if dict = dictOf(r.byte(), dict); dict == nil {
 		return "", "", errBadRecord
 	}
 	d := decoderPool.Get().(*recordDecoder)
@@ -371,7 +404,7 @@ func recordKeys(rec string) (sub, sid string, err error) {
 	// Two lengths and two keys of up to 240 bytes each fit in 512 (values
 	// only make them shorter); longer keys are rare enough to inflate it all.
 	for _, limit := range []int{512, maxBody} {
-		if err := d.inflate(rec[r.off:], limit); err != nil {
+		if err := d.inflate(rec[r.off:], limit, dict); err != nil {
 			return "", "", err
 		}
 		b := recordReader[[]byte]{s: d.body.Bytes()}

@@ -15,29 +15,61 @@ const flateTail = "\x00\x00\xff\xff"
 
 var errFlateTail = errors.New("session: the flate stream does not end as expected")
 
-// deflate appends body to out, compressed with recordDict, without flateTail.
-func deflate(out *bytes.Buffer, body []byte) error {
+// deflate appends body to out, compressed with dict (recordDict, or a
+// provider's dictionary: recordDict and a sample, providerDict), without
+// flateTail.
+//
+// The writers are made with recordDict only (each costs most of a
+// megabyte, too much to keep per provider); a provider's sample is
+// written first and flushed, which leaves the compressor's window as a
+// writer made with the whole dictionary would have it, and what it wrote
+// for the sample is dropped.
+func deflate(out *bytes.Buffer, body, dict []byte) error {
 	start := out.Len()
 	zw := writerPool.Get().(*flate.Writer)
 	zw.Reset(out)
-	_, _ = zw.Write(body) // writes to a bytes.Buffer do not fail
+	mark := start
+	if sample := dict[len(recordDict):]; len(sample) > 0 {
+		_, _ = zw.Write(sample) // writes to a bytes.Buffer do not fail
+		_ = zw.Flush()          // ends on a byte boundary: what follows stands alone
+		mark = out.Len()
+	}
+	_, _ = zw.Write(body)
 	_ = zw.Close()
 	writerPool.Put(zw)
-	if !bytes.HasSuffix(out.Bytes()[start:], []byte(flateTail)) {
+	if !bytes.HasSuffix(out.Bytes()[mark:], []byte(flateTail)) {
 		return errFlateTail // a Go release that ends streams otherwise: refuse rather than store what will not read back
 	}
 	out.Truncate(out.Len() - len(flateTail))
+	if mark > start {
+		b := out.Bytes()
+		out.Truncate(start + copy(b[start:], b[mark:]))
+	}
 	return nil
 }
 
-// inflate decompresses z, a stream deflate made, into d.body: its first
-// limit bytes. A body longer than maxBody is errBadRecord.
-func (d *recordDecoder) inflate(z string, limit int) error {
+// providerDict is recordDict followed by sample, a body of the provider's:
+// what its sessions have in common that recordDict cannot know (its
+// issuer, client id, groups, additional headers). DEFLATE's window is
+// 32 KB, so the sample is kept well under.
+func providerDict(sample []byte) []byte {
+	if len(sample) == 0 || len(sample) > maxSample {
+		return nil
+	}
+	d := make([]byte, 0, len(recordDict)+len(sample))
+	return append(append(d, recordDict...), sample...)
+}
+
+const maxSample = 8 << 10
+
+// inflate decompresses z, a stream deflate made with dict, into d.body:
+// its first limit bytes. A body longer than maxBody is errBadRecord.
+func (d *recordDecoder) inflate(z string, limit int, dict []byte) error {
 	d.body.Reset()
 	d.src = streamReader{s: z, tail: flateTail}
 	zr := readerPool.Get().(io.ReadCloser)
 	defer readerPool.Put(zr)
-	if err := zr.(flate.Resetter).Reset(&d.src, recordDict); err != nil {
+	if err := zr.(flate.Resetter).Reset(&d.src, dict); err != nil {
 		return errBadRecord
 	}
 	d.limited = io.LimitedReader{R: zr, N: int64(min(limit, maxBody+1))}

@@ -187,7 +187,7 @@ func BenchmarkRecordShape(b *testing.B) {
 				b.ReportAllocs()
 				i := 0
 				for b.Loop() {
-					if _, err := decodeRecord(recs[i%len(recs)], "p"); err != nil {
+					if _, err := decodeRecord(recs[i%len(recs)], "p", nil); err != nil {
 						b.Fatal(err)
 					}
 					i++
@@ -197,7 +197,7 @@ func BenchmarkRecordShape(b *testing.B) {
 				b.ReportAllocs()
 				i := 0
 				for b.Loop() {
-					if _, _, err := recordKeys(recs[i%len(recs)]); err != nil {
+					if _, _, err := recordKeys(recs[i%len(recs)], nil); err != nil {
 						b.Fatal(err)
 					}
 					i++

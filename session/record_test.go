@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -55,16 +56,43 @@ func recordSession(t testing.TB) *Session {
 	}
 }
 
+// testProviderDict is a provider's dictionary, made of the sample of a
+// sign-in at the devcore.
+var testProviderDict = func() []byte {
+	_, sample, err := encodeRecordFor(recordSession(&testing.T{}), nil)
+	if err != nil {
+		panic(err)
+	}
+	return providerDict(sample)
+}()
+
 // checkRoundTrip encodes s, decodes it and fails unless every field came
 // back: strings byte for byte, times as the same instant in the same kind
-// of location, claims as encoding/json decodes them.
+// of location, claims as encoding/json decodes them. It does so with
+// recordDict, then with a provider's dictionary; it returns the record
+// made with recordDict.
 func checkRoundTrip(t *testing.T, s *Session) string {
 	t.Helper()
 	rec, err := encodeRecord(s)
 	if err != nil {
 		t.Fatalf("encode: %v", err)
 	}
-	got, err := decodeRecord(rec, s.Provider)
+	checkDecodes(t, s, rec, nil)
+	withDict, _, err := encodeRecordFor(s, testProviderDict)
+	if err != nil {
+		t.Fatalf("encode with the provider's dictionary: %v", err)
+	}
+	checkDecodes(t, s, withDict, testProviderDict)
+	if _, err := decodeRecord(withDict, s.Provider, nil); err == nil {
+		t.Error("a record made with the provider's dictionary decoded without it")
+	}
+	return rec
+}
+
+// checkDecodes fails unless rec, made with dict, is s.
+func checkDecodes(t *testing.T, s *Session, rec string, dict []byte) {
+	t.Helper()
+	got, err := decodeRecord(rec, s.Provider, dict)
 	if err != nil {
 		t.Fatalf("decode: %v", err)
 	}
@@ -94,11 +122,10 @@ func checkRoundTrip(t *testing.T, s *Session) string {
 	if id := recordID(rec); id != s.ID {
 		t.Errorf("recordID = %q, want %q", id, s.ID)
 	}
-	sub, sid, err := recordKeys(rec)
+	sub, sid, err := recordKeys(rec, dict)
 	if err != nil || sub != s.Sub || sid != s.SID {
 		t.Errorf("recordKeys = %q, %q, %v; want %q, %q", sub, sid, err, s.Sub, s.SID)
 	}
-	return rec
 }
 
 // normalizeClaims is claims as they come back from JSON.
@@ -285,7 +312,7 @@ func TestRecordCorruptIsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	for n := range len(rec) {
-		if _, err := decodeRecord(rec[:n], "p"); err == nil {
+		if _, err := decodeRecord(rec[:n], "p", nil); err == nil {
 			t.Fatalf("a record cut to %d of %d bytes decoded", n, len(rec))
 		}
 	}
@@ -293,10 +320,10 @@ func TestRecordCorruptIsAnError(t *testing.T) {
 	for i := range 3 {
 		bad := []byte(rec)
 		bad[1] |= timeBad << (2 + 2*i)
-		if _, err := decodeRecord(string(bad), "p"); err == nil {
+		if _, err := decodeRecord(string(bad), "p", nil); err == nil {
 			t.Errorf("a record with time %d of kind %d decoded", i, timeBad)
 		}
-		if _, _, err := recordKeys(string(bad)); err == nil {
+		if _, _, err := recordKeys(string(bad), nil); err == nil {
 			t.Errorf("recordKeys read a record with time %d of kind %d", i, timeBad)
 		}
 	}
@@ -313,14 +340,18 @@ func FuzzRecordDecode(f *testing.F) {
 		}
 		f.Add([]byte(rec))
 		f.Add([]byte(rec[:len(rec)/2]))
+		if rec, _, err = encodeRecordFor(s, testProviderDict); err != nil {
+			f.Fatal(err)
+		}
+		f.Add([]byte(rec))
 	}
 	f.Add([]byte{recordVersion, 0, 1, 'x', 1, 4, 0, 0, 0, 0})
 	// A time of the kind no record has: decodeRecord used to skip it, and
 	// recordKeys to read it.
 	f.Add([]byte("\x020\x010\x00b`\xe0\xc8+\xcd\xc9a``\x00$"))
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		s, err := decodeRecord(string(rec), "p")
-		sub, sid, kerr := recordKeys(string(rec))
+		s, err := decodeRecord(string(rec), "p", testProviderDict)
+		sub, sid, kerr := recordKeys(string(rec), testProviderDict)
 		_ = recordID(string(rec))
 		if err == nil && (kerr != nil || sub != s.Sub || sid != s.SID) {
 			t.Errorf("recordKeys = %q, %q, %v; the record decodes with %q, %q", sub, sid, kerr, s.Sub, s.SID)
@@ -357,4 +388,31 @@ func FuzzRecordRoundTrip(f *testing.F) {
 		}
 		checkRoundTrip(t, s)
 	})
+}
+
+// A provider's dictionary outlives the session whose sample it was made
+// of: the sample holds none of its token material (signatures, the
+// refresh token, the high-entropy values such as sub and sid, taken out).
+func TestProviderSampleHoldsNoTokenMaterial(t *testing.T) {
+	s := recordSession(t)
+	s.RefreshToken = "opaque~refresh.token~" + strings.Repeat("k7.Q~", 8) // nothing a value
+	_, sample, err := encodeRecordFor(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sample) == 0 || providerDict(sample) == nil {
+		t.Fatal("no sample for the provider's dictionary")
+	}
+	secrets := map[string]string{"refresh token": s.RefreshToken, "sub": s.Sub, "sid": s.SID}
+	for i, tok := range []string{s.AccessToken, s.IDToken} {
+		sig := tok[strings.LastIndexByte(tok, '.')+1:]
+		raw, _ := base64.RawURLEncoding.DecodeString(sig)
+		secrets[fmt.Sprint("signature ", i)] = string(raw)
+		secrets[fmt.Sprint("signature text ", i)] = sig
+	}
+	for name, v := range secrets {
+		if strings.Contains(string(sample), v) {
+			t.Errorf("the sample holds the %s", name)
+		}
+	}
 }
