@@ -31,8 +31,9 @@ type MemoryOptions struct {
 
 // MemoryStore keeps sessions in this process: the default for a single
 // replica. Each session is one compact record (record.go) of a few hundred
-// bytes; a bounded cache keeps the recently used ones decoded. Lookups by
-// id, sid and sub are O(1); expiry is a min-heap.
+// bytes, packed into pages (memory_pages.go) with its provider's dictionary;
+// a bounded cache keeps the recently used ones decoded. Lookups by id, sid
+// and sub are O(1) (memory_entries.go); expiry is a min-heap.
 type MemoryStore struct {
 	opts MemoryOptions
 

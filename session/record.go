@@ -17,7 +17,7 @@ import (
 // garbage collector never scans. Layout:
 //
 //	version byte (which dictionary, below), flags byte (token kinds, time kinds)
-//	uvarint len + ID (kept plain: the store's map key is this substring)
+//	uvarint len + ID (kept plain: a lookup compares it in place)
 //	CreatedAt, TokenExpiry, ExpiresAt: varint seconds + uvarint nanoseconds, unless zero
 //	  (the instant, in UTC if it was; any other location comes back as Local)
 //	the JWT signatures of the access and ID token: uvarint len + raw bytes
