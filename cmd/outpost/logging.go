@@ -50,7 +50,7 @@ func newLogger(w io.Writer, text bool, level *slog.LevelVar) *slog.Logger {
 	if text || isTerminal(w) {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(newLineHandler(w, opts))
 }
 
 func isTerminal(w io.Writer) bool {

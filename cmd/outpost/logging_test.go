@@ -106,7 +106,7 @@ func TestLogFormatIsJSONUnlessATerminal(t *testing.T) {
 	if isTerminal(devnull) {
 		t.Error("/dev/null taken for a terminal")
 	}
-	if _, ok := newLogger(devnull, false, new(slog.LevelVar)).Handler().(*slog.JSONHandler); !ok {
+	if _, ok := newLogger(devnull, false, new(slog.LevelVar)).Handler().(*lineHandler); !ok {
 		t.Error("logs to /dev/null are not JSON")
 	}
 }
