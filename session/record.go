@@ -78,13 +78,18 @@ type recordEncoder struct {
 // marker byte already.
 func (e *recordEncoder) putField(f []byte) {
 	if hasMarker(f) {
-		e.body = binary.AppendUvarint(e.body, uint64(len(f))<<1|1)
-		e.body = append(e.body, f...)
+		e.putPlain(f)
 		return
 	}
 	e.text = e.vals.appendExtracted(e.text[:0], f)
 	e.body = binary.AppendUvarint(e.body, uint64(len(e.text))<<1)
 	e.body = append(e.body, e.text...)
+}
+
+// putPlain appends f to the body as it is.
+func (e *recordEncoder) putPlain(f []byte) {
+	e.body = binary.AppendUvarint(e.body, uint64(len(f))<<1|1)
+	e.body = append(e.body, f...)
 }
 
 func (e *recordEncoder) putString(s string) {
@@ -119,6 +124,7 @@ func encodeRecordFor(s *Session, dict []byte) (rec string, sample []byte, err er
 	if !s.TokenExpiry.IsZero() {
 		e.vals.exp = strconv.AppendInt(e.vals.exp[:0], s.TokenExpiry.Unix(), 10)
 	}
+	e.vals.keep = append(e.vals.keep, s.Provider...)
 	var flags byte
 	e.putString(s.Sub)
 	e.putString(s.SID)
@@ -131,7 +137,9 @@ func encodeRecordFor(s *Session, dict []byte) (rec string, sample []byte, err er
 		var ok bool
 		if e.jwt, parts, ok = splitJWT(e.jwt, e.field); ok {
 			flags |= flagAccessJWT << i
-			e.putField(parts[0])
+			// A provider's tokens share their header, key id and all:
+			// as text, its dictionary holds it.
+			e.putPlain(parts[0])
 			e.putField(parts[1])
 			sigs[i] = parts[2]
 		} else {

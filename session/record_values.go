@@ -67,6 +67,9 @@ type valueTable struct {
 	ends  []int          // where each value ends in data
 	index map[string]int // by raw value, once there are too many to scan
 	exp   []byte         // the record's TokenExpiry in decimal, empty if zero
+	// keep is a run left as text: the provider's client id, which its
+	// dictionary holds (as aud and azp), so that there it costs nothing.
+	keep []byte
 }
 
 // maxScan is how many values are looked up by scanning before the table
@@ -74,7 +77,7 @@ type valueTable struct {
 const maxScan = 16
 
 func (t *valueTable) reset() {
-	t.data, t.ends, t.exp = t.data[:0], t.ends[:0], t.exp[:0]
+	t.data, t.ends, t.exp, t.keep = t.data[:0], t.ends[:0], t.exp[:0], t.keep[:0]
 	clear(t.index)
 }
 
@@ -157,6 +160,8 @@ func (t *valueTable) appendExtracted(dst, f []byte) []byte {
 			dst = append(dst, f[lit:i]...)
 			dst = append(dst, markExp)
 			lit = j
+		} else if bytes.Equal(f[i:j], t.keep) {
+			// text
 		} else if mark, idx, ok := t.value(f[i:j], all); ok {
 			dst = append(dst, f[lit:i]...)
 			dst = append(dst, mark)

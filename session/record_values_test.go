@@ -202,3 +202,36 @@ func FuzzRecordValues(f *testing.F) {
 		}
 	})
 }
+
+// The provider's client id (authentik's are 40 random letters and digits,
+// base64url-shaped) stays text, where its provider's dictionary holds it,
+// and a JWT header (the provider's key id) is kept as it is: neither
+// becomes a value of each session. Everything comes back.
+func TestRecordClientIDAndHeaderStayText(t *testing.T) {
+	cid := "Xq3vN8bT2kLm9PzR4sWy7HcJ5dFg1AeU6iOo0nBx"
+	kid := "8d9c5a2b0e4f4e6b9a1c3d5e7f901234"
+	s := recordSession(t)
+	s.Provider = cid
+	s.Claims["aud"], s.Claims["azp"] = cid, cid
+	s.IDToken = shapeSign(t, "RS256", map[string]any{"aud": cid, "sub": s.Sub}, func(n int) []byte { return make([]byte, n) })
+	e := &recordEncoder{}
+	e.vals.reset()
+	e.vals.keep = append(e.vals.keep, cid...)
+	for _, f := range []string{`{"aud":"` + cid + `","sub":"` + s.Sub + `"}`} {
+		e.putField([]byte(f))
+	}
+	raw, _ := base64.RawURLEncoding.DecodeString(cid)
+	for _, v := range readTable(t, &e.vals) {
+		if string(v) == string(raw) {
+			t.Error("the client id became a value")
+		}
+	}
+	if len(readTable(t, &e.vals)) != 1 {
+		t.Errorf("%d values, want 1 (sub)", len(readTable(t, &e.vals)))
+	}
+	rec := checkRoundTrip(t, s)
+	kidRaw, _ := hex.DecodeString(kid)
+	if strings.Contains(rec, string(kidRaw)) {
+		t.Error("the key id became a value")
+	}
+}
