@@ -1,102 +1,25 @@
 package session
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"maps"
-	"math/rand/v2"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/outpost-dev/outpost/internal/sessionshape"
 )
 
-// The shapes of the sessions the scale benchmark stores (a copy of
-// bench/harness/scale.go's generator): what the record sizes are measured on.
-
-// shapeSecret is the provider's client secret, the HS256 key.
-const shapeSecret = "bench-client-secret-0123456789abcdef"
-
-// shapeSession is session i as a sign-in at the devcore stores it: an ID
-// token and an access token as the devcore issues them, signed with alg
-// ("HS256", or "RS256" as authentik signs them: a key id and a random
-// 256-byte signature), a refresh token like the devcore's, and the claims
-// as the outpost keeps them (the access token's, decoded). Everything that
-// differs between people differs here, so nothing compresses better than it
-// would in production.
+// shapeSession is session i of the shape the scale benchmark stores
+// (internal/sessionshape): what the record sizes are measured on.
 func shapeSession(t testing.TB, i int, now time.Time, alg string) *Session {
 	t.Helper()
-	var seed [32]byte
-	binary.LittleEndian.PutUint64(seed[:], uint64(i))
-	rng := rand.NewChaCha8(seed)
-	random := func(n int) []byte { b := make([]byte, n); _, _ = rng.Read(b); return b }
-
-	user := fmt.Sprintf("user%07d", i)
-	sum := sha256.Sum256([]byte(user + "-devcore"))
-	sub := hex.EncodeToString(sum[:])
-	sum = sha256.Sum256([]byte(hex.EncodeToString(random(32)))) // the core session's key
-	sid := hex.EncodeToString(sum[:])
-	iat := now.Add(-time.Duration(i%43200) * time.Second).Unix()
-	authTime := iat - int64(i%7)
-	exp := iat + 86400
-	id := map[string]any{
-		"iss": "http://core.example.com/application/o/app/", "sub": sub, "aud": "app-client",
-		"exp": exp, "iat": iat, "auth_time": authTime, "acr": "goauthentik.io/providers/oauth2/default",
-		"amr": []string{"pwd"}, "sid": sid, "nonce": base64.RawURLEncoding.EncodeToString(random(32)),
-		"email": user + "@example.com", "email_verified": false,
-		"name": "Person " + user, "given_name": "Person " + user, "preferred_username": user, "nickname": user,
-		"groups": []string{"ops", "developers"}, "entitlements": []string{}, "roles": []string{},
-		"ak_proxy": map[string]any{
-			"user_attributes": map[string]any{"additionalHeaders": map[string]any{"X-Team": "platform"}},
-			"is_superuser":    false,
-		},
-	}
-	access := maps.Clone(id)
-	access["azp"] = "app-client"
-	access["uid"] = hex.EncodeToString(random(20))
-	access["scope"] = "openid email profile entitlements ak_proxy offline_access"
-	accessToken := shapeSign(t, alg, access, random)
-	var claims map[string]any
-	payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(accessToken, ".")[1])
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		t.Fatal(err)
-	}
-	return &Session{
-		ID: NewID(), Provider: "app-client", Claims: claims, Sub: sub, SID: sid,
-		AccessToken: accessToken, IDToken: shapeSign(t, alg, id, random), RefreshToken: hex.EncodeToString(random(32)),
-		TokenExpiry: time.Unix(exp, 0), CreatedAt: time.Unix(iat, 0), ExpiresAt: time.Unix(exp, 0),
-	}
-}
-
-// shapeSign makes a compact JWT of claims: HS256 as go-jose signs it, or
-// RS256 with a random signature.
-func shapeSign(t testing.TB, alg string, claims map[string]any, random func(int) []byte) string {
-	t.Helper()
-	header := `{"alg":"HS256","typ":"JWT"}`
-	if alg == "RS256" {
-		header = `{"alg":"RS256","kid":"8d9c5a2b0e4f4e6b9a1c3d5e7f901234","typ":"JWT"}`
-	}
-	body, err := json.Marshal(claims)
+	f, err := sessionshape.Make(i, now, alg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString(body)
-	var sig []byte
-	switch alg {
-	case "HS256":
-		mac := hmac.New(sha256.New, []byte(shapeSecret))
-		mac.Write([]byte(signed))
-		sig = mac.Sum(nil)
-	case "RS256":
-		sig = random(256)
-	default:
-		t.Fatalf("unknown alg %q", alg)
+	return &Session{
+		ID: NewID(), Provider: f.Provider, Claims: f.Claims, Sub: f.Sub, SID: f.SID,
+		AccessToken: f.AccessToken, IDToken: f.IDToken, RefreshToken: f.RefreshToken,
+		TokenExpiry: f.TokenExpiry, CreatedAt: f.CreatedAt, ExpiresAt: f.ExpiresAt,
 	}
-	return signed + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 // shapeSize is the average record length of n sessions of alg's shape:

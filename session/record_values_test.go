@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/outpost-dev/outpost/internal/sessionshape"
 )
 
 // extract takes the values out of fields, sharing one table as a record
@@ -213,7 +215,10 @@ func TestRecordClientIDAndHeaderStayText(t *testing.T) {
 	s := recordSession(t)
 	s.Provider = cid
 	s.Claims["aud"], s.Claims["azp"] = cid, cid
-	s.IDToken = shapeSign(t, "RS256", map[string]any{"aud": cid, "sub": s.Sub}, func(n int) []byte { return make([]byte, n) })
+	var err error
+	if s.IDToken, err = sessionshape.Sign("RS256", map[string]any{"aud": cid, "sub": s.Sub}, func(n int) []byte { return make([]byte, n) }); err != nil {
+		t.Fatal(err)
+	}
 	e := &recordEncoder{}
 	e.vals.reset()
 	e.vals.keep = append(e.vals.keep, cid...)
