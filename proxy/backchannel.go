@@ -126,17 +126,18 @@ func (a *application) endByLogoutToken(ctx context.Context, raw string) (int, er
 	if !ok {
 		return 0, fmt.Errorf("%w: the session store cannot guard against replays", errLogoutUnavailable)
 	}
+	sd, ok := a.store.(session.ScopedDeleter)
+	if !ok {
+		return 0, fmt.Errorf("%w: the session store cannot end one provider's sessions", errLogoutUnavailable)
+	}
 	sum := sha256.Sum256([]byte(c.Issuer + "\x00" + c.JTI))
-	first, err := guard.FirstUse(ctx, "logout-jti:"+hex.EncodeToString(sum[:]), logoutTokenMaxAge+2*logoutClockSkew)
+	key := "logout-jti:" + hex.EncodeToString(sum[:])
+	first, err := guard.FirstUse(ctx, key, logoutTokenMaxAge+2*logoutClockSkew)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", errLogoutUnavailable, err)
 	}
 	if !first {
 		return 0, errors.New("logout token replayed (jti seen before)")
-	}
-	sd, ok := a.store.(session.ScopedDeleter)
-	if !ok {
-		return 0, fmt.Errorf("%w: the session store cannot end one provider's sessions", errLogoutUnavailable)
 	}
 	var n int
 	if c.SID != "" {
@@ -145,6 +146,11 @@ func (a *application) endByLogoutToken(ctx context.Context, raw string) (int, er
 		n, err = sd.DeleteBySubFor(ctx, a.provider.ClientID, c.Subject)
 	}
 	if err != nil {
+		// The identity provider is told to try again (503): the same
+		// token must then not be taken for a replay.
+		if ferr := guard.Forget(ctx, key); ferr != nil {
+			a.log.Error("back-channel logout: a retry of this token will be refused as a replay", "provider", a.provider.Name, "error", ferr)
+		}
 		return 0, fmt.Errorf("%w: %v", errLogoutUnavailable, err)
 	}
 	return n, nil

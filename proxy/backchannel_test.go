@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/outpost-dev/outpost/internal/redistest"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/proxy"
 	"github.com/outpost-dev/outpost/session"
+	"github.com/redis/go-redis/v9"
 )
 
 // testIssuer is an OpenID provider reduced to what back-channel logout
@@ -73,20 +75,31 @@ func (i *testIssuer) sign(t *testing.T, key *rsa.PrivateKey, claims map[string]a
 // A standalone provider's issuer ends sessions with signed logout tokens;
 // anything forged, replayed, misaddressed or not a logout token is refused
 // and ends nothing.
-func TestBackchannelLogout(t *testing.T) {
+// backchannelEnv is an outpost in standalone mode with one provider at a
+// test issuer, its sessions in store: people sign in (signedIn), browse
+// (served) and the issuer posts logout tokens (post) of claims it signs.
+type backchannelEnv struct {
+	iss      *testIssuer
+	external string
+	signedIn func(id, provider, sub, sid string) *http.Cookie
+	served   func(ck *http.Cookie) bool
+	post     func(token string) (int, string)
+	claims   func(edit func(map[string]any)) map[string]any
+}
+
+func newBackchannelEnv(t *testing.T, store session.Store) *backchannelEnv {
+	t.Helper()
 	iss := newTestIssuer(t)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello %s", r.Header.Get("X-Authentik-Username"))
 	}))
-	defer up.Close()
-	store := session.NewMemoryStore(session.MemoryOptions{})
-	defer store.Close()
+	t.Cleanup(up.Close)
 	outLn := listen(t)
 	external := "http://" + outLn.Addr().String()
 	srv := proxy.New(proxy.Options{Log: slog.New(slog.DiscardHandler), Store: store, Version: "0.1.0"})
 	front := &http.Server{Handler: srv}
 	go func() { _ = front.Serve(outLn) }()
-	defer front.Close()
+	t.Cleanup(func() { _ = front.Close() })
 	const cookieSecret = "standalone-cookie-secret-0123"
 	snap, err := outpostapi.ParseStatic([]byte(fmt.Sprintf(`
 outpost: {name: standalone}
@@ -156,6 +169,14 @@ providers:
 		return c
 	}
 
+	return &backchannelEnv{iss: iss, external: external, signedIn: signedIn, served: served, post: post, claims: claims}
+}
+
+func TestBackchannelLogout(t *testing.T) {
+	store := session.NewMemoryStore(session.MemoryOptions{})
+	defer store.Close()
+	e := newBackchannelEnv(t, store)
+	iss, external, signedIn, served, post, claims := e.iss, e.external, e.signedIn, e.served, e.post, e.claims
 	alice := signedIn("alice-1", "app-client", "alice", "idp-session-1")
 	aliceOther := signedIn("alice-2", "app-client", "alice", "idp-session-2")
 	// Another provider's session with the same sid and sub: not this
@@ -240,5 +261,46 @@ func TestBackchannelLogoutNotForCoreProviders(t *testing.T) {
 	body := readBody(resp)
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(body, "not_supported") || st.upstreamCount() != 0 {
 		t.Errorf("core provider: %d %s", resp.StatusCode, body)
+	}
+}
+
+// A logout the store could not carry out is answered 503 (try again), and
+// the identity provider's retry of the same token is not taken for a
+// replay: it ends the session. Redis refuses the deleting scripts (an ACL)
+// while it still records the token's jti.
+func TestBackchannelLogoutRetriedAfterStoreFailure(t *testing.T) {
+	srv := redistest.Start(t)
+	store := redisStore(t, srv)
+	defer store.Close()
+	e := newBackchannelEnv(t, store)
+	bob := e.signedIn("bob-1", "app-client", "bob", "idp-session-9")
+	if !e.served(bob) {
+		t.Fatal("session not served before the logout")
+	}
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer admin.Close()
+	acl := func(rules ...any) {
+		t.Helper()
+		if err := admin.Do(t.Context(), append([]any{"ACL", "SETUSER", "default"}, rules...)...).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	token := e.iss.sign(t, e.iss.key, e.claims(func(c map[string]any) { c["sid"] = "idp-session-9" }))
+	acl("-eval", "-evalsha")
+	if code, body := e.post(token); code != http.StatusServiceUnavailable || !strings.Contains(body, "temporarily_unavailable") {
+		t.Fatalf("logout while the store fails: %d %s, want 503", code, body)
+	}
+	acl("+@all")
+	if !e.served(bob) {
+		t.Fatal("the session was ended although the logout failed")
+	}
+	if code, body := e.post(token); code != http.StatusOK {
+		t.Fatalf("the retried logout token: %d %s, want 200", code, body)
+	}
+	if e.served(bob) {
+		t.Error("the session is still served after the retried logout")
+	}
+	if code, body := e.post(token); code != http.StatusBadRequest || !strings.Contains(body, "replayed") {
+		t.Errorf("the token once more, after it ended the session: %d %s, want a replay refused", code, body)
 	}
 }

@@ -313,6 +313,12 @@ func (m *MemoryStore) FirstUse(_ context.Context, key string, ttl time.Duration)
 	return m.once.firstUse(key, ttl, m.opts.Now()), nil
 }
 
+// Forget implements ReplayGuard.
+func (m *MemoryStore) Forget(_ context.Context, key string) error {
+	m.once.forget(key)
+	return nil
+}
+
 func (m *MemoryStore) Len(context.Context) (int, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()

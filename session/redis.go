@@ -439,6 +439,14 @@ func (s *RedisStore) FirstUse(ctx context.Context, key string, ttl time.Duration
 	return ok, nil
 }
 
+// Forget implements ReplayGuard.
+func (s *RedisStore) Forget(ctx context.Context, key string) error {
+	if err := s.client.Del(ctx, s.prefix+"once:"+key).Err(); err != nil {
+		return s.fail("forget", err)
+	}
+	return nil
+}
+
 func (s *RedisStore) Close() error {
 	s.cancel()
 	_ = s.ps.Close() // interrupts a receive in progress

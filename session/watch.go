@@ -22,6 +22,9 @@ type ReplayGuard interface {
 	// FirstUse records key for ttl and reports whether it was new. An error
 	// means the store could not answer: treat the value as used.
 	FirstUse(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	// Forget drops key, so that a use whose work failed after FirstUse
+	// (ending the sessions a logout token names) can be tried again.
+	Forget(ctx context.Context, key string) error
 }
 
 type noCacheKey struct{}
@@ -101,6 +104,12 @@ func (o *onceSet) firstUse(key string, ttl time.Duration, now time.Time) bool {
 	}
 	o.seen[key] = now.Add(ttl)
 	return true
+}
+
+func (o *onceSet) forget(key string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.seen, key)
 }
 
 func (o *onceSet) sweep(now time.Time) {

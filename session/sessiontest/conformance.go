@@ -340,6 +340,16 @@ func Run(t *testing.T, newStore Factory) {
 		if first, _ := g.FirstUse(ctx, "jti-2", time.Minute); !first {
 			t.Error("another key counted as used")
 		}
+		// A use whose work failed is forgotten, and may be tried again.
+		if err := g.Forget(ctx, "jti-2"); err != nil {
+			t.Fatalf("Forget: %v", err)
+		}
+		if first, err := g.FirstUse(ctx, "jti-2", time.Minute); err != nil || !first {
+			t.Errorf("after Forget, use = %v, %v; want a first use", first, err)
+		}
+		if first, _ := g.FirstUse(ctx, "jti-2", time.Minute); first {
+			t.Error("used again after Forget and a new use")
+		}
 		time.Sleep(700 * time.Millisecond)
 		if first, _ := g.FirstUse(ctx, "jti-1", time.Minute); !first {
 			t.Error("key still used after its ttl")
