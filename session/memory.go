@@ -331,8 +331,6 @@ func (m *MemoryStore) Close() error {
 	return nil
 }
 
-// removeLocked frees entry i; its decoded session, if cached, is never
-// served again.
 // lock and unlock are for changing the store.
 func (m *MemoryStore) lock()   { m.writers.Lock(); m.mu.Lock() }
 func (m *MemoryStore) unlock() { m.mu.Unlock(); m.writers.Unlock() }
@@ -378,6 +376,8 @@ func (m *MemoryStore) lookupID(id string) (uint32, bool) {
 	return 0, false
 }
 
+// removeLocked frees entry i; its decoded session, if cached, is never
+// served again.
 func (m *MemoryStore) removeLocked(i uint32) {
 	e := m.ents.at(i)
 	for k := range m.tables {

@@ -438,7 +438,7 @@ var (
 const maxPooled = 64 << 10
 
 func putEncoder(e *recordEncoder) {
-	if max(e.out.Cap(), cap(e.body), cap(e.text), cap(e.field), cap(e.jwt), cap(e.vals.data), 8*cap(e.vals.ends)) <= maxPooled {
+	if max(e.out.Cap(), cap(e.body), cap(e.text), cap(e.field), cap(e.jwt), cap(e.vals.data), cap(e.vals.keep), 8*cap(e.vals.ends)) <= maxPooled {
 		encoderPool.Put(e)
 	}
 }

@@ -119,36 +119,25 @@ func BenchmarkRecordShape(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.Run("encode", func(b *testing.B) {
-				b.ReportAllocs()
-				i := 0
-				for b.Loop() {
-					if _, _, err := encodeRecordFor(sessions[i%len(sessions)], dict); err != nil {
-						b.Fatal(err)
+			for _, op := range []struct {
+				name string
+				run  func(i int) error
+			}{
+				{"encode", func(i int) error { _, _, err := encodeRecordFor(sessions[i], dict); return err }},
+				{"decode", func(i int) error { _, err := decodeRecord(recs[i], "p", dict); return err }},
+				{"keys", func(i int) error { _, _, err := recordKeys(recs[i], dict); return err }},
+			} {
+				b.Run(op.name, func(b *testing.B) {
+					b.ReportAllocs()
+					i := 0
+					for b.Loop() {
+						if err := op.run(i % len(recs)); err != nil {
+							b.Fatal(err)
+						}
+						i++
 					}
-					i++
-				}
-			})
-			b.Run("decode", func(b *testing.B) {
-				b.ReportAllocs()
-				i := 0
-				for b.Loop() {
-					if _, err := decodeRecord(recs[i%len(recs)], "p", dict); err != nil {
-						b.Fatal(err)
-					}
-					i++
-				}
-			})
-			b.Run("keys", func(b *testing.B) {
-				b.ReportAllocs()
-				i := 0
-				for b.Loop() {
-					if _, _, err := recordKeys(recs[i%len(recs)], dict); err != nil {
-						b.Fatal(err)
-					}
-					i++
-				}
-			})
+				})
+			}
 		})
 	}
 }
