@@ -16,31 +16,38 @@ import (
 // that always answers 200: first a bare 200 (the floor of the target), then
 // a 200 carrying the identity headers the outpost answers with. The second
 // floor does all the work of passing an identity through nginx to the app,
-// so what is left of the difference is the outpost's own.
+// so what is left of the difference is the outpost's own; against the
+// first, it is the ceiling of any auth endpoint that answers these headers.
+// The three run in turn in the same rounds, so that they share the
+// machine's moods.
 func (w *world) forwardAuth() {
 	site := "http://" + w.ngxOutAddr + "/"
 	cookie := signIn("http://"+w.ngxOutAddr, benchUser, benchPassword)
 	h := []string{"Cookie: " + cookie, "Accept: text/html"}
 	expect(site, h, 200, "ok bench")
-	// CPU per request counts every server a request passes: the auth
-	// endpoint, nginx and the app (wrk is left out).
-	out := procs{w.outpost, w.nginx, w.upstream}
-	for _, f := range []struct {
-		name, floorName string
-		identity        map[string]string
-		body, note      string
-	}{
-		{"forward auth (nginx)", "nginx200", nil, "ok \n", "floor: the same nginx, auth_request to a Go endpoint answering 200"},
-		{"forward auth vs static identity", "nginx200+id", w.outpostAnswer(cookie), "ok bench", "floor's Go endpoint answers the outpost's identity headers"},
-	} {
-		floorURL, floor := w.startAuthFloor(f.floorName, f.identity)
-		expect(floorURL, h, 200, f.body)
-		r := w.compareHTTP(f.name, f.floorName, floorURL, site, h, floor, out)
-		r.note = f.note + "; cpu/r is auth endpoint + nginx + app: " + cpuParts(r) + "; peak RSS: auth endpoints"
-		printRow(r)
-		for _, p := range floor[:2] {
+	bareURL, bare := w.startAuthFloor("nginx200", nil)
+	expect(bareURL, h, 200, "ok \n")
+	idURL, id := w.startAuthFloor("nginx200+id", w.outpostAnswer(cookie))
+	expect(idURL, h, 200, "ok bench")
+	defer func() {
+		for _, p := range []*proc{bare[0], bare[1], id[0], id[1]} { // not the app
 			p.stop()
 		}
+	}()
+	// CPU per request counts every server a request passes: the auth
+	// endpoint, nginx and the app (wrk is left out).
+	m := w.measureHTTP(h, target{bareURL, bare}, target{idURL, id}, target{site, procs{w.outpost, w.nginx, w.upstream}})
+	const parts = "; cpu/r is auth endpoint + nginx + app: "
+	for _, r := range []row{
+		{name: "forward auth (nginx)", floorName: "nginx200", floor: m[0], outpost: m[2],
+			note: "floor: the same nginx, auth_request to a Go endpoint answering 200"},
+		{name: "forward auth vs static identity", floorName: "nginx200+id", floor: m[1], outpost: m[2],
+			note: "floor's Go endpoint answers the outpost's identity headers"},
+		{name: "identity ceiling (not outpost)", floorName: "nginx200", floor: m[0], outpost: m[1],
+			note: "right side is nginx200+id: the best any auth endpoint answering these headers can do"},
+	} {
+		r.note += parts + cpuParts(r) + "; peak RSS: auth endpoints"
+		printRow(r)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -305,35 +306,64 @@ func (ps procs) cpuTime() (each []time.Duration, sum time.Duration) {
 // time per request is the sum over each side's processes; peak RSS is the
 // first one's.
 func (w *world) compareHTTP(name, floorName, floorURL, outURL string, headers []string, floorProcs, outProcs procs) row {
+	m := w.measureHTTP(headers, target{floorURL, floorProcs}, target{outURL, outProcs})
+	return row{name: name, floorName: floorName, floor: m[0], outpost: m[1]}
+}
+
+// target is one side of a comparison: where wrk sends its requests, and
+// the processes a request passes (the first one's RSS is reported).
+type target struct {
+	url   string
+	procs procs
+}
+
+// measureHTTP drives each target with wrk, cfg.rounds times, and returns
+// each one's medians. The order rotates every round, and reverses every
+// other, so that no target always runs first or always follows the same
+// one (with two targets: floor, outpost; then outpost, floor).
+func (w *world) measureHTTP(headers []string, targets ...target) []result {
 	cfg := w.cfg
 	if cfg.warmup > 0 {
-		runWrk(cfg, floorURL, headers, cfg.warmup)
-		runWrk(cfg, outURL, headers, cfg.warmup)
+		for _, t := range targets {
+			runWrk(cfg, t.url, headers, cfg.warmup)
+		}
 	}
-	var fs, os []result
+	one := func(t target) result {
+		resetPeak(t.procs[0].pid())
+		each0, c0 := t.procs.cpuTime()
+		r := runWrk(cfg, t.url, headers, cfg.duration)
+		r.peakMB = peakMB(t.procs[0].pid())
+		each1, c1 := t.procs.cpuTime()
+		n := r.rps * cfg.duration.Seconds()
+		r.cpuPerReq = perOp(c1-c0, n)
+		for j := range each1 {
+			r.parts = append(r.parts, perOp(each1[j]-each0[j], n))
+		}
+		return r
+	}
+	runs := make([][]result, len(targets))
 	for i := range cfg.rounds {
-		one := func(url string, ps procs) result {
-			resetPeak(ps[0].pid())
-			each0, c0 := ps.cpuTime()
-			r := runWrk(cfg, url, headers, cfg.duration)
-			r.peakMB = peakMB(ps[0].pid())
-			each1, c1 := ps.cpuTime()
-			n := r.rps * cfg.duration.Seconds()
-			r.cpuPerReq = perOp(c1-c0, n)
-			for j := range each1 {
-				r.parts = append(r.parts, perOp(each1[j]-each0[j], n))
-			}
-			return r
-		}
-		if i%2 == 0 {
-			fs = append(fs, one(floorURL, floorProcs))
-			os = append(os, one(outURL, outProcs))
-		} else {
-			os = append(os, one(outURL, outProcs))
-			fs = append(fs, one(floorURL, floorProcs))
+		for _, j := range roundOrder(len(targets), i) {
+			runs[j] = append(runs[j], one(targets[j]))
 		}
 	}
-	return row{name: name, floorName: floorName, floor: median(fs), outpost: median(os)}
+	medians := make([]result, len(targets))
+	for j, rs := range runs {
+		medians[j] = median(rs)
+	}
+	return medians
+}
+
+// roundOrder is the order of n targets in round i.
+func roundOrder(n, i int) []int {
+	order := make([]int, n)
+	for k := range order {
+		order[k] = (i/2 + k) % n
+	}
+	if i%2 == 1 {
+		slices.Reverse(order)
+	}
+	return order
 }
 
 func (w *world) compareWebsocket(cookie string) row {
