@@ -148,19 +148,7 @@ func TestStaticSourceReloads(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "am.secret"), "x")
 	writeFile(t, path, goodStatic)
 
-	snaps := make(chan *Snapshot, 10)
-	errs := make(chan error, 10)
-	src := NewStaticSource(path, nil)
-	src.Settle = 20 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, func(s *Snapshot) { snaps <- s }, func(err error) { errs <- err }) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	src, snaps, errs := runStaticSource(t, path)
 
 	first := recv(t, snaps)
 	if first.Providers[0].InternalURL.Host != "127.0.0.1:9090" || first.Source != path {
@@ -309,4 +297,24 @@ func TestStaticAuthorizationRules(t *testing.T) {
 	if rej.Provider != "alertmanager" || rej.Field != "paths[0].regex" || rej.Line != 21 || !strings.Contains(rej.Err, "missing closing )") {
 		t.Errorf("rejection does not name the provider, field and line: %+v", rej)
 	}
+}
+
+// runStaticSource runs a static source on path, with a short settle time,
+// until the test ends, and returns it and what it delivers.
+func runStaticSource(t *testing.T, path string) (src *StaticSource, snaps chan *Snapshot, errs chan error) {
+	t.Helper()
+	snaps = make(chan *Snapshot, 10)
+	errs = make(chan error, 10)
+	src = NewStaticSource(path, nil)
+	src.Settle = 20 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, func(s *Snapshot) { snaps <- s }, func(err error) { errs <- err }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return src, snaps, errs
 }

@@ -1,7 +1,6 @@
 package outpostapi
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -155,19 +154,7 @@ func TestStaticSourceReloadsRotatedCertificates(t *testing.T) {
 	_, _, first := writeTLSFiles(t, dir, "prom", "prom.example.com")
 	writeFile(t, path, tlsStatic)
 
-	snaps := make(chan *Snapshot, 10)
-	errs := make(chan error, 10)
-	src := NewStaticSource(path, nil)
-	src.Settle = 20 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, func(s *Snapshot) { snaps <- s }, func(err error) { errs <- err }) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	_, snaps, errs := runStaticSource(t, path)
 	fingerprint := func(s *Snapshot) string { return s.Certificates[*s.Providers[0].Certificate].Fingerprint }
 	if got := fingerprint(recv(t, snaps)); got != first {
 		t.Fatalf("first snapshot: fingerprint %s, want %s", got, first)
