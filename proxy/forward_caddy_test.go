@@ -3,12 +3,10 @@ package proxy_test
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -26,20 +24,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 	caddyAddr := caddyLn.Addr().String()
 	caddyLn.Close()
 
-	var mu sync.Mutex
-	var seen []*http.Request
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen = append(seen, r.Clone(r.Context()))
-		mu.Unlock()
-		fmt.Fprintf(w, "app says hello to %q", r.Header.Get("X-Authentik-Username"))
-	}))
-	defer app.Close()
-	lastSeen := func() *http.Request {
-		mu.Lock()
-		defer mu.Unlock()
-		return seen[len(seen)-1]
-	}
+	app, lastSeen := helloApp(t)
 
 	st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, ak_proxy]",
 		mode: "forward_single", trusted: true, external: "http://" + caddyAddr})

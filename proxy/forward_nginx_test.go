@@ -34,15 +34,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	nginxAddr := nginxLn.Addr().String()
 	nginxLn.Close() // nginx binds it itself
 
-	var mu sync.Mutex
-	var seen []*http.Request
-	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen = append(seen, r.Clone(r.Context()))
-		mu.Unlock()
-		fmt.Fprintf(w, "app says hello to %q", r.Header.Get("X-Authentik-Username"))
-	}))
-	defer app.Close()
+	app, lastSeen := helloApp(t)
 
 	st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, ak_proxy]",
 		mode: "forward_single", trusted: true, external: "http://" + nginxAddr})
@@ -75,9 +67,7 @@ func TestNginxAuthRequest(t *testing.T) {
 	if b := readBody(r2); b != `app says hello to "alice"` {
 		t.Errorf("forged username: app got %q", b)
 	}
-	mu.Lock()
-	last := seen[len(seen)-1]
-	mu.Unlock()
+	last := lastSeen()
 	if got := last.Header.Values("X-Authentik-Username"); len(got) != 1 || got[0] != "alice" || last.Header.Get("X-Authentik-Email") != "alice@example.com" {
 		t.Errorf("identity at the app: %v", last.Header)
 	}
@@ -243,4 +233,28 @@ func countingRelay(t *testing.T, target string) (string, *atomic.Int64) {
 		}
 	}()
 	return ln.Addr().String(), &n
+}
+
+// helloApp is the app behind a forward-auth server in these tests: it
+// greets the X-Authentik-Username it was given, and lastSeen returns the
+// last request it got, headers and all.
+func helloApp(t *testing.T) (app *httptest.Server, lastSeen func() *http.Request) {
+	t.Helper()
+	var mu sync.Mutex
+	var seen []*http.Request
+	app = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Clone(r.Context()))
+		mu.Unlock()
+		fmt.Fprintf(w, "app says hello to %q", r.Header.Get("X-Authentik-Username"))
+	}))
+	t.Cleanup(app.Close)
+	return app, func() *http.Request {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) == 0 {
+			t.Fatal("the app got no request")
+		}
+		return seen[len(seen)-1]
+	}
 }
