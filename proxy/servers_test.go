@@ -1,11 +1,11 @@
 package proxy_test
 
 import (
-	"net"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/outpost-dev/outpost/internal/proctest"
 )
 
 // startServer runs a real server process (nginx, Caddy) for the test, waits
@@ -13,29 +13,6 @@ import (
 // output if the test failed.
 func startServer(t *testing.T, name string, cmd *exec.Cmd, addr string) {
 	t.Helper()
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	// Child processes may hold the output pipe; don't wait on them forever.
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("%s said:\n%s", name, logs.String())
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not start listening on %s", name, addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	proctest.Start(t, name, cmd)
+	proctest.WaitTCP(t, name, addr, 15*time.Second)
 }
