@@ -8,7 +8,6 @@ package outpostapi
 // inject.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,6 +23,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/outpost-dev/outpost/internal/proctest"
 )
 
 const (
@@ -480,26 +481,8 @@ func testEnv(t *testing.T, hostURL, token string) Env {
 	return env
 }
 
-// logBuffer collects log output safely across goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func newTestLogger(t *testing.T) (*slog.Logger, *logBuffer) {
-	lb := &logBuffer{}
+func newTestLogger(t *testing.T) (*slog.Logger, *proctest.Buffer) {
+	lb := &proctest.Buffer{}
 	h := slog.NewTextHandler(io.MultiWriter(lb, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug})
 	return slog.New(h), lb
 }

@@ -19,13 +19,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/outpost-dev/outpost/internal/proctest"
 )
 
 // sourceRun is a CoreSource running against a test core, with everything its
 // handlers saw.
 type sourceRun struct {
 	src   *CoreSource
-	logs  *logBuffer
+	logs  *proctest.Buffer
 	snaps chan *Snapshot
 	ends  chan SessionEnd
 	conns chan bool

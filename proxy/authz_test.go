@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-dev/outpost/internal/proctest"
 	"github.com/outpost-dev/outpost/internal/testissuer"
 	"github.com/outpost-dev/outpost/internal/webtest"
 	"github.com/outpost-dev/outpost/metrics"
@@ -26,7 +27,7 @@ type authzStack struct {
 	outpost string // http://127.0.0.1:port
 	port    string
 	snap    *outpostapi.Snapshot
-	logs    *lockedBuffer
+	logs    *proctest.Buffer
 	metrics *metrics.Metrics
 	app     *httptest.Server
 }
@@ -53,7 +54,7 @@ const authzRules = `    allowed_groups: [ops]
 
 func newAuthzStack(t *testing.T) *authzStack {
 	t.Helper()
-	s := &authzStack{issuer: testissuer.Start(t, authzUsers), logs: &lockedBuffer{}, metrics: metrics.New("u", "0.1.0", "")}
+	s := &authzStack{issuer: testissuer.Start(t, authzUsers), logs: &proctest.Buffer{}, metrics: metrics.New("u", "0.1.0", "")}
 	s.app = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "app: %s %s as %q", r.Method, r.URL.Path, r.Header.Get("X-Authentik-Username"))
 	}))

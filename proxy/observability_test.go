@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -15,28 +14,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/outpost-dev/outpost/internal/proctest"
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/proxy"
 )
-
-// lockedBuffer collects log output written from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // accessLines are the "request" lines of a JSON log.
 func accessLines(t *testing.T, log string) []map[string]any {
@@ -81,7 +63,7 @@ func sample(text, series string) float64 {
 // decision, and nowhere holds their cookie, token, code or state; the
 // metrics count the sign-in and the decisions under the configured host.
 func TestAccessLogAndMetricsOfASignIn(t *testing.T) {
-	var logs lockedBuffer
+	var logs proctest.Buffer
 	m := metrics.New("uuid", "0.1.0", "")
 	st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, entitlements, ak_proxy]",
 		log: slog.New(slog.NewJSONHandler(&logs, nil)), metrics: m.Proxy})

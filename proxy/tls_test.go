@@ -2,7 +2,6 @@ package proxy_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -28,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-dev/outpost/internal/proctest"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/outpostapi/devcore"
 	"github.com/outpost-dev/outpost/proxy"
@@ -113,34 +113,16 @@ func certOf(id string, kp testKeyPair) outpostapi.Certificate {
 	return outpostapi.Certificate{UUID: id, Fingerprint: id, CertPEM: kp.certPEM, KeyPEM: kp.keyPEM}
 }
 
-// logBuffer is a concurrency-safe log sink.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // tlsOutpost is the data plane behind a real HTTPS listener on 127.0.0.1.
 type tlsOutpost struct {
 	srv  *proxy.Server
 	addr string
-	logs *logBuffer
+	logs *proctest.Buffer
 }
 
 func startTLSOutpost(t *testing.T, trusted []netip.Prefix, handler http.Handler) *tlsOutpost {
 	t.Helper()
-	o := &tlsOutpost{logs: &logBuffer{}}
+	o := &tlsOutpost{logs: &proctest.Buffer{}}
 	log := slog.New(slog.NewTextHandler(o.logs, nil))
 	o.srv = proxy.New(proxy.Options{Log: log, Version: "0.1.0", TrustedProxies: trusted})
 	if handler == nil {

@@ -12,19 +12,20 @@ import (
 	"time"
 )
 
-// Output is a process's combined output, safe to read while it runs.
-type Output struct {
+// Buffer collects what many goroutines write (a process's output, a
+// logger's lines) and can be read meanwhile.
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (o *Output) Write(p []byte) (int, error) {
+func (o *Buffer) Write(p []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.b.Write(p)
 }
 
-func (o *Output) String() string {
+func (o *Buffer) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.b.String()
@@ -33,9 +34,9 @@ func (o *Output) String() string {
 // Start starts cmd with its stdout and stderr collected. When the test
 // ends the process is killed and, if the test failed, its output is logged
 // under name.
-func Start(t testing.TB, name string, cmd *exec.Cmd) *Output {
+func Start(t testing.TB, name string, cmd *exec.Cmd) *Buffer {
 	t.Helper()
-	out := &Output{}
+	out := &Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	// Child processes may hold the output pipe; don't wait on them forever.
 	cmd.WaitDelay = 5 * time.Second

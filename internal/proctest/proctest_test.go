@@ -10,7 +10,7 @@ import (
 
 func TestStartKeepsOutputAndKillsAtCleanup(t *testing.T) {
 	var cmd *exec.Cmd
-	var out *Output
+	var out *Buffer
 	t.Run("process", func(t *testing.T) {
 		cmd = exec.Command("sh", "-c", "echo to-stdout; echo to-stderr >&2; exec sleep 60")
 		out = Start(t, "sh", cmd)
