@@ -19,16 +19,16 @@ type Buffer struct {
 	b  bytes.Buffer
 }
 
-func (o *Buffer) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
+func (buf *Buffer) Write(p []byte) (int, error) {
+	buf.mu.Lock()
+	defer buf.mu.Unlock()
+	return buf.b.Write(p)
 }
 
-func (o *Buffer) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
+func (buf *Buffer) String() string {
+	buf.mu.Lock()
+	defer buf.mu.Unlock()
+	return buf.b.String()
 }
 
 // Start starts cmd with its stdout and stderr collected. When the test
