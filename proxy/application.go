@@ -38,6 +38,8 @@ type application struct {
 	credentials *credentialCache
 	// failures limits refused credentials per client IP (shared).
 	failures *failureLimiter
+	// eventLimit keeps configuration_error events to one a minute per cause.
+	eventLimit *eventLimiter
 }
 
 // defaultSessionLifetime applies when the provider sets no
@@ -85,6 +87,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		metrics:        hm,
 		credentials:    sh.credentials,
 		failures:       sh.failures,
+		eventLimit:     sh.events,
 	}, nil
 }
 
@@ -96,7 +99,7 @@ func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.URL.Path {
 	case pathStart:
-		a.startLogin(w, r, validRedirect(a.provider, r.URL.Query().Get("rd")), false)
+		a.startLogin(w, r, validRedirect(a.provider, startRedirect(r.URL.RawQuery)), false)
 		return
 	case pathCallback:
 		a.callback(w, r, r.URL.Query())
@@ -109,12 +112,8 @@ func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a.provider.Mode != outpostapi.ModeProxy {
-		// Forward modes serve only the auth endpoints; the reverse proxy in
-		// front serves the app.
-		if kind := forwardKindOf(r.URL.Path); kind != forwardNone {
-			a.forward(w, r, kind)
-			return
-		}
+		// Forward modes serve only the auth endpoints (Server.serveForward);
+		// the reverse proxy in front serves the app.
 		http.NotFound(w, r)
 		return
 	}

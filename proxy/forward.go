@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
+	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
 )
 
@@ -29,85 +31,73 @@ const (
 	forwardEnvoy
 )
 
-func forwardKindOf(path string) forwardKind {
-	switch {
-	case path == pathAuthNginx:
-		return forwardNginx
-	case path == pathAuthTraefik, path == pathAuthCaddy:
-		return forwardTraefik
-	case path == pathAuthEnvoy || strings.HasPrefix(path, pathAuthEnvoy+"/"):
-		return forwardEnvoy
-	}
-	return forwardNone
-}
+var errNoOriginalMethod = errors.New("the request carries no original method (nginx: X-Original-Method, Traefik/Caddy: X-Forwarded-Method), and the provider has rules per method")
 
-var errNoOriginalURL = errors.New("the request carries no usable original URL")
-
-// originalURL is the URL the person asked the reverse proxy for. The
-// headers it comes from count only from trusted proxies: from anyone else
-// the trust layer removed them, and the request fails closed here.
-func originalURL(r *http.Request, kind forwardKind) (*url.URL, error) {
-	o := originOf(r)
-	var u *url.URL
-	var err error
-	switch kind {
-	case forwardTraefik:
-		proto, host := r.Header.Get("X-Forwarded-Proto"), r.Header.Get("X-Forwarded-Host")
-		if proto == "" || host == "" {
-			return nil, errNoOriginalURL
+// serveForward answers a forward-auth request for the application the
+// original URL's host names, and says whose metrics it counts in. It
+// reports false for a provider in proxy mode, which serves the endpoint's
+// path as any other.
+func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, st *state, kind forwardKind) (*metrics.Host, bool) {
+	info := infoOf(r)
+	req, refusal := resolveForward(r, kind)
+	if refusal != nil {
+		// Without an original URL only the request's own host can name
+		// whose configuration is wrong.
+		app := st.router.route(info.origin.Host)
+		if app == nil || app.provider.Mode == outpostapi.ModeProxy {
+			s.log.Warn("forward auth request refused", "reason", refusal.Error(), "host", info.origin.Host,
+				"client_ip", clientIPString(info.origin), "request_id", info.id)
+			refuseForward(w, kind, refusal)
+			return st.other, true
 		}
-		u, err = url.Parse(proto + "://" + host + r.Header.Get("X-Forwarded-Uri"))
-	case forwardNginx:
-		if uri := r.Header.Get("X-Original-Uri"); uri != "" {
-			if !strings.HasPrefix(uri, "/") {
-				return nil, errNoOriginalURL
-			}
-			u, err = url.Parse(o.Scheme + "://" + o.Host + uri)
-		} else if raw := r.Header.Get("X-Original-Url"); raw != "" {
-			u, err = url.Parse(raw)
+		info.provider = app.provider.Name
+		app.refuseForward(w, r, kind, refusal)
+		return app.metrics, true
+	}
+	app := st.router.route(req.url.Host)
+	if app == nil {
+		s.log.Warn("forward auth request for a host no provider serves", "host", req.url.Host,
+			"client_ip", clientIPString(info.origin), "request_id", info.id)
+		if kind == forwardNginx {
+			// nginx turns anything but 2xx, 401 and 403 into its own 500.
+			w.WriteHeader(http.StatusForbidden)
 		} else {
-			return nil, errNoOriginalURL
+			noAppForHost(w, req.url.Host)
 		}
-	case forwardEnvoy:
-		// The original path follows the endpoint's prefix; the host is the
-		// request's own.
-		rest := strings.TrimPrefix(r.URL.EscapedPath(), pathAuthEnvoy)
-		if rest == "" {
-			rest = "/"
-		}
-		if r.URL.RawQuery != "" {
-			rest += "?" + r.URL.RawQuery
-		}
-		u, err = url.Parse(o.Scheme + "://" + o.Host + rest)
+		return st.other, true
 	}
-	if err != nil {
-		return nil, err
+	if app.provider.Mode == outpostapi.ModeProxy {
+		return nil, false
 	}
-	if u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return nil, errNoOriginalURL
+	info.provider = app.provider.Name
+	if refusal := st.router.checkForwardHost(r, req.url, app); refusal != nil {
+		app.refuseForward(w, r, kind, refusal)
+		return app.metrics, true
 	}
-	// The original path gets the same treatment as a proxied one.
-	if canonicalPath(u.Path) != u.Path || strings.ContainsAny(u.Path, "\\\x00") {
-		return nil, errors.New("the original URL's path is not canonical")
-	}
-	return u, nil
+	// Nothing the client says about identity survives, on any path.
+	stripIdentityHeaders(r.Header)
+	app.forward(w, r, kind, req)
+	return app.metrics, true
 }
 
-// forward answers a forward-auth request.
-func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwardKind) {
-	orig, err := originalURL(r, kind)
-	if err != nil {
-		a.configurationError(w, r, err)
+// forward answers a forward-auth request about req.
+func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwardKind, req forwardRequest) {
+	orig := req.url
+	// The original path gets the same treatment as a proxied one: refused
+	// when servers read it differently, else sent to its canonical form.
+	if ambiguousURLPath(orig) {
+		a.refuseForward(w, r, kind, clientFault("the original path is ambiguous (an encoded slash, backslash or #, or a NUL)", orig.EscapedPath()))
+		return
+	}
+	if c := canonicalPath(orig.Path); c != orig.Path {
+		a.redirectCanonical(w, r, kind, orig, c)
 		return
 	}
 	// The sign-in callback and sign-out can ride inside the original URL, so
-	// /outpost.goauthentik.io need not be routed publicly (traefik, caddy).
-	if a.servedMarker(w, r, orig.RawQuery) {
-		return
-	}
-	// nginx sends its own sign-in locations through auth_request too.
-	if kind == forwardNginx && underReservedPrefix(orig.Path) && orig.Path != r.URL.Path {
-		w.WriteHeader(http.StatusOK)
+	// /outpost.goauthentik.io need not be routed publicly (Traefik, Caddy,
+	// Envoy pass the answer on). nginx cannot pass a redirect on: it routes
+	// those paths to the outpost itself.
+	if kind != forwardNginx && a.servedMarker(w, r, orig.RawQuery) {
 		return
 	}
 	id, err := a.authenticate(w, r)
@@ -116,20 +106,20 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		return
 	}
 	s := id.session
-	method, known := originalMethod(r, kind)
-	if !known && a.provider.Policy.UsesMethods() {
+	if !req.known && a.provider.Policy.UsesMethods() {
 		// Rules that depend on the method cannot be evaluated: refuse
 		// rather than judge a POST as the reverse proxy's GET.
-		a.configurationError(w, r, errNoOriginalMethod)
+		a.refuseForward(w, r, kind, operatorFault(errNoOriginalMethod.Error()))
 		return
 	}
-	switch a.record(r, id, a.decide(id, orig, method)) {
+	switch a.record(r, id, a.decide(id, orig, req.method)) {
 	case allowIdentified:
 		a.setIdentity(w.Header(), s)
 		w.WriteHeader(http.StatusOK)
 	case allowAnonymous:
-		// Every identity header, present and empty: some proxies copy a
-		// missing one as a literal placeholder (Caddy 2.6 sends
+		// Every identity header, present and empty: the reverse proxy then
+		// overwrites a client's copies, and some proxies copy a missing
+		// one as a literal placeholder (Caddy 2.6 sends
 		// "{http.reverse_proxy.header.X-Authentik-Username}" to the app).
 		for _, name := range identityHeaderNames {
 			w.Header()[name] = []string{""}
@@ -142,13 +132,52 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 	case refuseLimited:
 		a.tooManyFailures(refusalWriter(w, kind), r)
 	default:
+		back := validRedirect(a.provider, orig.String())
 		if kind == forwardNginx {
-			// nginx turns this into its own redirect to /start?rd=...
+			// nginx turns the 401 into its own redirect: to Location (the
+			// shipped snippet), or to /start?rd=... (authentik's).
+			w.Header().Set("Location", a.startURL(back))
+			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		a.startLogin(w, r, validRedirect(a.provider, orig.String()), false)
+		a.startLogin(w, r, back, false)
 	}
+}
+
+// redirectCanonical sends the person to the original URL with its path
+// made canonical, as proxy mode's 301 does. nginx cannot pass a redirect
+// on, so it gets a 401 with the Location, which the shipped snippet follows
+// (authentik's snippet signs in and lands on the canonical path).
+func (a *application) redirectCanonical(w http.ResponseWriter, r *http.Request, kind forwardKind, orig *url.URL, canonical string) {
+	c := *orig
+	c.Path, c.RawPath = canonical, ""
+	a.log.Info("forward auth: original path not canonical, redirected", "provider", a.provider.Name,
+		"path", orig.EscapedPath(), "request_id", requestID(r))
+	w.Header().Set("Location", c.String())
+	if kind == forwardNginx {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	w.WriteHeader(http.StatusMovedPermanently)
+}
+
+// ambiguousURLPath is ambiguousPath for an original URL.
+func ambiguousURLPath(u *url.URL) bool {
+	raw := strings.ToLower(u.EscapedPath())
+	return strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c") || strings.Contains(raw, "%23") ||
+		strings.Contains(raw, "%00") || strings.ContainsAny(u.Path, "\\\x00")
+}
+
+// startURL is where a browser starts signing in to come back to back (""
+// for the external host).
+func (a *application) startURL(back string) string {
+	ext := a.provider.ExternalURL
+	start := (&url.URL{Scheme: ext.Scheme, Host: ext.Host}).String() + joinPath(ext.Path, pathStart)
+	if back == "" {
+		return start
+	}
+	return start + "?rd=" + url.QueryEscape(back)
 }
 
 // refusalWriter is where a refusal is written. nginx's auth_request reads
@@ -173,68 +202,84 @@ func (h headerOnly) WriteHeader(code int) {
 
 func (h headerOnly) Write(p []byte) (int, error) { return len(p), nil }
 
-var errNoOriginalMethod = errors.New("the request carries no original method (nginx: X-Original-Method, Traefik/Caddy: X-Forwarded-Method), and the provider has rules per method")
-
-// originalMethod is the method of the request the reverse proxy asks
-// about, and whether it is known. Traefik and Caddy send it in
-// X-Forwarded-Method; nginx's auth_request always asks with GET, so its
-// snippet sends X-Original-Method (both kept only from trusted proxies);
-// Envoy asks with the original method.
-func originalMethod(r *http.Request, kind forwardKind) (string, bool) {
-	switch kind {
-	case forwardTraefik:
-		m := r.Header.Get("X-Forwarded-Method")
-		return m, m != ""
-	case forwardNginx:
-		m := r.Header.Get("X-Original-Method")
-		return m, m != ""
-	}
-	return r.Method, true
-}
-
 func withoutPathParamsURL(u *url.URL) string {
 	c := *u
 	c.Path, c.RawPath = withoutPathParams(u.Path), ""
 	return c.String()
 }
 
-// configurationError is a reverse proxy that does not send what the endpoint
-// needs: it fails closed with 500, and the core hears of it (spec §3.4).
-func (a *application) configurationError(w http.ResponseWriter, r *http.Request, cause error) {
-	a.log.Error("forward auth request without a usable original URL or method: check the reverse proxy's configuration",
-		"provider", a.provider.Name, "path", r.URL.Path, "remote", r.RemoteAddr, "error", cause)
-	if a.events != nil {
-		headers := map[string]any{}
-		for name, v := range r.Header {
-			if len(v) > 0 && !secretHeader(name) {
-				headers[name] = v[0]
-			}
+// refuseForward answers a forward-auth request that cannot be decided. An
+// operator's mistake is logged as an error and reported to the core (at
+// most once a minute per provider and cause); a client's odd request is a
+// warning and nothing more.
+func (a *application) refuseForward(w http.ResponseWriter, r *http.Request, kind forwardKind, f *forwardRefusal) {
+	o := originOf(r)
+	if f.operator {
+		a.log.Error("forward auth request the outpost cannot decide: check the reverse proxy's configuration",
+			"provider", a.provider.Name, "reason", f.cause, "path", r.URL.Path, "remote", r.RemoteAddr, "request_id", requestID(r))
+		if a.events != nil && a.eventLimit.allow(a.provider.Name+"\x00"+f.cause, time.Now()) {
+			go a.events(context.WithoutCancel(r.Context()), a.configurationEvent(r, o, f.cause))
 		}
-		ev := outpostapi.Event{
-			Action: "configuration_error", App: "authentik.providers.proxy", ClientIP: r.RemoteAddr,
-			Context: map[string]any{
-				"message":  "forward auth request without a usable original URL or method: " + cause.Error(),
-				"provider": a.provider.Name, "outpost": a.outpost, "url": r.URL.String(), "headers": headers,
-			},
-		}
-		go a.events(context.WithoutCancel(r.Context()), ev)
+	} else {
+		a.log.Warn("forward auth request refused", "provider", a.provider.Name, "reason", f.cause,
+			"detail", truncate(f.detail, 512), "client_ip", clientIPString(o), "request_id", requestID(r))
 	}
+	refuseForward(w, kind, f)
+}
+
+// refuseForward writes the refusal: 500 for the operator's mistakes, 400
+// for the client's, or 403 to nginx, which turns anything but 2xx, 401 and
+// 403 into its own 500.
+func refuseForward(w http.ResponseWriter, kind forwardKind, f *forwardRefusal) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(http.StatusInternalServerError)
-	_, _ = w.Write([]byte("configuration error"))
-}
-
-// secretHeader names headers never copied into events.
-func secretHeader(name string) bool {
-	switch strings.ToLower(name) {
-	case "cookie", "authorization", "proxy-authorization":
-		return true
+	switch {
+	case f.operator:
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte("configuration error"))
+	case kind == forwardNginx:
+		w.Header().Del("Content-Type")
+		w.WriteHeader(http.StatusForbidden)
+	default:
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte("bad request: " + f.cause + "\n"))
 	}
-	return false
 }
 
-// underReservedPrefix is true for the outpost's own paths, on a segment
-// boundary: /outpost.goauthentik.iox/admin is an app path.
-func underReservedPrefix(p string) bool {
-	return p == reservedPrefix || strings.HasPrefix(p, reservedPrefix+"/")
+// eventHeaders are the request headers a configuration_error event may
+// carry: those that show what the reverse proxy sent. Cookies,
+// credentials and anything unknown never leave the outpost.
+var eventHeaders = []string{
+	"Host", "User-Agent", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Uri", "X-Forwarded-Method",
+	"X-Original-Url", "X-Original-Uri", "X-Original-Method",
+}
+
+// configurationEvent is the core's configuration_error event (spec §3.4)
+// for cause. URLs lose their query, which may hold secrets.
+func (a *application) configurationEvent(r *http.Request, o origin, cause string) outpostapi.Event {
+	headers := map[string]any{}
+	for _, name := range eventHeaders {
+		if v := r.Header.Get(name); v != "" {
+			if name != "Host" && name != "User-Agent" {
+				v, _, _ = strings.Cut(v, "?")
+			}
+			headers[name] = truncate(v, 512)
+		}
+	}
+	if r.Host != "" {
+		headers["Host"] = truncate(r.Host, 256)
+	}
+	return outpostapi.Event{
+		Action: "configuration_error", App: "authentik.providers.proxy", ClientIP: clientIPString(o),
+		Context: map[string]any{
+			"message":  "forward auth request the outpost cannot decide: " + cause,
+			"provider": a.provider.Name, "outpost": a.outpost, "url": r.URL.Path, "headers": headers,
+		},
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }

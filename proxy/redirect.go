@@ -42,7 +42,7 @@ func validRedirect(p *outpostapi.Provider, rd string) string {
 			return ""
 		}
 		u.Scheme, u.Host = ext.Scheme, ext.Host
-		return u.String()
+		return canonicalTarget(u)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return ""
@@ -54,11 +54,48 @@ func validRedirect(p *outpostapi.Provider, rd string) string {
 			return ""
 		}
 	default:
-		if !strings.EqualFold(u.Host, ext.Host) {
+		if !strings.EqualFold(withoutDefaultPort(u.Host, u.Scheme), withoutDefaultPort(ext.Host, ext.Scheme)) {
 			return ""
 		}
 	}
+	return canonicalTarget(u)
+}
+
+// canonicalTarget is u with its path canonical and no default port: a
+// target of //x or /a/../b would only be redirected again (and, behind
+// nginx, sent to sign in again).
+func canonicalTarget(u *url.URL) string {
+	u.Host = withoutDefaultPort(u.Host, u.Scheme)
+	if u.Path != "" {
+		if c := canonicalPath(u.Path); c != u.Path {
+			u.Path, u.RawPath = c, ""
+		}
+	}
 	return u.String()
+}
+
+// startRedirect is the rd parameter of a /start query. authentik's
+// documented nginx snippet writes it unencoded
+// (rd=$scheme://$http_host$request_uri), so a deep link's own query is cut
+// at its first "&" into parameters of /start. An encoded rd holds no "/"
+// or "?"; one that does is the raw URL, and everything after it in the
+// query is the rest of that URL, byte for byte (its own encodings kept).
+func startRedirect(rawQuery string) string {
+	for rest := rawQuery; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, "&")
+		if v, ok := strings.CutPrefix(part, "rd="); ok {
+			if strings.ContainsAny(v, "/?") {
+				if rest != "" {
+					return v + "&" + rest
+				}
+				return v
+			}
+			break
+		}
+	}
+	q, _ := url.ParseQuery(rawQuery)
+	return q.Get("rd")
 }
 
 func unsafeRedirectChars(s string) bool {

@@ -14,6 +14,9 @@ type router struct {
 	exact map[string]*application
 	// domain holds forward_domain applications, longest cookie domain first.
 	domain []domainRoute
+	// hostnames maps each external host's name (no port) to the
+	// applications on it, for checking a forward-auth request's Host.
+	hostnames map[string][]*application
 	// single is the only application when exactly one is loaded.
 	single *application
 	count  int
@@ -27,7 +30,7 @@ type domainRoute struct {
 // newRouter routes to apps, the applications built for snap's providers
 // (a provider with no application is not routed).
 func newRouter(snap *outpostapi.Snapshot, apps map[*outpostapi.Provider]*application) *router {
-	r := &router{exact: make(map[string]*application, len(snap.Providers))}
+	r := &router{exact: make(map[string]*application, len(snap.Providers)), hostnames: map[string][]*application{}}
 	for i := range snap.Providers {
 		p := &snap.Providers[i]
 		app := apps[p]
@@ -36,7 +39,10 @@ func newRouter(snap *outpostapi.Snapshot, apps map[*outpostapi.Provider]*applica
 		}
 		// Later providers (name order from the core) win on a duplicate host,
 		// as in the reference.
-		r.exact[strings.ToLower(p.ExternalURL.Host)] = app
+		ext := p.ExternalURL
+		r.exact[strings.ToLower(withoutDefaultPort(ext.Host, ext.Scheme))] = app
+		name := hostnameOf(ext.Host)
+		r.hostnames[name] = append(r.hostnames[name], app)
 		if p.Mode == outpostapi.ModeForwardDomain {
 			if d := strings.ToLower(strings.TrimPrefix(p.CookieDomain, ".")); d != "" {
 				r.domain = append(r.domain, domainRoute{suffix: d, app: app})
@@ -70,6 +76,19 @@ func (r *router) route(host string) *application {
 		}
 	}
 	return r.single
+}
+
+// byHostname is every application a host name (no port) belongs to: those
+// whose external host has that name, and the forward_domain application
+// whose cookie domain holds it. Nil when it names none.
+func (r *router) byHostname(name string) []*application {
+	apps := r.hostnames[name]
+	for _, d := range r.domain {
+		if domainMatch(name, d.suffix) {
+			return append(apps[:len(apps):len(apps)], d.app)
+		}
+	}
+	return apps
 }
 
 // domainMatch reports whether host is domain or a subdomain of it, on a

@@ -45,6 +45,8 @@ type shared struct {
 	credentials *credentialCache
 	// failures limits refused credentials per client IP.
 	failures *failureLimiter
+	// events limits configuration_error events per provider and cause.
+	events *eventLimiter
 	// codecs are the cookie codecs, kept while their options stay.
 	codecs *codecCache
 }
@@ -106,6 +108,7 @@ func New(opts Options) *Server {
 		websockets:  newConnLimiter(opts.MaxWebsocketsPerClient),
 		credentials: newCredentialCache(opts.CredentialCacheTTL),
 		failures:    newFailureLimiter(opts.CredentialFailuresPerMinute),
+		events:      new(eventLimiter),
 		codecs:      new(codecCache),
 	}}
 }
@@ -193,6 +196,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, info *requestInfo
 	}
 	w.Header().Set("X-Request-Id", info.id)
 	r = withInfo(r, info)
+	// A forward-auth request is decided on the original request it carries,
+	// for the application that request's host names.
+	if kind := forwardKindOf(r.URL.EscapedPath()); kind != forwardNone && st != nil {
+		if hm, ok := s.serveForward(w, r, st, kind); ok {
+			return metrics.KindApp, hm
+		}
+	}
 	if ambiguousPath(r) {
 		s.log.Warn("refused an ambiguous path", "path", r.URL.EscapedPath(), "client_ip", clientIPString(info.origin), "request_id", info.id)
 		http.Error(w, "ambiguous path: encoded slashes, backslashes and # are not accepted", http.StatusBadRequest)

@@ -97,6 +97,7 @@ func (t trust) resolve(r *http.Request) origin {
 				delete(r.Header, name)
 			}
 		}
+		o.Host = withoutDefaultPort(o.Host, o.Scheme)
 		return o
 	}
 	o.Trusted = true
@@ -111,6 +112,9 @@ func (t trust) resolve(r *http.Request) origin {
 	if h := lastListValue(r.Header.Values("X-Forwarded-Host")); validHost(h) {
 		o.Host = h
 	}
+	// app.example.com:443 over https is app.example.com: nginx's
+	// $host:$server_port names hosts so.
+	o.Host = withoutDefaultPort(o.Host, o.Scheme)
 	return o
 }
 
