@@ -120,12 +120,45 @@ func TestNginxAuthRequest(t *testing.T) {
 // upstream block they are told to write.
 func runNginx(t *testing.T, nginxAddr, outpostAddr, appURL string) {
 	t.Helper()
+	runNginxServers(t, nginxAddr, outpostAddr, "../deploy/nginx", nginxServer{app: appURL})
+}
+
+// nginxServer is one server block: its server_name ("" for none) and the
+// app it protects.
+type nginxServer struct{ name, app string }
+
+// runNginxServers runs nginx on nginxAddr with one server block per server
+// (the first is the default server), each protected with the two snippets
+// in snippets (deploy/nginx, or a test fixture with the same two files).
+func runNginxServers(t *testing.T, nginxAddr, outpostAddr, snippets string, servers ...nginxServer) {
+	t.Helper()
 	bin := nginxBinary(t)
-	deploy, err := filepath.Abs("../deploy/nginx")
+	deploy, err := filepath.Abs(snippets)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	var blocks strings.Builder
+	for i, s := range servers {
+		listen := nginxAddr
+		if i == 0 {
+			listen += " default_server"
+		}
+		name := ""
+		if s.name != "" {
+			name = "server_name " + s.name + ";"
+		}
+		fmt.Fprintf(&blocks, `    server {
+        listen %[1]s;
+        %[2]s
+        include %[3]s/outpost-locations.conf;
+        location / {
+            include %[3]s/outpost-auth.conf;
+            proxy_pass %[4]s;
+        }
+    }
+`, listen, name, deploy, s.app)
+	}
 	conf := fmt.Sprintf(`daemon off;
 master_process off;
 pid %[1]s/nginx.pid;
@@ -139,16 +172,8 @@ http {
     uwsgi_temp_path %[1]s/uwsgi;
     scgi_temp_path %[1]s/scgi;
     upstream outpost { server %[2]s; keepalive 128; }
-    server {
-        listen %[3]s;
-        include %[4]s/outpost-locations.conf;
-        location / {
-            include %[4]s/outpost-auth.conf;
-            proxy_pass %[5]s;
-        }
-    }
-}
-`, dir, outpostAddr, nginxAddr, deploy, appURL)
+%[3]s}
+`, dir, outpostAddr, blocks.String())
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -243,12 +243,16 @@ func coreEvents(t *testing.T, st *stack, n int) []map[string]any {
 
 // domainBrowser resolves every *.example.test name to 127.0.0.1, so a real
 // cookie jar applies Domain=example.test cookies across subdomains.
-func domainBrowser(t *testing.T) *http.Client {
+func domainBrowser(t *testing.T) *http.Client { return resolvingBrowser(t, "example.test") }
+
+// resolvingBrowser is a browser that reaches every name ending in suffix
+// at 127.0.0.1, on the port the URL names.
+func resolvingBrowser(t *testing.T, suffix string) *http.Client {
 	c := browser(t)
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	c.Transport = webtest.Navigating(&http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, port, err := net.SplitHostPort(addr)
-		if err == nil && strings.HasSuffix(host, "example.test") {
+		if err == nil && strings.HasSuffix(host, suffix) {
 			addr = "127.0.0.1:" + port
 		}
 		return d.DialContext(ctx, network, addr)

@@ -120,6 +120,10 @@ type stackOptions struct {
 	// http://app-b.localhost:<outpost port>, same upstream, with
 	// intercept_header_auth off.
 	secondApp bool
+	// secondHost, when set, is app-b's external host (host:port) instead,
+	// e.g. a second server block of a reverse proxy in front. app-b has
+	// the same mode as app.
+	secondHost string
 	// credentialTTL is the outpost's credential cache window (0: 60 s).
 	credentialTTL time.Duration
 }
@@ -179,7 +183,7 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 	var second struct{ ref, provider string }
 	if o.secondApp {
 		_, port, _ := net.SplitHostPort(outLn.Addr().String())
-		st.appB = "app-b.localhost:" + port
+		st.appB = cmp.Or(o.secondHost, "app-b.localhost:"+port)
 		second.ref = ", app-b"
 		second.provider = fmt.Sprintf(`  - name: app-b
     external_host: http://%s
@@ -189,9 +193,10 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
     cookie_secret: cookie-secret-b-0123456789abcdef
     access_token_validity: %d
     intercept_header_auth: false
+    mode: %s
     skip_path_regex: |
       ^/public/
-`, st.appB, up.URL, o.validity)
+`, st.appB, up.URL, o.validity, cmp.Or(o.mode, "proxy"))
 	}
 	cfg, err := devcore.ParseConfig([]byte(fmt.Sprintf(`
 outposts:
