@@ -280,3 +280,39 @@ func slicesContains(vs []string, v string) bool {
 	}
 	return false
 }
+
+// Deep links survive sign-in behind nginx, with the shipped snippet (the
+// outpost's sign-in link encodes the original URL) and with authentik's
+// (rd unencoded, so the link's own query is cut at its first "&" into
+// parameters of /start): the browser lands on the whole URL, its encodings
+// intact, and the app is asked for exactly it.
+func TestDeepLinksSurviveSignInThroughNginx(t *testing.T) {
+	const link = "/graph?g0.expr=rate(http_requests_total%5B5m%5D)&g0.tab=1&g0.range_input=1h&from=a%26b%2Bc"
+	for _, snippet := range []struct{ name, dir string }{
+		{"shipped", "../deploy/nginx"},
+		{"authentik's documented snippet", "testdata/nginx-authentik"},
+	} {
+		t.Run(snippet.name, func(t *testing.T) {
+			ln := listen(t)
+			addr := ln.Addr().String()
+			ln.Close()
+			app := newRowApp(t, "app")
+			st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, ak_proxy]",
+				mode: "forward_single", trusted: true, external: "http://" + addr})
+			runNginxServers(t, addr, strings.TrimPrefix(st.outpost, "http://"), snippet.dir, nginxServer{app: app.URL})
+			c := browser(t)
+			resp := getPage(t, c, "http://"+addr+link, "X-Row", "deep")
+			if !strings.HasPrefix(resp.Request.URL.String(), st.core+"/application/o/authorize/") {
+				t.Fatalf("not sent to sign in: %d at %s", resp.StatusCode, resp.Request.URL)
+			}
+			resp = signIn(t, c, resp, "alice", "alice-pw")
+			body := readBody(resp)
+			if got := resp.Request.URL.String(); got != "http://"+addr+link {
+				t.Errorf("landed on %s\nwant        %s", got, "http://"+addr+link)
+			}
+			if want := `app serves ` + link + ` to "alice"`; body != want {
+				t.Errorf("the app answered %q\nwant               %q", body, want)
+			}
+		})
+	}
+}
