@@ -316,3 +316,85 @@ func TestDeepLinksSurviveSignInThroughNginx(t *testing.T) {
 		})
 	}
 }
+
+// Each auth endpoint asked directly, as a trusted reverse proxy that passes
+// on whatever the client wrote: the outpost alone must still decide for
+// the application the original URL's host names, on a path it can trust,
+// or refuse with a 4xx; never a 5xx, never an event at the core.
+func TestForwardAuthEndpointsDirectly(t *testing.T) {
+	e := newAttackEnv(t, func(addr, outpost, app0, app1 string) {
+		runNginxServers(t, addr, outpost, "../deploy/nginx",
+			nginxServer{name: "127.0.0.1", app: app0}, nginxServer{name: "app1.localhost", app: app1})
+	})
+	outpost := strings.TrimPrefix(e.st.outpost, "http://")
+	const (
+		nginx   = "GET /outpost.goauthentik.io/auth/nginx HTTP/1.1\nAccept: text/html\n"
+		traefik = "GET /outpost.goauthentik.io/auth/traefik HTTP/1.1\nAccept: text/html\nX-Forwarded-Proto: http\n"
+		caddy   = "GET /outpost.goauthentik.io/auth/caddy HTTP/1.1\nAccept: text/html\nX-Forwarded-Proto: http\n"
+	)
+	envoy := func(path string) string {
+		return "GET /outpost.goauthentik.io/auth/envoy" + path + " HTTP/1.1\nAccept: text/html\n"
+	}
+	for _, row := range []struct {
+		name, req string
+		status    int
+		// user is who the answer says it is ("" when it passes anonymously);
+		// location, when set, must be the answer's Location.
+		user, location string
+	}{
+		{"nginx: app1's session at app0's URL", nginx + "Host: {H0}\nX-Original-URL: http://{H0}/secret\nCookie: {C1}\n", 401, "", ""},
+		{"nginx: app1's URL, Host names app0", nginx + "Host: {H0}\nX-Original-URL: http://{H1}/secret\nCookie: {C1}\n", 403, "", ""},
+		{"nginx: app1's URL, X-Forwarded-Host names app0", nginx + "Host: outpost:9000\nX-Forwarded-Host: {H0}\nX-Original-URL: http://{H1}/secret\nCookie: {C1}\n", 403, "", ""},
+		{"nginx: app1's URL, Host the outpost's own name (ingress-nginx)", nginx + "Host: outpost:9000\nX-Original-URL: http://{H1}/secret\nCookie: {C1}\n", 200, "alice", ""},
+		{"nginx: X-Original-URL wins over X-Original-URI", nginx + "Host: {H0}\nX-Original-URL: http://{H0}/secret\nX-Original-URI: /public/x\n", 401, "", ""},
+		{"nginx: X-Original-URL on a skipped path", nginx + "Host: {H0}\nX-Original-URL: http://{H0}/public/x\n", 200, "", ""},
+		{"nginx: X-Original-URI alone, skipped path", nginx + "Host: {H0}\nX-Original-URI: /public/x\n", 200, "", ""},
+		{"nginx: X-Original-URI absolute", nginx + "Host: {H0}\nX-Original-URI: http://{H0}/public/x\n", 403, "", ""},
+		{"nginx: X-Original-URL twice", nginx + "Host: {H0}\nX-Original-URL: http://{H0}/public/x\nX-Original-URL: http://{H0}/public/y\n", 403, "", ""},
+		{"nginx: X-Original-Method twice", nginx + "Host: {H0}\nX-Original-URL: http://{H0}/public/x\nX-Original-Method: GET\nX-Original-Method: POST\n", 403, "", ""},
+		{"nginx: encoded slash", nginx + "Host: {H0}\nX-Original-URL: http://{H0}/public%2Fsecret\n", 403, "", ""},
+		{"nginx: encoded backslash", nginx + "Host: {H0}\nX-Original-URL: http://{H0}/public%5csecret\n", 403, "", ""},
+		{"nginx: encoded #", nginx + "Host: {H0}\nX-Original-URL: http://{H0}/public%23x\n", 403, "", ""},
+		{"nginx: raw #", nginx + "Host: {H0}\nX-Original-URL: http://{H0}/public#x\n", 403, "", ""},
+		{"nginx: user info", nginx + "Host: {H0}\nX-Original-URL: http://x@{H0}/public/x\n", 403, "", ""},
+		{"nginx: not http", nginx + "Host: {H0}\nX-Original-URL: ftp://{H0}/public/x\n", 403, "", ""},
+		{"nginx: bad escape", nginx + "Host: {H0}\nX-Original-URL: http://{H0}/public/%zz\n", 403, "", ""},
+		{"nginx: doubled slash", nginx + "Host: {H0}\nX-Original-URL: http://{H0}//x?a=1&b=2\n", 401, "", "http://{H0}/x?a=1&b=2"},
+		{"nginx: dot segment", nginx + "Host: {H0}\nX-Original-URL: http://{H0}/public/../secret\n", 401, "", "http://{H0}/secret"},
+		{"nginx: the reserved prefix", nginx + "Host: {H0}\nX-Original-URL: http://{H0}/outpost.goauthentik.io/start\n", 401, "", ""},
+		{"nginx: a host no provider serves", nginx + "Host: evil.example\nX-Original-URL: http://evil.example/public/x\n", 403, "", ""},
+		{"nginx: app1 at app1", nginx + "Host: {H1}\nX-Original-URL: http://{H1}/secret\nCookie: {C1}\n", 200, "alice", ""},
+		{"traefik: app1's session at app0's URL", traefik + "Host: {H0}\nX-Forwarded-Host: {H0}\nX-Forwarded-Uri: /secret\nCookie: {C1}\n", 302, "", ""},
+		{"traefik: app1's URL, Host names app0", traefik + "Host: {H0}\nX-Forwarded-Host: {H1}\nX-Forwarded-Uri: /secret\nCookie: {C1}\n", 400, "", ""},
+		{"traefik: X-Forwarded-Host twice", traefik + "Host: outpost\nX-Forwarded-Host: {H0}\nX-Forwarded-Host: {H1}\nX-Forwarded-Uri: /secret\nCookie: {C1}\n", 400, "", ""},
+		{"traefik: X-Forwarded-Uri twice", traefik + "Host: outpost\nX-Forwarded-Host: {H0}\nX-Forwarded-Uri: /secret\nX-Forwarded-Uri: /public/x\n", 400, "", ""},
+		{"traefik: X-Forwarded-Uri absolute", traefik + "Host: outpost\nX-Forwarded-Host: {H0}\nX-Forwarded-Uri: http://{H0}/public/x\n", 400, "", ""},
+		{"traefik: encoded slash", traefik + "Host: outpost\nX-Forwarded-Host: {H0}\nX-Forwarded-Uri: /public%2Fsecret\n", 400, "", ""},
+		{"traefik: doubled slash", traefik + "Host: outpost\nX-Forwarded-Host: {H0}\nX-Forwarded-Uri: //x\n", 301, "", "http://{H0}/x"},
+		{"traefik: the reserved prefix", traefik + "Host: outpost\nX-Forwarded-Host: {H0}\nX-Forwarded-Uri: /outpost.goauthentik.io/x\n", 302, "", ""},
+		{"nginx: a sign-out marker in the original query is not served", nginx + "Host: {H0}\nX-Original-URL: http://{H0}/x?X-authentik-logout=true\nCookie: {C0}\n", 200, "alice", ""},
+		{"caddy: skipped path", caddy + "Host: {H0}\nX-Forwarded-Host: {H0}\nX-Forwarded-Uri: /public/x\n", 200, "", ""},
+		{"caddy: host with a path in it", caddy + "Host: {H0}\nX-Forwarded-Host: {H0}/public\nX-Forwarded-Uri: /x\n", 400, "", ""},
+		{"envoy: app1's session at app0", envoy("/secret") + "Host: {H0}\nCookie: {C1}\n", 302, "", ""},
+		{"envoy: app1's session at app1", envoy("/secret") + "Host: {H1}\nCookie: {C1}\n", 200, "alice", ""},
+		{"envoy: X-Forwarded-Host app1, Host app0", envoy("/secret") + "Host: {H0}\nX-Forwarded-Host: {H1}\nCookie: {C1}\n", 400, "", ""},
+		{"envoy: encoded slash", envoy("/public%2Fsecret") + "Host: {H0}\n", 400, "", ""},
+		{"envoy: doubled slash", envoy("//x") + "Host: {H0}\n", 301, "", "http://{H0}/x"},
+		{"envoy: dot segment", envoy("/public/../secret") + "Host: {H0}\n", 301, "", "http://{H0}/secret"},
+		{"an endpoint in encoded letters is none", "GET /outpost.goauthentik.io/auth/ngin%78 HTTP/1.1\nHost: {H0}\nX-Original-URL: http://{H0}/public/x\n", 404, "", ""},
+	} {
+		t.Run(row.name, func(t *testing.T) {
+			resp, body := rawRequest(t, outpost, e.expand(row.req+"\n", row.name))
+			if resp.StatusCode != row.status {
+				t.Errorf("status %d, want %d: %.200s", resp.StatusCode, row.status, body)
+			}
+			if got := resp.Header.Get("X-Authentik-Username"); got != row.user {
+				t.Errorf("answered as %q, want %q", got, row.user)
+			}
+			if loc := e.expand(row.location, row.name); loc != "" && resp.Header.Get("Location") != loc {
+				t.Errorf("Location %q, want %q", resp.Header.Get("Location"), loc)
+			}
+		})
+	}
+	e.noEvents(t)
+}

@@ -90,7 +90,7 @@ func newBenchEnv(b *testing.B, n int, upstream string) *benchEnv {
 // newSignedInBenchEnv serves snap (a provider at app.example.com among
 // them) behind the trusted proxies, with a memory store holding one
 // session of that provider.
-func newSignedInBenchEnv(b *testing.B, snap *outpostapi.Snapshot, trusted []netip.Prefix) *benchEnv {
+func newSignedInBenchEnv(b testing.TB, snap *outpostapi.Snapshot, trusted []netip.Prefix) *benchEnv {
 	b.Helper()
 	store := session.NewMemoryStore(session.MemoryOptions{})
 	b.Cleanup(func() { _ = store.Close() })

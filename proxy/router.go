@@ -70,16 +70,16 @@ func (r *router) route(host string) *application {
 		name = h
 	}
 	name = strings.TrimSuffix(name, ".")
-	if name == host {
-		// No port (nginx's $host): the one application on that name, as
-		// authentik's documented snippet sends it.
-		if apps := r.hostnames[name]; len(apps) == 1 {
-			return apps[0]
-		}
-	}
 	for _, d := range r.domain {
 		if domainMatch(name, d.suffix) {
 			return d.app
+		}
+	}
+	if name == host {
+		// No port (nginx's $host, as authentik's documented snippet sends
+		// it): the one application on that name.
+		if apps := r.hostnames[name]; len(apps) == 1 {
+			return apps[0]
 		}
 	}
 	return r.single

@@ -36,6 +36,9 @@ func TestRoute(t *testing.T) {
 		provider(t, "ported", outpostapi.ModeProxy, "http://app.example.com:8080", ""),
 		provider(t, "domain", outpostapi.ModeForwardDomain, "https://auth.example.com", ".example.com"),
 		provider(t, "deeper", outpostapi.ModeForwardDomain, "https://auth.corp.example.com", "corp.example.com"),
+		provider(t, "solo", outpostapi.ModeForwardSingle, "http://solo.example.net:9000", ""),
+		provider(t, "twin1", outpostapi.ModeForwardSingle, "http://twin.example.net:1", ""),
+		provider(t, "twin2", outpostapi.ModeForwardSingle, "http://twin.example.net:2", ""),
 	}}
 	r := routerFor(snap)
 	cases := map[string]string{
@@ -51,6 +54,9 @@ func TestRoute(t *testing.T) {
 		"example.com.evil.org":   "",
 		"corp.example.com.":      "deeper",
 		"":                       "",
+		"solo.example.net":       "solo", // no port ($host): the one app on that name
+		"solo.example.net:9001":  "",
+		"twin.example.net":       "", // two apps on that name: neither
 	}
 	for host, want := range cases {
 		got := ""
