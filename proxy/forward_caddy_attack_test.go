@@ -1,0 +1,124 @@
+package proxy_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCaddySites runs Caddy on addr with one site per app (127.0.0.1 and
+// app1.localhost on the same port), each protected with
+// deploy/caddy/outpost.caddy as operators import it.
+func runCaddySites(t *testing.T, addr, outpost, app0, app1 string) {
+	t.Helper()
+	bin, err := exec.LookPath("caddy")
+	if err != nil {
+		t.Fatal("no caddy found: install Debian's caddy package (make test does)")
+	}
+	deploy, err := filepath.Abs("../deploy/caddy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := strings.Cut(addr, ":")
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`{
+	admin off
+	auto_https off
+	storage file_system %[1]s/data
+}
+import %[2]s/outpost.caddy
+http://127.0.0.1:%[3]s {
+	bind 127.0.0.1
+	route {
+		import authentik_outpost %[4]s
+		reverse_proxy %[5]s
+	}
+}
+http://app1.localhost:%[3]s {
+	bind 127.0.0.1
+	route {
+		import authentik_outpost %[4]s
+		reverse_proxy %[6]s
+	}
+}
+`, dir, deploy, port, outpost, strings.TrimPrefix(app0, "http://"), strings.TrimPrefix(app1, "http://"))
+	file := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--config", file, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	startServer(t, "caddy", cmd, addr)
+}
+
+// The same attacks through real Caddy with the shipped snippet: Caddy sets
+// X-Forwarded-* itself, and answers the client with the outpost's refusal
+// (302 to sign in, 301 to the canonical path, 400).
+func TestForwardAuthAttacksThroughCaddy(t *testing.T) {
+	e := newAttackEnv(t, func(addr, outpost, app0, app1 string) { runCaddySites(t, addr, outpost, app0, app1) })
+	for _, row := range []struct {
+		name, req string
+		status    int
+		canonical string
+	}{
+		{"client X-Forwarded-Uri on a skipped path", anon("/secret", "X-Forwarded-Uri: /public/x\n"), 302, ""},
+		{"client X-Forwarded-Uri in the reserved prefix", anon("/secret", "X-Forwarded-Uri: /outpost.goauthentik.io/x\n"), 302, ""},
+		{"client X-Forwarded-Uri twice", anon("/secret", "X-Forwarded-Uri: /public/x\nX-Forwarded-Uri: /public/y\n"), 302, ""},
+		{"client X-Forwarded-Proto and -Method", anon("/secret", "X-Forwarded-Proto: https\nX-Forwarded-Method: OPTIONS\n"), 302, ""},
+		{"client X-Original-URL and -URI", anon("/secret", "X-Original-URL: http://{H0}/public/x\nX-Original-URI: /public/x\n"), 302, ""},
+		{"app1's session with X-Forwarded-Host app1 on app0's site",
+			"GET /secret HTTP/1.1\nHost: {H0}\nX-Forwarded-Host: {H1}\nCookie: {C1}\nAccept: text/html\nX-Row: {ROW}\n\n", 302, ""},
+		{"app1's session, absolute-form target at app0, Host app1",
+			"GET http://{H0}/secret HTTP/1.1\nHost: {H1}\nCookie: {C1}\nAccept: text/html\nX-Row: {ROW}\n\n", 0, ""},
+		{"encoded slash onto a skipped path", anon("/public%2Fsecret", ""), 400, ""},
+		{"encoded backslash", anon("/public%5Csecret", ""), 400, ""},
+		{"doubled slash", anon("//secret", ""), 301, "/secret"},
+		{"dot segment out of a skipped path", anon("/public/../secret", ""), 0, ""},
+		{"encoded dot segment out of a skipped path", anon("/public/%2e%2e/secret", ""), 0, ""},
+	} {
+		t.Run(row.name, func(t *testing.T) {
+			resp, body := rawRequest(t, e.addr, e.expand(row.req, row.name))
+			if row.status != 0 && resp.StatusCode != row.status || resp.StatusCode >= 500 || resp.StatusCode == 200 {
+				t.Errorf("status %d, want %d (Location %q): %.200s", resp.StatusCode, row.status, resp.Header.Get("Location"), body)
+			}
+			if row.canonical != "" && resp.Header.Get("Location") != "http://"+e.h0+row.canonical {
+				t.Errorf("redirected to %q, want the canonical %s", resp.Header.Get("Location"), row.canonical)
+			}
+			for name, app := range map[string]*rowApp{"app0": e.app0, "app1": e.app1} {
+				if got := app.got(row.name); got != nil {
+					t.Errorf("%s received %s as %q", name, got.URL, got.Header.Get("X-Authentik-Username"))
+				}
+			}
+		})
+	}
+
+	// Signed in, with every identity name forged in every spelling a
+	// CGI/WSGI app reads as the same: only the outpost's values arrive.
+	const row = "signed in, every spelling of the identity names"
+	var forged strings.Builder
+	for _, name := range []string{"Username", "Groups", "Email", "Meta_Provider", "Meta-Jwks", "Meta-Outpost", "Meta_Version"} {
+		for _, sep := range [][2]string{{"-", "-"}, {"_", "_"}, {"-", "_"}, {"_", "-"}} {
+			fmt.Fprintf(&forged, "X%sauthentik%s%s: forged\n", sep[0], sep[1], strings.ReplaceAll(name, "_", sep[1]))
+		}
+	}
+	resp, body := rawRequest(t, e.addr, e.expand("GET /page HTTP/1.1\nHost: {H0}\nCookie: {C0}\nX-Row: {ROW}\n"+forged.String()+"\n", row))
+	if resp.StatusCode != 200 {
+		t.Fatalf("signed in: %d %s", resp.StatusCode, body)
+	}
+	got := e.app0.got(row)
+	if got == nil {
+		t.Fatal("app0 received nothing")
+	}
+	for name, v := range got.Header {
+		if strings.Contains(strings.Join(v, ","), "forged") {
+			t.Errorf("app0 received %s: %q", name, v)
+		}
+	}
+	if got.Header.Get("X-Authentik-Username") != "alice" {
+		t.Errorf("app0 saw X-Authentik-Username %q", got.Header.Values("X-Authentik-Username"))
+	}
+	e.noEvents(t)
+}
