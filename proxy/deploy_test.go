@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,8 +19,10 @@ func TestDeployFilesMatchEndpoints(t *testing.T) {
 		HTTP struct {
 			Middlewares map[string]struct {
 				ForwardAuth struct {
-					Address             string   `yaml:"address"`
-					AuthResponseHeaders []string `yaml:"authResponseHeaders"`
+					Address                  string   `yaml:"address"`
+					AuthResponseHeaders      []string `yaml:"authResponseHeaders"`
+					TrustForwardHeader       bool     `yaml:"trustForwardHeader"`
+					AuthResponseHeadersRegex string   `yaml:"authResponseHeadersRegex"`
 				} `yaml:"forwardAuth"`
 			} `yaml:"middlewares"`
 		} `yaml:"http"`
@@ -40,6 +44,30 @@ func TestDeployFilesMatchEndpoints(t *testing.T) {
 		}
 	}
 
+	// A client's X-Forwarded-* must not reach the outpost, and every
+	// spelling of an identity name must be stripped before the answer's
+	// are copied (Traefik matches the regex on Go's canonical names).
+	if fa.TrustForwardHeader {
+		t.Error("traefik: trustForwardHeader passes a client's X-Forwarded-Uri and -Host to the outpost")
+	}
+	strip, err := regexp.Compile(fa.AuthResponseHeadersRegex)
+	if err != nil || fa.AuthResponseHeadersRegex == "" {
+		t.Fatalf("traefik: authResponseHeadersRegex %q: %v", fa.AuthResponseHeadersRegex, err)
+	}
+	for _, name := range identityHeaderNames {
+		for _, spelling := range []string{name, strings.ReplaceAll(name, "-", "_"), strings.Replace(name, "-", "_", 1),
+			"X-Authentik_" + strings.ReplaceAll(strings.TrimPrefix(name, "X-Authentik-"), "-", "_"), strings.ToUpper(name)} {
+			if !strip.MatchString(http.CanonicalHeaderKey(spelling)) {
+				t.Errorf("traefik: a client's %s is not stripped", spelling)
+			}
+		}
+	}
+	for _, other := range []string{"X-Request-Id", "X-Authentikation", "Authorization", "Cookie"} {
+		if strip.MatchString(other) {
+			t.Errorf("traefik: authResponseHeadersRegex strips %s", other)
+		}
+	}
+
 	envoy, err := os.ReadFile("../deploy/envoy/envoy.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +78,14 @@ func TestDeployFilesMatchEndpoints(t *testing.T) {
 	}
 	if !strings.Contains(string(envoy), "path_prefix: "+pathAuthEnvoy+"\n") {
 		t.Errorf("envoy ext_authz path_prefix is not %s", pathAuthEnvoy)
+	}
+	if !strings.Contains(string(envoy), "headers_with_underscores_action: DROP_HEADER") {
+		t.Error("envoy passes headers with underscores (X_Authentik_Username) to the app")
+	}
+	for _, forwarding := range []string{"x-forwarded", "x-original"} {
+		if strings.Contains(strings.ToLower(string(envoy)), "exact: "+forwarding) || strings.Contains(strings.ToLower(string(envoy)), "prefix: "+forwarding) {
+			t.Errorf("envoy passes a client's %s* headers to the outpost", forwarding)
+		}
 	}
 
 	ingress, err := os.ReadFile("../deploy/kubernetes/ingress-nginx.yaml")
@@ -76,5 +112,14 @@ func TestDeployFilesMatchEndpoints(t *testing.T) {
 	}
 	if url := ann["nginx.ingress.kubernetes.io/auth-url"]; url == "" || strings.Contains(url, "$") {
 		t.Errorf("ingress-nginx: auth-url %q must be a plain URL for auth-keepalive to apply", url)
+	}
+	copied := strings.Split(ann["nginx.ingress.kubernetes.io/auth-response-headers"], ",")
+	for _, name := range identityHeaderNames {
+		if !slices.ContainsFunc(copied, func(h string) bool { return strings.EqualFold(strings.TrimSpace(h), name) }) {
+			t.Errorf("ingress-nginx: auth-response-headers lack %s, so a client's copy reaches the app", name)
+		}
+	}
+	if !strings.Contains(ann["nginx.ingress.kubernetes.io/auth-snippet"], "proxy_set_header X-Forwarded-Host $host:$server_port;") {
+		t.Errorf("ingress-nginx: auth-snippet must set X-Forwarded-Host to the server-selection host: %q", ann["nginx.ingress.kubernetes.io/auth-snippet"])
 	}
 }

@@ -104,6 +104,7 @@ func TestForwardAuthAttacksThroughCaddy(t *testing.T) {
 			fmt.Fprintf(&forged, "X%sauthentik%s%s: forged\n", sep[0], sep[1], strings.ReplaceAll(name, "_", sep[1]))
 		}
 	}
+	forged.WriteString("X-AUTHENTIK-UID: forged\nx_authentik_name: forged\nX_AUTHENTIK_JWT: forged\nx-authentik-meta-app: forged\n")
 	resp, body := rawRequest(t, e.addr, e.expand("GET /page HTTP/1.1\nHost: {H0}\nCookie: {C0}\nX-Row: {ROW}\n"+forged.String()+"\n", row))
 	if resp.StatusCode != 200 {
 		t.Fatalf("signed in: %d %s", resp.StatusCode, body)
