@@ -9,10 +9,13 @@ import (
 	"testing"
 )
 
-// runCaddySites runs Caddy on addr with one site per app (127.0.0.1 and
-// app1.localhost on the same port), each protected with
-// deploy/caddy/outpost.caddy as operators import it.
-func runCaddySites(t *testing.T, addr, outpost, app0, app1 string) {
+// caddySite is one site block: its address and the app it protects.
+type caddySite struct{ site, app string }
+
+// runCaddy runs Caddy with one site per entry, all bound to 127.0.0.1,
+// each protected with deploy/caddy/outpost.caddy as operators import it,
+// and waits for addr.
+func runCaddy(t *testing.T, addr, outpost string, sites ...caddySite) {
 	t.Helper()
 	bin, err := exec.LookPath("caddy")
 	if err != nil {
@@ -22,31 +25,15 @@ func runCaddySites(t *testing.T, addr, outpost, app0, app1 string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, port, _ := strings.Cut(addr, ":")
 	dir := t.TempDir()
-	conf := fmt.Sprintf(`{
-	admin off
-	auto_https off
-	storage file_system %[1]s/data
-}
-import %[2]s/outpost.caddy
-http://127.0.0.1:%[3]s {
-	bind 127.0.0.1
-	route {
-		import authentik_outpost %[4]s
-		reverse_proxy %[5]s
+	var conf strings.Builder
+	fmt.Fprintf(&conf, "{\n\tadmin off\n\tauto_https off\n\tstorage file_system %s/data\n}\nimport %s/outpost.caddy\n", dir, deploy)
+	for _, s := range sites {
+		fmt.Fprintf(&conf, "%s {\n\tbind 127.0.0.1\n\troute {\n\t\timport authentik_outpost %s\n\t\treverse_proxy %s\n\t}\n}\n",
+			s.site, outpost, strings.TrimPrefix(s.app, "http://"))
 	}
-}
-http://app1.localhost:%[3]s {
-	bind 127.0.0.1
-	route {
-		import authentik_outpost %[4]s
-		reverse_proxy %[6]s
-	}
-}
-`, dir, deploy, port, outpost, strings.TrimPrefix(app0, "http://"), strings.TrimPrefix(app1, "http://"))
 	file := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(conf.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "run", "--config", file, "--adapter", "caddyfile")
@@ -58,7 +45,10 @@ http://app1.localhost:%[3]s {
 // X-Forwarded-* itself, and answers the client with the outpost's refusal
 // (302 to sign in, 301 to the canonical path, 400).
 func TestForwardAuthAttacksThroughCaddy(t *testing.T) {
-	e := newAttackEnv(t, func(addr, outpost, app0, app1 string) { runCaddySites(t, addr, outpost, app0, app1) })
+	e := newAttackEnv(t, func(addr, outpost, app0, app1 string) {
+		_, port, _ := strings.Cut(addr, ":")
+		runCaddy(t, addr, outpost, caddySite{"http://127.0.0.1:" + port, app0}, caddySite{"http://app1.localhost:" + port, app1})
+	})
 	for _, row := range []struct {
 		name, req string
 		status    int

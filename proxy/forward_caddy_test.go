@@ -1,25 +1,13 @@
 package proxy_test
 
 import (
-	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
 
 // Real Caddy with forward_auth, configured with deploy/caddy/outpost.caddy.
 func TestCaddyForwardAuth(t *testing.T) {
-	bin, err := exec.LookPath("caddy")
-	if err != nil {
-		t.Fatal("no caddy found: install Debian's caddy package (make test does)")
-	}
-	deploy, err := filepath.Abs("../deploy/caddy")
-	if err != nil {
-		t.Fatal(err)
-	}
 	caddyLn := listen(t)
 	caddyAddr := caddyLn.Addr().String()
 	caddyLn.Close()
@@ -28,29 +16,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 
 	st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, ak_proxy]",
 		mode: "forward_single", trusted: true, external: "http://" + caddyAddr})
-
-	dir := t.TempDir()
-	conf := fmt.Sprintf(`{
-	admin off
-	auto_https off
-	storage file_system %[1]s/data
-}
-import %[2]s/outpost.caddy
-http://%[3]s {
-	bind 127.0.0.1
-	route {
-		import authentik_outpost %[4]s
-		reverse_proxy %[5]s
-	}
-}
-`, dir, deploy, caddyAddr, strings.TrimPrefix(st.outpost, "http://"), strings.TrimPrefix(app.URL, "http://"))
-	file := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "run", "--config", file, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	startServer(t, "caddy", cmd, caddyAddr)
+	runCaddy(t, caddyAddr, strings.TrimPrefix(st.outpost, "http://"), caddySite{"http://" + caddyAddr, app.URL})
 	site := "http://" + caddyAddr
 
 	c := browser(t)
