@@ -35,8 +35,8 @@ var errNoOriginalMethod = errors.New("the request carries no original method (ng
 
 // serveForward answers a forward-auth request for the application the
 // original URL's host names, and says whose metrics it counts in. It
-// reports false for a provider in proxy mode, which serves the endpoint's
-// path as any other.
+// reports false where no forward-mode application is concerned (a provider
+// in proxy mode serves the endpoint's path as any other).
 func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, st *state, kind forwardKind) (*metrics.Host, bool) {
 	info := infoOf(r)
 	req, refusal := resolveForward(r, kind)
@@ -45,10 +45,9 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, st *state,
 		// whose configuration is wrong.
 		app := st.router.route(info.origin.Host)
 		if app == nil || app.provider.Mode == outpostapi.ModeProxy {
-			s.log.Warn("forward auth request refused", "reason", refusal.Error(), "host", info.origin.Host,
-				"client_ip", clientIPString(info.origin), "request_id", info.id)
-			refuseForward(w, kind, refusal)
-			return st.other, true
+			// No forward-auth application here: the path is served as any
+			// other (no app for the host, or proxy mode's own decision).
+			return nil, false
 		}
 		info.provider = app.provider.Name
 		app.refuseForward(w, r, kind, refusal)

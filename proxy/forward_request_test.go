@@ -94,3 +94,34 @@ func pathOnly(p string) string {
 	}
 	return p
 }
+
+// On a proxy-mode host the auth endpoints' paths are app paths like any
+// other: decided by proxy mode, never answered as forward auth.
+func TestForwardPathsOnAProxyModeHost(t *testing.T) {
+	s := New(Options{Log: discard(), TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	s.Update(&outpostapi.Snapshot{Providers: []outpostapi.Provider{
+		provider(t, "prom", outpostapi.ModeProxy, "http://prom.example.com", ""),
+	}})
+	for _, tc := range []struct{ path, header, value string }{
+		{pathAuthNginx, "", ""},
+		{pathAuthNginx, "X-Original-Url", "http://prom.example.com/public/x"},
+		{pathAuthTraefik, "X-Forwarded-Uri", "/public/x"},
+		{pathAuthEnvoy + "/public/x", "", ""},
+	} {
+		t.Run(tc.path+" "+tc.header, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "http://prom.example.com"+tc.path, nil)
+			r.RemoteAddr = "127.0.0.1:4000"
+			r.Header.Set("Accept", "text/html")
+			if tc.header != "" {
+				r.Header.Set(tc.header, tc.value)
+				r.Header.Set("X-Forwarded-Proto", "http")
+				r.Header.Set("X-Forwarded-Host", "prom.example.com")
+			}
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, r)
+			if rec.Code != http.StatusFound || !strings.Contains(rec.Header().Get("Location"), pathStart) {
+				t.Errorf("%d %q, want proxy mode's redirect to sign in", rec.Code, rec.Header().Get("Location"))
+			}
+		})
+	}
+}
