@@ -44,8 +44,9 @@ func newForwardBenchEnv(b *testing.B) *forwardBenchEnv {
 // deploy/nginx snippets, for a browser's page load.
 func (e *forwardBenchEnv) nginxAuthRequest() string {
 	return "GET " + pathAuthNginx + " HTTP/1.1\r\n" +
-		"Host: app.example.com\r\n" +
-		"X-Original-URL: http://app.example.com/api/v1/query?query=up\r\n" +
+		"Host: app.example.com:80\r\n" +
+		"X-Forwarded-Host: app.example.com:80\r\n" +
+		"X-Original-URL: http://app.example.com:80/api/v1/query?query=up\r\n" +
 		"X-Original-Method: GET\r\n" +
 		"X-Forwarded-Proto: http\r\n" +
 		"X-Forwarded-For: 192.0.2.10\r\n" +
