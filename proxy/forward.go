@@ -55,7 +55,9 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, st *state,
 	}
 	app := st.router.route(req.url.Host)
 	if app == nil {
-		s.log.Warn("forward auth request for a host no provider serves", "host", req.url.Host,
+		// A client's made-up Host, or a reverse proxy that names the host
+		// with its own port (nginx behind a load balancer): the log says.
+		s.log.Warn("forward auth request for a host no provider serves (behind a load balancer, the reverse proxy must send the public host and port)", "host", req.url.Host,
 			"client_ip", clientIPString(info.origin), "request_id", info.id)
 		if kind == forwardNginx {
 			// nginx turns anything but 2xx, 401 and 403 into its own 500.
