@@ -62,16 +62,16 @@ func TestForwardAuthAttacksThroughCaddy(t *testing.T) {
 		{"app1's session with X-Forwarded-Host app1 on app0's site",
 			"GET /secret HTTP/1.1\nHost: {H0}\nX-Forwarded-Host: {H1}\nCookie: {C1}\nAccept: text/html\nX-Row: {ROW}\n\n", 302, ""},
 		{"app1's session, absolute-form target at app0, Host app1",
-			"GET http://{H0}/secret HTTP/1.1\nHost: {H1}\nCookie: {C1}\nAccept: text/html\nX-Row: {ROW}\n\n", 0, ""},
+			"GET http://{H0}/secret HTTP/1.1\nHost: {H1}\nCookie: {C1}\nAccept: text/html\nX-Row: {ROW}\n\n", 302, ""},
 		{"encoded slash onto a skipped path", anon("/public%2Fsecret", ""), 400, ""},
 		{"encoded backslash", anon("/public%5Csecret", ""), 400, ""},
 		{"doubled slash", anon("//secret", ""), 301, "/secret"},
-		{"dot segment out of a skipped path", anon("/public/../secret", ""), 0, ""},
-		{"encoded dot segment out of a skipped path", anon("/public/%2e%2e/secret", ""), 0, ""},
+		{"dot segment out of a skipped path", anon("/public/../secret", ""), 301, "/secret"},
+		{"encoded dot segment out of a skipped path", anon("/public/%2e%2e/secret", ""), 301, "/secret"},
 	} {
 		t.Run(row.name, func(t *testing.T) {
 			resp, body := rawRequest(t, e.addr, e.expand(row.req, row.name))
-			if row.status != 0 && resp.StatusCode != row.status || resp.StatusCode >= 500 || resp.StatusCode == 200 {
+			if resp.StatusCode != row.status {
 				t.Errorf("status %d, want %d (Location %q): %.200s", resp.StatusCode, row.status, resp.Header.Get("Location"), body)
 			}
 			if row.canonical != "" && resp.Header.Get("Location") != "http://"+e.h0+row.canonical {
