@@ -71,7 +71,7 @@ func (p *Policy) Evaluate(claims map[string]any, method, path string) Result {
 }
 
 func (pr pathRules) matches(method, path string) bool {
-	if len(pr.methods) > 0 && !slices.Contains(pr.methods, method) {
+	if len(pr.methods) > 0 && !methodListed(pr.methods, method) {
 		return false
 	}
 	if pr.re != nil {
@@ -80,6 +80,20 @@ func (pr pathRules) matches(method, path string) bool {
 	// A prefix ends on a segment boundary: /admin covers /admin and
 	// /admin/x, not /administrators.
 	return path == pr.prefix || strings.HasPrefix(path, strings.TrimSuffix(pr.prefix, "/")+"/")
+}
+
+// methodListed reports whether a rule for methods covers method as the
+// app acts on it: many apps fold a method's letter case (Flask serves
+// "post" as POST), and most run GET's handler for HEAD, so a GET rule
+// covers HEAD too.
+func methodListed(methods []string, method string) bool {
+	m := strings.ToUpper(method)
+	for _, listed := range methods {
+		if listed == m || listed == "GET" && m == "HEAD" {
+			return true
+		}
+	}
+	return false
 }
 
 // checkGroups: the groups claim must be a list of strings holding one of

@@ -32,6 +32,28 @@ func claimsOf(t testing.TB, js string) map[string]any {
 	return c
 }
 
+const headPolicy = `
+allowed_groups: [ops, admins]
+paths:
+  - prefix: /reports
+    methods: [GET]
+    allowed_groups: [admins]
+`
+
+// A GET rule covers HEAD, which most apps serve with GET's handler.
+func TestGetRuleCoversHead(t *testing.T) {
+	p := compileYAML(t, headPolicy)
+	ops := claimsOf(t, `{"groups":["ops"]}`)
+	for _, m := range []string{"GET", "HEAD", "head", "get"} {
+		if got := p.Evaluate(ops, m, "/reports"); got.Allowed {
+			t.Errorf("%s /reports allowed for ops", m)
+		}
+	}
+	if got := p.Evaluate(ops, "POST", "/reports"); !got.Allowed {
+		t.Errorf("POST /reports refused for ops: %+v (the GET rule does not cover it)", got)
+	}
+}
+
 const examplePolicy = `
 allowed_groups: [ops, admins]
 allowed_email_domains: [example.com, "*.corp.example.com"]
@@ -61,6 +83,8 @@ func TestEvaluate(t *testing.T) {
 		{"ops reads silences", ops, "GET", "/api/v2/silences", true, ""},
 		{"ops creates a silence", ops, "POST", "/api/v2/silences", false, "paths[1] (regex ^/api/v2/silences).allowed_groups"},
 		{"admin deletes a silence", admin, "DELETE", "/api/v2/silences/1", true, ""},
+		{"ops creates a silence in lower case", ops, "post", "/api/v2/silences", false, "paths[1] (regex ^/api/v2/silences).allowed_groups"},
+		{"ops deletes a silence in mixed case", ops, "DeLeTe", "/api/v2/silences/1", false, "paths[1] (regex ^/api/v2/silences).allowed_groups"},
 		{"empty path rules: any identity", `{"groups":[]}`, "GET", "/public-status", true, ""},
 		{"no groups claim", `{"email":"a@example.com","email_verified":true}`, "GET", "/", false, "allowed_groups"},
 		{"groups as a string", `{"groups":"ops","email":"a@example.com","email_verified":true}`, "GET", "/", false, "allowed_groups"},

@@ -167,6 +167,12 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 	}
 	s := id.session
 	a.removeOwnCookies(r)
+	if a.provider.Policy.UsesMethods() {
+		// The app acts on the method the rules judged, and no other.
+		for _, name := range methodOverrideHeaders {
+			r.Header.Del(name)
+		}
+	}
 	d := a.record(r, id, a.decide(id, r.URL, r.Method))
 	// The client's credentials were for the outpost, not the app, unless
 	// the provider leaves the header to the app (intercept_header_auth off).

@@ -56,6 +56,7 @@ func newAuthzStack(t *testing.T) *authzStack {
 	t.Helper()
 	s := &authzStack{issuer: testissuer.Start(t, authzUsers), logs: &proctest.Buffer{}, metrics: metrics.New("u", "0.1.0", "")}
 	s.app = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-App-Saw-Override", strings.Join(r.Header.Values("X-Http-Method-Override"), ","))
 		fmt.Fprintf(w, "app: %s %s as %q", r.Method, r.URL.Path, r.Header.Get("X-Authentik-Username"))
 	}))
 	t.Cleanup(s.app.Close)
@@ -172,6 +173,57 @@ func TestRulesSameInProxyAndForwardAuth(t *testing.T) {
 		if pStatus == 200 && c.path != "/-/healthy" && !strings.Contains(pBody, `as "`+c.user+`"`) {
 			t.Errorf("%s %s: app saw %s", c.user, c.path, pBody)
 		}
+	}
+}
+
+// The rules judge the method the app acts on: a method's letter case does
+// not step around a rule for POST, and a method-override header never
+// reaches the app (proxy mode) or is judged too (forward auth).
+func TestRulesSeeTheMethodTheAppActsOn(t *testing.T) {
+	s := newAuthzStack(t)
+	for _, c := range []struct {
+		user, method, override string
+		want                   int
+	}{
+		{"olga", "post", "", 403},
+		{"olga", "delete", "", 403},
+		{"olga", "Post", "", 403},
+		{"ada", "post", "", 200},
+		{"olga", "GET", "POST", 403},
+		{"olga", "GET", "delete", 403},
+		{"olga", "GET", "GET", 200},
+		{"ada", "GET", "POST", 200},
+	} {
+		t.Run(c.user+" "+c.method+" override "+c.override, func(t *testing.T) {
+			auth := "Bearer " + s.issuer.Token(c.user, "fwd-client", time.Hour)
+			header := []string{"Authorization", auth}
+			if c.override != "" {
+				header = append(header, "X-HTTP-Method-Override", c.override)
+			}
+			if got, body := s.viaForward(t, c.method, "/api/v2/silences", header...); got != c.want {
+				t.Errorf("forward auth: %d, want %d (%s)", got, c.want, body)
+			}
+			req, _ := http.NewRequest(c.method, s.outpost+"/api/v2/silences", nil)
+			req.Header.Set("Authorization", "Bearer "+s.issuer.Token(c.user, "prom-client", time.Hour))
+			if c.override != "" {
+				req.Header.Set("X-HTTP-Method-Override", c.override)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readBody(resp)
+			want := c.want
+			if c.override != "" {
+				want = 200 // proxy mode judges the method sent, and removes the override
+			}
+			if resp.StatusCode != want {
+				t.Errorf("proxy mode: %d, want %d (%s)", resp.StatusCode, want, body)
+			}
+			if v := resp.Header.Get("X-App-Saw-Override"); v != "" {
+				t.Errorf("proxy mode: the app received X-HTTP-Method-Override %q", v)
+			}
+		})
 	}
 }
 

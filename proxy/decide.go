@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/outpost-dev/outpost/authz"
 	"github.com/outpost-dev/outpost/metrics"
@@ -61,6 +62,30 @@ func (a *application) decide(id identity, target *url.URL, method string) verdic
 	}
 	return verdict{decision: startSignIn}
 }
+
+// methodOverrideHeaders are headers some frameworks read as the request's
+// real method (Express's method-override, Symfony, ASP.NET, Google's
+// APIs). On a provider with rules per method, proxy mode removes them
+// before the app; forward auth, which cannot, judges each as a method too.
+var methodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// decideOverrides is v, or the first refusal that a method named in a
+// method-override header gets, on a provider with rules per method.
+func (a *application) decideOverrides(r *http.Request, id identity, target *url.URL, v verdict) verdict {
+	if !a.provider.Policy.UsesMethods() || !v.allows() {
+		return v
+	}
+	for _, name := range methodOverrideHeaders {
+		for _, m := range r.Header.Values(name) {
+			if alt := a.decide(id, target, strings.TrimSpace(m)); !alt.allows() {
+				return alt
+			}
+		}
+	}
+	return v
+}
+
+func (v verdict) allows() bool { return v.decision == allowIdentified || v.decision == allowAnonymous }
 
 // evaluate applies the provider's rules to the path as written and, with
 // ";" parameters in it, to the path a server that drops them acts on
