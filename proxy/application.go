@@ -208,7 +208,7 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 func (a *application) setIdentity(h http.Header, s *session.Session) {
 	setIdentityHeaders(h, s.Claims, identityInfo{
 		RawToken: s.AccessToken, JWKS: a.jwks(), Outpost: a.outpost, Provider: a.provider.Name,
-		App: a.provider.AssignedApplicationSlug, Version: a.version,
+		App: a.provider.AssignedApplicationSlug, Version: a.version, Standalone: a.provider.Issuer != "",
 		BasicAuthEnabled: a.provider.BasicAuthEnabled, BasicAuthUserAttribute: a.provider.BasicAuthUserAttribute,
 		BasicAuthPasswordAttribute: a.provider.BasicAuthPasswordAttribute,
 	})
@@ -241,7 +241,9 @@ func (a *application) matchesSkip(path string) bool {
 func (a *application) target(s *session.Session) upstreamTarget {
 	t := upstreamTarget{URL: a.provider.InternalURL}
 	ak, _ := s.Claims["ak_proxy"].(map[string]any)
-	if ak == nil {
+	if ak == nil || a.provider.Issuer != "" {
+		// Only an authentik core's provider may redirect the request: from
+		// a standalone issuer ak_proxy is a claim like any other.
 		return t
 	}
 	t.Superuser, _ = ak["is_superuser"].(bool)

@@ -41,6 +41,11 @@ var authzUsers = map[string]testissuer.User{
 	"mallory": {Password: "pw", Claims: map[string]any{"groups": []string{"ops"}, "email": "m@example.com@evil.com", "email_verified": true}},
 	"uma":     {Password: "pw", Claims: map[string]any{"groups": []string{"ops"}, "email": "uma@example.com", "email_verified": false}},
 	"eve":     {Password: "pw", Claims: map[string]any{"groups": []string{"ops"}, "email": "eve@evil.com", "email_verified": true}},
+	// akp's tokens carry an ak_proxy claim as an authentik core writes it;
+	// from a standalone issuer it must mean nothing (see akProxyAt).
+	"akp": {Password: "pw", Claims: map[string]any{"groups": []string{"ops"}, "email": "akp@example.com", "email_verified": true,
+		"ak_proxy": map[string]any{"is_superuser": true, "backend_override": "http://127.0.0.1:9", "host_header": "admin.internal",
+			"user_attributes": map[string]any{"additionalHeaders": map[string]any{"X-Authentik-Username": "alice", "X-Role": "admin"}}}}},
 }
 
 const authzRules = `    allowed_groups: [ops]
@@ -57,6 +62,8 @@ func newAuthzStack(t *testing.T) *authzStack {
 	s := &authzStack{issuer: testissuer.Start(t, authzUsers), logs: &proctest.Buffer{}, metrics: metrics.New("u", "0.1.0", "")}
 	s.app = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-App-Saw-Override", strings.Join(r.Header.Values("X-Http-Method-Override"), ","))
+		w.Header().Set("X-App-Saw-Role", r.Header.Get("X-Role"))
+		w.Header().Set("X-App-Saw-Host", r.Host)
 		fmt.Fprintf(w, "app: %s %s as %q", r.Method, r.URL.Path, r.Header.Get("X-Authentik-Username"))
 	}))
 	t.Cleanup(s.app.Close)
@@ -173,6 +180,29 @@ func TestRulesSameInProxyAndForwardAuth(t *testing.T) {
 		if pStatus == 200 && c.path != "/-/healthy" && !strings.Contains(pBody, `as "`+c.user+`"`) {
 			t.Errorf("%s %s: app saw %s", c.user, c.path, pBody)
 		}
+	}
+}
+
+// A standalone issuer's token with an ak_proxy claim (another backend, a
+// Host, extra identity headers) is served as any other: internal_host,
+// the client's Host, only the outpost's identity headers (issue 20, row 2).
+func TestStandaloneIgnoresAKProxy(t *testing.T) {
+	s := newAuthzStack(t)
+	req, _ := http.NewRequest("GET", s.outpost+"/graph", nil)
+	req.Header.Set("Authorization", "Bearer "+s.issuer.Token("akp", "prom-client", time.Hour))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(resp)
+	if resp.StatusCode != 200 || body != `app: GET /graph as "akp"` {
+		t.Errorf("%d %q, want the app at internal_host (not the token's backend_override) to see akp", resp.StatusCode, body)
+	}
+	if v := resp.Header.Get("X-App-Saw-Role"); v != "" {
+		t.Errorf("the app received X-Role %q from the token's additionalHeaders", v)
+	}
+	if v := resp.Header.Get("X-App-Saw-Host"); v != strings.TrimPrefix(s.outpost, "http://") {
+		t.Errorf("the app saw Host %q", v)
 	}
 }
 

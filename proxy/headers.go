@@ -22,6 +22,9 @@ type identityInfo struct {
 	Provider string
 	App      string
 	Version  string // goauthentik.io/outpost/<version>[+<build>]
+	// Standalone: the provider's issuer is not an authentik core, so
+	// ak_proxy in its claims is ignored.
+	Standalone bool
 	// Basic-auth injection (spec §9.3).
 	BasicAuthEnabled           bool
 	BasicAuthUserAttribute     string
@@ -83,13 +86,25 @@ func setIdentityHeaders(h http.Header, claims map[string]any, info identityInfo)
 	set("X-Authentik-Meta-App", info.App)
 	set("X-Authentik-Meta-Version", info.Version)
 
-	if akProxy, ok := claims["ak_proxy"].(map[string]any); ok {
-		attrs, _ := akProxy["user_attributes"].(map[string]any)
-		if info.BasicAuthEnabled {
-			if v := basicAuthValue(claims, attrs, info); v != "" {
-				set("Authorization", v)
-			}
+	// ak_proxy is what an authentik core's provider adds to its tokens.
+	// From any other issuer it is a claim like any other, and means
+	// nothing: it must not choose headers, a backend or a password.
+	akProxy, ok := claims["ak_proxy"].(map[string]any)
+	if info.Standalone {
+		akProxy, ok = nil, false
+	}
+	attrs, _ := akProxy["user_attributes"].(map[string]any)
+	if info.BasicAuthEnabled {
+		// A standalone issuer's basic-auth attributes are its own claims.
+		from := attrs
+		if info.Standalone {
+			from = claims
 		}
+		if v := basicAuthValue(claims, from, info); v != "" {
+			set("Authorization", v)
+		}
+	}
+	if ok {
 		// Only an object of headers counts (the reference crashed on
 		// anything else); non-string values become empty, as there.
 		if extra, ok := attrs["additionalHeaders"].(map[string]any); ok {

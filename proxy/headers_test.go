@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 )
 
@@ -98,6 +100,32 @@ func FuzzStripIdentityHeaders(f *testing.F) {
 			if req.Get(id) != "" {
 				t.Fatalf("%q survived as %s", name, id)
 			}
+		}
+	})
+}
+
+// For any claims a standalone issuer sends, the app gets the twelve
+// identity headers (and Basic credentials when enabled), never a header the
+// claims named.
+func FuzzStandaloneIdentityHeaders(f *testing.F) {
+	f.Add(`{"sub":"x","ak_proxy":{"user_attributes":{"additionalHeaders":{"X-Role":"admin","X-Authentik-Username":"alice"}}}}`, true)
+	f.Add(`{"preferred_username":"a","groups":["g"],"login":"a","pw":"p"}`, true)
+	f.Add(`{"ak_proxy":{"backend_override":"http://x"}}`, false)
+	f.Fuzz(func(t *testing.T, js string, basic bool) {
+		var claims map[string]any
+		if json.Unmarshal([]byte(js), &claims) != nil || claims == nil {
+			return
+		}
+		h := http.Header{}
+		setIdentityHeaders(h, claims, identityInfo{Standalone: true, BasicAuthEnabled: basic,
+			BasicAuthUserAttribute: "login", BasicAuthPasswordAttribute: "pw"})
+		for name := range h {
+			if !slices.Contains(identityHeaderNames, name) && !(basic && name == "Authorization") {
+				t.Fatalf("claims %s set header %s", js, name)
+			}
+		}
+		if got := h.Get("X-Authentik-Username"); got != claimString(claims, "preferred_username") {
+			t.Fatalf("username %q from claims %s", got, js)
 		}
 	})
 }
