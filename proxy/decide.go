@@ -179,10 +179,13 @@ func userName(claims map[string]any) string {
 }
 
 // skipTarget applies skip_path_regex (spec §11): to the path, or for
-// forward_domain to the whole URL.
+// forward_domain to the URL (scheme, host and path). The query never
+// counts: /admin?x=/public/ is not under /public/, whatever the regexp.
 func (a *application) skipTarget(u *url.URL) bool {
 	if a.provider.Mode == outpostapi.ModeForwardDomain {
-		return a.matchesSkip(u.String()) && a.matchesSkip(withoutPathParamsURL(u))
+		c := *u
+		c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = "", false, "", ""
+		return a.matchesSkip(c.String()) && a.matchesSkip(withoutPathParamsURL(&c))
 	}
 	return a.skipped(u.Path)
 }

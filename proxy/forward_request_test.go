@@ -125,3 +125,42 @@ func TestForwardPathsOnAProxyModeHost(t *testing.T) {
 		})
 	}
 }
+
+// forward_domain applies skip_path_regex to the URL, never to its query:
+// a query naming the skipped path does not make another path skipped
+// (issue 20, row 7).
+func TestForwardDomainSkipIgnoresTheQuery(t *testing.T) {
+	c := outpostapi.ProxyOutpostConfig{
+		Name: "dom", Mode: outpostapi.ModeForwardDomain, ExternalHost: "http://auth.example.com", InternalHost: "http://127.0.0.1:1",
+		ClientID: "dom", ClientSecret: "client-secret-0123456789abcdef0123456789", CookieSecret: "0123456789abcdef",
+		CookieDomain: "example.com", SkipPathRegex: "/public/",
+		OIDCConfiguration: outpostapi.OpenIDConnectConfiguration{AuthorizationEndpoint: "http://core/a", TokenEndpoint: "http://core/t",
+			IDTokenSigningAlgValuesSupported: []string{"HS256"}},
+	}
+	p, err := outpostapi.ValidateProvider(c, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{Log: discard(), TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	s.Update(&outpostapi.Snapshot{Providers: []outpostapi.Provider{p}})
+	for uri, want := range map[string]int{
+		"/public/logo.png":         http.StatusOK,
+		"/admin?x=/public/":        http.StatusUnauthorized,
+		"/admin?next=%2Fpublic%2F": http.StatusUnauthorized,
+		"/admin#/public/":          http.StatusBadRequest,
+	} {
+		t.Run(uri, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "http://outpost"+pathAuthTraefik, nil)
+			r.RemoteAddr = "127.0.0.1:4000"
+			r.Header.Set("X-Forwarded-Proto", "http")
+			r.Header.Set("X-Forwarded-Host", "grafana.example.com")
+			r.Header.Set("X-Forwarded-Uri", uri)
+			r.Header.Set("Accept", "application/json") // a machine: 401, not a login redirect
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, r)
+			if rec.Code != want {
+				t.Errorf("%d, want %d", rec.Code, want)
+			}
+		})
+	}
+}
