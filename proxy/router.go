@@ -17,7 +17,8 @@ type router struct {
 	// hostnames maps each external host's name (no port) to the
 	// applications on it, for checking a forward-auth request's Host.
 	hostnames map[string][]*application
-	// single is the only application when exactly one is loaded.
+	// single is the only application when the configuration holds
+	// exactly one provider and it was built.
 	single *application
 	count  int
 }
@@ -51,7 +52,10 @@ func newRouter(snap *outpostapi.Snapshot, apps map[*outpostapi.Provider]*applica
 	}
 	sort.SliceStable(r.domain, func(i, j int) bool { return len(r.domain[i].suffix) > len(r.domain[j].suffix) })
 	r.count = len(r.exact)
-	if r.count == 1 {
+	// Only a configuration of exactly one provider, built, serves every
+	// host: where one was rejected or left out, its host must answer as an
+	// unknown host, not be served by the other with its rules.
+	if r.count == 1 && len(snap.Providers) == 1 && len(snap.Rejected) == 0 {
 		for _, app := range r.exact {
 			r.single = app
 		}

@@ -72,6 +72,16 @@ func TestRoute(t *testing.T) {
 	if app := single.route("anything.invalid"); app == nil || app.provider.Name != "prom" {
 		t.Errorf("single provider fallback not applied")
 	}
+	// One provider left after another was rejected: the rejected one's
+	// host is unknown, not the survivor's (issue 20, row 11).
+	survivor := routerFor(&outpostapi.Snapshot{Providers: snap.Providers[:1],
+		Rejected: []outpostapi.ProviderError{{Provider: "grafana", Field: "external_host", Err: "bad"}}})
+	if app := survivor.route("grafana.example.com"); app != nil {
+		t.Errorf("a rejected provider's host is served by %s", app.provider.Name)
+	}
+	if app := survivor.route("prom.example.com"); app == nil || app.provider.Name != "prom" {
+		t.Errorf("the survivor's own host is not served")
+	}
 }
 
 func TestNoAppForHostBody(t *testing.T) {
