@@ -40,6 +40,11 @@ type application struct {
 	failures *failureLimiter
 	// eventLimit keeps configuration_error events to one a minute per cause.
 	eventLimit *eventLimiter
+	// issuerClients are the client ids of the standalone providers at this
+	// provider's issuer (itself included): whose sessions a sign-out of one
+	// of its subjects ends. Nil for a core's provider, where a sub names one
+	// user of the core across every provider.
+	issuerClients []string
 }
 
 // defaultSessionLifetime applies when the provider sets no
@@ -88,7 +93,22 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		credentials:    sh.credentials,
 		failures:       sh.failures,
 		eventLimit:     sh.events,
+		issuerClients:  issuerClients(p, snap),
 	}, nil
+}
+
+// issuerClients is application.issuerClients for p in snap.
+func issuerClients(p *outpostapi.Provider, snap *outpostapi.Snapshot) []string {
+	if p.Issuer == "" {
+		return nil
+	}
+	var ids []string
+	for i := range snap.Providers {
+		if q := &snap.Providers[i]; strings.TrimSuffix(q.Issuer, "/") == strings.TrimSuffix(p.Issuer, "/") {
+			ids = append(ids, q.ClientID)
+		}
+	}
+	return ids
 }
 
 func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {

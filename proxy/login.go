@@ -238,13 +238,10 @@ func (a *application) signOut(w http.ResponseWriter, r *http.Request) {
 		a.redirectToStart(w, r)
 		return
 	}
-	n, err := a.store.DeleteBySub(r.Context(), s.Sub)
+	n, err := a.endSessionsOf(r.Context(), s)
 	if err != nil {
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Sign-out failed", "The session store is unavailable.", err)
 		return
-	}
-	if s.Sub == "" {
-		_ = a.store.Delete(r.Context(), s.ID)
 	}
 	a.log.Info("signed out", "provider", a.provider.Name, "sub", s.Sub, "sessions_ended", n)
 	eps, err := a.oidc.endpoints(r.Context())
@@ -266,6 +263,32 @@ func (a *application) signOut(w http.ResponseWriter, r *http.Request) {
 	u.RawQuery = q.Encode()
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// endSessionsOf ends the sessions a sign-out of s ends: every session of
+// its subject that the same issuer vouched for. With a core that is every
+// provider's (one user of the core); a standalone issuer's sub says nothing
+// about another issuer's users, so only the providers at its issuer count.
+func (a *application) endSessionsOf(ctx context.Context, s *session.Session) (int, error) {
+	if s.Sub == "" {
+		return 1, a.store.Delete(ctx, s.ID)
+	}
+	if a.issuerClients == nil {
+		return a.store.DeleteBySub(ctx, s.Sub)
+	}
+	sd, ok := a.store.(session.ScopedDeleter)
+	if !ok {
+		return 1, a.store.Delete(ctx, s.ID)
+	}
+	total := 0
+	for _, client := range a.issuerClients {
+		n, err := sd.DeleteBySubFor(ctx, client, s.Sub)
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // mergeUserinfo adds the userinfo claims the verified token lacks. The token

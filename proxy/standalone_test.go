@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/outpost-dev/outpost/internal/testissuer"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/proxy"
 	"github.com/outpost-dev/outpost/session"
@@ -94,5 +96,64 @@ providers:
 	// The raw token passed on is the RS256 id_token the issuer signed.
 	if jwt := seen.Header.Get("X-Authentik-Jwt"); !strings.HasPrefix(jwt, "eyJhbGciOiJSUzI1NiI") {
 		t.Errorf("X-Authentik-Jwt is not an RS256 JWT: %.40s", jwt)
+	}
+}
+
+// Two standalone issuers whose users share a sub: signing out at one ends
+// only the sessions that issuer vouched for (issue 20, row 5).
+func TestSignOutEndsOnlyTheSameIssuersSessions(t *testing.T) {
+	users := map[string]testissuer.User{"sam": {Password: "pw", Claims: map[string]any{"email": "sam@example.com"}}}
+	issA, issB := testissuer.Start(t, users), testissuer.Start(t, users)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s", r.Header.Get("X-Authentik-Username"))
+	}))
+	defer app.Close()
+	ln := listen(t)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	hostA, hostB := "a.localhost:"+port, "b.localhost:"+port
+	provider := func(name, host, issuer string) string {
+		return fmt.Sprintf(`  - name: %s
+    external_host: http://%s
+    internal_host: %s
+    issuer: %s
+    client_id: %s-client
+    client_secret: %s-secret
+    cookie_secret: cookie-secret-0123456789abcdef
+`, name, host, app.URL, issuer, name, name)
+	}
+	snap, err := outpostapi.ParseStatic([]byte("outpost: {name: two-issuers}\nproviders:\n"+
+		provider("a", hostA, issA.URL)+provider("b", hostB, issB.URL)), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := session.NewMemoryStore(session.MemoryOptions{})
+	defer store.Close()
+	srv := proxy.New(proxy.Options{Log: slog.New(slog.DiscardHandler), Store: store, Version: "0.1.0"})
+	if failed := srv.Update(snap); len(failed) > 0 {
+		t.Fatal(failed)
+	}
+	front := proxy.NewHTTPServer(srv)
+	go func() { _ = front.Serve(ln) }()
+	t.Cleanup(func() { _ = front.Close() })
+
+	c := resolvingBrowser(t, ".localhost")
+	for _, host := range []string{hostA, hostB} {
+		resp := signIn(t, c, getPage(t, c, "http://"+host+"/"), "sam", "pw")
+		if body := readBody(resp); body != "hello sam" {
+			t.Fatalf("sign-in at %s: %d %q", host, resp.StatusCode, body)
+		}
+	}
+	readBody(getPage(t, c, "http://"+hostB+"/outpost.goauthentik.io/sign_out"))
+	noFollow := *c
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for host, want := range map[string]int{hostA: http.StatusOK, hostB: http.StatusFound} {
+		resp, err := noFollow.Get("http://" + host + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(resp)
+		if resp.StatusCode != want {
+			t.Errorf("after sign-out at b: %s answers %d, want %d", host, resp.StatusCode, want)
+		}
 	}
 }
