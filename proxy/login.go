@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -228,6 +229,16 @@ func (a *application) setSessionCookie(w http.ResponseWriter, s *session.Session
 // signOut ends every session of this person on this outpost (all providers,
 // spec §13.1), then hands over to the provider's end-session endpoint.
 func (a *application) signOut(w http.ResponseWriter, r *http.Request) {
+	if crossSite(r) {
+		// A page elsewhere (a planted image, a link, a form) cannot end
+		// the person's sessions: they confirm here, from this site.
+		a.log.Info("sign-out asked by another site: confirmation shown", "provider", a.provider.Name,
+			"client_ip", clientIPString(originOf(r)), "request_id", requestID(r))
+		ext := a.provider.ExternalURL
+		action := (&url.URL{Scheme: ext.Scheme, Host: ext.Host}).String() + joinPath(ext.Path, pathSignOut)
+		writeFormPage(w, r, http.StatusOK, "Sign out?", "Another site asked to sign you out. Sign out only if you meant to.", action, "Sign out")
+		return
+	}
 	s, err := a.currentSession(w, r)
 	if err != nil {
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Sign-out failed", "The session store is unavailable.", err)
@@ -263,6 +274,26 @@ func (a *application) signOut(w http.ResponseWriter, r *http.Request) {
 	u.RawQuery = q.Encode()
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// crossSite reports a request another site made the browser send: Fetch
+// Metadata says cross-site, or (from a browser without it) an Origin that
+// is opaque or another host. Typed URLs, bookmarks, this site's own links
+// and clients that are not browsers pass.
+func crossSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "same-site", "none":
+		return false
+	case "":
+	default:
+		return true
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return false
+	}
+	u, err := url.Parse(o)
+	return err != nil || u.Host == "" || !strings.EqualFold(hostnameOf(u.Host), hostnameOf(originOf(r).Host))
 }
 
 // endSessionsOf ends the sessions a sign-out of s ends: every session of

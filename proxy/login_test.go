@@ -834,3 +834,69 @@ func TestWebsocketCapPerClient(t *testing.T) {
 	}
 	open[1].Close()
 }
+
+// Another site cannot sign a person out: a planted image or link to the
+// sign-out (path or marker) and a cross-site form get a page asking to
+// confirm, and the session lives on; the confirmation, from this site,
+// signs out (issue 20, row 8).
+func TestSignOutFromAnotherSiteIsConfirmedFirst(t *testing.T) {
+	st := newStack(t)
+	c := browser(t)
+	readBody(signIn(t, c, getPage(t, c, st.outpost+"/home"), "alice", "alice-pw"))
+	// Signed in at the outpost: its own answer, without following a
+	// redirect (the core would sign alice in again at once).
+	noFollow := *c
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	signedIn := func() bool {
+		t.Helper()
+		resp, err := noFollow.Get(st.outpost + "/home")
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(resp)
+		return resp.StatusCode == http.StatusOK
+	}
+	if !signedIn() {
+		t.Fatal("not signed in to begin with")
+	}
+	for _, tc := range []struct {
+		name, method, path string
+		header             []string
+	}{
+		{"planted image, sign-out path", "GET", "/outpost.goauthentik.io/sign_out", []string{"Sec-Fetch-Site", "cross-site", "Sec-Fetch-Dest", "image"}},
+		{"planted image, sign-out marker", "GET", "/logo.png?X-authentik-logout=true", []string{"Sec-Fetch-Site", "cross-site"}},
+		{"cross-site form", "POST", "/outpost.goauthentik.io/sign_out", []string{"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"}},
+		{"old browser, foreign Origin", "POST", "/outpost.goauthentik.io/sign_out", []string{"Origin", "https://evil.example"}},
+		{"old browser, opaque Origin", "POST", "/outpost.goauthentik.io/sign_out", []string{"Origin", "null"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, st.outpost+tc.path, nil)
+			for i := 0; i+1 < len(tc.header); i += 2 {
+				req.Header.Set(tc.header[i], tc.header[i+1])
+			}
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readBody(resp)
+			if resp.StatusCode != 200 || !strings.Contains(body, `<form method="post" action="`+st.outpost+`/outpost.goauthentik.io/sign_out">`) {
+				t.Errorf("%d, want the confirmation page: %.300s", resp.StatusCode, body)
+			}
+			if !signedIn() {
+				t.Fatal("the session ended")
+			}
+		})
+	}
+	// The person confirms, from the outpost's own page.
+	req, _ := http.NewRequest("POST", st.outpost+"/outpost.goauthentik.io/sign_out", nil)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	req.Header.Set("Origin", st.outpost)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(resp)
+	if signedIn() {
+		t.Error("still signed in after confirming")
+	}
+}

@@ -41,7 +41,18 @@ func (a *application) errorPage(w http.ResponseWriter, r *http.Request, status i
 }
 
 func writePage(w http.ResponseWriter, r *http.Request, status int, title, message, detail string) {
+	renderPage(w, r, status, map[string]string{"Title": title, "Message": message, "Detail": detail})
+}
+
+// writeFormPage is a page with one button that posts to action: the
+// person confirms what another site asked for.
+func writeFormPage(w http.ResponseWriter, r *http.Request, status int, title, message, action, button string) {
+	renderPage(w, r, status, map[string]string{"Title": title, "Message": message, "Action": action, "Button": button})
+}
+
+func renderPage(w http.ResponseWriter, r *http.Request, status int, data map[string]string) {
 	id := requestID(r)
+	title, message := data["Title"], data["Message"]
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if wantsJSON(r) {
@@ -52,5 +63,6 @@ func writePage(w http.ResponseWriter, r *http.Request, status int, title, messag
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_ = pageTemplate.Execute(w, map[string]string{"Title": title, "Message": message, "Detail": detail, "RequestID": id})
+	data["RequestID"] = id
+	_ = pageTemplate.Execute(w, data)
 }
