@@ -195,15 +195,21 @@ func TestUpdateLeavesOutUnbuildableProvider(t *testing.T) {
 	if len(failed) != 1 || failed[0].Provider != "bad" || failed[0].Field != "cookie_secret" || failed[0].Err == "" {
 		t.Fatalf("failed = %+v", failed)
 	}
-	// Nothing is served as "bad": with one provider left, the single-provider
-	// fallback (spec §4) sends every host to "good"'s sign-in.
-	for _, host := range []string{"good.example.com", "bad.example.com"} {
+	// Nothing is served as "bad", and "good" does not take its host over:
+	// the single-provider fallback (spec §4) is off when one was left out.
+	for host, want := range map[string]int{"good.example.com": http.StatusFound, "bad.example.com": http.StatusBadRequest} {
 		req := httptest.NewRequest("GET", "http://"+host+"/", nil)
 		req.Header.Set("Accept", "text/html")
 		rec := httptest.NewRecorder()
 		s.ServeHTTP(rec, req)
-		if loc := rec.Header().Get("Location"); rec.Code != http.StatusFound || !strings.HasPrefix(loc, "https://good.example.com/outpost.goauthentik.io/start") {
-			t.Errorf("%s: %d %s", host, rec.Code, loc)
+		if rec.Code != want {
+			t.Errorf("%s: %d, want %d", host, rec.Code, want)
+		}
+		if loc := rec.Header().Get("Location"); want == http.StatusFound && !strings.HasPrefix(loc, "https://good.example.com/outpost.goauthentik.io/start") {
+			t.Errorf("%s: sent to %s", host, loc)
+		}
+		if want == http.StatusBadRequest && !strings.Contains(rec.Body.String(), "no app for hostname") {
+			t.Errorf("%s: %s", host, rec.Body.String())
 		}
 	}
 }
