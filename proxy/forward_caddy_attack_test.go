@@ -95,6 +95,7 @@ func TestForwardAuthAttacksThroughCaddy(t *testing.T) {
 		}
 	}
 	forged.WriteString("X-AUTHENTIK-UID: forged\nx_authentik_name: forged\nX_AUTHENTIK_JWT: forged\nx-authentik-meta-app: forged\n")
+	forged.WriteString("X.Authentik.Username: forged\nX~authentik-Email: forged\nX+Authentik+Meta+App: forged\n")
 	resp, body := rawRequest(t, e.addr, e.expand("GET /page HTTP/1.1\nHost: {H0}\nCookie: {C0}\nX-Row: {ROW}\n"+forged.String()+"\n", row))
 	if resp.StatusCode != 200 {
 		t.Fatalf("signed in: %d %s", resp.StatusCode, body)

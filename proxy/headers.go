@@ -33,14 +33,28 @@ type identityInfo struct {
 
 // stripIdentityHeaders removes every header a client could use to pose as
 // someone: any name that starts with x-authentik (whatever the letter case)
-// and any name containing "_", which some servers fold into "-". It runs on
-// every path, authenticated or skipped.
+// and any name with a character other than a letter, a digit or "-". CGI,
+// WSGI and PHP gateways fold "_", ".", "~" and the rest into "_", so
+// X.Authentik.Username reads as X-Authentik-Username there; nginx drops
+// such names by default too. It runs on every path, authenticated or
+// skipped.
 func stripIdentityHeaders(h http.Header) {
 	for name := range h {
-		if strings.IndexByte(name, '_') >= 0 || hasPrefixFold(name, "X-Authentik") {
+		if !plainHeaderName(name) || hasPrefixFold(name, "X-Authentik") {
 			delete(h, name)
 		}
 	}
+}
+
+// plainHeaderName: only letters, digits and "-".
+func plainHeaderName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // withRoomForIdentity returns a copy of h sized for the identity

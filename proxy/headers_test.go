@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -88,6 +89,8 @@ func FuzzStripIdentityHeaders(f *testing.F) {
 	f.Add("X-Authentik-Username")
 	f.Add("x_authentik_uid")
 	f.Add("X-AuThEnTiK")
+	f.Add("X.Authentik.Username")
+	f.Add("x~authentik+meta+app")
 	f.Fuzz(func(t *testing.T, name string) {
 		h := http.Header{name: {"v"}}
 		stripIdentityHeaders(h)
@@ -95,10 +98,16 @@ func FuzzStripIdentityHeaders(f *testing.F) {
 		for k, v := range h {
 			req[http.CanonicalHeaderKey(k)] = v
 		}
-		// Whatever survives must not be readable as an identity header.
+		// Whatever survives must not be readable as an identity header,
+		// also by a CGI gateway that folds every other character to "_".
 		for _, id := range identityHeaderNames {
 			if req.Get(id) != "" {
 				t.Fatalf("%q survived as %s", name, id)
+			}
+			for k := range req {
+				if cgiName(k) == cgiName(id) {
+					t.Fatalf("%q survived, read by CGI as %s", name, id)
+				}
 			}
 		}
 	})
@@ -128,4 +137,16 @@ func FuzzStandaloneIdentityHeaders(f *testing.F) {
 			t.Fatalf("username %q from claims %s", got, js)
 		}
 	})
+}
+
+// cgiName is a header's CGI variable name: upper case, every character
+// other than a letter or digit as "_".
+func cgiName(name string) string {
+	b := []byte(strings.ToUpper(name))
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return "HTTP_" + string(b)
 }
