@@ -62,16 +62,7 @@ func TestDeployFilesMatchEndpoints(t *testing.T) {
 	}
 	// Keep-alive to the outpost, which ingress-nginx applies only to an
 	// auth-url without variables.
-	var app struct {
-		Metadata struct {
-			Annotations map[string]string `yaml:"annotations"`
-		} `yaml:"metadata"`
-	}
-	first, _, _ := strings.Cut(string(ingress), "\n---\n")
-	if err := yaml.Unmarshal([]byte(first), &app); err != nil {
-		t.Fatal(err)
-	}
-	ann := app.Metadata.Annotations
+	ann := ingressAnnotations(t, ingress)
 	if n, err := strconv.Atoi(ann["nginx.ingress.kubernetes.io/auth-keepalive"]); err != nil || n < 1 {
 		t.Errorf("ingress-nginx: auth-keepalive %q, want a number of connections", ann["nginx.ingress.kubernetes.io/auth-keepalive"])
 	}
@@ -317,16 +308,7 @@ func TestDeployFilesGuardIdentityHeaders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var app struct {
-			Metadata struct {
-				Annotations map[string]string `yaml:"annotations"`
-			} `yaml:"metadata"`
-		}
-		first, _, _ := strings.Cut(string(ingress), "\n---\n")
-		if err := yaml.Unmarshal([]byte(first), &app); err != nil {
-			t.Fatal(err)
-		}
-		ann := app.Metadata.Annotations
+		ann := ingressAnnotations(t, ingress)
 		copied := strings.Split(ann["nginx.ingress.kubernetes.io/auth-response-headers"], ",")
 		for _, name := range identityHeaderNames {
 			if !slices.ContainsFunc(copied, func(h string) bool { return strings.EqualFold(strings.TrimSpace(h), name) }) {
@@ -423,4 +405,20 @@ func readYAML(t *testing.T, path string, v any) {
 	if err := yaml.Unmarshal(b, v); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ingressAnnotations are the annotations of the app's Ingress, the first
+// document of deploy/kubernetes/ingress-nginx.yaml.
+func ingressAnnotations(t *testing.T, ingress []byte) map[string]string {
+	t.Helper()
+	var app struct {
+		Metadata struct {
+			Annotations map[string]string `yaml:"annotations"`
+		} `yaml:"metadata"`
+	}
+	first, _, _ := strings.Cut(string(ingress), "\n---\n")
+	if err := yaml.Unmarshal([]byte(first), &app); err != nil {
+		t.Fatal(err)
+	}
+	return app.Metadata.Annotations
 }
