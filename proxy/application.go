@@ -194,6 +194,7 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d := a.record(r, id, a.decide(id, r.URL, r.Method))
+	authorization := r.Header.Get("Authorization")
 	// The client's credentials were for the outpost, not the app, unless
 	// the provider leaves the header to the app (intercept_header_auth off).
 	if a.provider.InterceptHeaderAuth {
@@ -204,9 +205,15 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 		r.Header = withRoomForIdentity(r.Header)
 		a.setIdentity(r.Header, s)
 		if isWebsocketUpgrade(r) {
-			var ok bool
-			if r, ok = a.trackWebsocket(w, r, s); !ok {
-				return
+			if id.method != metrics.MethodSession {
+				// Opened with a token or an app password: no stored
+				// session to follow, so the credential itself is.
+				r = a.trackCredentialWebsocket(r, authorization, s)
+			} else {
+				var ok bool
+				if r, ok = a.trackWebsocket(w, r, s); !ok {
+					return
+				}
 			}
 		}
 		a.upstream.serve(w, r, a.target(s))

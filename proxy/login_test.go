@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -898,5 +899,37 @@ func TestSignOutFromAnotherSiteIsConfirmedFirst(t *testing.T) {
 	readBody(resp)
 	if signedIn() {
 		t.Error("still signed in after confirming")
+	}
+}
+
+// A websocket opened with a Bearer token works, as machine-clients.md
+// says, and closes when the token expires (issue 20, row 9).
+func TestWebsocketWithBearerToken(t *testing.T) {
+	st := newStackWith(t, stackOptions{validity: 3, scopes: "[openid, email, profile, ak_proxy]"})
+	tok, _ := appToken(t, st, "app-client", "alice", "alice-app-pw")
+	wsURL := "ws" + strings.TrimPrefix(st.outpost, "http") + "/api/live"
+	conn, resp, err := (&websocket.Dialer{HandshakeTimeout: 5 * time.Second}).Dial(wsURL, http.Header{"Authorization": {"Bearer " + tok}})
+	if err != nil {
+		t.Fatalf("websocket with a token: %v (%v)", err, resp)
+	}
+	defer conn.Close()
+	if err := conn.WriteMessage(websocket.TextMessage, []byte("tick")); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, msg, err := conn.ReadMessage(); err != nil || string(msg) != "alice: tick" {
+		t.Fatalf("echo: %q %v", msg, err)
+	}
+	// The token lives 3 s: the websocket must not outlive it by much.
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("the websocket outlived its token by %s", time.Since(start))
+			}
+			return
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/outpost-dev/outpost/session"
 )
@@ -29,4 +30,39 @@ func (a *application) trackWebsocket(w http.ResponseWriter, r *http.Request, s *
 		return r, false
 	}
 	return r.WithContext(ctx), true
+}
+
+// trackCredentialWebsocket ties a websocket opened with a Bearer token or
+// an app password to that credential, as a session's websockets are tied
+// to the session: it closes when the token expires, and when a check of
+// the credential, once per credential cache window, no longer accepts it
+// (revoked, or the app password removed).
+func (a *application) trackCredentialWebsocket(r *http.Request, authorization string, s *session.Session) *http.Request {
+	ctx, cancel := context.WithCancel(r.Context())
+	if !s.TokenExpiry.IsZero() {
+		var stop context.CancelFunc
+		ctx, stop = context.WithDeadline(ctx, s.TokenExpiry)
+		context.AfterFunc(ctx, stop)
+	}
+	// The check sees only the credential, on the request's own origin.
+	check := r.Clone(context.WithoutCancel(r.Context()))
+	check.Header = http.Header{"Authorization": {authorization}}
+	go func() {
+		tick := time.NewTicker(max(a.credentials.positive, time.Second))
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if a.authenticateHeader(check).session == nil {
+					a.log.Info("websocket closed: its credential is no longer accepted", "provider", a.provider.Name, "request_id", requestID(r))
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	context.AfterFunc(r.Context(), cancel)
+	return r.WithContext(ctx)
 }
