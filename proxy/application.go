@@ -194,7 +194,6 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d := a.record(r, id, a.decide(id, r.URL, r.Method))
-	authorization := r.Header.Get("Authorization")
 	// The client's credentials were for the outpost, not the app, unless
 	// the provider leaves the header to the app (intercept_header_auth off).
 	if a.provider.InterceptHeaderAuth {
@@ -208,7 +207,7 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 			if id.method != metrics.MethodSession {
 				// Opened with a token or an app password: no stored
 				// session to follow, so the credential itself is.
-				r = a.trackCredentialWebsocket(r, authorization, s)
+				r = a.trackCredentialWebsocket(r, id.cred.header, s)
 			} else {
 				var ok bool
 				if r, ok = a.trackWebsocket(w, r, s); !ok {
@@ -300,9 +299,8 @@ func (a *application) redirectToStart(w http.ResponseWriter, r *http.Request) {
 	if r.URL.RawQuery != "" {
 		back += "?" + r.URL.RawQuery
 	}
-	start := (&url.URL{Scheme: ext.Scheme, Host: ext.Host}).String() + joinPath(ext.Path, pathStart) + "?rd=" + url.QueryEscape(back)
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, start, http.StatusFound)
+	http.Redirect(w, r, a.startURL(back), http.StatusFound)
 }
 
 // isAPIClient: machines get a 401 they can act on, not a login page. A

@@ -163,22 +163,20 @@ func (a *application) redirectCanonical(w http.ResponseWriter, r *http.Request, 
 	w.WriteHeader(http.StatusMovedPermanently)
 }
 
-// ambiguousURLPath is ambiguousPath for an original URL.
-func ambiguousURLPath(u *url.URL) bool {
-	raw := strings.ToLower(u.EscapedPath())
-	return strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c") || strings.Contains(raw, "%23") ||
-		strings.Contains(raw, "%00") || strings.ContainsAny(u.Path, "\\\x00")
-}
-
 // startURL is where a browser starts signing in to come back to back (""
 // for the external host).
 func (a *application) startURL(back string) string {
-	ext := a.provider.ExternalURL
-	start := (&url.URL{Scheme: ext.Scheme, Host: ext.Host}).String() + joinPath(ext.Path, pathStart)
+	start := a.ownURL(pathStart)
 	if back == "" {
 		return start
 	}
 	return start + "?rd=" + url.QueryEscape(back)
+}
+
+// ownURL is one of the outpost's own paths on the provider's external host.
+func (a *application) ownURL(path string) string {
+	ext := a.provider.ExternalURL
+	return (&url.URL{Scheme: ext.Scheme, Host: ext.Host}).String() + joinPath(ext.Path, path)
 }
 
 // refusalWriter is where a refusal is written. nginx's auth_request reads
@@ -225,13 +223,13 @@ func (a *application) refuseForward(w http.ResponseWriter, r *http.Request, kind
 		a.log.Warn("forward auth request refused", "provider", a.provider.Name, "reason", f.cause,
 			"detail", truncate(f.detail, 512), "client_ip", clientIPString(o), "request_id", requestID(r))
 	}
-	refuseForward(w, kind, f)
+	writeForwardRefusal(w, kind, f)
 }
 
-// refuseForward writes the refusal: 500 for the operator's mistakes, 400
+// writeForwardRefusal writes the refusal: 500 for the operator's mistakes, 400
 // for the client's, or 403 to nginx, which turns anything but 2xx, 401 and
 // 403 into its own 500.
-func refuseForward(w http.ResponseWriter, kind forwardKind, f *forwardRefusal) {
+func writeForwardRefusal(w http.ResponseWriter, kind forwardKind, f *forwardRefusal) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	switch {
 	case f.operator:
@@ -249,8 +247,9 @@ func refuseForward(w http.ResponseWriter, kind forwardKind, f *forwardRefusal) {
 // eventHeaders are the request headers a configuration_error event may
 // carry: those that show what the reverse proxy sent. Cookies,
 // credentials and anything unknown never leave the outpost.
+// (Host, which net/http keeps in r.Host, is added too.)
 var eventHeaders = []string{
-	"Host", "User-Agent", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Uri", "X-Forwarded-Method",
+	"User-Agent", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Uri", "X-Forwarded-Method",
 	"X-Original-Url", "X-Original-Uri", "X-Original-Method",
 }
 
@@ -260,7 +259,7 @@ func (a *application) configurationEvent(r *http.Request, o origin, cause string
 	headers := map[string]any{}
 	for _, name := range eventHeaders {
 		if v := r.Header.Get(name); v != "" {
-			if name != "Host" && name != "User-Agent" {
+			if name != "User-Agent" {
 				v, _, _ = strings.Cut(v, "?")
 			}
 			headers[name] = truncate(v, 512)

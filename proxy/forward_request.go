@@ -198,10 +198,12 @@ func missingOriginal(o origin, cause string) *forwardRefusal {
 //     host, authentik's to $host; ingress-nginx sends the outpost's own
 //     name, which names no application.
 func (rt *router) checkForwardHost(r *http.Request, orig *url.URL, app *application) *forwardRefusal {
-	want := strings.ToLower(orig.Host)
+	want := orig.Host
 	for _, v := range r.Header.Values("X-Forwarded-Host") {
-		for _, h := range strings.Split(v, ",") {
-			if got := strings.ToLower(withoutDefaultPort(strings.TrimSpace(h), orig.Scheme)); got != want {
+		for rest, more := v, true; more; {
+			var h string
+			h, rest, more = strings.Cut(rest, ",")
+			if got := withoutDefaultPort(strings.TrimSpace(h), orig.Scheme); !strings.EqualFold(got, want) {
 				return clientFault("X-Forwarded-Host is not the original URL's host", h+" vs "+orig.Host)
 			}
 		}

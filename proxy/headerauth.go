@@ -38,6 +38,9 @@ type credential struct {
 	// limited: the client IP has used its budget of refused credentials,
 	// so this one was not checked.
 	limited bool
+	// header is the Authorization header as sent, to check it again (a
+	// websocket opened with it).
+	header string
 }
 
 // errLimited is the outcome of a credential not checked because its client
@@ -60,7 +63,7 @@ func (a *application) authenticateHeader(r *http.Request) credential {
 	}
 	scheme, value, _ := strings.Cut(header, " ")
 	value = strings.TrimSpace(value)
-	c := credential{presented: true, scheme: scheme}
+	c := credential{presented: true, scheme: scheme, header: header}
 	var verify func(context.Context) (*verifiedCredential, error)
 	switch {
 	case strings.EqualFold(scheme, "Bearer") && value != "":

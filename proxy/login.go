@@ -234,9 +234,7 @@ func (a *application) signOut(w http.ResponseWriter, r *http.Request) {
 		// the person's sessions: they confirm here, from this site.
 		a.log.Info("sign-out asked by another site: confirmation shown", "provider", a.provider.Name,
 			"client_ip", clientIPString(originOf(r)), "request_id", requestID(r))
-		ext := a.provider.ExternalURL
-		action := (&url.URL{Scheme: ext.Scheme, Host: ext.Host}).String() + joinPath(ext.Path, pathSignOut)
-		writeFormPage(w, r, http.StatusOK, "Sign out?", "Another site asked to sign you out. Sign out only if you meant to.", action, "Sign out")
+		writeFormPage(w, r, http.StatusOK, "Sign out?", "Another site asked to sign you out. Sign out only if you meant to.", a.ownURL(pathSignOut), "Sign out")
 		return
 	}
 	s, err := a.currentSession(w, r)

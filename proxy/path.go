@@ -46,10 +46,14 @@ func redirectNonCanonical(w http.ResponseWriter, r *http.Request) bool {
 // ambiguousPath reports a path that servers read differently: an encoded
 // slash, backslash or "#", a NUL, or a raw backslash. The outpost could see
 // one path and the app another, so such requests are refused.
-func ambiguousPath(r *http.Request) bool {
-	raw := strings.ToLower(r.URL.EscapedPath())
+func ambiguousPath(r *http.Request) bool { return ambiguousURLPath(r.URL) }
+
+// ambiguousURLPath is ambiguousPath for a URL: the request's own, or in
+// forward auth the original one.
+func ambiguousURLPath(u *url.URL) bool {
+	raw := strings.ToLower(u.EscapedPath())
 	return strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c") || strings.Contains(raw, "%23") ||
-		strings.Contains(raw, "%00") || strings.ContainsAny(r.URL.Path, "\\\x00")
+		strings.Contains(raw, "%00") || strings.ContainsAny(u.Path, "\\\x00")
 }
 
 // withoutPathParams is p with each segment's ";parameters" removed and the
