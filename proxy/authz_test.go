@@ -57,6 +57,23 @@ const authzRules = `    allowed_groups: [ops]
         allowed_groups: [admins]
 `
 
+// standaloneProvider is one provider of a standalone YAML file at issuer,
+// client id "<name>-client", with rules (YAML lines indented for it).
+func standaloneProvider(name, mode, externalHost, upstream, issuer, rules string) string {
+	return fmt.Sprintf(`  - name: %s
+    mode: %s
+    external_host: http://%s
+    internal_host: %s
+    issuer: %s
+    client_id: %s-client
+    client_secret: %s-secret
+    cookie_secret: cookie-secret-0123456789abcdef
+    scopes_to_request: [openid, email, profile, groups]
+    skip_path_regex: |
+      ^/-/healthy$
+%s`, name, mode, externalHost, upstream, issuer, name, name, rules)
+}
+
 func newAuthzStack(t *testing.T) *authzStack {
 	t.Helper()
 	s := &authzStack{issuer: testissuer.Start(t, authzUsers), logs: &proctest.Buffer{}, metrics: metrics.New("u", "0.1.0", "")}
@@ -71,18 +88,7 @@ func newAuthzStack(t *testing.T) *authzStack {
 	s.outpost = "http://" + ln.Addr().String()
 	_, s.port, _ = strings.Cut(ln.Addr().String(), ":")
 	provider := func(name, mode, host, rules string) string {
-		return fmt.Sprintf(`  - name: %s
-    mode: %s
-    external_host: http://%s:%s
-    internal_host: %s
-    issuer: %s
-    client_id: %s-client
-    client_secret: %s-secret
-    cookie_secret: cookie-secret-0123456789abcdef
-    scopes_to_request: [openid, email, profile, groups]
-    skip_path_regex: |
-      ^/-/healthy$
-%s`, name, mode, host, s.port, s.app.URL, s.issuer.URL, name, name, rules)
+		return standaloneProvider(name, mode, host+":"+s.port, s.app.URL, s.issuer.URL, rules)
 	}
 	doc := "outpost: {name: authz}\nproviders:\n" +
 		provider("prom", "proxy", "127.0.0.1", authzRules) +

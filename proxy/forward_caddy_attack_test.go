@@ -133,19 +133,9 @@ func TestMethodRulesThroughCaddyAndNginx(t *testing.T) {
 	caddyAddr, nginxAddr := caddyLn.Addr().String(), nginxLn.Addr().String()
 	caddyLn.Close()
 	nginxLn.Close()
-	provider := func(name, host string) string {
-		return fmt.Sprintf(`  - name: %s
-    mode: forward_single
-    external_host: http://%s
-    internal_host: %s
-    issuer: %s
-    client_id: fwd-client
-    client_secret: fwd-secret
-    cookie_secret: cookie-secret-0123456789abcdef
-%s`, name, host, app.URL, issuer.URL, authzRules)
-	}
 	snap, err := outpostapi.ParseStatic([]byte("outpost: {name: methods}\nproviders:\n"+
-		provider("caddy", caddyAddr)+provider("nginx", nginxAddr)), t.TempDir())
+		standaloneProvider("caddy", "forward_single", caddyAddr, app.URL, issuer.URL, authzRules)+
+		standaloneProvider("nginx", "forward_single", nginxAddr, app.URL, issuer.URL, authzRules)), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +171,7 @@ func TestMethodRulesThroughCaddyAndNginx(t *testing.T) {
 				addr = nginxAddr
 			}
 			req := fmt.Sprintf("%s /api/v2/silences HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Length: 0\r\nX-Row: %s\r\n\r\n",
-				c.method, addr, issuer.Token(c.user, "fwd-client", time.Hour), row)
+				c.method, addr, issuer.Token(c.user, c.via+"-client", time.Hour), row)
 			resp, body := rawRequest(t, addr, req)
 			if resp.StatusCode != c.want {
 				t.Errorf("status %d, want %d: %.200s", resp.StatusCode, c.want, body)
