@@ -28,6 +28,7 @@ type Metrics struct {
 	reconnects      prometheus.Counter
 	lastRefreshOK   prometheus.Gauge
 	refreshFailures prometheus.Counter
+	lastRefreshGood prometheus.Gauge
 	providers       *prometheus.GaugeVec
 
 	// Data plane: see proxy.go.
@@ -77,6 +78,10 @@ func New(instance, version, build string) *Metrics {
 			Name: "outpost_config_refresh_failures_total",
 			Help: "Configuration refreshes that failed (core unreachable or refused, YAML file invalid).",
 		}),
+		lastRefreshGood: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "outpost_config_last_refresh_successful",
+			Help: "1 if the last configuration refresh succeeded, 0 if it failed and the last good configuration is serving.",
+		}),
 		providers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "outpost_providers",
 			Help: "Providers in the configuration in force, by state: loaded (serving) or rejected (left out).",
@@ -94,7 +99,7 @@ func New(instance, version, build string) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.info, m.lastUpdate, m.connection, m.SessionEvictions,
-		m.reconnects, m.lastRefreshOK, m.refreshFailures, m.providers, buildInfo,
+		m.reconnects, m.lastRefreshOK, m.refreshFailures, m.lastRefreshGood, m.providers, buildInfo,
 	)
 	m.Proxy.register(m.Registry)
 	return m
@@ -120,8 +125,10 @@ func (m *Metrics) WatchSessions(kind string, count func() (int, error)) {
 func (m *Metrics) RefreshResult(err error, at time.Time) {
 	if err != nil {
 		m.refreshFailures.Inc()
+		m.lastRefreshGood.Set(0)
 		return
 	}
+	m.lastRefreshGood.Set(1)
 	m.lastRefreshOK.Set(float64(at.Unix()))
 }
 
@@ -192,7 +199,7 @@ func (m *Metrics) publishLocked() {
 
 // Handler serves /metrics, the ping path and the readiness path (ready
 // reports whether a configuration is loaded); everything else is 404.
-func (m *Metrics) Handler(ready func() bool) http.Handler {
+func (m *Metrics) Handler(ready ReadyFunc) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
 	mux.HandleFunc(PingPath, Ping)

@@ -28,7 +28,7 @@ func scrape(t *testing.T, url string) string {
 
 func TestControlPlaneSeries(t *testing.T) {
 	m := New("11111111-2222-3333-4444-555555555555", "2026.2.2", "abc")
-	srv := httptest.NewServer(m.Handler(func() bool { return true }))
+	srv := httptest.NewServer(m.Handler(func() (bool, string) { return true, "" }))
 	defer srv.Close()
 
 	if body := scrape(t, srv.URL); strings.Contains(body, "authentik_outpost_info{") {
@@ -70,7 +70,9 @@ func TestControlPlaneSeries(t *testing.T) {
 
 func TestPingAnyMethodAndReadiness(t *testing.T) {
 	var ready atomic.Bool
-	srv := httptest.NewServer(New("u", "v", "").Handler(ready.Load))
+	var note atomic.Value
+	note.Store("")
+	srv := httptest.NewServer(New("u", "v", "").Handler(func() (bool, string) { return ready.Load(), note.Load().(string) }))
 	defer srv.Close()
 	status := func(path string) int {
 		resp, err := http.Get(srv.URL + path)
@@ -87,6 +89,18 @@ func TestPingAnyMethodAndReadiness(t *testing.T) {
 	if code := status(ReadyPath); code != http.StatusOK {
 		t.Errorf("ready after configuration: %d, want 200", code)
 	}
+	// A failed reload leaves the last good configuration serving: still
+	// ready, and the body says what failed.
+	note.Store("the last configuration reload failed")
+	resp, err := http.Get(srv.URL + ReadyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "ready; the last configuration reload failed\n" {
+		t.Errorf("ready after a failed reload: %d %q", resp.StatusCode, b)
+	}
 	for _, method := range []string{"GET", "HEAD", "POST", "DELETE"} {
 		req, _ := http.NewRequest(method, srv.URL+PingPath, nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -99,7 +113,7 @@ func TestPingAnyMethodAndReadiness(t *testing.T) {
 			t.Errorf("%s ping: %d %q", method, resp.StatusCode, b)
 		}
 	}
-	resp, err := http.Get(srv.URL + "/other")
+	resp, err = http.Get(srv.URL + "/other")
 	if err != nil {
 		t.Fatal(err)
 	}

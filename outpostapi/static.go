@@ -201,20 +201,15 @@ func ParseStatic(b []byte, baseDir string) (*Snapshot, error) {
 		}
 		policy, cerr := authz.Compile(sp.Config)
 		if cerr != nil {
-			// Fail closed for this provider only: it is not served, and the
-			// others keep serving.
+			// Like every other error: the whole file is refused. Serving the
+			// rest would hand this provider's host to nobody, or, with one
+			// provider left, to the single-provider fallback.
 			var ae *authz.Error
-			field := cerr.Error()
+			field, msg := cerr.Error(), cerr.Error()
 			if errors.As(cerr, &ae) {
-				field = ae.Field
+				field, msg = ae.Field, ae.Err
 			}
-			rej := ProviderError{Provider: p.Name, Field: field, Line: ruleLine(&root, i, field), Err: cerr.Error()}
-			if ae != nil {
-				rej.Err = ae.Err
-			}
-			snap.Rejected = append(snap.Rejected, rej)
-			names[p.Name] = i
-			continue
+			return nil, ProviderError{Provider: p.Name, Field: field, Line: ruleLine(&root, i, field), Err: msg}
 		}
 		p.Policy = policy
 		if j, dup := names[p.Name]; dup {
@@ -392,7 +387,6 @@ func (s *StaticSource) Run(ctx context.Context, onSnapshot func(*Snapshot), onEr
 		if fresh, err := s.load(ctx); err == nil {
 			snap = fresh
 		}
-		s.logRejected(snap)
 		onSnapshot(snap)
 		s.Log.Info("configuration loaded", "path", s.Path, "providers", len(snap.Providers))
 	}
@@ -402,19 +396,9 @@ func (s *StaticSource) Run(ctx context.Context, onSnapshot func(*Snapshot), onEr
 			onError(fmt.Errorf("%w (keeping the last good configuration)", err))
 			return
 		}
-		s.logRejected(snap)
 		onSnapshot(snap)
 		s.Log.Info("configuration reloaded", "path", s.Path, "providers", len(snap.Providers))
 	})
-}
-
-// logRejected names each provider left out of snap (its rules cannot be
-// evaluated): it is not served until the file is fixed.
-func (s *StaticSource) logRejected(snap *Snapshot) {
-	for _, e := range snap.Rejected {
-		s.Log.Error("provider not served: its authorization rules cannot be evaluated", "path", s.Path,
-			"line", e.Line, "provider", e.Provider, "field", e.Field, "error", e.Err)
-	}
 }
 
 // maxPEMFileSize bounds certificate and key files: a mistaken path to a huge

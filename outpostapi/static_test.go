@@ -252,8 +252,7 @@ func recvErr(t *testing.T, ch <-chan error) error {
 }
 
 // Authorization rules load with the provider; a provider whose rules
-// cannot be evaluated is left out and named (field and line), and the
-// others are served.
+// cannot be evaluated refuses the whole file, named (field and line).
 func TestStaticAuthorizationRules(t *testing.T) {
 	doc := `providers:
   - name: prometheus
@@ -278,7 +277,9 @@ func TestStaticAuthorizationRules(t *testing.T) {
       - regex: "^/api/(v1"
         allowed_groups: [admins]
 `
-	snap, err := ParseStatic([]byte(doc), t.TempDir())
+	// Without the second provider, the first is served with its rules.
+	good := doc[:strings.Index(doc, "  - name: alertmanager")]
+	snap, err := ParseStatic([]byte(good), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,12 +291,14 @@ func TestStaticAuthorizationRules(t *testing.T) {
 	if !p.Evaluate(ops, "GET", "/graph").Allowed || p.Evaluate(ops, "GET", "/api/v1/admin/tsdb").Allowed {
 		t.Error("rules not as written")
 	}
-	if len(snap.Rejected) != 1 {
-		t.Fatalf("rejected: %+v", snap.Rejected)
+	// With it, the whole file is refused, naming provider, field and line.
+	_, err = ParseStatic([]byte(doc), t.TempDir())
+	var perr ProviderError
+	if !errors.As(err, &perr) {
+		t.Fatalf("a rule that cannot be evaluated: %v, want the file refused", err)
 	}
-	rej := snap.Rejected[0]
-	if rej.Provider != "alertmanager" || rej.Field != "paths[0].regex" || rej.Line != 21 || !strings.Contains(rej.Err, "missing closing )") {
-		t.Errorf("rejection does not name the provider, field and line: %+v", rej)
+	if perr.Provider != "alertmanager" || perr.Field != "paths[0].regex" || perr.Line != 21 || !strings.Contains(perr.Err, "missing closing )") {
+		t.Errorf("the error does not name the provider, field and line: %+v", perr)
 	}
 }
 

@@ -5,6 +5,7 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -28,7 +29,10 @@ type Server struct {
 	log     *slog.Logger
 	trust   trust
 	current atomic.Pointer[state]
-	shared  *shared
+	// refreshFailed is the last refresh's failure while an older
+	// configuration serves; nil once a refresh succeeds.
+	refreshFailed atomic.Pointer[string]
+	shared        *shared
 	// other counts requests before the first snapshot.
 	other *metrics.Host
 	// updating makes refreshes take turns (they share the codec cache).
@@ -133,11 +137,27 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 		apps[p] = app
 	}
 	s.current.Store(&state{snap: snap, router: newRouter(snap, apps), other: s.opts.Metrics.Host(snap.Outpost.Name, metrics.OtherHost)})
+	s.refreshFailed.Store(nil)
 	return failed
+}
+
+// RefreshFailed records that a refresh failed at at and the configuration
+// in force stays; readiness says so until a refresh succeeds.
+func (s *Server) RefreshFailed(err error, at time.Time) {
+	note := fmt.Sprintf("the configuration refresh at %s failed, the last good configuration serves: %v", at.UTC().Format(time.RFC3339), err)
+	s.refreshFailed.Store(&note)
 }
 
 // Ready reports whether a configuration is loaded.
 func (s *Server) Ready() bool { return s.current.Load() != nil }
+
+// Readiness is Ready with what an operator should know while it serves.
+func (s *Server) Readiness() (bool, string) {
+	if note := s.refreshFailed.Load(); note != nil {
+		return s.Ready(), *note
+	}
+	return s.Ready(), ""
+}
 
 // Snapshot is the configuration in force, or nil before the first one.
 func (s *Server) Snapshot() *outpostapi.Snapshot {
@@ -183,7 +203,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, info *requestInfo
 		metrics.Ping(w, r)
 		return metrics.KindPing, other
 	case metrics.ReadyPath:
-		metrics.Readiness(s.Ready).ServeHTTP(w, r)
+		metrics.Readiness(s.Readiness).ServeHTTP(w, r)
 		return metrics.KindPing, other
 	}
 	// Forwarding headers from an untrusted peer are gone after this; the

@@ -167,7 +167,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		go serve("https", dataPlane, ln)
 	}
 	for _, ln := range metricsLns {
-		go serve("metrics", m.Handler(dataPlane.Ready), ln)
+		go serve("metrics", m.Handler(dataPlane.Readiness), ln)
 	}
 	if o.ready != nil {
 		o.ready <- listenAddrs{http: httpLns[0].Addr().String(), metrics: metricsLns[0].Addr().String()}
@@ -180,7 +180,9 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		trigger = src.TriggerRefresh
 		runSource = func() error {
 			return src.Run(ctx, onSnapshot, func(err error) {
-				m.RefreshResult(err, time.Now())
+				now := time.Now()
+				m.RefreshResult(err, now)
+				dataPlane.RefreshFailed(err, now)
 				log.Error("configuration reload failed", "error", err)
 			})
 		}
@@ -204,7 +206,9 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 				// Successes arrive as snapshots; only failures count here.
 				OnRefresh: func(err error) {
 					if err != nil {
-						m.RefreshResult(err, time.Now())
+						now := time.Now()
+						m.RefreshResult(err, now)
+						dataPlane.RefreshFailed(err, now)
 					}
 				},
 			})
