@@ -39,6 +39,10 @@ type Env struct {
 
 	TrustedProxyCIDRs []netip.Prefix
 	Limits            Limits
+	// AdditionalHeaders (OUTPOST_AUTH__ADDITIONAL_HEADERS) are the header
+	// names the core's additionalHeaders attributes set; the outpost
+	// removes them from every client request.
+	AdditionalHeaders []string
 	// LogLevel is lower case, one of trace, debug, info, warning, warn, error.
 	LogLevel string
 	Debug    bool
@@ -232,6 +236,14 @@ func LoadEnv(lookup func(string) (string, bool), needCore bool) (Env, error) {
 	duration("OUTPOST_AUTH__CREDENTIAL_CACHE_TTL", &env.Limits.CredentialCacheTTL)
 	if env.Limits.CredentialCacheTTL > time.Minute {
 		fail("OUTPOST_AUTH__CREDENTIAL_CACHE_TTL", "at most 1m: a revoked token must stop working within it, got %s", env.Limits.CredentialCacheTTL)
+	}
+
+	if v, ok := get("OUTPOST_AUTH__ADDITIONAL_HEADERS"); ok {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				env.AdditionalHeaders = append(env.AdditionalHeaders, name)
+			}
+		}
 	}
 
 	env.Sessions = loadSessionEnv(get, fail)

@@ -40,6 +40,8 @@ type application struct {
 	failures *failureLimiter
 	// eventLimit keeps configuration_error events to one a minute per cause.
 	eventLimit *eventLimiter
+	// additional are the additionalHeaders names of this provider.
+	additional *additionalNames
 	// issuerClients are the client ids of the standalone providers at this
 	// provider's issuer (itself included): whose sessions a sign-out of one
 	// of its subjects ends. Nil for a core's provider, where a sub names one
@@ -93,6 +95,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		credentials:    sh.credentials,
 		failures:       sh.failures,
 		eventLimit:     sh.events,
+		additional:     sh.additional.forProvider(p.Name, opts.Log),
 		issuerClients:  issuerClients(p, snap),
 	}, nil
 }
@@ -114,6 +117,7 @@ func issuerClients(p *outpostapi.Provider, snap *outpostapi.Snapshot) []string {
 func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Nothing the client says about identity survives, on any path.
 	stripIdentityHeaders(r.Header)
+	a.additional.strip(r.Header)
 	if a.servedMarker(w, r, r.URL.RawQuery) {
 		return
 	}
@@ -236,7 +240,7 @@ func (a *application) setIdentity(h http.Header, s *session.Session) {
 		RawToken: s.AccessToken, JWKS: a.jwks(), Outpost: a.outpost, Provider: a.provider.Name,
 		App: a.provider.AssignedApplicationSlug, Version: a.version, Standalone: a.provider.Issuer != "",
 		BasicAuthEnabled: a.provider.BasicAuthEnabled, BasicAuthUserAttribute: a.provider.BasicAuthUserAttribute,
-		BasicAuthPasswordAttribute: a.provider.BasicAuthPasswordAttribute,
+		BasicAuthPasswordAttribute: a.provider.BasicAuthPasswordAttribute, Additional: a.additional,
 	})
 }
 

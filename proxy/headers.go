@@ -29,6 +29,8 @@ type identityInfo struct {
 	BasicAuthEnabled           bool
 	BasicAuthUserAttribute     string
 	BasicAuthPasswordAttribute string
+	// Additional learns the additionalHeaders names set (nil: not kept).
+	Additional *additionalNames
 }
 
 // stripIdentityHeaders removes every header a client could use to pose as
@@ -120,11 +122,14 @@ func setIdentityHeaders(h http.Header, claims map[string]any, info identityInfo)
 	}
 	if ok {
 		// Only an object of headers counts (the reference crashed on
-		// anything else); non-string values become empty, as there.
+		// anything else); non-string values become empty, as there. Only
+		// plain names: the outpost removes every other name from clients,
+		// and a gateway folds "X.Role" and "X-Role" into one.
 		if extra, ok := attrs["additionalHeaders"].(map[string]any); ok {
 			for name, v := range extra {
 				s, _ := v.(string)
-				if name = http.CanonicalHeaderKey(strings.TrimSpace(name)); validHeaderName(name) {
+				name = http.CanonicalHeaderKey(strings.TrimSpace(name))
+				if name != "" && plainHeaderName(name) && (info.Additional == nil || info.Additional.allow(name)) {
 					set(name, s)
 				}
 			}
@@ -171,24 +176,6 @@ func claimStrings(claims map[string]any, key string) []string {
 		return out
 	}
 	return nil
-}
-
-// validHeaderName accepts RFC 9110 token characters only, so a name from
-// user attributes can never break the header block.
-func validHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func hasPrefixFold(s, prefix string) bool {

@@ -127,6 +127,10 @@ type stackOptions struct {
 	secondHost string
 	// credentialTTL is the outpost's credential cache window (0: 60 s).
 	credentialTTL time.Duration
+	// aliceAttributes is alice's attributes at the core (YAML flow map).
+	aliceAttributes string
+	// additionalHeaders is OUTPOST_AUTH__ADDITIONAL_HEADERS.
+	additionalHeaders []string
 }
 
 func newStack(t *testing.T) *stack {
@@ -228,11 +232,12 @@ users:
     name: Alice
     groups: [ops]
     app_passwords: ["%s"]
+    attributes: %s
   - username: mallory
     password_hash: "%s"
     email: mallory@example.com
 `, st.token, st.core, second.ref, external, cmp.Or(o.upstream, up.URL), cmp.Or(o.mode, "proxy"), o.cookieDomain, o.validity, o.scopes,
-		second.provider, hash(t, "alice-pw"), hash(t, "alice-app-pw"), hash(t, "mallory-pw"))))
+		second.provider, hash(t, "alice-pw"), hash(t, "alice-app-pw"), cmp.Or(o.aliceAttributes, "{}"), hash(t, "mallory-pw"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +262,8 @@ users:
 		st.store = session.NewMemoryStore(session.MemoryOptions{})
 	}
 	popts := proxy.Options{Log: cmp.Or(o.log, log), Metrics: o.metrics, CredentialCacheTTL: o.credentialTTL, Store: st.store, Version: "0.1.0", MaxWebsocketsPerClient: o.maxWebsockets,
-		Events: func(ctx context.Context, ev outpostapi.Event) { _ = events.PostEvent(ctx, ev) }}
+		AdditionalHeaders: o.additionalHeaders,
+		Events:            func(ctx context.Context, ev outpostapi.Event) { _ = events.PostEvent(ctx, ev) }}
 	if o.trusted {
 		popts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	}

@@ -53,6 +53,8 @@ type shared struct {
 	events *eventLimiter
 	// codecs are the cookie codecs, kept while their options stay.
 	codecs *codecCache
+	// additional are the additionalHeaders names per provider.
+	additional *additionalRegistry
 }
 
 // Options are the outpost-wide settings of the data plane.
@@ -81,6 +83,9 @@ type Options struct {
 	// password is trusted without asking the provider again: at most (and
 	// by default) 60 s, never past the token's expiry.
 	CredentialCacheTTL time.Duration
+	// AdditionalHeaders are header names additionalHeaders attributes set
+	// (OUTPOST_AUTH__ADDITIONAL_HEADERS): never passed from a client.
+	AdditionalHeaders []string
 	// CredentialFailuresPerMinute is each client IP's budget of refused
 	// Bearer/Basic credentials (default 30): past it, 429.
 	CredentialFailuresPerMinute int
@@ -114,6 +119,7 @@ func New(opts Options) *Server {
 		failures:    newFailureLimiter(opts.CredentialFailuresPerMinute),
 		events:      new(eventLimiter),
 		codecs:      new(codecCache),
+		additional:  newAdditionalRegistry(opts.AdditionalHeaders),
 	}}
 }
 

@@ -66,6 +66,11 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	if limits == (outpostapi.Limits{}) {
 		limits = outpostapi.DefaultLimits
 	}
+	for _, name := range o.env.AdditionalHeaders {
+		if err := proxy.CheckAdditionalHeaderName(name); err != nil {
+			return fmt.Errorf("OUTPOST_AUTH__ADDITIONAL_HEADERS: %w", err)
+		}
+	}
 	m := metrics.New(instance, version, buildHash)
 	store, storeKind, err := newSessionStore(o.env, log, sessionHooks{OnEvict: m.SessionEvictions.Inc, OnStoreError: m.Proxy.StoreError})
 	if err != nil {
@@ -97,6 +102,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		MaxWebsocketsPerClient:      limits.MaxWebsocketsPerClient,
 		CredentialFailuresPerMinute: limits.FailedCredentialsPerMinute,
 		CredentialCacheTTL:          limits.CredentialCacheTTL,
+		AdditionalHeaders:           o.env.AdditionalHeaders,
 		Metrics:                     m.Proxy,
 	})
 
