@@ -96,4 +96,3 @@ func TestCheckAdditionalHeaderName(t *testing.T) {
 		})
 	}
 }
-
