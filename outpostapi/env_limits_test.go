@@ -28,6 +28,10 @@ func TestEnvLimits(t *testing.T) {
 	if want := (Limits{2 * time.Second, time.Minute, 16384, 3, 5, 10 * time.Second}); env.Limits != want {
 		t.Errorf("limits = %+v, want %+v", env.Limits, want)
 	}
+	env, _ = LoadEnv(lookup(map[string]string{"OUTPOST_AUTH__ADDITIONAL_HEADERS": " X-Role, Remote-User ,,"}), false)
+	if got := strings.Join(env.AdditionalHeaders, "|"); got != "X-Role|Remote-User" {
+		t.Errorf("OUTPOST_AUTH__ADDITIONAL_HEADERS read as %q", got)
+	}
 	for name, v := range map[string]string{
 		"AUTHENTIK_WEB__TIMEOUT_HTTP_READ_HEADER": "5", "AUTHENTIK_WEB__TIMEOUT_HTTP_IDLE": "-1s",
 		"OUTPOST_LISTEN__MAX_HEADER_BYTES": "100", "OUTPOST_LISTEN__MAX_WEBSOCKETS_PER_CLIENT": "0",

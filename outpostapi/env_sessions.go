@@ -19,6 +19,9 @@ type SessionEnv struct {
 	// the memory store's decoded sessions (OUTPOST_SESSION_CACHE_SIZE,
 	// default 10000; 0 turns it off).
 	CacheSize int
+	// MaxPerUser bounds one account's sessions at one provider in the
+	// memory store (OUTPOST_SESSION_MAX_PER_USER, default 50; 0: default).
+	MaxPerUser int
 }
 
 // RedisEnv is the Redis connection, from AUTHENTIK_REDIS__* or from
@@ -83,6 +86,14 @@ func loadSessionEnv(get func(string) (string, bool), fail func(name, format stri
 			fail("OUTPOST_SESSION_CACHE_SIZE", "want a whole number of at least 0 (0 turns the cache off), got %q", v)
 		} else {
 			se.CacheSize = n
+		}
+	}
+	if v, ok := get("OUTPOST_SESSION_MAX_PER_USER"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			fail("OUTPOST_SESSION_MAX_PER_USER", "want a whole number of at least 1, got %q", v)
+		} else {
+			se.MaxPerUser = n
 		}
 	}
 	var set []string

@@ -40,6 +40,7 @@ func TestSessionEnv(t *testing.T) {
 		{"bad url db", map[string]string{"OUTPOST_SESSION_URL": "redis://:hunter2@r/x"}, "", "OUTPOST_SESSION_URL"},
 		{"unknown param", map[string]string{"OUTPOST_SESSION_URL": "redis://:hunter2@r/0?pool=1"}, "", "unknown parameter"},
 		{"bad cache size", map[string]string{"OUTPOST_SESSION_CACHE_SIZE": "-1"}, "", "OUTPOST_SESSION_CACHE_SIZE"},
+		{"bad max per user", map[string]string{"OUTPOST_SESSION_MAX_PER_USER": "0"}, "", "OUTPOST_SESSION_MAX_PER_USER: want a whole number of at least 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env, err := LoadEnv(mapLookup(tc.env), false)
@@ -66,6 +67,9 @@ func TestSessionEnv(t *testing.T) {
 				}
 			}
 		})
+	}
+	if env, _ := LoadEnv(mapLookup(map[string]string{"OUTPOST_SESSION_MAX_PER_USER": "5"}), false); env.Sessions.MaxPerUser != 5 {
+		t.Errorf("OUTPOST_SESSION_MAX_PER_USER=5 read as %d", env.Sessions.MaxPerUser)
 	}
 	env, _ := LoadEnv(mapLookup(map[string]string{"AUTHENTIK_REDIS__HOST": "r", "AUTHENTIK_REDIS__PASSWORD": "file://" + pwFile}), false)
 	if env.Sessions.Redis.Password != "s3cret-from-file" {

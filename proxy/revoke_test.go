@@ -14,10 +14,16 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// openEcho signs c in and opens a websocket through the outpost.
+// openEcho signs c in as alice and opens a websocket through the outpost.
 func openEcho(t *testing.T, st *stack, c *http.Client) *websocket.Conn {
 	t.Helper()
-	if resp := signIn(t, c, getPage(t, c, st.outpost+"/"), "alice", "alice-pw"); readBody(resp) == "" || resp.StatusCode != 200 {
+	return openEchoAs(t, st, c, "alice", "alice-pw")
+}
+
+// openEchoAs is openEcho for another user.
+func openEchoAs(t *testing.T, st *stack, c *http.Client, user, password string) *websocket.Conn {
+	t.Helper()
+	if resp := signIn(t, c, getPage(t, c, st.outpost+"/"), user, password); readBody(resp) == "" || resp.StatusCode != 200 {
 		t.Fatalf("login: %d", resp.StatusCode)
 	}
 	dialer := websocket.Dialer{Jar: c.Jar, HandshakeTimeout: 5 * time.Second}
@@ -30,7 +36,7 @@ func openEcho(t *testing.T, st *stack, c *http.Client) *websocket.Conn {
 		t.Fatal(err)
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, msg, err := conn.ReadMessage(); err != nil || string(msg) != "alice: hi" {
+	if _, msg, err := conn.ReadMessage(); err != nil || string(msg) != user+": hi" {
 		t.Fatalf("echo: %q %v", msg, err)
 	}
 	return conn

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"time"
 
@@ -29,7 +30,45 @@ func (a *application) trackWebsocket(w http.ResponseWriter, r *http.Request, s *
 		}
 		return r, false
 	}
+	a.closeAtExpiry(ctx, cancel, s)
 	return r.WithContext(ctx), true
+}
+
+// closeAtExpiry closes a session's websocket when the session ends by
+// running out: at its expiry the store is asked again, and a session a
+// refresh extended keeps it open until the new expiry. Ends the store
+// announces (revocation, eviction) close it through track; this covers
+// the ones it does not: a Redis key timing out, a sweep on another replica.
+// A store that cannot answer then closes it too.
+func (a *application) closeAtExpiry(ctx context.Context, cancel context.CancelFunc, s *session.Session) {
+	id := s.ID
+	var t *time.Timer
+	check := func() {
+		cur, err := a.store.Get(session.WithoutCache(ctx), id)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil || cur.Expired(time.Now()):
+			a.log.Info("websocket closed: its session ended", "provider", a.provider.Name, "reason", endReason(err))
+			cancel()
+		default:
+			t.Reset(time.Until(cur.ExpiresAt))
+		}
+	}
+	// Set before it can fire: check resets it.
+	t = time.AfterFunc(time.Duration(math.MaxInt64), check)
+	t.Reset(time.Until(s.ExpiresAt))
+	context.AfterFunc(ctx, func() { t.Stop() })
+}
+
+func endReason(err error) string {
+	switch {
+	case err == nil:
+		return "expired"
+	case errors.Is(err, session.ErrNotFound):
+		return "expired or removed"
+	}
+	return "the session store could not confirm it: " + err.Error()
 }
 
 // trackCredentialWebsocket ties a websocket opened with a Bearer token or

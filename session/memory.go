@@ -23,6 +23,10 @@ type MemoryOptions struct {
 	CacheSize int
 	// SweepInterval is how often expired sessions are dropped. Default 1 min.
 	SweepInterval time.Duration
+	// MaxSessionsPerSubject bounds one account's sessions at one provider:
+	// signing in again past it ends that account's session closest to
+	// expiry, not someone else's. Default 50.
+	MaxSessionsPerSubject int
 	// OnEvict is called once per session evicted for room (not for expiry).
 	OnEvict func()
 	// Now is the clock; tests may replace it.
@@ -68,6 +72,9 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 	if opts.MaxSessions <= 0 {
 		opts.MaxSessions = 100000
 	}
+	if opts.MaxSessionsPerSubject <= 0 {
+		opts.MaxSessionsPerSubject = DefaultMaxSessionsPerSubject
+	}
 	if opts.CacheSize == 0 {
 		opts.CacheSize = DefaultMemoryCacheSize
 	}
@@ -92,6 +99,10 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 }
 
 var errNoID = errors.New("session has no id")
+
+// DefaultMaxSessionsPerSubject is MemoryOptions.MaxSessionsPerSubject's
+// default: more browsers and devices than one person uses at one app.
+const DefaultMaxSessionsPerSubject = 50
 
 // unixNano is t in unix nanoseconds, clamped to what an int64 holds.
 func unixNano(t time.Time) int64 {
@@ -162,13 +173,16 @@ func (m *MemoryStore) Save(_ context.Context, s *Session) error {
 	if err != nil {
 		return err
 	}
-	return m.insert(s, rec, sample, dict)
+	ended, err := m.insert(s, rec, sample, dict)
+	// Sessions evicted for room ended too: their websockets close.
+	m.revoked.fire(ended)
+	return err
 }
 
 // insert stores rec, s packed with dict (the provider's dictionary when
 // Save began) and, when dict is nil, a sample for the provider's
-// dictionary.
-func (m *MemoryStore) insert(s *Session, rec string, sample, dict []byte) (err error) {
+// dictionary. ended are the live sessions it evicted for room.
+func (m *MemoryStore) insert(s *Session, rec string, sample, dict []byte) (ended []string, err error) {
 	expires := unixNano(s.ExpiresAt)
 	tags := [3]uint32{m.tag(s.ID), m.tag(s.Sub), m.tag(s.SID)}
 	m.writers.Lock()
@@ -190,26 +204,29 @@ func (m *MemoryStore) insert(s *Session, rec string, sample, dict []byte) (err e
 	now := unixNano(m.opts.Now())
 	if expires <= now {
 		m.providers.release(pid)
-		return nil
+		return nil, nil
 	}
 	if cur := m.providers.dict(pid); dict != nil && unsafe.SliceData(dict) != unsafe.SliceData(cur) {
 		// The provider had no session left meanwhile, and its
 		// dictionary went with it.
 		if rec, sample, err = encodeRecordFor(s, cur); err != nil {
 			m.providers.release(pid)
-			return err
+			return nil, err
 		}
 	}
 	if m.providers.dict(pid) == nil {
 		m.providers.dicts[pid] = providerDict(sample)
 	}
+	if victim, ok := m.subjectFullLocked(pid, s.Sub, tags[keySub]); ok {
+		ended = append(ended, m.evictLocked(victim))
+	}
 	for m.tables[keyID].n >= m.opts.MaxSessions {
 		// Drop what is already dead before evicting anyone alive.
 		victim := m.exp.ids[0]
-		alive := m.ents.at(victim).expires > now
-		m.removeLocked(victim)
-		if alive && m.opts.OnEvict != nil {
-			m.opts.OnEvict()
+		if m.ents.at(victim).expires > now {
+			ended = append(ended, m.evictLocked(victim))
+		} else {
+			m.removeLocked(victim)
 		}
 	}
 	i := m.ents.alloc()
@@ -222,7 +239,42 @@ func (m *MemoryStore) insert(s *Session, rec string, sample, dict []byte) (err e
 			m.tables[k].insert(&m.ents, k, i)
 		}
 	}
-	return nil
+	return ended, nil
+}
+
+// subjectFullLocked reports whether provider pid's account sub holds
+// MaxSessionsPerSubject sessions, and which of them expires first.
+func (m *MemoryStore) subjectFullLocked(pid uint32, sub string, tag uint32) (victim uint32, full bool) {
+	if tag == 0 {
+		return 0, false
+	}
+	n, first := 0, int64(math.MaxInt64)
+	m.tables[keySub].each(&m.ents, keySub, tag, func(i uint32) bool {
+		e := m.ents.at(i)
+		if e.provider != pid {
+			return true
+		}
+		// The table holds every session whose sub hashes to tag.
+		if got, _, err := recordKeys(e.rec, m.providers.dict(pid)); err != nil || got != sub {
+			return true
+		}
+		n++
+		if e.expires < first {
+			victim, first = i, e.expires
+		}
+		return true
+	})
+	return victim, n >= m.opts.MaxSessionsPerSubject
+}
+
+// evictLocked removes live entry i for room and returns its session id.
+func (m *MemoryStore) evictLocked(i uint32) string {
+	id := strings.Clone(recordID(m.ents.at(i).rec))
+	m.removeLocked(i)
+	if m.opts.OnEvict != nil {
+		m.opts.OnEvict()
+	}
+	return id
 }
 
 func (m *MemoryStore) Delete(_ context.Context, id string) error {
@@ -425,12 +477,16 @@ func (m *MemoryStore) sweepLoop() {
 	}
 }
 
-// sweep drops expired sessions, oldest expiry first.
+// sweep drops expired sessions, oldest expiry first, and tells the
+// watchers they ended.
 func (m *MemoryStore) sweep() {
 	m.lock()
-	defer m.unlock()
 	now := unixNano(m.opts.Now())
+	var ended []string
 	for len(m.exp.ids) > 0 && m.ents.at(m.exp.ids[0]).expires <= now {
+		ended = append(ended, strings.Clone(recordID(m.ents.at(m.exp.ids[0]).rec)))
 		m.removeLocked(m.exp.ids[0])
 	}
+	m.unlock()
+	m.revoked.fire(ended)
 }

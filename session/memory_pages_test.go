@@ -14,7 +14,7 @@ import (
 // also while lookups run during the moves, and the pages hold at most about
 // twice what is stored. Once everything is deleted, no page is left.
 func TestMemoryStorePagesCompact(t *testing.T) {
-	m := NewMemoryStore(MemoryOptions{CacheSize: -1}) // every Get decodes its record
+	m := NewMemoryStore(MemoryOptions{CacheSize: -1, MaxSessionsPerSubject: 3000}) // every Get decodes its record
 	defer m.Close()
 	ctx := context.Background()
 	exp := time.Now().Add(time.Hour)
@@ -191,7 +191,7 @@ func TestMemoryStoreProviderDictionary(t *testing.T) {
 	if d := dict(); d == nil || &d[0] == &d1[0] {
 		t.Fatal("the provider's new first session did not get a dictionary of its own")
 	}
-	if err := m.insert(&s2, rec, nil, d1); err != nil {
+	if _, err := m.insert(&s2, rec, nil, d1); err != nil {
 		t.Fatal(err)
 	}
 	get(&s2)

@@ -8,8 +8,10 @@ import (
 
 // RevocationWatcher is implemented by stores that tell when sessions end by
 // revocation (Delete, DeleteBySID, DeleteBySub), wherever it happened: in
-// this process or, for a shared store, on another replica. Expiry and
-// eviction for room are not revocations.
+// this process or, for a shared store, on another replica, and when the
+// store itself ends them (the memory store's evictions for room and its
+// sweep of expired sessions). A session running out may go untold (a Redis
+// key timing out): watchers of one session check at its expiry.
 type RevocationWatcher interface {
 	// OnRevoke calls fn with the IDs of revoked sessions, from a goroutine
 	// of the store's; fn must not block for long. stop unregisters fn.

@@ -45,7 +45,7 @@ func newSessionStore(env outpostapi.Env, log *slog.Logger, hooks sessionHooks) (
 	}
 	r := env.Sessions.Redis
 	if r == nil {
-		return session.NewMemoryStore(session.MemoryOptions{OnEvict: hooks.OnEvict, CacheSize: cacheSize}), "memory", nil
+		return session.NewMemoryStore(session.MemoryOptions{OnEvict: hooks.OnEvict, CacheSize: cacheSize, MaxSessionsPerSubject: env.Sessions.MaxPerUser}), "memory", nil
 	}
 	opts := &redis.Options{
 		Addr:         r.Addr,
