@@ -352,3 +352,34 @@ func TestWrongCredentialsLimitedPerAddress(t *testing.T) {
 		t.Errorf("limits counted: %v", got)
 	}
 }
+
+// IPv6 clients are limited per /64: a host that picks a fresh address in
+// its prefix for every wrong token is still one client; the next /64 is
+// another (issue 20).
+func TestWrongCredentialsLimitedPerIPv6Prefix(t *testing.T) {
+	s := newAuthzStack(t)
+	var statuses []int
+	for i := range 12 {
+		got, _ := s.viaProxy(t, "GET", "/graph", "Authorization", fmt.Sprintf("Bearer wrong-%d", i), "X-Forwarded-For", fmt.Sprintf("2001:db8:1:2::%x", i+1))
+		statuses = append(statuses, got)
+	}
+	if statuses[0] != 401 || statuses[len(statuses)-1] != 429 {
+		t.Errorf("burst from one /64, a new address each time: %v, want 401s then 429s", statuses)
+	}
+	for name, xff := range map[string]string{
+		"same /64, last address": "2001:db8:1:2:ffff:ffff:ffff:ffff",
+		"the next /64":           "2001:db8:1:3::1",
+		"an IPv4 client":         "198.51.100.9",
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, _ := s.viaProxy(t, "GET", "/graph", "Authorization", "Bearer wrong-x", "X-Forwarded-For", xff)
+			want := 401
+			if strings.HasPrefix(xff, "2001:db8:1:2:") {
+				want = 429
+			}
+			if got != want {
+				t.Errorf("%s: %d, want %d", xff, got, want)
+			}
+		})
+	}
+}

@@ -13,7 +13,7 @@ import (
 const defaultMaxWebsocketsPerClient = 64
 
 // connLimiter caps concurrent long-lived connections (websockets) per client
-// IP, so one client cannot hold every upstream connection open.
+// IP (per /64 for IPv6, clientKey), so one client cannot hold every upstream connection open.
 type connLimiter struct {
 	max int
 	mu  sync.Mutex
@@ -31,6 +31,7 @@ func newConnLimiter(max int) *connLimiter {
 
 // acquire takes a slot for ip; false when ip already holds max.
 func (l *connLimiter) acquire(ip netip.Addr) bool {
+	ip = clientKey(ip)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.n[ip] >= l.max {
@@ -41,6 +42,7 @@ func (l *connLimiter) acquire(ip netip.Addr) bool {
 }
 
 func (l *connLimiter) release(ip netip.Addr) {
+	ip = clientKey(ip)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.n[ip] <= 1 {

@@ -13,7 +13,8 @@ import (
 // few to guess one through the outpost.
 const DefaultCredentialFailuresPerMinute = 30
 
-// failureLimiter counts refused credentials per client IP. An address that
+// failureLimiter counts refused credentials per client IP (per /64 for
+// IPv6, clientKey). An address that
 // has used its budget gets 429 for new credentials until the budget
 // refills; good credentials already verified (cached) still pass.
 type failureLimiter struct {
@@ -39,6 +40,7 @@ func newFailureLimiter(perMinute int) *failureLimiter {
 }
 
 func (f *failureLimiter) budget(ip netip.Addr, now time.Time) *ipBudget {
+	ip = clientKey(ip)
 	b, ok := f.byIP[ip]
 	if !ok {
 		if len(f.byIP) >= maxTrackedIPs || now.Sub(f.lastSweep) > time.Minute {
@@ -56,7 +58,7 @@ func (f *failureLimiter) exhausted(ip netip.Addr) bool {
 	now := time.Now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b, ok := f.byIP[ip]
+	b, ok := f.byIP[clientKey(ip)]
 	return ok && b.lim.TokensAt(now) < 1
 }
 
@@ -73,7 +75,7 @@ func (f *failureLimiter) retryAfter(ip netip.Addr) time.Duration {
 	now := time.Now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b, ok := f.byIP[ip]
+	b, ok := f.byIP[clientKey(ip)]
 	if !ok {
 		return 0
 	}
