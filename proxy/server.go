@@ -45,6 +45,11 @@ type shared struct {
 	credentials *credentialCache
 	// failures limits refused credentials per client IP.
 	failures *failureLimiter
+	// logouts limits back-channel logout requests per client IP.
+	logouts *failureLimiter
+	// keyRefresh is the least time between a provider's JWKS fetches
+	// (spacedKeySet); only tests shorten it.
+	keyRefresh time.Duration
 	// events limits configuration_error events per provider and cause.
 	events *eventLimiter
 	// codecs are the cookie codecs, kept while their options stay.
@@ -108,6 +113,8 @@ func New(opts Options) *Server {
 		websockets:  newConnLimiter(opts.MaxWebsocketsPerClient),
 		credentials: newCredentialCache(opts.CredentialCacheTTL),
 		failures:    newFailureLimiter(opts.CredentialFailuresPerMinute),
+		logouts:     newFailureLimiter(DefaultBackchannelLogoutsPerMinute),
+		keyRefresh:  defaultKeyRefreshInterval,
 		events:      new(eventLimiter),
 		codecs:      new(codecCache),
 	}}
