@@ -196,3 +196,35 @@ func TestBackchannelLogoutLimitedPerClient(t *testing.T) {
 		})
 	}
 }
+
+// When the issuer's JWKS cannot be fetched, tokens are refused, not let
+// through; the outpost tries again no sooner than the interval allows and
+// then accepts the issuer's tokens.
+func TestKeysUnavailableRefuseTokens(t *testing.T) {
+	const interval = 2 * time.Second
+	store := session.NewMemoryStore(session.MemoryOptions{})
+	defer store.Close()
+	e := newBackchannelEnvWith(t, store, interval)
+	alice := e.signedIn("alice-1", "app-client", "alice", "idp-session-1")
+	e.iss.jwksDown(true)
+	for i := range 5 {
+		if code, body := e.post(e.iss.sign(t, e.iss.key, e.claims(nil))); code != http.StatusBadRequest {
+			t.Fatalf("logout token %d while the JWKS is down: %d %s, want 400", i, code, body)
+		}
+	}
+	tried := time.Now()
+	if n := e.iss.jwksFetches(); n != 1 {
+		t.Errorf("JWKS fetches while it is down: %d, want 1", n)
+	}
+	if !e.served(alice) {
+		t.Fatal("a logout token no key verified ended a session")
+	}
+	e.iss.jwksDown(false)
+	time.Sleep(time.Until(tried.Add(interval + 100*time.Millisecond)))
+	if code, body := e.post(e.iss.sign(t, e.iss.key, e.claims(nil))); code != http.StatusOK {
+		t.Fatalf("logout token once the JWKS is back: %d %s, want 200", code, body)
+	}
+	if e.served(alice) {
+		t.Error("the session is still served after the logout")
+	}
+}

@@ -34,6 +34,8 @@ type testIssuer struct {
 	mu      sync.Mutex
 	keys    []jose.JSONWebKey
 	fetches int
+	// down makes the JWKS answer 503.
+	down bool
 }
 
 func newTestIssuer(t *testing.T) *testIssuer {
@@ -54,8 +56,12 @@ func newTestIssuer(t *testing.T) *testIssuer {
 	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
 		iss.mu.Lock()
 		iss.fetches++
-		set := jose.JSONWebKeySet{Keys: iss.keys}
+		set, down := jose.JSONWebKeySet{Keys: iss.keys}, iss.down
 		iss.mu.Unlock()
+		if down {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		_ = json.NewEncoder(w).Encode(set)
 	})
 	srv := httptest.NewServer(mux)
@@ -72,6 +78,13 @@ func (i *testIssuer) publish(keys map[string]*rsa.PrivateKey) {
 	for kid, k := range keys {
 		i.keys = append(i.keys, jose.JSONWebKey{Key: &k.PublicKey, KeyID: kid, Algorithm: "RS256", Use: "sig"})
 	}
+}
+
+// jwksDown makes the JWKS fail (or work again).
+func (i *testIssuer) jwksDown(down bool) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.down = down
 }
 
 // jwksFetches is how many times the JWKS was fetched.

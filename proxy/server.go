@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -85,6 +86,10 @@ type Options struct {
 	// CredentialFailuresPerMinute is each client IP's budget of refused
 	// Bearer/Basic credentials (default 30): past it, 429.
 	CredentialFailuresPerMinute int
+	// BackchannelLogoutsPerMinute is each client IP's budget of requests
+	// to the back-channel logout endpoint, refused ones included (default
+	// DefaultBackchannelLogoutsPerMinute): past it, 429.
+	BackchannelLogoutsPerMinute int
 }
 
 // state is everything built from one snapshot.
@@ -113,7 +118,7 @@ func New(opts Options) *Server {
 		websockets:  newConnLimiter(opts.MaxWebsocketsPerClient),
 		credentials: newCredentialCache(opts.CredentialCacheTTL),
 		failures:    newFailureLimiter(opts.CredentialFailuresPerMinute),
-		logouts:     newFailureLimiter(DefaultBackchannelLogoutsPerMinute),
+		logouts:     newFailureLimiter(cmp.Or(opts.BackchannelLogoutsPerMinute, DefaultBackchannelLogoutsPerMinute)),
 		keyRefresh:  defaultKeyRefreshInterval,
 		events:      new(eventLimiter),
 		codecs:      new(codecCache),

@@ -97,6 +97,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		MaxWebsocketsPerClient:      limits.MaxWebsocketsPerClient,
 		CredentialFailuresPerMinute: limits.FailedCredentialsPerMinute,
 		CredentialCacheTTL:          limits.CredentialCacheTTL,
+		BackchannelLogoutsPerMinute: limits.BackchannelLogoutsPerMinute,
 		Metrics:                     m.Proxy,
 	})
 
