@@ -185,6 +185,10 @@ func TestBackchannelLogoutLimitedPerClient(t *testing.T) {
 			if s, err := strconv.Atoi(h.Get("Retry-After")); err != nil || s < 1 || s > 60 {
 				t.Errorf("Retry-After %q, want 1..60 seconds", h.Get("Retry-After"))
 			}
+			if logs := e.logs.String(); !strings.Contains(logs, `"msg":"back-channel logout refused: too many requests from this address"`) ||
+				!strings.Contains(logs, `"client_ip":"127.0.0.2"`) {
+				t.Errorf("no log line names the limited address:\n%s", logs)
+			}
 			bob := e.signedIn("bob-1", "app-client", "bob", "idp-session-bob")
 			code, _, body = e.postFrom("127.0.0.3", e.iss.sign(t, e.iss.key, e.claims(func(c map[string]any) { c["sid"] = "idp-session-bob" })))
 			if code != http.StatusOK {

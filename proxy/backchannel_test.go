@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/outpost-dev/outpost/internal/proctest"
 	"github.com/outpost-dev/outpost/internal/redistest"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/proxy"
@@ -134,6 +135,8 @@ type backchannelEnv struct {
 	// postFrom posts from the local address peer (127.0.0.x).
 	postFrom func(peer, token string) (int, http.Header, string)
 	claims   func(edit func(map[string]any)) map[string]any
+	// logs is what the outpost logged (JSON lines).
+	logs *proctest.Buffer
 }
 
 func newBackchannelEnv(t *testing.T, store session.Store) *backchannelEnv {
@@ -152,7 +155,8 @@ func newBackchannelEnvWith(t *testing.T, store session.Store, keyRefresh time.Du
 	t.Cleanup(up.Close)
 	outLn := listen(t)
 	external := "http://" + outLn.Addr().String()
-	srv := proxy.New(proxy.Options{Log: slog.New(slog.DiscardHandler), Store: store, Version: "0.1.0"})
+	logs := &proctest.Buffer{}
+	srv := proxy.New(proxy.Options{Log: slog.New(slog.NewJSONHandler(logs, nil)), Store: store, Version: "0.1.0"})
 	if keyRefresh != 0 {
 		proxy.SetKeyRefreshInterval(srv, keyRefresh)
 	}
@@ -240,7 +244,7 @@ providers:
 		return c
 	}
 
-	return &backchannelEnv{iss: iss, external: external, signedIn: signedIn, served: served, post: post, postFrom: postFrom, claims: claims}
+	return &backchannelEnv{iss: iss, external: external, signedIn: signedIn, served: served, post: post, postFrom: postFrom, claims: claims, logs: logs}
 }
 
 func TestBackchannelLogout(t *testing.T) {
