@@ -234,6 +234,7 @@ func LoadEnv(lookup func(string) (string, bool), needCore bool) (Env, error) {
 	count("OUTPOST_LISTEN__MAX_WEBSOCKETS_PER_CLIENT", &env.Limits.MaxWebsocketsPerClient, 1)
 	count("OUTPOST_AUTH__FAILED_CREDENTIALS_PER_MINUTE", &env.Limits.FailedCredentialsPerMinute, 1)
 	duration("OUTPOST_AUTH__CREDENTIAL_CACHE_TTL", &env.Limits.CredentialCacheTTL)
+	count("OUTPOST_AUTH__BACKCHANNEL_LOGOUTS_PER_MINUTE", &env.Limits.BackchannelLogoutsPerMinute, 1)
 	if env.Limits.CredentialCacheTTL > time.Minute {
 		fail("OUTPOST_AUTH__CREDENTIAL_CACHE_TTL", "at most 1m: a revoked token must stop working within it, got %s", env.Limits.CredentialCacheTTL)
 	}
@@ -271,18 +272,22 @@ type Limits struct {
 	// CredentialCacheTTL is how long a verified token or app password is
 	// trusted before the provider is asked again (at most 1 minute).
 	CredentialCacheTTL time.Duration
+	// BackchannelLogoutsPerMinute is each client IP's budget of requests
+	// to the back-channel logout endpoint, refused ones included.
+	BackchannelLogoutsPerMinute int
 }
 
 // DefaultLimits apply where the environment sets none. There is
 // deliberately no read or write timeout on whole requests: uploads, streams
 // and websockets must not be cut.
 var DefaultLimits = Limits{
-	ReadHeaderTimeout:          5 * time.Second,
-	IdleTimeout:                120 * time.Second,
-	MaxHeaderBytes:             64 << 10,
-	MaxWebsocketsPerClient:     64,
-	FailedCredentialsPerMinute: 30,
-	CredentialCacheTTL:         time.Minute,
+	ReadHeaderTimeout:           5 * time.Second,
+	IdleTimeout:                 120 * time.Second,
+	MaxHeaderBytes:              64 << 10,
+	MaxWebsocketsPerClient:      64,
+	FailedCredentialsPerMinute:  30,
+	CredentialCacheTTL:          time.Minute,
+	BackchannelLogoutsPerMinute: 30,
 }
 
 // ResolveEnvValue resolves authentik's indirections: "env://NAME?fallback" is

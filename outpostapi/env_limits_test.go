@@ -21,11 +21,12 @@ func TestEnvLimits(t *testing.T) {
 		"AUTHENTIK_WEB__TIMEOUT_HTTP_READ_HEADER": "2s", "AUTHENTIK_WEB__TIMEOUT_HTTP_IDLE": "1m",
 		"OUTPOST_LISTEN__MAX_HEADER_BYTES": "16384", "OUTPOST_LISTEN__MAX_WEBSOCKETS_PER_CLIENT": "3",
 		"OUTPOST_AUTH__FAILED_CREDENTIALS_PER_MINUTE": "5", "OUTPOST_AUTH__CREDENTIAL_CACHE_TTL": "10s",
+		"OUTPOST_AUTH__BACKCHANNEL_LOGOUTS_PER_MINUTE": "120",
 	}), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Limits{2 * time.Second, time.Minute, 16384, 3, 5, 10 * time.Second}); env.Limits != want {
+	if want := (Limits{2 * time.Second, time.Minute, 16384, 3, 5, 10 * time.Second, 120}); env.Limits != want {
 		t.Errorf("limits = %+v, want %+v", env.Limits, want)
 	}
 	env, _ = LoadEnv(lookup(map[string]string{"OUTPOST_AUTH__ADDITIONAL_HEADERS": " X-Role, Remote-User ,,"}), false)
@@ -36,6 +37,7 @@ func TestEnvLimits(t *testing.T) {
 		"AUTHENTIK_WEB__TIMEOUT_HTTP_READ_HEADER": "5", "AUTHENTIK_WEB__TIMEOUT_HTTP_IDLE": "-1s",
 		"OUTPOST_LISTEN__MAX_HEADER_BYTES": "100", "OUTPOST_LISTEN__MAX_WEBSOCKETS_PER_CLIENT": "0",
 		"OUTPOST_AUTH__FAILED_CREDENTIALS_PER_MINUTE": "0", "OUTPOST_AUTH__CREDENTIAL_CACHE_TTL": "2m",
+		"OUTPOST_AUTH__BACKCHANNEL_LOGOUTS_PER_MINUTE": "0",
 	} {
 		_, err := LoadEnv(lookup(map[string]string{name: v}), false)
 		if err == nil || !strings.Contains(err.Error(), name) {

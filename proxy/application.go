@@ -38,6 +38,8 @@ type application struct {
 	credentials *credentialCache
 	// failures limits refused credentials per client IP (shared).
 	failures *failureLimiter
+	// logouts limits back-channel logout requests per client IP (shared).
+	logouts *failureLimiter
 	// eventLimit keeps configuration_error events to one a minute per cause.
 	eventLimit *eventLimiter
 	// additional are the additionalHeaders names of this provider.
@@ -72,7 +74,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 	if err != nil {
 		return fail("cookie_secret", err)
 	}
-	oc, err := newOIDCClient(p, oidcSettings{BrowserURL: opts.BrowserURL, AuthentikHost: snap.Outpost.AuthentikHost, Insecure: opts.Insecure, UserAgent: "goauthentik.io/outpost/" + opts.Version})
+	oc, err := newOIDCClient(p, oidcSettings{BrowserURL: opts.BrowserURL, AuthentikHost: snap.Outpost.AuthentikHost, Insecure: opts.Insecure, UserAgent: "goauthentik.io/outpost/" + opts.Version, KeyRefresh: sh.keyRefresh})
 	if err != nil {
 		return fail("oidc_configuration", err)
 	}
@@ -94,6 +96,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		metrics:        hm,
 		credentials:    sh.credentials,
 		failures:       sh.failures,
+		logouts:        sh.logouts,
 		eventLimit:     sh.events,
 		additional:     sh.additional.forProvider(p.Name, opts.Log),
 		issuerClients:  issuerClients(p, snap),

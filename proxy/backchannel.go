@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/outpost-dev/outpost/session"
@@ -25,6 +26,12 @@ const (
 	logoutClockSkew   = time.Minute
 	maxLogoutBody     = 64 << 10
 )
+
+// DefaultBackchannelLogoutsPerMinute is each client IP's budget of
+// requests to the back-channel logout endpoint, refused ones included
+// (also the burst): an identity provider posts one per ended session, a
+// prober posting forged tokens is cut off with 429.
+const DefaultBackchannelLogoutsPerMinute = 30
 
 // logoutClaims are the claims a logout token is checked for beyond what the
 // ID token verifier checks (signature, iss, aud, exp).
@@ -46,6 +53,14 @@ func (a *application) backchannelLogout(w http.ResponseWriter, r *http.Request) 
 	if a.provider.Issuer == "" {
 		// Core providers hear of ended sessions over the websocket.
 		logoutAnswer(w, http.StatusNotFound, "not_supported", "back-channel logout is for standalone providers; the core ends sessions over the outpost's websocket")
+		return
+	}
+	if ip := originOf(r).ClientIP; !a.logouts.spend(ip) {
+		wait := a.logouts.retryAfter(ip)
+		a.log.Warn("back-channel logout refused: too many requests from this address", "provider", a.provider.Name,
+			"client_ip", clientIPString(originOf(r)), "request_id", requestID(r), "retry_after", wait.Round(time.Second))
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		logoutAnswer(w, http.StatusTooManyRequests, "temporarily_unavailable", "too many back-channel logout requests from this address; retry later")
 		return
 	}
 	if r.Method != http.MethodPost {

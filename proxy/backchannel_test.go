@@ -7,14 +7,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/outpost-dev/outpost/internal/proctest"
 	"github.com/outpost-dev/outpost/internal/redistest"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/proxy"
@@ -23,10 +26,17 @@ import (
 )
 
 // testIssuer is an OpenID provider reduced to what back-channel logout
-// needs from it: discovery and a JWKS with the key it signs with.
+// needs from it: discovery and a JWKS with the key it signs with (k1 at
+// first; publish rotates), counting the JWKS fetches.
 type testIssuer struct {
 	url string
 	key *rsa.PrivateKey
+
+	mu      sync.Mutex
+	keys    []jose.JSONWebKey
+	fetches int
+	// down makes the JWKS answer 503.
+	down bool
 }
 
 func newTestIssuer(t *testing.T) *testIssuer {
@@ -35,7 +45,7 @@ func newTestIssuer(t *testing.T) *testIssuer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	iss := &testIssuer{key: key}
+	iss := &testIssuer{key: key, keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{
@@ -45,7 +55,15 @@ func newTestIssuer(t *testing.T) *testIssuer {
 		})
 	})
 	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+		iss.mu.Lock()
+		iss.fetches++
+		set, down := jose.JSONWebKeySet{Keys: iss.keys}, iss.down
+		iss.mu.Unlock()
+		if down {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(set)
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -53,9 +71,39 @@ func newTestIssuer(t *testing.T) *testIssuer {
 	return iss
 }
 
+// publish makes the JWKS serve these public keys, by key id.
+func (i *testIssuer) publish(keys map[string]*rsa.PrivateKey) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.keys = nil
+	for kid, k := range keys {
+		i.keys = append(i.keys, jose.JSONWebKey{Key: &k.PublicKey, KeyID: kid, Algorithm: "RS256", Use: "sig"})
+	}
+}
+
+// jwksDown makes the JWKS fail (or work again).
+func (i *testIssuer) jwksDown(down bool) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.down = down
+}
+
+// jwksFetches is how many times the JWKS was fetched.
+func (i *testIssuer) jwksFetches() int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.fetches
+}
+
 func (i *testIssuer) sign(t *testing.T, key *rsa.PrivateKey, claims map[string]any) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}},
+	return i.signAs(t, key, "k1", claims)
+}
+
+// signAs signs with key under key id kid ("" for none).
+func (i *testIssuer) signAs(t *testing.T, key *rsa.PrivateKey, kid string, claims map[string]any) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
 		(&jose.SignerOptions{}).WithType("logout+jwt"))
 	if err != nil {
 		t.Fatal(err)
@@ -84,10 +132,21 @@ type backchannelEnv struct {
 	signedIn func(id, provider, sub, sid string) *http.Cookie
 	served   func(ck *http.Cookie) bool
 	post     func(token string) (int, string)
+	// postFrom posts from the local address peer (127.0.0.x).
+	postFrom func(peer, token string) (int, http.Header, string)
 	claims   func(edit func(map[string]any)) map[string]any
+	// logs is what the outpost logged (JSON lines).
+	logs *proctest.Buffer
 }
 
 func newBackchannelEnv(t *testing.T, store session.Store) *backchannelEnv {
+	t.Helper()
+	return newBackchannelEnvWith(t, store, 0)
+}
+
+// newBackchannelEnvWith: keyRefresh, when not 0, is the least time between
+// the outpost's JWKS fetches.
+func newBackchannelEnvWith(t *testing.T, store session.Store, keyRefresh time.Duration) *backchannelEnv {
 	t.Helper()
 	iss := newTestIssuer(t)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +155,11 @@ func newBackchannelEnv(t *testing.T, store session.Store) *backchannelEnv {
 	t.Cleanup(up.Close)
 	outLn := listen(t)
 	external := "http://" + outLn.Addr().String()
-	srv := proxy.New(proxy.Options{Log: slog.New(slog.DiscardHandler), Store: store, Version: "0.1.0"})
+	logs := &proctest.Buffer{}
+	srv := proxy.New(proxy.Options{Log: slog.New(slog.NewJSONHandler(logs, nil)), Store: store, Version: "0.1.0"})
+	if keyRefresh != 0 {
+		proxy.SetKeyRefreshInterval(srv, keyRefresh)
+	}
 	front := &http.Server{Handler: srv}
 	go func() { _ = front.Serve(outLn) }()
 	t.Cleanup(func() { _ = front.Close() })
@@ -155,6 +218,18 @@ providers:
 		resp.Body.Close()
 		return resp.StatusCode, string(b)
 	}
+	postFrom := func(peer, token string) (int, http.Header, string) {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(peer)}}
+		c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+		defer c.CloseIdleConnections()
+		resp, err := c.PostForm(external+"/outpost.goauthentik.io/backchannel-logout", url.Values{"logout_token": {token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header, string(b)
+	}
 	n := 0
 	claims := func(edit func(map[string]any)) map[string]any {
 		n++
@@ -169,7 +244,7 @@ providers:
 		return c
 	}
 
-	return &backchannelEnv{iss: iss, external: external, signedIn: signedIn, served: served, post: post, claims: claims}
+	return &backchannelEnv{iss: iss, external: external, signedIn: signedIn, served: served, post: post, postFrom: postFrom, claims: claims, logs: logs}
 }
 
 func TestBackchannelLogout(t *testing.T) {

@@ -49,6 +49,8 @@ type oidcClient struct {
 	// plain fetches discovery and JWKS.
 	backchannel *http.Client
 	plain       *http.Client
+	// keyRefresh spaces the JWKS fetches (spacedKeySet).
+	keyRefresh time.Duration
 
 	mu       sync.Mutex
 	resolved *endpoints
@@ -64,6 +66,8 @@ type oidcSettings struct {
 	AuthentikHost string
 	Insecure      bool
 	UserAgent     string
+	// KeyRefresh is the least time between JWKS fetches; 0 is the default.
+	KeyRefresh time.Duration
 }
 
 func newOIDCClient(p *outpostapi.Provider, s oidcSettings) (*oidcClient, error) {
@@ -75,8 +79,9 @@ func newOIDCClient(p *outpostapi.Provider, s oidcSettings) (*oidcClient, error) 
 	}
 	ua := s.UserAgent + " (provider=" + p.Name + ")"
 	c := &oidcClient{
-		provider: p,
-		plain:    &http.Client{Timeout: backchannelTimeout, Transport: &backchannelTransport{base: base, userAgent: ua}},
+		provider:   p,
+		keyRefresh: s.KeyRefresh,
+		plain:      &http.Client{Timeout: backchannelTimeout, Transport: &backchannelTransport{base: base, userAgent: ua}},
 	}
 	bt := &backchannelTransport{base: base, userAgent: ua}
 	if p.Issuer == "" {
@@ -154,7 +159,7 @@ func (c *oidcClient) coreEndpoints(browser *url.URL) (*endpoints, error) {
 		if cfg.JWKSURI == "" {
 			return nil, errors.New("jwks_uri is required when HS256 is not advertised")
 		}
-		keys = oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), c.plain), cfg.JWKSURI)
+		keys = newSpacedKeySet(c.plain, cfg.JWKSURI, c.keyRefresh)
 	}
 	return &endpoints{
 		oauth: oauth2.Config{
@@ -221,10 +226,7 @@ func (c *oidcClient) endpoints(ctx context.Context) (*endpoints, error) {
 			RedirectURL:  redirectURI(p.ExternalURL),
 			Scopes:       p.ScopesToRequest,
 		},
-		// The key set fetches in the background: give it a context that
-		// outlives this request.
-		verifier: oidc.NewVerifier(p.Issuer,
-			oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), c.plain), meta.JWKS),
+		verifier: oidc.NewVerifier(p.Issuer, newSpacedKeySet(c.plain, meta.JWKS, c.keyRefresh),
 			&oidc.Config{ClientID: p.ClientID, SupportedSigningAlgs: algs}),
 		endSession:    meta.EndSession,
 		jwks:          meta.JWKS,

@@ -105,3 +105,13 @@ func (f *failureLimiter) sweepLocked(now time.Time) {
 		}
 	}
 }
+
+// spend takes one unit of ip's budget, reporting false (and taking
+// nothing) when none is left: check and spend in one step, for limits
+// where every request counts.
+func (f *failureLimiter) spend(ip netip.Addr) bool {
+	now := time.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.budget(ip, now).lim.AllowN(now, 1)
+}

@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -49,6 +50,11 @@ type shared struct {
 	credentials *credentialCache
 	// failures limits refused credentials per client IP.
 	failures *failureLimiter
+	// logouts limits back-channel logout requests per client IP.
+	logouts *failureLimiter
+	// keyRefresh is the least time between a provider's JWKS fetches
+	// (spacedKeySet); only tests shorten it.
+	keyRefresh time.Duration
 	// events limits configuration_error events per provider and cause.
 	events *eventLimiter
 	// codecs are the cookie codecs, kept while their options stay.
@@ -89,6 +95,10 @@ type Options struct {
 	// CredentialFailuresPerMinute is each client IP's budget of refused
 	// Bearer/Basic credentials (default 30): past it, 429.
 	CredentialFailuresPerMinute int
+	// BackchannelLogoutsPerMinute is each client IP's budget of requests
+	// to the back-channel logout endpoint, refused ones included (default
+	// DefaultBackchannelLogoutsPerMinute): past it, 429.
+	BackchannelLogoutsPerMinute int
 }
 
 // state is everything built from one snapshot.
@@ -117,6 +127,8 @@ func New(opts Options) *Server {
 		websockets:  newConnLimiter(opts.MaxWebsocketsPerClient),
 		credentials: newCredentialCache(opts.CredentialCacheTTL),
 		failures:    newFailureLimiter(opts.CredentialFailuresPerMinute),
+		logouts:     newFailureLimiter(cmp.Or(opts.BackchannelLogoutsPerMinute, DefaultBackchannelLogoutsPerMinute)),
+		keyRefresh:  defaultKeyRefreshInterval,
 		events:      new(eventLimiter),
 		codecs:      new(codecCache),
 		additional:  newAdditionalRegistry(opts.AdditionalHeaders),

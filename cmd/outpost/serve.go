@@ -103,6 +103,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		CredentialFailuresPerMinute: limits.FailedCredentialsPerMinute,
 		CredentialCacheTTL:          limits.CredentialCacheTTL,
 		AdditionalHeaders:           o.env.AdditionalHeaders,
+		BackchannelLogoutsPerMinute: limits.BackchannelLogoutsPerMinute,
 		Metrics:                     m.Proxy,
 	})
 

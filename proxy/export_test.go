@@ -1,0 +1,8 @@
+package proxy
+
+import "time"
+
+// SetKeyRefreshInterval shortens the least time between JWKS fetches for
+// the providers s builds from its next Update on, so tests can see a key
+// rotation picked up without waiting a minute.
+func SetKeyRefreshInterval(s *Server, d time.Duration) { s.shared.keyRefresh = d }
