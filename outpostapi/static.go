@@ -120,6 +120,7 @@ func ParseStatic(b []byte, baseDir string) (*Snapshot, error) {
 	}
 	names := map[string]int{}
 	hosts := map[string]string{}
+	clients := map[string]Provider{}
 	for i, sp := range f.Providers {
 		line := func(field string) int {
 			if i < len(lines) {
@@ -220,6 +221,12 @@ func ParseStatic(b []byte, baseDir string) (*Snapshot, error) {
 			return nil, perr("external_host", fmt.Errorf("host %q is already served by provider %q", p.ExternalURL.Host, other))
 		}
 		hosts[p.ExternalURL.Host] = p.Name
+		// Sessions are bound to a provider by client_id: the same id at
+		// another issuer would let that issuer's sessions in here.
+		if other, dup := clients[p.ClientID]; dup && strings.TrimSuffix(other.Issuer, "/") != strings.TrimSuffix(p.Issuer, "/") {
+			return nil, perr("client_id", fmt.Errorf("%q is also the client_id of provider %q at another issuer (%s): sessions are bound to the client_id, so give each issuer's client its own", p.ClientID, other.Name, other.Issuer))
+		}
+		clients[p.ClientID] = p
 		snap.Providers = append(snap.Providers, p)
 	}
 	return snap, nil

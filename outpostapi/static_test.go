@@ -79,6 +79,17 @@ func TestParseStaticGood(t *testing.T) {
 	}
 }
 
+// The same client_id at the same issuer (one client for several apps, as
+// Dex allows) is fine: the sessions are that issuer's either way.
+func TestParseStaticSameClientAtOneIssuer(t *testing.T) {
+	doc := strings.Replace(goodStatic, "    issuer: https://id.example.com/\n    client_id: am\n", "    issuer: https://id.example.com\n    client_id: prom\n", 1)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "am.secret"), "x")
+	if _, err := ParseStatic([]byte(doc), dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Every rejected file must name where the operator has to look.
 func TestParseStaticErrorsNameLineAndField(t *testing.T) {
 	dir := t.TempDir()
@@ -114,6 +125,10 @@ func TestParseStaticErrorsNameLineAndField(t *testing.T) {
 		{"duplicate name", func(s string) string {
 			return strings.Replace(s, "name: alertmanager", "name: prometheus", 1)
 		}, []string{"line 16", "name", "#1"}, ""},
+		{"same client_id at another issuer", func(s string) string {
+			s = strings.Replace(s, "    issuer: https://id.example.com/\n    client_id: am\n", "    issuer: https://other-id.example.com/\n    client_id: prom\n", 1)
+			return s
+		}, []string{"line 20", `"alertmanager"`, "client_id", `"prometheus"`, "other issuer"}, "sessions are bound to the client_id"},
 		{"bad log level", func(s string) string { return strings.Replace(s, "log_level: debug", "log_level: loud", 1) },
 			[]string{"line 3", "log_level", "loud"}, ""},
 		{"not yaml", func(string) string { return "providers: [\n" }, []string{"line"}, ""},
