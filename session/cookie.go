@@ -61,7 +61,7 @@ type Codec struct {
 	name string
 	// plain is the name without HostPrefix.
 	plain string
-	sc   *securecookie.SecureCookie
+	sc    *securecookie.SecureCookie
 	// scope names the keys in the cache of verified values.
 	scope string
 }
