@@ -51,6 +51,10 @@ type Config struct {
 	// AllowUnverifiedEmail lets email rules pass without
 	// email_verified: true (needed for issuers that never send it).
 	AllowUnverifiedEmail bool `yaml:"allow_unverified_email"`
+	// PathsCaseInsensitive makes every paths entry (prefix and regex) match
+	// without letter case, for apps that route /API/x as /api/x; by
+	// default /API is not /api, as for most servers.
+	PathsCaseInsensitive bool `yaml:"paths_case_insensitive"`
 }
 
 // Empty reports whether the configuration sets no rule at all.
@@ -118,6 +122,9 @@ type claimRule struct {
 // mistake is an error naming the field: a rule that cannot be evaluated
 // must keep the provider out, never let everyone in.
 func Compile(c Config) (*Policy, error) {
+	if c.PathsCaseInsensitive && len(c.Paths) == 0 {
+		return nil, &Error{"paths_case_insensitive", "is set but no paths entry is"}
+	}
 	if c.Empty() {
 		if c.GroupsClaim != "" || c.GroupsCaseInsensitive || c.AllowUnverifiedEmail {
 			return nil, &Error{"allowed_groups", "rule options are set but no rule is"}
@@ -143,8 +150,15 @@ func Compile(c Config) (*Policy, error) {
 				return nil, &Error{field + ".prefix", fmt.Sprintf("%q must start with /", pc.Prefix)}
 			}
 			pr.name = field + " (prefix " + pc.Prefix + ")"
+			if c.PathsCaseInsensitive {
+				pr.re = foldedPrefix(pc.Prefix)
+			}
 		case pc.Regex != "":
-			re, err := regexp.Compile(pc.Regex)
+			expr := pc.Regex
+			if c.PathsCaseInsensitive {
+				expr = foldCase + expr
+			}
+			re, err := regexp.Compile(expr)
 			if err != nil {
 				return nil, &Error{field + ".regex", err.Error()}
 			}

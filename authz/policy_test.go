@@ -8,14 +8,20 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// decodeStrict decodes doc as the standalone file does: unknown keys fail.
+func decodeStrict(t testing.TB, doc string, c *Config) {
+	t.Helper()
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		t.Fatalf("yaml: %v", err)
+	}
+}
+
 func compileYAML(t testing.TB, doc string) *Policy {
 	t.Helper()
 	var c Config
-	dec := yaml.NewDecoder(strings.NewReader(doc))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		t.Fatalf("yaml: %v", err)
-	}
+	decodeStrict(t, doc, &c)
 	p, err := Compile(c)
 	if err != nil {
 		t.Fatalf("compile: %v", err)

@@ -103,6 +103,9 @@ func TestParseStaticErrorsNameLineAndField(t *testing.T) {
 		{"unknown field", func(s string) string {
 			return strings.Replace(s, "    client_id: prom\n", "    client_id: prom\n    clientsecret: x\n", 1)
 		}, []string{"line 10", "clientsecret"}, "typo'd keys must not be ignored"},
+		{"typo in a rule option", func(s string) string {
+			return strings.Replace(s, "    client_id: prom\n", "    client_id: prom\n    path_case_insensitive: true\n", 1)
+		}, []string{"line 10", "path_case_insensitive"}, "a misspelt paths_case_insensitive must not leave paths case-sensitive unnoticed"},
 		{"bad regexp", func(s string) string {
 			return strings.Replace(s, "^/-/ready$", "^/-/(ready$", 1)
 		}, []string{"line 12", `"prometheus"`, "skip_path_regex", "line 3"}, "the field's line, then the line inside the block"},

@@ -65,12 +65,11 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		// Max-Age = access_token_validity + 1 (spec §14.2).
 		lifetime = time.Duration(*v*float64(time.Second)) + time.Second
 	}
-	secure := p.ExternalURL.Scheme == "https"
-	sc, err := sh.codecs.codec(session.CookieOptions{ClientID: p.ClientID, CookieSecret: p.CookieSecret, Domain: p.CookieDomain, Secure: secure, MaxAge: lifetime})
+	sc, err := sh.codecs.codec(cookieOptions(p, "", lifetime))
 	if err != nil {
 		return fail("cookie_secret", err)
 	}
-	lc, err := sh.codecs.codec(session.CookieOptions{Name: sc.Name() + "_login", ClientID: p.ClientID, CookieSecret: p.CookieSecret, Domain: p.CookieDomain, Secure: secure, MaxAge: loginWindow})
+	lc, err := sh.codecs.codec(cookieOptions(p, sc.PlainName()+"_login", loginWindow))
 	if err != nil {
 		return fail("cookie_secret", err)
 	}
@@ -374,7 +373,7 @@ func (a *application) removeOwnCookies(r *http.Request) {
 			part = textproto.TrimString(part)
 			name, _, _ := strings.Cut(part, "=")
 			name = strings.TrimSpace(name)
-			if part == "" || name == a.sessionCookies.Name() || name == a.loginCookies.Name() {
+			if part == "" || a.ownCookie(name) {
 				continue
 			}
 			if kept.Len() > 0 {
@@ -388,6 +387,14 @@ func (a *application) removeOwnCookies(r *http.Request) {
 		return
 	}
 	r.Header["Cookie"] = []string{kept.String()}
+}
+
+// ownCookie reports whether name is one of the outpost's cookies, with or
+// without the __Host- prefix: a plain one is never read on a provider with
+// the prefix, but it is still an outpost value the app must not hold.
+func (a *application) ownCookie(name string) bool {
+	return name == a.sessionCookies.Name() || name == a.loginCookies.Name() ||
+		name == a.sessionCookies.PlainName() || name == a.loginCookies.PlainName()
 }
 
 func isWebsocketUpgrade(r *http.Request) bool {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/session"
 )
 
@@ -29,13 +30,18 @@ func FuzzMarkerQuery(f *testing.F) {
 }
 
 // removeOwnCookies: no cookie Go's parser would take for the outpost's
-// reaches the app, and the app's cookies pass in order.
+// (with the __Host- prefix or without) reaches the app, and the app's
+// cookies pass in order.
 func FuzzRemoveOwnCookies(f *testing.F) {
-	sc, _ := session.NewCodec(session.CookieOptions{ClientID: "app", CookieSecret: "0123456789abcdef0123", MaxAge: time.Hour})
-	lc, _ := session.NewCodec(session.CookieOptions{Name: sc.Name() + "_login", ClientID: "app", CookieSecret: "0123456789abcdef0123", MaxAge: time.Hour})
+	p := provider(f, "app", outpostapi.ModeProxy, "https://app.example.com", "")
+	sc, _ := session.NewCodec(cookieOptions(&p, "", time.Hour))
+	lc, _ := session.NewCodec(cookieOptions(&p, sc.PlainName()+"_login", time.Hour))
 	a := &application{sessionCookies: sc, loginCookies: lc}
-	own := sc.Name()
-	for _, s := range []string{"", "a=b", own + "=x", "a=1; " + own + " =x ;b=2", own + "_login=y;;c", "\t" + own + "\t=v", own} {
+	own, plain := sc.Name(), sc.PlainName()
+	isOwn := func(name string) bool {
+		return name == own || name == own+"_login" || name == plain || name == plain+"_login"
+	}
+	for _, s := range []string{"", "a=b", own + "=x", "a=1; " + own + " =x ;b=2", own + "_login=y;;c", "\t" + own + "\t=v", own, plain + "=x; " + plain + "_login=y"} {
 		f.Add(s, "")
 		f.Add(s, "z="+own)
 	}
@@ -46,7 +52,7 @@ func FuzzRemoveOwnCookies(f *testing.F) {
 		}
 		var want []string
 		for _, ck := range (&http.Request{Header: r.Header.Clone()}).Cookies() {
-			if ck.Name == own || ck.Name == own+"_login" {
+			if isOwn(ck.Name) {
 				continue
 			}
 			want = append(want, ck.Name)
@@ -54,7 +60,7 @@ func FuzzRemoveOwnCookies(f *testing.F) {
 		a.removeOwnCookies(r)
 		var got []string
 		for _, ck := range r.Cookies() {
-			if ck.Name == own || ck.Name == own+"_login" {
+			if isOwn(ck.Name) {
 				t.Fatalf("%q %q: the outpost's cookie %q passed", line1, line2, ck.Name)
 			}
 			got = append(got, ck.Name)

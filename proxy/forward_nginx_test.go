@@ -124,8 +124,8 @@ func runNginx(t *testing.T, nginxAddr, outpostAddr, appURL string) {
 }
 
 // nginxServer is one server block: its server_name ("" for none) and the
-// app it protects.
-type nginxServer struct{ name, app string }
+// app it protects; with cert and key (PEM files) it serves HTTPS.
+type nginxServer struct{ name, app, cert, key string }
 
 // runNginxServers runs nginx on nginxAddr with one server block per server
 // (the first is the default server), each protected with the two snippets
@@ -147,6 +147,10 @@ func runNginxServers(t *testing.T, nginxAddr, outpostAddr, snippets string, serv
 		name := ""
 		if s.name != "" {
 			name = "server_name " + s.name + ";"
+		}
+		if s.cert != "" {
+			listen += " ssl"
+			name += fmt.Sprintf("\n        ssl_certificate %s;\n        ssl_certificate_key %s;", s.cert, s.key)
 		}
 		fmt.Fprintf(&blocks, `    server {
         listen %[1]s;

@@ -127,6 +127,7 @@ func (a *application) callback(w http.ResponseWriter, r *http.Request, q url.Val
 		a.errorPage(w, r, http.StatusInternalServerError, "Sign-in failed", "The session cookie could not be written.", err)
 		return
 	}
+	a.expirePlainCookies(w, r)
 	a.metrics.LoginSucceeded()
 	a.log.Info("signed in", "provider", a.provider.Name, "user", claimString(s.Claims, "preferred_username"), "sub", s.Sub)
 	target := st.Redirect
@@ -243,6 +244,7 @@ func (a *application) signOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, a.sessionCookies.Expire())
+	a.expirePlainCookies(w, r)
 	if s == nil {
 		a.redirectToStart(w, r)
 		return

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -131,6 +132,9 @@ type stackOptions struct {
 	aliceAttributes string
 	// additionalHeaders is OUTPOST_AUTH__ADDITIONAL_HEADERS.
 	additionalHeaders []string
+	// tls serves the outpost over HTTPS (the fallback certificate) and
+	// makes the external host https.
+	tls bool
 }
 
 func newStack(t *testing.T) *stack {
@@ -155,7 +159,11 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 	st.upstreamURL = up.URL
 
 	outLn, coreLn, counterLn := listen(t), listen(t), listen(t)
-	st.outpost, st.core = "http://"+outLn.Addr().String(), "http://"+counterLn.Addr().String()
+	scheme := "http"
+	if o.tls {
+		scheme = "https"
+	}
+	st.outpost, st.core = scheme+"://"+outLn.Addr().String(), "http://"+counterLn.Addr().String()
 	// Everything reaches the devcore through this proxy, which keeps the
 	// Host (so the core's URLs and issuer name the proxy) and counts the
 	// refresh grants the core receives.
@@ -183,7 +191,7 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 	external := cmp.Or(o.external, st.outpost)
 	if o.externalHostname != "" {
 		_, port, _ := net.SplitHostPort(outLn.Addr().String())
-		external = "http://" + o.externalHostname + ":" + port
+		external = scheme + "://" + o.externalHostname + ":" + port
 	}
 	var second struct{ ref, provider string }
 	if o.secondApp {
@@ -275,6 +283,10 @@ users:
 	srv := proxy.New(popts)
 	st.server = srv
 	front := proxy.NewHTTPServer(srv)
+	if o.tls {
+		certs := proxy.NewCertificates(srv.Snapshot, fallbackCert(t), log)
+		outLn = tls.NewListener(outLn, proxy.TLSConfig(certs.GetCertificate))
+	}
 	go func() { _ = front.Serve(outLn) }()
 
 	ready := make(chan struct{})

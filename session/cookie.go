@@ -21,6 +21,11 @@ func CookieName(clientID string) string {
 	return "authentik_proxy_" + hex.EncodeToString(sum[:])[:8]
 }
 
+// HostPrefix is the cookie name prefix a browser accepts only from the
+// host itself, over HTTPS, with Path=/ and no Domain (RFC 6265bis §4.1.3.2):
+// a sibling subdomain can neither set nor overwrite such a cookie.
+const HostPrefix = "__Host-"
+
 // NewID returns a fresh session id: 32 random bytes, base32 without padding.
 func NewID() string {
 	b := make([]byte, 32)
@@ -32,7 +37,10 @@ func NewID() string {
 type CookieOptions struct {
 	// Name defaults to CookieName(ClientID); other cookies of a provider
 	// (the login attempt) pass their own, and get keys of their own.
-	Name         string
+	Name string
+	// HostOnly puts HostPrefix before the name; it needs Secure and no
+	// Domain, as browsers drop a __Host- cookie without them.
+	HostOnly     bool
 	ClientID     string
 	CookieSecret string
 	// Domain is cookie_domain; empty means a host-only cookie.
@@ -51,7 +59,9 @@ type CookieOptions struct {
 type Codec struct {
 	opts CookieOptions
 	name string
-	sc   *securecookie.SecureCookie
+	// plain is the name without HostPrefix.
+	plain string
+	sc    *securecookie.SecureCookie
 	// scope names the keys in the cache of verified values.
 	scope string
 }
@@ -65,9 +75,16 @@ func NewCodec(o CookieOptions) (*Codec, error) {
 	if o.MaxAge <= 0 {
 		return nil, errors.New("cookie max age must be positive")
 	}
-	name := o.Name
-	if name == "" {
-		name = CookieName(o.ClientID)
+	plain := o.Name
+	if plain == "" {
+		plain = CookieName(o.ClientID)
+	}
+	name := plain
+	if o.HostOnly {
+		if !o.Secure || o.Domain != "" {
+			return nil, errors.New("a " + HostPrefix + " cookie must be Secure and have no Domain")
+		}
+		name = HostPrefix + plain
 	}
 	// hkdf.Key is Extract then Expand: one Extract serves both keys.
 	prk, err := hkdf.Extract(sha256.New, []byte(o.CookieSecret), nil)
@@ -85,11 +102,18 @@ func NewCodec(o CookieOptions) (*Codec, error) {
 	sc := securecookie.New(hashKey, blockKey).MaxAge(int(o.MaxAge / time.Second)).MaxLength(4096)
 	sc.SetSerializer(securecookie.NopEncoder{})
 	scope := sha256.Sum256(append(append([]byte(name+"\x00"), hashKey...), blockKey...))
-	return &Codec{opts: o, name: name, sc: sc, scope: string(scope[:])}, nil
+	return &Codec{opts: o, name: name, plain: plain, sc: sc, scope: string(scope[:])}, nil
 }
 
-// Name is the cookie's name.
+// Name is the cookie's name, the only one SessionID reads.
 func (c *Codec) Name() string { return c.name }
+
+// HostOnly reports whether the name carries HostPrefix.
+func (c *Codec) HostOnly() bool { return c.opts.HostOnly }
+
+// PlainName is the name without HostPrefix: on a HostOnly codec, the
+// name such a cookie had before the prefix, which is never read.
+func (c *Codec) PlainName() string { return c.plain }
 
 // Cookie is a Set-Cookie carrying value (a session id), living for maxAge
 // (capped at the codec's MaxAge).
