@@ -129,6 +129,8 @@ type stackOptions struct {
 	credentialTTL time.Duration
 	// aliceAttributes is alice's attributes at the core (YAML flow map).
 	aliceAttributes string
+	// bodyIdle is OUTPOST_LISTEN__BODY_IDLE_TIMEOUT (0: the default).
+	bodyIdle time.Duration
 	// additionalHeaders is OUTPOST_AUTH__ADDITIONAL_HEADERS.
 	additionalHeaders []string
 }
@@ -274,7 +276,7 @@ users:
 	}
 	srv := proxy.New(popts)
 	st.server = srv
-	front := proxy.NewHTTPServer(srv)
+	front := proxy.NewHTTPServerWith(srv, cmp.Or(o.bodyIdle, proxy.DefaultBodyIdleTimeout))
 	go func() { _ = front.Serve(outLn) }()
 
 	ready := make(chan struct{})
