@@ -232,6 +232,8 @@ func LoadEnv(lookup func(string) (string, bool), needCore bool) (Env, error) {
 	duration("AUTHENTIK_WEB__TIMEOUT_HTTP_IDLE", &env.Limits.IdleTimeout)
 	count("OUTPOST_LISTEN__MAX_HEADER_BYTES", &env.Limits.MaxHeaderBytes, 4096)
 	count("OUTPOST_LISTEN__MAX_WEBSOCKETS_PER_CLIENT", &env.Limits.MaxWebsocketsPerClient, 1)
+	count("OUTPOST_LISTEN__MAX_CONNS_PER_CLIENT", &env.Limits.MaxConnsPerClient, 1)
+	duration("OUTPOST_LISTEN__BODY_IDLE_TIMEOUT", &env.Limits.BodyIdleTimeout)
 	count("OUTPOST_AUTH__FAILED_CREDENTIALS_PER_MINUTE", &env.Limits.FailedCredentialsPerMinute, 1)
 	duration("OUTPOST_AUTH__CREDENTIAL_CACHE_TTL", &env.Limits.CredentialCacheTTL)
 	count("OUTPOST_AUTH__BACKCHANNEL_LOGOUTS_PER_MINUTE", &env.Limits.BackchannelLogoutsPerMinute, 1)
@@ -266,6 +268,12 @@ type Limits struct {
 	MaxHeaderBytes int
 	// MaxWebsocketsPerClient caps concurrent websocket upgrades per client IP.
 	MaxWebsocketsPerClient int
+	// MaxConnsPerClient caps the open connections of one client IP (per
+	// /64 for IPv6) over all listeners; trusted proxy peers are not capped.
+	MaxConnsPerClient int
+	// BodyIdleTimeout is how long a request body may go without a byte
+	// arriving; an upload that keeps making progress is never cut.
+	BodyIdleTimeout time.Duration
 	// FailedCredentialsPerMinute is each client IP's budget of wrong
 	// Bearer/Basic credentials; past it, 429.
 	FailedCredentialsPerMinute int
@@ -285,6 +293,8 @@ var DefaultLimits = Limits{
 	IdleTimeout:                 120 * time.Second,
 	MaxHeaderBytes:              64 << 10,
 	MaxWebsocketsPerClient:      64,
+	MaxConnsPerClient:           256,
+	BodyIdleTimeout:             60 * time.Second,
 	FailedCredentialsPerMinute:  30,
 	CredentialCacheTTL:          time.Minute,
 	BackchannelLogoutsPerMinute: 30,

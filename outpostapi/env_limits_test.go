@@ -22,11 +22,16 @@ func TestEnvLimits(t *testing.T) {
 		"OUTPOST_LISTEN__MAX_HEADER_BYTES": "16384", "OUTPOST_LISTEN__MAX_WEBSOCKETS_PER_CLIENT": "3",
 		"OUTPOST_AUTH__FAILED_CREDENTIALS_PER_MINUTE": "5", "OUTPOST_AUTH__CREDENTIAL_CACHE_TTL": "10s",
 		"OUTPOST_AUTH__BACKCHANNEL_LOGOUTS_PER_MINUTE": "120",
+		"OUTPOST_LISTEN__MAX_CONNS_PER_CLIENT":         "7", "OUTPOST_LISTEN__BODY_IDLE_TIMEOUT": "3s",
 	}), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Limits{2 * time.Second, time.Minute, 16384, 3, 5, 10 * time.Second, 120}); env.Limits != want {
+	if want := (Limits{
+		ReadHeaderTimeout: 2 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16384, MaxWebsocketsPerClient: 3,
+		MaxConnsPerClient: 7, BodyIdleTimeout: 3 * time.Second,
+		FailedCredentialsPerMinute: 5, CredentialCacheTTL: 10 * time.Second, BackchannelLogoutsPerMinute: 120,
+	}); env.Limits != want {
 		t.Errorf("limits = %+v, want %+v", env.Limits, want)
 	}
 	env, _ = LoadEnv(lookup(map[string]string{"OUTPOST_AUTH__ADDITIONAL_HEADERS": " X-Role, Remote-User ,,"}), false)
@@ -38,6 +43,7 @@ func TestEnvLimits(t *testing.T) {
 		"OUTPOST_LISTEN__MAX_HEADER_BYTES": "100", "OUTPOST_LISTEN__MAX_WEBSOCKETS_PER_CLIENT": "0",
 		"OUTPOST_AUTH__FAILED_CREDENTIALS_PER_MINUTE": "0", "OUTPOST_AUTH__CREDENTIAL_CACHE_TTL": "2m",
 		"OUTPOST_AUTH__BACKCHANNEL_LOGOUTS_PER_MINUTE": "0",
+		"OUTPOST_LISTEN__MAX_CONNS_PER_CLIENT":         "0", "OUTPOST_LISTEN__BODY_IDLE_TIMEOUT": "0s",
 	} {
 		_, err := LoadEnv(lookup(map[string]string{name: v}), false)
 		if err == nil || !strings.Contains(err.Error(), name) {

@@ -68,6 +68,12 @@ func (a *application) backchannelLogout(w http.ResponseWriter, r *http.Request) 
 		logoutAnswer(w, http.StatusMethodNotAllowed, "invalid_request", "POST a logout_token form")
 		return
 	}
+	if r.ContentLength > maxLogoutBody {
+		// Refused unread: waiting for a body this size would only let a
+		// client that never sends it hold the connection.
+		logoutAnswer(w, http.StatusRequestEntityTooLarge, "invalid_request", "the body is larger than a logout token form")
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxLogoutBody)
 	if err := r.ParseForm(); err != nil {
 		a.log.Warn("back-channel logout refused", "provider", a.provider.Name, "reason", "unreadable form", "error", err)

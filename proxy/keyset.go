@@ -43,7 +43,8 @@ func newSpacedKeySet(client *http.Client, jwksURL string, interval time.Duration
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	gated := &http.Client{Timeout: client.Timeout, Transport: &refreshGate{base: base, interval: interval}}
+	// The key count is checked before go-oidc parses (and keeps) the keys.
+	gated := &http.Client{Timeout: client.Timeout, Transport: &refreshGate{base: jwksBound{base: base, max: maxJWKSKeys}, interval: interval}}
 	// The key set fetches in the background: its context outlives requests.
 	return &spacedKeySet{remote: oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), gated), jwksURL), interval: interval}
 }

@@ -10,16 +10,24 @@ import (
 
 // Listener timeouts. There is deliberately no write timeout: proxied
 // responses (streams, SSE, long downloads, slow queries) must not be cut.
-// Slow clients are still bounded by the header and idle timeouts.
+// Slow clients are still bounded by the header and idle timeouts, request
+// bodies by GuardBodies' idle deadline, connections by ConnLimit.
 const (
 	readHeaderTimeout = 5 * time.Second
 	idleTimeout       = 120 * time.Second
 )
 
-// NewHTTPServer wraps h in an http.Server with the outpost's timeouts.
+// NewHTTPServer wraps h in an http.Server with the outpost's timeouts and
+// GuardBodies at DefaultBodyIdleTimeout.
 func NewHTTPServer(h http.Handler) *http.Server {
+	return NewHTTPServerWith(h, DefaultBodyIdleTimeout)
+}
+
+// NewHTTPServerWith is NewHTTPServer with request bodies allowed to stall
+// for bodyIdle (OUTPOST_LISTEN__BODY_IDLE_TIMEOUT).
+func NewHTTPServerWith(h http.Handler, bodyIdle time.Duration) *http.Server {
 	return &http.Server{
-		Handler:           h,
+		Handler:           GuardBodies(h, bodyIdle),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    1 << 20,

@@ -130,6 +130,8 @@ type stackOptions struct {
 	credentialTTL time.Duration
 	// aliceAttributes is alice's attributes at the core (YAML flow map).
 	aliceAttributes string
+	// bodyIdle is OUTPOST_LISTEN__BODY_IDLE_TIMEOUT (0: the default).
+	bodyIdle time.Duration
 	// additionalHeaders is OUTPOST_AUTH__ADDITIONAL_HEADERS.
 	additionalHeaders []string
 	// tls serves the outpost over HTTPS (the fallback certificate) and
@@ -282,7 +284,7 @@ users:
 	}
 	srv := proxy.New(popts)
 	st.server = srv
-	front := proxy.NewHTTPServer(srv)
+	front := proxy.NewHTTPServerWith(srv, cmp.Or(o.bodyIdle, proxy.DefaultBodyIdleTimeout))
 	if o.tls {
 		certs := proxy.NewCertificates(srv.Snapshot, fallbackCert(t), log)
 		outLn = tls.NewListener(outLn, proxy.TLSConfig(certs.GetCertificate))

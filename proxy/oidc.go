@@ -77,13 +77,15 @@ func newOIDCClient(p *outpostapi.Provider, s oidcSettings) (*oidcClient, error) 
 		TLSHandshakeTimeout: 10 * time.Second,
 		IdleConnTimeout:     90 * time.Second,
 	}
+	// Every body from the identity provider is capped (issuerbody.go).
+	capped := cappedTransport{base: base, max: maxIssuerBody}
 	ua := s.UserAgent + " (provider=" + p.Name + ")"
 	c := &oidcClient{
 		provider:   p,
 		keyRefresh: s.KeyRefresh,
-		plain:      &http.Client{Timeout: backchannelTimeout, Transport: &backchannelTransport{base: base, userAgent: ua}},
+		plain:      &http.Client{Timeout: backchannelTimeout, Transport: &backchannelTransport{base: capped, userAgent: ua}},
 	}
-	bt := &backchannelTransport{base: base, userAgent: ua}
+	bt := &backchannelTransport{base: capped, userAgent: ua}
 	if p.Issuer == "" {
 		// Core providers: the core derives the token's iss from the Host of
 		// the token request, so it must be the host browsers use.

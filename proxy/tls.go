@@ -235,10 +235,19 @@ func tlsCipherSuites() []uint16 {
 // PROXY protocol header read only from trusted peers (before TLS, as a load
 // balancer sends it), then TLS with cfg.
 func ListenTLS(addr string, trusted []netip.Prefix, cfg *tls.Config) (net.Listener, error) {
+	return ListenTLSWith(addr, trusted, cfg, nil)
+}
+
+// ListenTLSWith is ListenTLS with wrap, if set, around the raw TCP listener
+// (ConnLimit.Listener: it must see the peer before PROXY and TLS).
+func ListenTLSWith(addr string, trusted []netip.Prefix, cfg *tls.Config, wrap func(net.Listener) net.Listener) (net.Listener, error) {
 	lc := net.ListenConfig{KeepAlive: tlsKeepAlive}
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if wrap != nil {
+		ln = wrap(ln)
 	}
 	if cfg == nil || cfg.GetCertificate == nil && len(cfg.Certificates) == 0 {
 		_ = ln.Close()

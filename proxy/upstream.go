@@ -192,6 +192,11 @@ func (u *upstreamProxy) fail(w http.ResponseWriter, r *http.Request, err error) 
 		// The client went away; there is nobody to answer.
 		return
 	}
+	if bodyStalled(w) {
+		// The client's upload stalled, not the upstream.
+		answerBodyTimeout(w)
+		return
+	}
 	t, _ := r.Context().Value(upstreamKey{}).(upstreamTarget)
 	kind := upstreamErrorKind(err)
 	u.metrics.UpstreamError(kind)

@@ -130,6 +130,8 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		}
 	}
 
+	// One count per client over every listener, metrics included.
+	conns := proxy.NewConnLimit(limits.MaxConnsPerClient, o.env.TrustedProxyCIDRs, log)
 	httpLns, err := listenAll("AUTHENTIK_LISTEN__HTTP", o.env.ListenHTTPAll, o.env.ListenHTTP)
 	if err != nil {
 		return err
@@ -139,7 +141,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		closeAll(httpLns)
 		return err
 	}
-	tlsLns, err := startTLS(o.env, dataPlane, log)
+	tlsLns, err := startTLS(o.env, dataPlane, conns, log)
 	if err != nil {
 		closeAll(httpLns)
 		closeAll(metricsLns)
@@ -153,7 +155,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	// A listener that dies takes the process down with it: an outpost that
 	// cannot serve must not look alive to its supervisor.
 	serve := func(name string, h http.Handler, ln net.Listener) {
-		srv := proxy.NewHTTPServer(h)
+		srv := proxy.NewHTTPServerWith(h, limits.BodyIdleTimeout)
 		srv.ReadHeaderTimeout = limits.ReadHeaderTimeout
 		srv.IdleTimeout = limits.IdleTimeout
 		srv.MaxHeaderBytes = limits.MaxHeaderBytes
@@ -168,13 +170,13 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		errc <- err
 	}
 	for _, ln := range httpLns {
-		go serve("http", dataPlane, proxy.ProxyProtocolListener(ln, o.env.TrustedProxyCIDRs))
+		go serve("http", dataPlane, proxy.ProxyProtocolListener(conns.Listener(ln), o.env.TrustedProxyCIDRs))
 	}
 	for _, ln := range tlsLns {
 		go serve("https", dataPlane, ln)
 	}
 	for _, ln := range metricsLns {
-		go serve("metrics", m.Handler(dataPlane.Readiness), ln)
+		go serve("metrics", m.Handler(dataPlane.Readiness), conns.Listener(ln))
 	}
 	if o.ready != nil {
 		o.ready <- listenAddrs{http: httpLns[0].Addr().String(), metrics: metricsLns[0].Addr().String()}

@@ -14,8 +14,9 @@ import (
 // external host is the server name, in the configuration dataPlane has in
 // force, else a self-signed fallback generated here. The listeners read a
 // PROXY header from trusted peers only, before TLS. Serve them like the
-// HTTP ones: they hand out TLS connections.
-func startTLS(env outpostapi.Env, dataPlane *proxy.Server, log *slog.Logger) ([]net.Listener, error) {
+// HTTP ones: they hand out TLS connections. conns counts each client's
+// connections before the PROXY header and TLS.
+func startTLS(env outpostapi.Env, dataPlane *proxy.Server, conns *proxy.ConnLimit, log *slog.Logger) ([]net.Listener, error) {
 	want := env.ListenHTTPSAll
 	if len(want) == 0 && env.ListenHTTPS != "" {
 		want = []string{env.ListenHTTPS}
@@ -32,7 +33,7 @@ func startTLS(env outpostapi.Env, dataPlane *proxy.Server, log *slog.Logger) ([]
 	cfg := proxy.TLSConfig(certs.GetCertificate)
 	var lns []net.Listener
 	for _, addr := range want {
-		ln, err := proxy.ListenTLS(addr, env.TrustedProxyCIDRs, cfg)
+		ln, err := proxy.ListenTLSWith(addr, env.TrustedProxyCIDRs, cfg, conns.Listener)
 		if err != nil {
 			closeAll(lns)
 			return nil, fmt.Errorf("AUTHENTIK_LISTEN__HTTPS: %w", err)
