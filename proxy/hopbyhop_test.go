@@ -19,7 +19,9 @@ var hopByHopRows = []struct{ name, headers string }{
 	{"upper and lower case", "{C}Connection: X-AUTHENTIK-USERNAME, x-authentik-groups, authorization, x-team\n"},
 	{"two Connection lines", "{C}Connection: keep-alive\nConnection: X-Authentik-Uid, X-Authentik-Email, X-Team, Authorization\n"},
 	{"every identity name", "{C}Connection: " + strings.Join(identityNames, ", ") + ", Authorization, X-Team\n"},
-	{"with an app password", "Authorization: {A}\nConnection: X-Authentik-Username, Authorization, X-Team\n"},
+	// Not naming Authorization: a reverse proxy in front would drop the
+	// client's own credentials.
+	{"with an app password", "Authorization: {A}\nConnection: X-Authentik-Username, X-Authentik-Jwt, X-Team\n"},
 	{"with a websocket upgrade", "{C}Connection: Upgrade, X-Authentik-Username, Authorization, X-Team\nUpgrade: websocket\nSec-WebSocket-Version: 13\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\n"},
 }
 

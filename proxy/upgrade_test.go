@@ -228,7 +228,7 @@ var upgradeRows = []upgradeRow{
 	{name: "tcp, signed in", signedIn: true, req: "GET /x HTTP/1.1\nHost: {H}\n{C}Connection: Upgrade\nUpgrade: tcp\nX-Row: {ROW}\n\n"},
 	{name: "SPDY/3.1, signed in, POST", signedIn: true, req: "POST /api/v1/namespaces/default/pods/web/exec HTTP/1.1\nHost: {H}\n{C}Content-Length: 0\nConnection: Upgrade\nUpgrade: SPDY/3.1\nX-Stream-Protocol-Version: v4.channel.k8s.io\nX-Row: {ROW}\n\n"},
 	{name: "spdy/3.1 lower case, skipped path", req: "GET /public/x HTTP/1.1\nHost: {H}\nConnection: upgrade\nUpgrade: spdy/3.1\nX-Row: {ROW}\n\n"},
-	{name: "websocket/13, skipped path", req: "GET /public/x HTTP/1.1\nHost: {H}\nConnection: Upgrade\nUpgrade: tcp, websocketx\nX-Row: {ROW}\n\n"},
+	{name: "tcp, websocketx list, skipped path", req: "GET /public/x HTTP/1.1\nHost: {H}\nConnection: Upgrade\nUpgrade: tcp, websocketx\nX-Row: {ROW}\n\n"},
 }
 
 // checkUpgradeRow sends row to addr (the outpost, or a reverse proxy in
