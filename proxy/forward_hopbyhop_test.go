@@ -28,6 +28,19 @@ func TestForwardAuthConnectionCannotNameIdentityAway(t *testing.T) {
 	} {
 		t.Run(front.name, func(t *testing.T) {
 			e := newAttackEnv(t, front.start(t))
+			if front.name == "caddy" {
+				// The snippet keeps the upgrade token: websockets still
+				// reach the app as upgrades, with the identity.
+				t.Run("websocket handshake", func(t *testing.T) {
+					raw := e.expand("GET /ws HTTP/1.1\nHost: {H0}\nCookie: {C0}\nConnection: keep-alive, Upgrade, X-Authentik-Username\nUpgrade: websocket\n"+
+						"Sec-WebSocket-Version: 13\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nX-Row: {ROW}\n\n", "ws")
+					rawRequest(t, e.addr, raw)
+					got := e.app0.got("ws")
+					if got == nil || got.Header.Get("Upgrade") != "websocket" || got.Header.Get("X-Authentik-Username") != "alice" {
+						t.Fatalf("the app got %v", got)
+					}
+				})
+			}
 			for _, conn := range []string{
 				"X-authentik-username, X-Authentik-Groups, X-Authentik-Jwt, X-Team",
 				"x-authentik-username, X-AUTHENTIK-UID",
