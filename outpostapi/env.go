@@ -43,6 +43,10 @@ type Env struct {
 	// names the core's additionalHeaders attributes set; the outpost
 	// removes them from every client request.
 	AdditionalHeaders []string
+	// AllowedUpgrades (OUTPOST_PROXY__ALLOWED_UPGRADES) are the protocols a
+	// proxy-mode client may upgrade to, for every provider that does not
+	// set its own (standalone allowed_upgrades). Nil: DefaultAllowedUpgrades.
+	AllowedUpgrades []string
 	// LogLevel is lower case, one of trace, debug, info, warning, warn, error.
 	LogLevel string
 	Debug    bool
@@ -247,6 +251,15 @@ func LoadEnv(lookup func(string) (string, bool), needCore bool) (Env, error) {
 				env.AdditionalHeaders = append(env.AdditionalHeaders, name)
 			}
 		}
+	}
+
+	env.AllowedUpgrades = DefaultAllowedUpgrades
+	if v, ok := get("OUTPOST_PROXY__ALLOWED_UPGRADES"); ok {
+		list, err := ParseUpgradeList(v)
+		if err != nil {
+			fail("OUTPOST_PROXY__ALLOWED_UPGRADES", "%v (or none)", err)
+		}
+		env.AllowedUpgrades = list
 	}
 
 	env.Sessions = loadSessionEnv(get, fail)

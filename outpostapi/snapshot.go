@@ -62,6 +62,10 @@ type Provider struct {
 	// Policy is who may pass once signed in (standalone rules); nil: anyone
 	// the identity provider signed in.
 	Policy *authz.Policy
+	// AllowedUpgrades are the protocols a client may upgrade to in proxy
+	// mode (standalone allowed_upgrades); nil: the outpost's default
+	// (OUTPOST_PROXY__ALLOWED_UPGRADES).
+	AllowedUpgrades []string
 }
 
 // ProviderError says why a provider was left out of a snapshot.

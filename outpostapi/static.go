@@ -48,6 +48,10 @@ type StaticProvider struct {
 	// TLS is the certificate served on the HTTPS listener for this
 	// provider's external host (what certificate is for a core provider).
 	TLS *StaticTLS `yaml:"tls"`
+	// AllowedUpgrades are the protocols a client may upgrade to through
+	// this provider (proxy mode); unset: OUTPOST_PROXY__ALLOWED_UPGRADES,
+	// [] allows none.
+	AllowedUpgrades []string `yaml:"allowed_upgrades"`
 	// Authorization rules: who may pass once signed in (no core decides
 	// that in standalone mode).
 	authz.Config `yaml:",inline"`
@@ -213,6 +217,21 @@ func ParseStatic(b []byte, baseDir string) (*Snapshot, error) {
 			return nil, ProviderError{Provider: p.Name, Field: field, Line: ruleLine(&root, i, field), Err: msg}
 		}
 		p.Policy = policy
+		if i < len(lines) {
+			if _, set := lines[i]["allowed_upgrades"]; set {
+				p.AllowedUpgrades = []string{}
+				for j, up := range sp.AllowedUpgrades {
+					if err := CheckUpgradeProtocol(strings.TrimSpace(up)); err != nil {
+						uerr := perr("allowed_upgrades", err).(ProviderError)
+						if l := lineOf(&root, "providers", i, "allowed_upgrades", j); l > 0 {
+							uerr.Line = l
+						}
+						return nil, uerr
+					}
+					p.AllowedUpgrades = append(p.AllowedUpgrades, strings.TrimSpace(up))
+				}
+			}
+		}
 		if j, dup := names[p.Name]; dup {
 			return nil, perr("name", fmt.Errorf("%q is also the name of provider #%d", p.Name, j+1))
 		}

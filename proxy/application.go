@@ -44,6 +44,8 @@ type application struct {
 	eventLimit *eventLimiter
 	// additional are the additionalHeaders names of this provider.
 	additional *additionalNames
+	// upgrades are the protocols a client may upgrade to (proxy mode).
+	upgrades []string
 	// issuerClients are the client ids of the standalone providers at this
 	// provider's issuer (itself included): whose sessions a sign-out of one
 	// of its subjects ends. Nil for a core's provider, where a sub names one
@@ -79,7 +81,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 	}
 	hm := opts.Metrics.Host(snap.Outpost.Name, p.ExternalURL.Host)
 	sh.websockets.sessions.watch(opts.Store, opts.Log)
-	return &application{
+	a := &application{
 		provider:       p,
 		outpost:        snap.Outpost.Name,
 		log:            opts.Log,
@@ -99,7 +101,22 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		eventLimit:     sh.events,
 		additional:     sh.additional.forProvider(p.Name, opts.Log),
 		issuerClients:  issuerClients(p, snap),
-	}, nil
+		upgrades:       allowedUpgrades(p, opts),
+	}
+	a.upstream.identity = a.setIdentity
+	return a, nil
+}
+
+// allowedUpgrades is the provider's own list, else the outpost's, else
+// websocket only.
+func allowedUpgrades(p *outpostapi.Provider, opts Options) []string {
+	switch {
+	case p.AllowedUpgrades != nil:
+		return p.AllowedUpgrades
+	case opts.AllowedUpgrades != nil:
+		return opts.AllowedUpgrades
+	}
+	return outpostapi.DefaultAllowedUpgrades
 }
 
 // issuerClients is application.issuerClients for p in snap.
@@ -175,15 +192,22 @@ func (a *application) servedMarker(w http.ResponseWriter, r *http.Request, rawQu
 
 // proxy is proxy mode (spec §9): authenticate, then forward with identity.
 func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
+	// Judged on every path, skipped ones included: an upgrade the provider
+	// does not allow is removed, so the request goes on as a plain one.
+	up, refused := upgradeRequest(r.Header, a.upgrades)
+	if len(refused) > 0 {
+		a.log.Info("upgrade not allowed: removed from the request", "provider", a.provider.Name, "protocols", refused,
+			"client_ip", originOf(r).ClientIP, "path", r.URL.Path, "request_id", requestID(r))
+	}
 	// Skipped paths count too: the cap is per client, signed in or not.
-	if isWebsocketUpgrade(r) {
+	if up != "" {
 		ip := originOf(r).ClientIP
 		if !a.websockets.acquire(ip) {
-			a.log.Warn("too many websockets from one client", "provider", a.provider.Name, "client_ip", ip)
+			a.log.Warn("too many websockets from one client", "provider", a.provider.Name, "client_ip", ip, "protocol", up)
 			http.Error(w, "too many open websockets from this address", http.StatusTooManyRequests)
 			return
 		}
-		// The upstream call returns when the websocket closes.
+		// The upstream call returns when the connection closes.
 		defer a.websockets.release(ip)
 	}
 	id, err := a.authenticate(w, r)
@@ -207,9 +231,7 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 	}
 	switch d {
 	case allowIdentified:
-		r.Header = withRoomForIdentity(r.Header)
-		a.setIdentity(r.Header, s)
-		if isWebsocketUpgrade(r) {
+		if up != "" {
 			if id.method != metrics.MethodSession {
 				// Opened with a token or an app password: no stored
 				// session to follow, so the credential itself is.
@@ -221,9 +243,11 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-		a.upstream.serve(w, r, a.target(s))
+		t := a.target(s)
+		t.Identity, t.Upgrade = s, up
+		a.upstream.serve(w, r, t)
 	case allowAnonymous:
-		a.upstream.serve(w, r, upstreamTarget{URL: a.provider.InternalURL})
+		a.upstream.serve(w, r, upstreamTarget{URL: a.provider.InternalURL, Upgrade: up})
 	case refuseUnauthorized:
 		a.unauthorized(w, r, id.cred)
 	case refuseForbidden:
@@ -395,10 +419,6 @@ func (a *application) removeOwnCookies(r *http.Request) {
 func (a *application) ownCookie(name string) bool {
 	return name == a.sessionCookies.Name() || name == a.loginCookies.Name() ||
 		name == a.sessionCookies.PlainName() || name == a.loginCookies.PlainName()
-}
-
-func isWebsocketUpgrade(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
 // forbidden is the 403 of a refusal by the provider's rules: it says

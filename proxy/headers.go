@@ -59,17 +59,18 @@ func plainHeaderName(name string) bool {
 	return true
 }
 
-// withRoomForIdentity returns a copy of h sized for the identity
-// headers too: a request's header map is sized for what the client sent,
-// and growing it twice while the identity is added cost more than all the
-// rest of the decision (issue 10). Values are shared, not copied.
-func withRoomForIdentity(h http.Header) http.Header {
-	const room = 16 // the twelve, Authorization and a few additional headers
-	out := make(http.Header, len(h)+room)
-	for k, v := range h {
-		out[k] = v
-	}
-	return out
+// identityRoom is how many headers the identity adds at most, usually:
+// the twelve, Authorization and a few additional headers. A request's
+// header map is sized for what the client sent, and growing it while the
+// identity is added cost more than all the rest of the decision (issue 10).
+const identityRoom = 16
+
+// connectionHeaders are about the connection, not the user: an
+// additionalHeaders value under one of these names could turn the request
+// into a protocol upgrade or reframe it, so it is never set.
+var connectionHeaders = map[string]bool{
+	"Connection": true, "Upgrade": true, "Keep-Alive": true, "Proxy-Connection": true,
+	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Http2-Settings": true,
 }
 
 // setIdentityHeaders writes the identity of claims into h (the upstream
@@ -129,7 +130,7 @@ func setIdentityHeaders(h http.Header, claims map[string]any, info identityInfo)
 			for name, v := range extra {
 				s, _ := v.(string)
 				name = http.CanonicalHeaderKey(strings.TrimSpace(name))
-				if name != "" && plainHeaderName(name) && (info.Additional == nil || info.Additional.allow(name)) {
+				if name != "" && plainHeaderName(name) && !connectionHeaders[name] && (info.Additional == nil || info.Additional.allow(name)) {
 					set(name, s)
 				}
 			}

@@ -137,6 +137,11 @@ type stackOptions struct {
 	// tls serves the outpost over HTTPS (the fallback certificate) and
 	// makes the external host https.
 	tls bool
+	// allowedUpgrades is OUTPOST_PROXY__ALLOWED_UPGRADES (nil: the default).
+	allowedUpgrades []string
+	// basicAuth makes app inject Basic credentials: user name from the
+	// user's basic_user attribute, password from basic_password.
+	basicAuth bool
 }
 
 func newStack(t *testing.T) *stack {
@@ -233,7 +238,7 @@ providers:
     scopes_to_request: %s
     skip_path_regex: |
       ^/public/
-%sgroups:
+%s%sgroups:
   - name: ops
 users:
   - username: alice
@@ -247,7 +252,7 @@ users:
     password_hash: "%s"
     email: mallory@example.com
 `, st.token, st.core, second.ref, external, cmp.Or(o.upstream, up.URL), cmp.Or(o.mode, "proxy"), o.cookieDomain, o.validity, o.scopes,
-		second.provider, hash(t, "alice-pw"), hash(t, "alice-app-pw"), cmp.Or(o.aliceAttributes, "{}"), hash(t, "mallory-pw"))))
+		basicAuthFields(o.basicAuth), second.provider, hash(t, "alice-pw"), hash(t, "alice-app-pw"), cmp.Or(o.aliceAttributes, "{}"), hash(t, "mallory-pw"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,8 +277,8 @@ users:
 		st.store = session.NewMemoryStore(session.MemoryOptions{})
 	}
 	popts := proxy.Options{Log: cmp.Or(o.log, log), Metrics: o.metrics, CredentialCacheTTL: o.credentialTTL, Store: st.store, Version: "0.1.0", MaxWebsocketsPerClient: o.maxWebsockets,
-		AdditionalHeaders: o.additionalHeaders,
-		Events:            func(ctx context.Context, ev outpostapi.Event) { _ = events.PostEvent(ctx, ev) }}
+		AdditionalHeaders: o.additionalHeaders, AllowedUpgrades: o.allowedUpgrades,
+		Events: func(ctx context.Context, ev outpostapi.Event) { _ = events.PostEvent(ctx, ev) }}
 	if o.trusted {
 		popts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	}
@@ -318,6 +323,14 @@ users:
 		_ = st.store.Close()
 	})
 	return st
+}
+
+// basicAuthFields are app's basic-auth settings when on is set.
+func basicAuthFields(on bool) string {
+	if !on {
+		return ""
+	}
+	return "    basic_auth_enabled: true\n    basic_auth_user_attribute: basic_user\n    basic_auth_password_attribute: basic_password\n"
 }
 
 func browser(t *testing.T) *http.Client { return webtest.Browser(t) }

@@ -80,6 +80,10 @@ type Options struct {
 	// MaxWebsocketsPerClient caps concurrent websocket upgrades per client
 	// IP (default 64).
 	MaxWebsocketsPerClient int
+	// AllowedUpgrades are the protocols a proxy-mode client may upgrade to
+	// where the provider sets none (OUTPOST_PROXY__ALLOWED_UPGRADES); nil:
+	// websocket only.
+	AllowedUpgrades []string
 	// Events, if set, reports configuration errors to the core
 	// (POST /api/v3/events/events/).
 	Events func(context.Context, outpostapi.Event)

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/outpost-dev/outpost/metrics"
+	"github.com/outpost-dev/outpost/session"
 )
 
 // Upstream timeouts. There is no overall response timeout: streams, SSE and
@@ -73,6 +75,14 @@ type upstreamTarget struct {
 	Superuser bool
 	// Override is true when URL comes from the session's backend_override.
 	Override bool
+	// Identity, when set, is whose identity headers the request carries.
+	// They are set on the outgoing request in Rewrite, after ReverseProxy
+	// removed the hop-by-hop headers: a client's "Connection:
+	// X-Authentik-Username" then names nothing the outpost set.
+	Identity *session.Session
+	// Upgrade is the one protocol the request may switch to ("" none): a
+	// 101 to anything else is not spliced.
+	Upgrade string
 }
 
 // upstreamHostLabel is the upstream_host metric label: configured hosts
@@ -92,6 +102,8 @@ type upstreamProxy struct {
 	transports *transports
 	rp         *httputil.ReverseProxy
 	metrics    *metrics.Host
+	// identity writes a session's identity headers (application.setIdentity).
+	identity func(http.Header, *session.Session)
 }
 
 func newUpstreamProxy(log *slog.Logger, ts *transports, verifyTLS bool, hm *metrics.Host) *upstreamProxy {
@@ -115,6 +127,14 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, verifyTLS bool, hm *metr
 				pr.Out.Header.Set("X-Forwarded-Host", o.Host)
 				pr.Out.Header.Set("X-Forwarded-Proto", o.Scheme)
 			}
+			if t.Identity != nil && u.identity != nil {
+				// Sized for the identity headers too: growing the map
+				// while they are added costs more than this copy.
+				h := make(http.Header, len(pr.Out.Header)+identityRoom)
+				maps.Copy(h, pr.Out.Header)
+				u.identity(h, t.Identity)
+				pr.Out.Header = h
+			}
 		},
 		Transport: transportFor(ts, verifyTLS, hm),
 		// Streams arrive live: ReverseProxy flushes every write of an SSE
@@ -125,6 +145,10 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, verifyTLS bool, hm *metr
 		// small response cost two writes to the client instead of one.
 		FlushInterval: time.Millisecond,
 		ModifyResponse: func(resp *http.Response) error {
+			t, _ := resp.Request.Context().Value(upstreamKey{}).(upstreamTarget)
+			if err := checkSwitch(resp, t.Upgrade); err != nil {
+				return err
+			}
 			resp.Header.Set("X-Powered-By", "goauthentik.io")
 			return nil
 		},

@@ -112,7 +112,8 @@ func TestUpstreamWebsocket(t *testing.T) {
 		}
 	}))
 	defer up.Close()
-	front := frontOf(t, newUpstreamProxy(discard(), newTransports(), true, metrics.NewProxy().Host("test", "test")), upstreamTarget{URL: mustURL(t, up.URL)})
+	// The application let the websocket upgrade through (Upgrade).
+	front := frontOf(t, newUpstreamProxy(discard(), newTransports(), true, metrics.NewProxy().Host("test", "test")), upstreamTarget{URL: mustURL(t, up.URL), Upgrade: "websocket"})
 	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(front, "http")+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -100,6 +100,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		Log:    log, Store: store, Version: userAgentVersion(),
 		BrowserURL: o.env.HostBrowser, Insecure: o.env.Insecure, TrustedProxies: o.env.TrustedProxyCIDRs,
 		MaxWebsocketsPerClient:      limits.MaxWebsocketsPerClient,
+		AllowedUpgrades:             o.env.AllowedUpgrades,
 		CredentialFailuresPerMinute: limits.FailedCredentialsPerMinute,
 		CredentialCacheTTL:          limits.CredentialCacheTTL,
 		AdditionalHeaders:           o.env.AdditionalHeaders,
