@@ -30,6 +30,7 @@ type application struct {
 	sessionCookies *session.Codec
 	loginCookies   *session.Codec
 	refreshes      *singleflight.Group
+	backoff        *refreshBackoff
 	websockets     *connLimiter
 	events         func(context.Context, outpostapi.Event)
 	// metrics are labelled with the provider's configured host.
@@ -92,6 +93,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		sessionCookies: sc,
 		loginCookies:   lc,
 		refreshes:      sh.refreshes,
+		backoff:        sh.backoff,
 		websockets:     sh.websockets,
 		events:         opts.Events,
 		metrics:        hm,

@@ -50,7 +50,10 @@ func (a *application) currentSession(w http.ResponseWriter, r *http.Request) (*s
 	if err != nil {
 		return nil, err
 	}
-	if refreshDue(s, time.Now()) {
+	if now := time.Now(); refreshDue(s, now) {
+		if now.Before(s.TokenExpiry) && a.backoff.waiting(s.ID, now) {
+			return s, nil // a refresh failed a moment ago; the token still holds
+		}
 		return a.refresh(w, r, s)
 	}
 	return s, nil
@@ -61,8 +64,26 @@ func (a *application) currentSession(w http.ResponseWriter, r *http.Request) (*s
 // wait for it.
 const refreshLockTTL = 2 * backchannelTimeout
 
-// errSessionGone: the session was revoked while its refresh was waiting.
+// errSessionGone: the session was revoked while its refresh was waiting
+// or in flight.
 var errSessionGone = errors.New("session ended while refreshing")
+
+// refusedError is the identity provider's refusal of the refresh token: an
+// OAuth error response (RFC 6749 §5.2, such as invalid_grant), or tokens
+// for another subject. Unlike a network failure or a 5xx it will not pass
+// by retrying, so the session ends.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
+
+// oauthRefusal reports whether err from the token endpoint is an OAuth
+// error response: a 4xx carrying an "error" code.
+func oauthRefusal(err error) bool {
+	var re *oauth2.RetrieveError
+	return errors.As(err, &re) && re.ErrorCode != "" && re.Response != nil &&
+		re.Response.StatusCode >= 400 && re.Response.StatusCode < 500
+}
 
 // storeError is a session store failure during a refresh, as opposed to the
 // identity provider refusing the refresh token.
@@ -101,12 +122,35 @@ func (a *application) refresh(w http.ResponseWriter, r *http.Request, s *session
 		}
 		fresh, err := a.redeemRefreshToken(ctx, cur)
 		a.metrics.TokenRefresh(err == nil)
+		var refused *refusedError
+		switch {
+		case err == nil, errors.Is(err, errSessionGone):
+			a.backoff.forget(s.ID)
+		case errors.As(err, &refused):
+			a.backoff.forget(s.ID)
+			// Through the store, so that every replica drops it and closes
+			// its websockets.
+			if derr := a.store.Delete(ctx, cur.ID); derr != nil {
+				a.log.Warn("could not end a session whose refresh was refused", "provider", a.provider.Name, "sub", cur.Sub, "error", derr)
+			}
+		default:
+			var se *storeError
+			if !errors.As(err, &se) {
+				wait := a.backoff.failed(s.ID, time.Now())
+				a.log.Warn("token refresh failed; retrying later", "provider", a.provider.Name, "sub", cur.Sub, "retry_in", wait, "error", err)
+			}
+		}
 		return fresh, err
 	})
 	if err != nil {
 		var se *storeError
+		var refused *refusedError
 		switch {
 		case errors.Is(err, errSessionGone):
+			http.SetCookie(w, a.sessionCookies.Expire())
+			return nil, nil
+		case errors.As(err, &refused):
+			a.log.Info("the identity provider refused the refresh token; session ended", "provider", a.provider.Name, "sub", s.Sub, "error", err)
 			http.SetCookie(w, a.sessionCookies.Expire())
 			return nil, nil
 		case errors.As(err, &se):
@@ -115,10 +159,10 @@ func (a *application) refresh(w http.ResponseWriter, r *http.Request, s *session
 			}
 			return nil, se.err
 		}
-		a.log.Warn("token refresh failed", "provider", a.provider.Name, "sub", s.Sub, "error", err)
 		if time.Now().Before(s.TokenExpiry) {
-			return s, nil // still valid; the next request tries again
+			return s, nil // still valid; tried again after the backoff
 		}
+		a.backoff.forget(s.ID)
 		_ = a.store.Delete(r.Context(), s.ID)
 		http.SetCookie(w, a.sessionCookies.Expire())
 		return nil, nil
@@ -139,6 +183,9 @@ func (a *application) redeemRefreshToken(ctx context.Context, s *session.Session
 	defer cancel()
 	tok, err := eps.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: s.RefreshToken, Expiry: time.Unix(1, 0)}).Token()
 	if err != nil {
+		if oauthRefusal(err) {
+			return nil, &refusedError{err}
+		}
 		return nil, err
 	}
 	fresh := *s
@@ -148,7 +195,7 @@ func (a *application) redeemRefreshToken(ctx context.Context, s *session.Session
 			return nil, err
 		}
 		if v.claims["sub"] != s.Claims["sub"] {
-			return nil, errors.New("refreshed token names another subject")
+			return nil, &refusedError{errors.New("refreshed token names another subject")}
 		}
 		v.applyTo(&fresh)
 		if v.idToken == "" {
@@ -165,8 +212,15 @@ func (a *application) redeemRefreshToken(ctx context.Context, s *session.Session
 	if fresh.ExpiresAt.IsZero() {
 		return nil, errors.New("refreshed token has no expiry")
 	}
-	if err := a.store.Save(ctx, &fresh); err != nil {
+	// Only over the session as it still is: a sign-out, SESSION_END or
+	// back-channel logout that landed while the provider was answering
+	// wins, and the new tokens are dropped.
+	saved, err := a.store.SaveIfExists(ctx, &fresh)
+	if err != nil {
 		return nil, &storeError{err}
+	}
+	if !saved {
+		return nil, errSessionGone
 	}
 	return &fresh, nil
 }

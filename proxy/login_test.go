@@ -54,6 +54,21 @@ type stack struct {
 	upstreamURL string
 	// appB is the host of the second app (stackOptions.secondApp).
 	appB string
+	// replicaAddr is the second data plane's host:port
+	// (stackOptions.replicaStore); reach it with onReplica.
+	replicaAddr string
+}
+
+// onReplica is a client with c's cookies whose every connection goes to
+// the second replica (the outpost's host name unchanged, as behind a load
+// balancer). It does not follow redirects.
+func (s *stack) onReplica(c *http.Client) *http.Client {
+	var d net.Dialer
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, network, s.replicaAddr)
+	}}
+	return &http.Client{Jar: c.Jar, Timeout: 20 * time.Second, Transport: webtest.Navigating(tr),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 func (s *stack) lastUpstream(t *testing.T) *http.Request {
@@ -142,7 +157,18 @@ type stackOptions struct {
 	// basicAuth makes app inject Basic credentials: user name from the
 	// user's basic_user attribute, password from basic_password.
 	basicAuth bool
+	// refreshHook, when set, sees every refresh grant on its way to the
+	// core and may change its form (the core answers the changed one),
+	// answer it itself with status (the core never sees it), or hold the
+	// core's answer for hold.
+	refreshHook func(form url.Values) (status int, hold time.Duration)
+	// replicaStore, when set, runs a second data plane (stack.replica) on
+	// this store, fed the same configuration: another replica.
+	replicaStore session.Store
 }
+
+// holdKey carries refreshHook's hold from the request to its response.
+type holdKey struct{}
 
 func newStack(t *testing.T) *stack {
 	return newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, entitlements, ak_proxy]"})
@@ -175,24 +201,43 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 	// Host (so the core's URLs and issuer name the proxy) and counts the
 	// refresh grants the core receives.
 	coreURL, _ := url.Parse("http://" + coreLn.Addr().String())
-	counter := &http.Server{Handler: &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
 		pr.SetURL(coreURL)
 		pr.Out.Host = pr.In.Host
 		if pr.In.URL.Path == "/application/o/introspect/" {
 			st.introspections.Add(1)
 		}
-		if pr.In.Method == http.MethodPost && pr.In.URL.Path == "/application/o/token/" {
+	}, ModifyResponse: func(resp *http.Response) error {
+		if hold, _ := resp.Request.Context().Value(holdKey{}).(time.Duration); hold > 0 {
+			time.Sleep(hold) // the core has answered; its answer is late
+		}
+		return nil
+	}}
+	counter := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/application/o/token/" {
 			st.mu.Lock()
-			st.tokenHosts = append(st.tokenHosts, pr.In.Host+" "+pr.In.Header.Get("X-Forwarded-Proto"))
+			st.tokenHosts = append(st.tokenHosts, r.Host+" "+r.Header.Get("X-Forwarded-Proto"))
 			st.mu.Unlock()
-			body, _ := io.ReadAll(pr.In.Body)
+			body, _ := io.ReadAll(r.Body)
 			if form, err := url.ParseQuery(string(body)); err == nil && form.Get("grant_type") == "refresh_token" {
 				st.refreshGrants.Add(1)
+				if o.refreshHook != nil {
+					status, hold := o.refreshHook(form)
+					if status != 0 {
+						w.Header().Set("Content-Type", "application/json")
+						w.WriteHeader(status)
+						fmt.Fprint(w, `{"error":"temporarily_unavailable"}`)
+						return
+					}
+					body = []byte(form.Encode())
+					r = r.WithContext(context.WithValue(r.Context(), holdKey{}, hold))
+				}
 			}
-			pr.Out.Body = io.NopCloser(strings.NewReader(string(body)))
-			pr.Out.ContentLength = int64(len(body))
+			r.Body = io.NopCloser(strings.NewReader(string(body)))
+			r.ContentLength = int64(len(body))
 		}
-	}}}
+		rp.ServeHTTP(w, r)
+	})}
 	go func() { _ = counter.Serve(counterLn) }()
 	t.Cleanup(func() { _ = counter.Close() })
 	external := cmp.Or(o.external, st.outpost)
@@ -295,6 +340,18 @@ users:
 		outLn = tls.NewListener(outLn, proxy.TLSConfig(certs.GetCertificate))
 	}
 	go func() { _ = front.Serve(outLn) }()
+	servers := []*proxy.Server{srv}
+	if o.replicaStore != nil {
+		ropts := popts
+		ropts.Store = o.replicaStore
+		replica := proxy.New(ropts)
+		servers = append(servers, replica)
+		rln := listen(t)
+		st.replicaAddr = rln.Addr().String()
+		rfront := proxy.NewHTTPServer(replica)
+		go func() { _ = rfront.Serve(rln) }()
+		t.Cleanup(func() { _ = rfront.Close(); _ = o.replicaStore.Close() })
+	}
 
 	ready := make(chan struct{})
 	var once sync.Once
@@ -302,8 +359,10 @@ users:
 	go func() {
 		srcDone <- outpostapi.NewCoreSource(env, outpostapi.CoreOptions{Logger: log, Version: "0.1.0"}).Run(ctx, outpostapi.Handlers{
 			OnSnapshot: func(s *outpostapi.Snapshot) {
-				if failed := srv.Update(s); len(failed) > 0 {
-					t.Errorf("providers left out: %v", failed)
+				for _, srv := range servers {
+					if failed := srv.Update(s); len(failed) > 0 {
+						t.Errorf("providers left out: %v", failed)
+					}
 				}
 				once.Do(func() { close(ready) })
 			},

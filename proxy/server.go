@@ -45,6 +45,8 @@ type Server struct {
 type shared struct {
 	transports *transports
 	refreshes  *singleflight.Group
+	// backoff spaces refreshes that failed for a reason that may pass.
+	backoff    *refreshBackoff
 	websockets *connLimiter
 	// credentials caches Authorization outcomes across snapshots.
 	credentials *credentialCache
@@ -128,6 +130,7 @@ func New(opts Options) *Server {
 	return &Server{opts: opts, log: opts.Log, trust: trust{cidrs: opts.TrustedProxies}, other: opts.Metrics.Host("", metrics.OtherHost), shared: &shared{
 		transports:  newTransports(),
 		refreshes:   new(singleflight.Group),
+		backoff:     new(refreshBackoff),
 		websockets:  newConnLimiter(opts.MaxWebsocketsPerClient),
 		credentials: newCredentialCache(opts.CredentialCacheTTL),
 		failures:    newFailureLimiter(opts.CredentialFailuresPerMinute),

@@ -162,8 +162,19 @@ func (m *MemoryStore) Get(_ context.Context, id string) (*Session, error) {
 }
 
 func (m *MemoryStore) Save(_ context.Context, s *Session) error {
+	_, err := m.save(s, false)
+	return err
+}
+
+// SaveIfExists implements Store: the check and the write happen under the
+// same lock as Delete's.
+func (m *MemoryStore) SaveIfExists(_ context.Context, s *Session) (bool, error) {
+	return m.save(s, true)
+}
+
+func (m *MemoryStore) save(s *Session, mustExist bool) (bool, error) {
 	if s.ID == "" {
-		return errNoID
+		return false, errNoID
 	}
 	m.mu.RLock()
 	dict := m.providers.dictFor(s.Provider)
@@ -171,18 +182,25 @@ func (m *MemoryStore) Save(_ context.Context, s *Session) error {
 	// A copy: later changes to s never reach the store.
 	rec, sample, err := encodeRecordFor(s, dict)
 	if err != nil {
-		return err
+		return false, err
 	}
-	ended, err := m.insert(s, rec, sample, dict)
+	ended, err := m.insert(s, rec, sample, dict, mustExist)
 	// Sessions evicted for room ended too: their websockets close.
 	m.revoked.fire(ended)
-	return err
+	if errors.Is(err, errGone) {
+		return false, nil
+	}
+	return err == nil, err
 }
+
+// errGone: insert with mustExist found no live session to replace.
+var errGone = errors.New("session gone")
 
 // insert stores rec, s packed with dict (the provider's dictionary when
 // Save began) and, when dict is nil, a sample for the provider's
-// dictionary. ended are the live sessions it evicted for room.
-func (m *MemoryStore) insert(s *Session, rec string, sample, dict []byte) (ended []string, err error) {
+// dictionary. ended are the live sessions it evicted for room. With
+// mustExist it stores nothing (errGone) unless s.ID is stored and live.
+func (m *MemoryStore) insert(s *Session, rec string, sample, dict []byte, mustExist bool) (ended []string, err error) {
 	expires := unixNano(s.ExpiresAt)
 	tags := [3]uint32{m.tag(s.ID), m.tag(s.Sub), m.tag(s.SID)}
 	m.writers.Lock()
@@ -198,10 +216,15 @@ func (m *MemoryStore) insert(s *Session, rec string, sample, dict []byte) (ended
 	// The provider is counted first: replacing its only session must
 	// not drop its dictionary.
 	pid := m.providers.intern(s.Provider)
-	if old, ok := m.lookupID(s.ID); ok {
+	now := unixNano(m.opts.Now())
+	old, ok := m.lookupID(s.ID)
+	if mustExist && (!ok || m.ents.at(old).expires <= now) {
+		m.providers.release(pid)
+		return nil, errGone
+	}
+	if ok {
 		m.removeLocked(old)
 	}
-	now := unixNano(m.opts.Now())
 	if expires <= now {
 		m.providers.release(pid)
 		return nil, nil

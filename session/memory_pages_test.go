@@ -191,7 +191,7 @@ func TestMemoryStoreProviderDictionary(t *testing.T) {
 	if d := dict(); d == nil || &d[0] == &d1[0] {
 		t.Fatal("the provider's new first session did not get a dictionary of its own")
 	}
-	if _, err := m.insert(&s2, rec, nil, d1); err != nil {
+	if _, err := m.insert(&s2, rec, nil, d1, false); err != nil {
 		t.Fatal(err)
 	}
 	get(&s2)

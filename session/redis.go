@@ -217,15 +217,21 @@ func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
 
 // saveScript replaces a session and its index entries atomically.
 // KEYS[1] session hash. ARGV: prefix, id, json, sid, sub, expiresAt ms,
-// now ms, origin, provider.
+// now ms, origin, provider, and "1" to write only over a session that
+// still exists (SaveIfExists: then -1 means it was gone, nothing written).
+// Each index set it adds to is pruned of ids whose session is gone
+// (expired): all of them while the set is small, a random sample of
+// pruneSample otherwise, so the work per Save stays bounded.
 var saveScript = redis.NewScript(`
 local p, id = ARGV[1], ARGV[2]
 local exp, now = tonumber(ARGV[6]), tonumber(ARGV[7])
+if ARGV[10] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local old = redis.call('HMGET', KEYS[1], 'sid', 'sub')
 local existed = redis.call('DEL', KEYS[1])
 if old[1] and old[1] ~= '' then redis.call('SREM', p..'sid:'..old[1], id) end
 if old[2] and old[2] ~= '' then redis.call('SREM', p..'sub:'..old[2], id) end
-redis.call('ZREMRANGEBYSCORE', p..'exp', '-inf', now)
+local dead = redis.call('ZRANGEBYSCORE', p..'exp', '-inf', now, 'LIMIT', 0, 100)
+if #dead > 0 then redis.call('ZREM', p..'exp', unpack(dead)) end
 if exp <= now then
   redis.call('ZREM', p..'exp', id)
 else
@@ -234,6 +240,11 @@ else
   redis.call('ZADD', p..'exp', ARGV[6], id)
   for _, k in ipairs({ARGV[4] ~= '' and p..'sid:'..ARGV[4] or false, ARGV[5] ~= '' and p..'sub:'..ARGV[5] or false}) do
     if k then
+      local ids
+      if redis.call('SCARD', k) <= 64 then ids = redis.call('SMEMBERS', k) else ids = redis.call('SRANDMEMBER', k, 64) end
+      for _, m in ipairs(ids) do
+        if redis.call('EXISTS', p..'s:'..m) == 0 then redis.call('SREM', k, m) end
+      end
       redis.call('SADD', k, id)
       local ttl = redis.call('PTTL', k)
       if ttl < 0 or now + ttl < exp then redis.call('PEXPIREAT', k, ARGV[6]) end
@@ -245,27 +256,43 @@ return existed
 `)
 
 func (s *RedisStore) Save(ctx context.Context, sess *Session) error {
+	_, err := s.save(ctx, sess, false)
+	return err
+}
+
+// SaveIfExists implements Store: the existence check is in the same
+// script as the write, so a Delete on any replica either comes first (and
+// nothing is written) or after (and removes the refreshed session).
+func (s *RedisStore) SaveIfExists(ctx context.Context, sess *Session) (bool, error) {
+	return s.save(ctx, sess, true)
+}
+
+func (s *RedisStore) save(ctx context.Context, sess *Session, mustExist bool) (bool, error) {
 	if sess.ID == "" {
-		return errNoID
+		return false, errNoID
 	}
 	if strings.ContainsAny(sess.ID, " \t\r\n") {
-		return errors.New("session id contains white space")
+		return false, errors.New("session id contains white space")
 	}
 	raw, err := encodeSession(sess)
 	if err != nil {
-		return fmt.Errorf("session store (redis) save: %w", err)
+		return false, fmt.Errorf("session store (redis) save: %w", err)
 	}
-	err = saveScript.Run(ctx, s.client, []string{s.sessionKey(sess.ID)},
-		s.prefix, sess.ID, raw, sess.SID, sess.Sub, sess.ExpiresAt.UnixMilli(), s.opts.Now().UnixMilli(), s.origin, sess.Provider).Err()
+	cond := "0"
+	if mustExist {
+		cond = "1"
+	}
+	res, err := saveScript.Run(ctx, s.client, []string{s.sessionKey(sess.ID)},
+		s.prefix, sess.ID, raw, sess.SID, sess.Sub, sess.ExpiresAt.UnixMilli(), s.opts.Now().UnixMilli(), s.origin, sess.Provider, cond).Int()
 	// After the write: a read that began before it cannot cache the old
 	// version (the generation moved on).
 	if s.cache != nil {
 		s.cache.invalidate([]string{sess.ID})
 	}
 	if err != nil {
-		return s.fail("save", err)
+		return false, s.fail("save", err)
 	}
-	return nil
+	return res != -1, nil
 }
 
 // deleteLua removes the sessions whose ids are in the table ids, with their
@@ -284,7 +311,6 @@ end
 
 const publishRemovedLua = `
 if #removed > 0 then redis.call('PUBLISH', p..'events', 'r '..origin..' '..table.concat(removed, ' ')) end
-return removed
 `
 
 // deleteScript: ARGV prefix, origin, id.
@@ -292,46 +318,59 @@ var deleteScript = redis.NewScript(`
 local p, origin = ARGV[1], ARGV[2]
 ` + deleteLua + `
 remove(ARGV[3])
-` + publishRemovedLua)
+` + publishRemovedLua + `
+return removed
+`)
 
-// deleteIndexScript: KEYS[1] the index set; ARGV prefix, origin, and a
-// provider: when not empty only its sessions go (members whose session is
-// gone are dropped from the set either way).
+// deleteIndexChunk is how many members of an index set one call of
+// deleteIndexScript looks at (SSCAN's COUNT, a hint): a set of any size
+// is deleted in calls of bounded work, so one sign-out never blocks Redis
+// for long. Small sets come back whole from one SSCAN: one call.
+const deleteIndexChunk = 200
+
+// deleteIndexScript deletes one chunk of an index set. KEYS[1] the index
+// set; ARGV prefix, origin, a provider (when not empty only its sessions
+// go), and the SSCAN cursor. Every member it looks at leaves the set: its
+// session is removed, or was already gone; only another provider's stay.
+// Returns {next cursor ("0": done), removed ids}. The set is never deleted
+// whole: a session added to it while the chunks run keeps its entry.
 var deleteIndexScript = redis.NewScript(`
 local p, origin, prov = ARGV[1], ARGV[2], ARGV[3]
 ` + deleteLua + `
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if prov == '' then
+local scan = redis.call('SSCAN', KEYS[1], ARGV[4], 'COUNT', ARGV[5])
+for _, id in ipairs(scan[2]) do
+  local owner = redis.call('HGET', p..'s:'..id, 'prov')
+  if not owner then
+    redis.call('SREM', KEYS[1], id)
+  elseif prov == '' or owner == prov then
     remove(id)
-  else
-    local owner = redis.call('HGET', p..'s:'..id, 'prov')
-    if not owner then
-      redis.call('SREM', KEYS[1], id)
-    elseif owner == prov then
-      remove(id)
-    end
   end
 end
-if prov == '' then redis.call('DEL', KEYS[1]) end
-` + publishRemovedLua)
+` + publishRemovedLua + `
+return {scan[1], removed}
+`)
 
 func (s *RedisStore) Delete(ctx context.Context, id string) error {
-	_, err := s.runDelete(ctx, "delete", deleteScript, nil, id)
-	return err
+	removed, err := deleteScript.Run(ctx, s.client, []string{}, s.prefix, s.origin, id).StringSlice()
+	if err != nil {
+		return s.fail("delete", err)
+	}
+	s.removed(removed)
+	return nil
 }
 
 func (s *RedisStore) DeleteBySID(ctx context.Context, sid string) (int, error) {
 	if sid == "" {
 		return 0, nil
 	}
-	return s.runDelete(ctx, "delete_by_sid", deleteIndexScript, []string{s.prefix + "sid:" + sid}, "")
+	return s.deleteIndexed(ctx, "delete_by_sid", s.prefix+"sid:"+sid, "")
 }
 
 func (s *RedisStore) DeleteBySub(ctx context.Context, sub string) (int, error) {
 	if sub == "" {
 		return 0, nil
 	}
-	return s.runDelete(ctx, "delete_by_sub", deleteIndexScript, []string{s.prefix + "sub:" + sub}, "")
+	return s.deleteIndexed(ctx, "delete_by_sub", s.prefix+"sub:"+sub, "")
 }
 
 // DeleteBySIDFor implements ScopedDeleter.
@@ -339,7 +378,7 @@ func (s *RedisStore) DeleteBySIDFor(ctx context.Context, provider, sid string) (
 	if sid == "" || provider == "" {
 		return 0, nil
 	}
-	return s.runDelete(ctx, "delete_by_sid", deleteIndexScript, []string{s.prefix + "sid:" + sid}, provider)
+	return s.deleteIndexed(ctx, "delete_by_sid", s.prefix+"sid:"+sid, provider)
 }
 
 // DeleteBySubFor implements ScopedDeleter.
@@ -347,27 +386,68 @@ func (s *RedisStore) DeleteBySubFor(ctx context.Context, provider, sub string) (
 	if sub == "" || provider == "" {
 		return 0, nil
 	}
-	return s.runDelete(ctx, "delete_by_sub", deleteIndexScript, []string{s.prefix + "sub:" + sub}, provider)
+	return s.deleteIndexed(ctx, "delete_by_sub", s.prefix+"sub:"+sub, provider)
 }
 
-func (s *RedisStore) runDelete(ctx context.Context, op string, script *redis.Script, keys []string, args ...any) (int, error) {
-	if keys == nil {
-		keys = []string{}
+// deleteIndexed removes the sessions in index set key (only provider's
+// unless provider is ""), one bounded chunk per script call. Each chunk's
+// removals are announced as it completes; an error stops it midway, with
+// the chunks before it done.
+func (s *RedisStore) deleteIndexed(ctx context.Context, op, key, provider string) (int, error) {
+	n, cursor := 0, "0"
+	for {
+		res, err := deleteIndexScript.Run(ctx, s.client, []string{key}, s.prefix, s.origin, provider, cursor, deleteIndexChunk).Slice()
+		if err != nil {
+			return n, s.fail(op, err)
+		}
+		next, removed, err := parseChunk(res)
+		if err != nil {
+			return n, s.fail(op, err)
+		}
+		s.removed(removed)
+		n += len(removed)
+		if cursor = next; cursor == "0" {
+			return n, nil
+		}
 	}
-	removed, err := script.Run(ctx, s.client, keys, append([]any{s.prefix, s.origin}, args...)...).StringSlice()
-	if err != nil {
-		return 0, s.fail(op, err)
+}
+
+func parseChunk(res []any) (cursor string, removed []string, err error) {
+	if len(res) != 2 {
+		return "", nil, fmt.Errorf("unexpected delete reply %v", res)
+	}
+	cursor, ok := res[0].(string)
+	ids, ok2 := res[1].([]any)
+	if !ok || !ok2 {
+		return "", nil, fmt.Errorf("unexpected delete reply %v", res)
+	}
+	removed = make([]string, 0, len(ids))
+	for _, id := range ids {
+		if s, ok := id.(string); ok {
+			removed = append(removed, s)
+		}
+	}
+	return cursor, removed, nil
+}
+
+// removed drops deleted sessions from this replica's cache and tells its
+// watchers (the others hear it through pub/sub).
+func (s *RedisStore) removed(ids []string) {
+	if len(ids) == 0 {
+		return
 	}
 	if s.cache != nil {
-		s.cache.invalidate(removed)
+		s.cache.invalidate(ids)
 	}
-	s.revoked.fire(removed)
-	return len(removed), nil
+	s.revoked.fire(ids)
 }
 
+// lenScript counts the live entries of the expiry set, dropping at most
+// 1000 dead ones per call: the count never waits on a backlog.
 var lenScript = redis.NewScript(`
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-return redis.call('ZCARD', KEYS[1])
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
+if #dead > 0 then redis.call('ZREM', KEYS[1], unpack(dead)) end
+return redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')
 `)
 
 func (s *RedisStore) Len(ctx context.Context) (int, error) {

@@ -50,6 +50,12 @@ type Store interface {
 	// Save creates or replaces the session; it expires at s.ExpiresAt. The
 	// store keeps a copy: the caller's later changes to s never reach it.
 	Save(ctx context.Context, s *Session) error
+	// SaveIfExists is Save only if the session is still stored (not
+	// deleted, not expired), checked and written atomically; saved is
+	// false when it was gone, and then nothing is written. A token refresh
+	// saves with it, so that a deletion that lands while the identity
+	// provider is being asked always wins over the refreshed tokens.
+	SaveIfExists(ctx context.Context, s *Session) (saved bool, err error)
 	// Delete removes one session; deleting a missing one is not an error.
 	Delete(ctx context.Context, id string) error
 	// DeleteBySID removes every session carrying the core session id and

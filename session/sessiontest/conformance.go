@@ -178,6 +178,123 @@ func Run(t *testing.T, newStore Factory) {
 		}
 	})
 
+	// A refresh saves with SaveIfExists: however the session ended while
+	// its refresh was in flight, the refreshed tokens are dropped.
+	t.Run("SaveIfExists", func(t *testing.T) {
+		ends := map[string]func(st session.Store, s *session.Session){
+			"Delete":      func(st session.Store, s *session.Session) { _ = st.Delete(ctx, s.ID) },
+			"DeleteBySID": func(st session.Store, s *session.Session) { _, _ = st.DeleteBySID(ctx, s.SID) },
+			"DeleteBySub": func(st session.Store, s *session.Session) { _, _ = st.DeleteBySub(ctx, s.Sub) },
+			"DeleteBySIDFor": func(st session.Store, s *session.Session) {
+				if sd, ok := st.(session.ScopedDeleter); ok {
+					_, _ = sd.DeleteBySIDFor(ctx, s.Provider, s.SID)
+				} else {
+					_ = st.Delete(ctx, s.ID)
+				}
+			},
+			"DeleteBySubFor": func(st session.Store, s *session.Session) {
+				if sd, ok := st.(session.ScopedDeleter); ok {
+					_, _ = sd.DeleteBySubFor(ctx, s.Provider, s.Sub)
+				} else {
+					_ = st.Delete(ctx, s.ID)
+				}
+			},
+			"never saved": func(session.Store, *session.Session) {},
+		}
+		for name, end := range ends {
+			t.Run(name, func(t *testing.T) {
+				st := open(t)
+				s := sample("id1", "sub1", "sid1", time.Hour)
+				if name != "never saved" {
+					if err := st.Save(ctx, s); err != nil {
+						t.Fatal(err)
+					}
+				}
+				end(st, s)
+				fresh := s.Clone()
+				fresh.AccessToken, fresh.ExpiresAt = "refreshed", time.Now().Add(2*time.Hour)
+				saved, err := st.SaveIfExists(ctx, fresh)
+				if err != nil || saved {
+					t.Fatalf("SaveIfExists after %s = %v, %v; want false, nil", name, saved, err)
+				}
+				if got, err := st.Get(ctx, "id1"); !errors.Is(err, session.ErrNotFound) {
+					t.Fatalf("session back after %s: %+v %v", name, got, err)
+				}
+				if n, _ := st.Len(ctx); n != 0 {
+					t.Errorf("Len = %d after a dropped save", n)
+				}
+				// Nor did it come back in the indexes.
+				if n, _ := st.DeleteBySub(ctx, "sub1"); n != 0 {
+					t.Errorf("a dropped save left %d sessions in the sub index", n)
+				}
+			})
+		}
+		t.Run("live", func(t *testing.T) {
+			st := open(t)
+			s := sample("id1", "sub1", "sid1", time.Hour)
+			if err := st.Save(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			fresh := s.Clone()
+			fresh.AccessToken, fresh.ExpiresAt = "refreshed", time.Now().Add(2*time.Hour).Truncate(time.Second)
+			if saved, err := st.SaveIfExists(ctx, fresh); err != nil || !saved {
+				t.Fatalf("SaveIfExists of a live session = %v, %v", saved, err)
+			}
+			got, err := st.Get(ctx, "id1")
+			if err != nil || got.AccessToken != "refreshed" || !got.ExpiresAt.Equal(fresh.ExpiresAt) {
+				t.Fatalf("after SaveIfExists: %+v %v", got, err)
+			}
+			if n, _ := st.DeleteBySID(ctx, "sid1"); n != 1 {
+				t.Errorf("refreshed session not in the sid index (deleted %d)", n)
+			}
+		})
+		t.Run("expired", func(t *testing.T) {
+			st := open(t)
+			s := sample("id1", "sub1", "sid1", 1200*time.Millisecond)
+			if err := st.Save(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(1500 * time.Millisecond)
+			fresh := s.Clone()
+			fresh.ExpiresAt = time.Now().Add(time.Hour)
+			if saved, err := st.SaveIfExists(ctx, fresh); err != nil || saved {
+				t.Fatalf("SaveIfExists of an expired session = %v, %v", saved, err)
+			}
+			if _, err := st.Get(ctx, "id1"); !errors.Is(err, session.ErrNotFound) {
+				t.Errorf("expired session revived: %v", err)
+			}
+		})
+	})
+
+	// An index of many sessions is deleted whole (stores may work through
+	// it in chunks), and one of a few stays exact.
+	t.Run("DeleteLargeIndex", func(t *testing.T) {
+		st := open(t)
+		const n = 1100
+		for i := range n {
+			// One core session across many subjects: the per-account cap
+			// of a store does not apply.
+			if err := st.Save(ctx, sample(fmt.Sprintf("big-%d", i), fmt.Sprintf("user-%d", i), "core-big", time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = st.Save(ctx, sample("other", "user-1", "core-small", time.Hour))
+		if got, err := st.DeleteBySID(ctx, "core-big"); err != nil || got != n {
+			t.Fatalf("DeleteBySID of %d sessions = %d, %v", n, got, err)
+		}
+		for _, i := range []int{0, 1, n / 2, n - 1} {
+			if _, err := st.Get(ctx, fmt.Sprintf("big-%d", i)); !errors.Is(err, session.ErrNotFound) {
+				t.Errorf("big-%d survived: %v", i, err)
+			}
+		}
+		if _, err := st.Get(ctx, "other"); err != nil {
+			t.Errorf("a session of another sid went with them: %v", err)
+		}
+		if got, _ := st.Len(ctx); got != 1 {
+			t.Errorf("Len = %d, want 1", got)
+		}
+	})
+
 	t.Run("Concurrent", func(t *testing.T) {
 		st := open(t)
 		var wg sync.WaitGroup
