@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -92,19 +93,62 @@ func newAuthzStack(t *testing.T) *authzStack {
 		provider("prom", "proxy", "127.0.0.1", authzRules) +
 		provider("fwd", "forward_single", "fwd.localhost", authzRules) +
 		provider("mail", "proxy", "mail.localhost", "    allowed_email_domains: [example.com]\n")
+	serveStandalone(t, ln, doc, proxy.Options{Log: slog.New(slog.NewJSONHandler(s.logs, nil)), Metrics: s.metrics.Proxy, CredentialFailuresPerMinute: 5})
+	return s
+}
+
+// serveStandalone serves the standalone YAML doc on ln until the test
+// ends. opts defaults: no log, version 0.1.0, 127.0.0.0/8 trusted (the
+// nginx and Caddy of the tests run there).
+func serveStandalone(t *testing.T, ln net.Listener, doc string, opts proxy.Options) *proxy.Server {
+	t.Helper()
 	snap, err := outpostapi.ParseStatic([]byte(doc), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := proxy.New(proxy.Options{Log: slog.New(slog.NewJSONHandler(s.logs, nil)), Metrics: s.metrics.Proxy, Version: "0.1.0",
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, CredentialFailuresPerMinute: 5})
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Version == "" {
+		opts.Version = "0.1.0"
+	}
+	if opts.TrustedProxies == nil {
+		opts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}
+	srv := proxy.New(opts)
 	if failed := srv.Update(snap); len(failed) > 0 {
 		t.Fatal(failed)
 	}
 	front := proxy.NewHTTPServer(srv)
 	go func() { _ = front.Serve(ln) }()
 	t.Cleanup(func() { _ = front.Close() })
-	return s
+	return srv
+}
+
+// fronted is an app behind two forward_single providers with authzRules at
+// a test issuer, one for real Caddy and one for real nginx with the
+// shipped files, each on an address of its own.
+type fronted struct {
+	issuer                        *testissuer.Issuer
+	app                           *rowApp
+	caddyAddr, nginxAddr, outpost string
+}
+
+func frontedPair(t *testing.T, name string) fronted {
+	t.Helper()
+	issuer := testissuer.Start(t, authzUsers)
+	app := newRowApp(t, "app")
+	caddyLn, nginxLn, outLn := listen(t), listen(t), listen(t)
+	caddyAddr, nginxAddr := caddyLn.Addr().String(), nginxLn.Addr().String()
+	caddyLn.Close()
+	nginxLn.Close()
+	serveStandalone(t, outLn, "outpost: {name: "+name+"}\nproviders:\n"+
+		standaloneProvider("caddy", "forward_single", caddyAddr, app.URL, issuer.URL, authzRules)+
+		standaloneProvider("nginx", "forward_single", nginxAddr, app.URL, issuer.URL, authzRules), proxy.Options{})
+	outpost := outLn.Addr().String()
+	runCaddy(t, caddyAddr, outpost, caddySite{"http://" + caddyAddr, app.URL})
+	runNginxServers(t, nginxAddr, outpost, "../deploy/nginx", nginxServer{app: app.URL})
+	return fronted{issuer: issuer, app: app, caddyAddr: caddyAddr, nginxAddr: nginxAddr, outpost: outpost}
 }
 
 // viaProxy asks the proxy-mode provider; viaForward asks the forward-auth

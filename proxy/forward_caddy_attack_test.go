@@ -2,8 +2,6 @@ package proxy_test
 
 import (
 	"fmt"
-	"log/slog"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outpost-dev/outpost/internal/testissuer"
-	"github.com/outpost-dev/outpost/outpostapi"
-	"github.com/outpost-dev/outpost/proxy"
 )
 
 // caddySite is one site block: its address and the app it protects.
@@ -127,29 +122,8 @@ func TestForwardAuthAttacksThroughCaddy(t *testing.T) {
 // (issue 20, row 1). Caddy passes "post" on (X-Forwarded-Method: post);
 // nginx refuses a method that is not upper case itself.
 func TestMethodRulesThroughCaddyAndNginx(t *testing.T) {
-	issuer := testissuer.Start(t, authzUsers)
-	app := newRowApp(t, "app")
-	caddyLn, nginxLn, outLn := listen(t), listen(t), listen(t)
-	caddyAddr, nginxAddr := caddyLn.Addr().String(), nginxLn.Addr().String()
-	caddyLn.Close()
-	nginxLn.Close()
-	snap, err := outpostapi.ParseStatic([]byte("outpost: {name: methods}\nproviders:\n"+
-		standaloneProvider("caddy", "forward_single", caddyAddr, app.URL, issuer.URL, authzRules)+
-		standaloneProvider("nginx", "forward_single", nginxAddr, app.URL, issuer.URL, authzRules)), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := proxy.New(proxy.Options{Log: slog.New(slog.DiscardHandler), Version: "0.1.0",
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
-	if failed := srv.Update(snap); len(failed) > 0 {
-		t.Fatal(failed)
-	}
-	front := proxy.NewHTTPServer(srv)
-	go func() { _ = front.Serve(outLn) }()
-	t.Cleanup(func() { _ = front.Close() })
-	outpost := outLn.Addr().String()
-	runCaddy(t, caddyAddr, outpost, caddySite{"http://" + caddyAddr, app.URL})
-	runNginxServers(t, nginxAddr, outpost, "../deploy/nginx", nginxServer{app: app.URL})
+	f := frontedPair(t, "methods")
+	issuer, app, caddyAddr, nginxAddr := f.issuer, f.app, f.caddyAddr, f.nginxAddr
 
 	for _, c := range []struct {
 		via, user, method string

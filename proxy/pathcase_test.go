@@ -2,17 +2,14 @@ package proxy_test
 
 import (
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/outpost-dev/outpost/internal/testissuer"
-	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/proxy"
 )
 
@@ -40,19 +37,8 @@ func TestPathRulesWithoutCase(t *testing.T) {
 		standaloneProvider("folded", "proxy", "folded.localhost:"+port, app.URL, issuer.URL, folded) +
 		standaloneProvider("exact", "proxy", "exact.localhost:"+port, app.URL, issuer.URL, authzRules) +
 		standaloneProvider("fwd", "forward_single", "fwd.localhost:"+port, app.URL, issuer.URL, folded)
-	snap, err := outpostapi.ParseStatic([]byte(doc), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := proxy.New(proxy.Options{Log: slog.New(slog.DiscardHandler), Version: "0.1.0",
-		// nginx on 127.0.0.1 is trusted for X-Original-URL and -Method.
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
-	if failed := srv.Update(snap); len(failed) > 0 {
-		t.Fatal(failed)
-	}
-	front := proxy.NewHTTPServer(srv)
-	go func() { _ = front.Serve(ln) }()
-	t.Cleanup(func() { _ = front.Close() })
+	// nginx on 127.0.0.1 is trusted for X-Original-URL and -Method.
+	serveStandalone(t, ln, doc, proxy.Options{})
 
 	ask := func(t *testing.T, host, user, path string) int {
 		t.Helper()

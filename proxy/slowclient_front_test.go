@@ -5,16 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"testing"
 	"time"
 
-	"github.com/outpost-dev/outpost/internal/testissuer"
-	"github.com/outpost-dev/outpost/outpostapi"
-	"github.com/outpost-dev/outpost/proxy"
 )
 
 // TestShortPostThroughNginxAndCaddy: issue 21, row 7 behind the shipped
@@ -25,29 +20,8 @@ import (
 // outpost stays free and never lets the POST through, and logs what the
 // front proxy does with its client.
 func TestShortPostThroughNginxAndCaddy(t *testing.T) {
-	issuer := testissuer.Start(t, authzUsers)
-	app := newRowApp(t, "app")
-	caddyLn, nginxLn, outLn := listen(t), listen(t), listen(t)
-	caddyAddr, nginxAddr := caddyLn.Addr().String(), nginxLn.Addr().String()
-	caddyLn.Close()
-	nginxLn.Close()
-	snap, err := outpostapi.ParseStatic([]byte("outpost: {name: slow}\nproviders:\n"+
-		standaloneProvider("caddy", "forward_single", caddyAddr, app.URL, issuer.URL, authzRules)+
-		standaloneProvider("nginx", "forward_single", nginxAddr, app.URL, issuer.URL, authzRules)), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := proxy.New(proxy.Options{Log: slog.New(slog.DiscardHandler), Version: "0.1.0",
-		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
-	if failed := srv.Update(snap); len(failed) > 0 {
-		t.Fatal(failed)
-	}
-	front := proxy.NewHTTPServer(srv)
-	go func() { _ = front.Serve(outLn) }()
-	t.Cleanup(func() { _ = front.Close() })
-	outpost := outLn.Addr().String()
-	runCaddy(t, caddyAddr, outpost, caddySite{"http://" + caddyAddr, app.URL})
-	runNginxServers(t, nginxAddr, outpost, "../deploy/nginx", nginxServer{app: app.URL})
+	f := frontedPair(t, "slow")
+	app, caddyAddr, nginxAddr, outpost := f.app, f.caddyAddr, f.nginxAddr, f.outpost
 
 	for _, c := range []struct{ via, addr string }{{"nginx", nginxAddr}, {"caddy", caddyAddr}} {
 		t.Run(c.via+" anonymous", func(t *testing.T) {
@@ -58,7 +32,7 @@ func TestShortPostThroughNginxAndCaddy(t *testing.T) {
 			defer conn.Close()
 			start := time.Now()
 			_ = conn.SetDeadline(start.Add(5 * time.Second))
-			fmt.Fprintf(conn, "POST /api/v2/silences HTTP/1.1\r\nHost: %s\r\nContent-Length: 200000\r\n\r\nab", c.addr)
+			fmt.Fprintf(conn, "POST /api/v2/silences HTTP/1.1\r\nHost: %s\r\nX-Row: %s\r\nContent-Length: 200000\r\n\r\nab", c.addr, c.via)
 			br := bufio.NewReader(conn)
 			resp, err := http.ReadResponse(br, nil)
 			if err != nil {
@@ -84,6 +58,9 @@ func TestShortPostThroughNginxAndCaddy(t *testing.T) {
 			// is free: it answers at once.
 			if code, _ := rawRequest(t, outpost, "GET /outpost.goauthentik.io/ping HTTP/1.1\r\nHost: x\r\n\r\n"); code.StatusCode != http.StatusNoContent {
 				t.Errorf("outpost ping: %d", code.StatusCode)
+			}
+			if got := app.got(c.via); got != nil {
+				t.Errorf("the anonymous POST reached the app through %s", c.via)
 			}
 		})
 	}
