@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"testing"
 	"time"
-
 )
 
 // TestShortPostThroughNginxAndCaddy: issue 21, row 7 behind the shipped
