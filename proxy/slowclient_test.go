@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outpost-dev/outpost/outpostapi"
-	"github.com/outpost-dev/outpost/proxy"
 )
 
 // Issue 21, row 7: a POST that announces a body and sends 2 bytes of it
@@ -166,35 +163,14 @@ func TestProxiedUploadIdleTimeout(t *testing.T) {
 // come.
 func TestBackchannelLogoutShortPost(t *testing.T) {
 	iss := newTestIssuer(t)
-	outLn := listen(t)
-	external := "http://" + outLn.Addr().String()
-	srv := proxy.New(proxy.Options{Log: slog.New(slog.DiscardHandler), Version: "0.1.0"})
-	front := proxy.NewHTTPServer(srv)
-	go func() { _ = front.Serve(outLn) }()
-	t.Cleanup(func() { _ = front.Close() })
-	snap, err := outpostapi.ParseStatic([]byte(fmt.Sprintf(`
-outpost: {name: standalone}
-providers:
-  - name: app
-    external_host: %s
-    internal_host: http://127.0.0.1:1
-    issuer: %s
-    client_id: app-client
-    client_secret: app-secret
-    cookie_secret: standalone-cookie-secret-0123
-`, external, iss.url)), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if failed := srv.Update(snap); len(failed) > 0 {
-		t.Fatal(failed)
-	}
-	conn, err := net.Dial("tcp", outLn.Addr().String())
+	external, _ := outpostFor(t, iss.url)
+	addr := strings.TrimPrefix(external, "http://")
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	resp := answerAndClose(t, conn, shortPost(outLn.Addr().String(), "/outpost.goauthentik.io/backchannel-logout"), 5*time.Second)
+	resp := answerAndClose(t, conn, shortPost(addr, "/outpost.goauthentik.io/backchannel-logout"), 5*time.Second)
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("status %d, want 413", resp.StatusCode)
 	}
