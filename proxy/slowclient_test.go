@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // Issue 21, row 7: a POST that announces a body and sends 2 bytes of it
