@@ -91,7 +91,12 @@ func newSessionStore(env outpostapi.Env, log *slog.Logger, hooks sessionHooks) (
 		}
 		log.Error(msg, "redis", r.String(), "from", r.From, "error", err)
 	} else {
+		if err := checkEvictionPolicy(ctx, st, log); err != nil {
+			_ = st.Close()
+			return nil, "", fmt.Errorf("%s: %w", r.From, err)
+		}
 		log.Info("sessions in redis", "redis", r.String(), "from", r.From, "prefix", env.Sessions.Prefix)
 	}
+	recheckEvictionPolicyOnReconnect(st, log)
 	return st, "redis", nil
 }
