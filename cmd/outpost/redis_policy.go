@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/outpost-dev/outpost/session"
@@ -30,19 +31,29 @@ func checkEvictionPolicy(ctx context.Context, st *session.RedisStore, log *slog.
 	return nil
 }
 
-// recheckEvictionPolicyOnReconnect logs an evicting policy whenever the
-// store's link to Redis comes back.
-func recheckEvictionPolicyOnReconnect(st *session.RedisStore, log *slog.Logger) {
-	st.OnFeed(func(up bool) {
-		if !up {
-			return
+// watchEvictionPolicy logs an evicting policy whenever the store's link
+// to Redis comes back, once the start-up check is done (done). A link
+// that came up before then, after a start-up check that could not reach
+// Redis, is checked at done.
+func watchEvictionPolicy(st *session.RedisStore, log *slog.Logger) (done func(checked bool)) {
+	var starting atomic.Bool
+	starting.Store(true)
+	check := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if err := checkEvictionPolicy(ctx, st, log); err != nil {
+			log.Error("session store misconfigured", "error", err)
 		}
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			defer cancel()
-			if err := checkEvictionPolicy(ctx, st, log); err != nil {
-				log.Error("session store misconfigured", "error", err)
-			}
-		}()
+	}
+	st.OnFeed(func(up bool) {
+		if up && !starting.Load() {
+			go check()
+		}
 	})
+	return func(checked bool) {
+		starting.Store(false)
+		if !checked && st.Subscribed() {
+			go check()
+		}
+	}
 }

@@ -56,3 +56,26 @@ func TestRedisEvictionPolicyCheckedAtStart(t *testing.T) {
 		})
 	}
 }
+
+// A Redis that was down at start is checked once it answers: an evicting
+// policy is then logged at ERROR level (the outpost keeps serving).
+func TestRedisEvictionPolicyCheckedOnceReachable(t *testing.T) {
+	cfg := t.TempDir() + "/providers.yaml"
+	if err := os.WriteFile(cfg, []byte(standaloneYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := redistest.StartWith(t, redistest.Options{Args: []string{"--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"}})
+	relay := redistest.NewRelay(t, srv.Addr())
+	relay.Cut()
+	env := []string{"AUTHENTIK_LISTEN__HTTP=" + freeAddr(t), "AUTHENTIK_LISTEN__METRICS=" + freeAddr(t), "OUTPOST_SESSION_URL=redis://" + relay.Addr() + "/0"}
+	p := start(t, env, "--config", cfg)
+	p.waitFor(t, "does not answer yet", 30*time.Second)
+	p.waitFor(t, "configuration in force", 30*time.Second)
+	relay.Restore()
+	line := p.waitFor(t, "maxmemory-policy is allkeys-lru", 30*time.Second)
+	if !strings.Contains(line, `"level":"ERROR"`) && !strings.Contains(line, "level=ERROR") {
+		t.Errorf("not an error: %s", line)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t, 30*time.Second)
+}

@@ -83,7 +83,9 @@ func newSessionStore(env outpostapi.Env, log *slog.Logger, hooks sessionHooks) (
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if err := st.Ping(ctx); err != nil {
+	policyChecked := watchEvictionPolicy(st, log)
+	pingErr := st.Ping(ctx)
+	if err := pingErr; err != nil {
 		msg := "sessions in redis, which does not answer yet: requests that need a session get 503 until it does"
 		var rerr redis.Error
 		if errors.As(err, &rerr) {
@@ -97,6 +99,6 @@ func newSessionStore(env outpostapi.Env, log *slog.Logger, hooks sessionHooks) (
 		}
 		log.Info("sessions in redis", "redis", r.String(), "from", r.From, "prefix", env.Sessions.Prefix)
 	}
-	recheckEvictionPolicyOnReconnect(st, log)
+	policyChecked(pingErr == nil)
 	return st, "redis", nil
 }
