@@ -12,6 +12,7 @@ import (
 
 	"github.com/outpost-dev/outpost/internal/redistest"
 	"github.com/outpost-dev/outpost/internal/webtest"
+	"github.com/outpost-dev/outpost/proxy"
 	"github.com/outpost-dev/outpost/session"
 	"github.com/redis/go-redis/v9"
 )
@@ -125,6 +126,28 @@ func TestWebsocketClosedAfterPubSubGap(t *testing.T) {
 	waitClosed(t, conn, 3*time.Second)
 	if code, loc := as(t, ck, p.a.outpost, "/after"); !signedOutTo(code, loc) {
 		t.Errorf("a serves the signed-out cookie once back: %d %s", code, loc)
+	}
+}
+
+// Row 5, the link stalled rather than broken: this replica's connections
+// to Redis hang (new ones work), so its subscription hears nothing while
+// its lookups still get through on fresh connections. It checks its
+// websockets' sessions every recheck period meanwhile, and closes this one
+// without waiting for the subscription.
+func TestWebsocketRecheckedWhilePubSubStalled(t *testing.T) {
+	defer proxy.SetRecheckWhileDown(300 * time.Millisecond)()
+	p := newReplicaPair(t)
+	c := browser(t)
+	conn := openEcho(t, p.a, c)
+	ck := sessionCookie(t, c, p.a.outpost)
+	p.relay.Freeze()
+	eventually(t, 3*time.Second, func() bool { return !p.aStore.Subscribed() })
+	if code, loc := as(t, ck, p.b.outpost, "/outpost.goauthentik.io/sign_out"); code != http.StatusFound || !strings.Contains(loc, "end-session") {
+		t.Fatalf("sign-out on b: %d %s", code, loc)
+	}
+	waitClosed(t, conn, 6*time.Second)
+	if p.aStore.Subscribed() {
+		t.Error("the subscription came back: this did not test the checks while it is down")
 	}
 }
 

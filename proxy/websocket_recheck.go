@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/outpost-dev/outpost/session"
@@ -16,8 +17,10 @@ import (
 // that is done every recheckWhileDown.
 
 // recheckWhileDown is how often tracked sessions are checked while the
-// feed is down; a variable so tests can shorten it.
-var recheckWhileDown = 5 * time.Second
+// feed is down (nanoseconds); a variable so tests can shorten it.
+var recheckWhileDown atomic.Int64
+
+func init() { recheckWhileDown.Store(int64(5 * time.Second)) }
 
 const (
 	// recheckWorkers bounds the lookups in flight during a recheck.
@@ -63,7 +66,7 @@ func (c *sessionConns) watchFeed(st session.Store) {
 }
 
 func (c *sessionConns) recheckUntil(stop <-chan struct{}) {
-	t := time.NewTicker(recheckWhileDown)
+	t := time.NewTicker(time.Duration(recheckWhileDown.Load()))
 	defer t.Stop()
 	for {
 		select {
