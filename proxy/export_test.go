@@ -6,3 +6,10 @@ import "time"
 // the providers s builds from its next Update on, so tests can see a key
 // rotation picked up without waiting a minute.
 func SetKeyRefreshInterval(s *Server, d time.Duration) { s.shared.keyRefresh = d }
+
+// SetRecheckWhileDown changes how often websockets' sessions are checked
+// while the store's revocation feed is down; restore puts it back.
+func SetRecheckWhileDown(d time.Duration) (restore func()) {
+	old := recheckWhileDown.Swap(int64(d))
+	return func() { recheckWhileDown.Store(old) }
+}

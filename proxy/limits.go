@@ -61,6 +61,8 @@ type sessionConns struct {
 	byID    map[string]map[int]context.CancelFunc
 	watched sync.Once
 	log     *slog.Logger
+	// feed: rechecks after gaps in the store's revocation feed.
+	feed feedRecheck
 }
 
 // track registers the cancel of one websocket of session id; untrack when
@@ -117,5 +119,6 @@ func (c *sessionConns) watch(st session.Store, log *slog.Logger) {
 		if w, ok := st.(session.RevocationWatcher); ok {
 			w.OnRevoke(func(ids []string) { c.revoke(ids) })
 		}
+		c.watchFeed(st)
 	})
 }

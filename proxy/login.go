@@ -251,7 +251,7 @@ func (a *application) signOut(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := a.endSessionsOf(r.Context(), s)
 	if err != nil {
-		a.errorPage(w, r, http.StatusServiceUnavailable, "Sign-out failed", "The session store is unavailable.", err)
+		a.errorPage(w, r, http.StatusServiceUnavailable, "Sign-out not finished", "The session store is unavailable. This server no longer accepts your session, and the outpost keeps trying to end it everywhere.", err)
 		return
 	}
 	a.log.Info("signed out", "provider", a.provider.Name, "sub", s.Sub, "sessions_ended", n)
@@ -300,26 +300,33 @@ func crossSite(r *http.Request) bool {
 // its subject that the same issuer vouched for. With a core that is every
 // provider's (one user of the core); a standalone issuer's sub says nothing
 // about another issuer's users, so only the providers at its issuer count.
+// s itself is deleted by its id first: an index that lost it (evicted,
+// damaged) must not leave the very session signing out alive.
 func (a *application) endSessionsOf(ctx context.Context, s *session.Session) (int, error) {
+	if err := a.store.Delete(ctx, s.ID); err != nil {
+		return 0, err
+	}
 	if s.Sub == "" {
-		return 1, a.store.Delete(ctx, s.ID)
+		return 1, nil
 	}
 	if a.issuerClients == nil {
-		return a.store.DeleteBySub(ctx, s.Sub)
+		n, err := a.store.DeleteBySub(ctx, s.Sub)
+		return 1 + n, err
 	}
 	sd, ok := a.store.(session.ScopedDeleter)
 	if !ok {
-		return 1, a.store.Delete(ctx, s.ID)
+		return 1, nil
 	}
-	total := 0
+	total := 1
+	var errs []error
+	// On to every client even when one fails: each failed deletion is
+	// remembered and retried by the store.
 	for _, client := range a.issuerClients {
 		n, err := sd.DeleteBySubFor(ctx, client, s.Sub)
-		if err != nil {
-			return total, err
-		}
+		errs = append(errs, err)
 		total += n
 	}
-	return total, nil
+	return total, errors.Join(errs...)
 }
 
 // mergeUserinfo adds the userinfo claims the verified token lacks. The token

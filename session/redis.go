@@ -34,7 +34,13 @@ type RedisOptions struct {
 	// because Redis could not answer (op: get, save, delete, delete_by_sid,
 	// delete_by_sub, len, lock, first_use).
 	OnError func(op string)
-	Log     *slog.Logger
+	// PendingRevocations bounds how many revocations Redis could not
+	// confirm are remembered (refused here, retried). Default 10000.
+	PendingRevocations int
+	// RevocationRetryFor is how long such a revocation is retried and
+	// refused here: at least the longest session lifetime. Default 24 h.
+	RevocationRetryFor time.Duration
+	Log                *slog.Logger
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
 }
@@ -77,6 +83,10 @@ type RedisStore struct {
 	// subscription health: the cache is used only while it is fresh.
 	subUp     atomic.Bool
 	lastHeard atomic.Int64 // unix nanos
+	feed      feedState
+
+	// pending are revocations Redis did not confirm, retried meanwhile.
+	pending pendingRevocations
 
 	ps     *redis.PubSub
 	ctx    context.Context
@@ -120,9 +130,11 @@ func NewRedisStore(opts RedisOptions) (*RedisStore, error) {
 	if opts.CacheSize > 0 {
 		s.cache = newReadCache(opts.CacheSize, opts.CacheTTL)
 	}
+	s.pending.init(opts.PendingRevocations, opts.RevocationRetryFor)
 	s.ps = s.client.Subscribe(ctx, s.channel())
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.subscribe()
+	go s.retryPending()
 	return s, nil
 }
 
@@ -189,6 +201,9 @@ func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
 		// An expired copy may have been extended by a refresh elsewhere:
 		// only Redis can say.
 		if c, ok := s.cache.get(id, time.Now()); ok && !c.Expired(now) {
+			if s.pending.refuses(c) {
+				return nil, ErrNotFound
+			}
 			return c, nil // read-only (Store.Get)
 		}
 		gen = s.cache.generation()
@@ -206,7 +221,7 @@ func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
 		s.log.Warn("unreadable session in redis", "error", err)
 		return nil, ErrNotFound
 	}
-	if sess.Expired(now) {
+	if sess.Expired(now) || s.pending.refuses(sess) {
 		return nil, ErrNotFound
 	}
 	if useCache {
@@ -350,27 +365,37 @@ end
 return {scan[1], removed}
 `)
 
+// The deletions below go through revoke: one Redis does not confirm is
+// refused here and retried until it does (redis_pending.go).
+
 func (s *RedisStore) Delete(ctx context.Context, id string) error {
-	removed, err := deleteScript.Run(ctx, s.client, []string{}, s.prefix, s.origin, id).StringSlice()
-	if err != nil {
-		return s.fail("delete", err)
-	}
-	s.removed(removed)
-	return nil
+	_, err := s.revoke(ctx, revocation{id: id}, func(ctx context.Context) (int, error) {
+		removed, err := deleteScript.Run(ctx, s.client, []string{}, s.prefix, s.origin, id).StringSlice()
+		if err != nil {
+			return 0, s.fail("delete", err)
+		}
+		s.removed(removed)
+		return len(removed), nil
+	})
+	return err
 }
 
 func (s *RedisStore) DeleteBySID(ctx context.Context, sid string) (int, error) {
 	if sid == "" {
 		return 0, nil
 	}
-	return s.deleteIndexed(ctx, "delete_by_sid", s.prefix+"sid:"+sid, "")
+	return s.revoke(ctx, revocation{sid: sid}, func(ctx context.Context) (int, error) {
+		return s.deleteIndexed(ctx, "delete_by_sid", s.prefix+"sid:"+sid, "")
+	})
 }
 
 func (s *RedisStore) DeleteBySub(ctx context.Context, sub string) (int, error) {
 	if sub == "" {
 		return 0, nil
 	}
-	return s.deleteIndexed(ctx, "delete_by_sub", s.prefix+"sub:"+sub, "")
+	return s.revoke(ctx, revocation{sub: sub}, func(ctx context.Context) (int, error) {
+		return s.deleteIndexed(ctx, "delete_by_sub", s.prefix+"sub:"+sub, "")
+	})
 }
 
 // DeleteBySIDFor implements ScopedDeleter.
@@ -378,7 +403,9 @@ func (s *RedisStore) DeleteBySIDFor(ctx context.Context, provider, sid string) (
 	if sid == "" || provider == "" {
 		return 0, nil
 	}
-	return s.deleteIndexed(ctx, "delete_by_sid", s.prefix+"sid:"+sid, provider)
+	return s.revoke(ctx, revocation{sid: sid, provider: provider}, func(ctx context.Context) (int, error) {
+		return s.deleteIndexed(ctx, "delete_by_sid", s.prefix+"sid:"+sid, provider)
+	})
 }
 
 // DeleteBySubFor implements ScopedDeleter.
@@ -386,7 +413,9 @@ func (s *RedisStore) DeleteBySubFor(ctx context.Context, provider, sub string) (
 	if sub == "" || provider == "" {
 		return 0, nil
 	}
-	return s.deleteIndexed(ctx, "delete_by_sub", s.prefix+"sub:"+sub, provider)
+	return s.revoke(ctx, revocation{sub: sub, provider: provider}, func(ctx context.Context) (int, error) {
+		return s.deleteIndexed(ctx, "delete_by_sub", s.prefix+"sub:"+sub, provider)
+	})
 }
 
 // deleteIndexed removes the sessions in index set key (only provider's
@@ -545,6 +574,7 @@ func (s *RedisStore) subscribe() {
 		if s.subUp.Swap(false) {
 			s.log.Warn("session invalidation subscription lost; reading every session from redis until it is back", "error", err)
 		}
+		s.feedDown()
 	}
 	for s.ctx.Err() == nil {
 		msg, err := ps.ReceiveTimeout(s.ctx, subscriptionPing)
@@ -555,6 +585,9 @@ func (s *RedisStore) subscribe() {
 			if isTimeout(err) {
 				if perr := ps.Ping(s.ctx); perr != nil {
 					down(perr)
+				} else if s.feedQuiet() {
+					// Stalled, not failed: revocations may be lost all the same.
+					s.feedDown()
 				}
 				continue
 			}
@@ -578,12 +611,15 @@ func (s *RedisStore) subscribe() {
 				if !s.subUp.Swap(true) {
 					s.log.Debug("session invalidation subscription up")
 				}
+				s.feedHeard()
 			}
 		case *redis.Pong:
 			s.lastHeard.Store(time.Now().UnixNano())
+			s.feedHeard()
 		case *redis.Message:
 			s.lastHeard.Store(time.Now().UnixNano())
 			s.handle(m.Payload)
+			s.feedHeard()
 		}
 	}
 }

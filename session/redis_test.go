@@ -172,8 +172,27 @@ func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 		t.Error("OnError not called for get")
 	}
 	srv.Restart()
+	// The sign-out asked while Redis was down was retried: it wins over
+	// the session (even saved again meanwhile), on every replica.
+	other, err := session.NewRedisStore(session.RedisOptions{Client: &redis.Options{Addr: srv.Addr(), MaxRetries: -1}, Prefix: "down:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
 	eventually(t, 5*time.Second, func() bool { return st.Save(ctx, s) == nil })
-	if _, err := st.Get(ctx, "s1"); err != nil {
+	eventually(t, 10*time.Second, func() bool {
+		_, err := other.Get(ctx, "s1")
+		return errors.Is(err, session.ErrNotFound)
+	})
+	if _, err := st.Get(ctx, "s1"); !errors.Is(err, session.ErrNotFound) {
+		t.Errorf("the session signed out while redis was down: %v", err)
+	}
+	// Works again by itself: a session begun afterwards is served.
+	s2 := &session.Session{ID: "s2", Provider: "p", Sub: "alice", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	if err := st.Save(ctx, s2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, "s2"); err != nil {
 		t.Errorf("after redis came back: %v", err)
 	}
 }

@@ -207,7 +207,8 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 				OnSessionEnd: func(e outpostapi.SessionEnd) {
 					n, err := store.DeleteBySID(context.Background(), e.SessionID)
 					if err != nil {
-						log.Error("session end from core: store failed", "session_id", e.SessionID, "error", err)
+						// The store remembers it: refused here, retried until Redis confirms.
+						log.Error("session end from core: not confirmed by the session store yet; refused here and retried", "session_id", e.SessionID, "error", err)
 						return
 					}
 					log.Info("session end from core", "session_id", e.SessionID, "legacy", e.Legacy, "sessions_ended", n)

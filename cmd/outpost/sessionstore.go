@@ -83,7 +83,9 @@ func newSessionStore(env outpostapi.Env, log *slog.Logger, hooks sessionHooks) (
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	if err := st.Ping(ctx); err != nil {
+	policyChecked := watchEvictionPolicy(st, log)
+	pingErr := st.Ping(ctx)
+	if err := pingErr; err != nil {
 		msg := "sessions in redis, which does not answer yet: requests that need a session get 503 until it does"
 		var rerr redis.Error
 		if errors.As(err, &rerr) {
@@ -91,7 +93,12 @@ func newSessionStore(env outpostapi.Env, log *slog.Logger, hooks sessionHooks) (
 		}
 		log.Error(msg, "redis", r.String(), "from", r.From, "error", err)
 	} else {
+		if err := checkEvictionPolicy(ctx, st, log); err != nil {
+			_ = st.Close()
+			return nil, "", fmt.Errorf("%s: %w", r.From, err)
+		}
 		log.Info("sessions in redis", "redis", r.String(), "from", r.From, "prefix", env.Sessions.Prefix)
 	}
+	policyChecked(pingErr == nil)
 	return st, "redis", nil
 }

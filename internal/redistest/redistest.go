@@ -25,6 +25,8 @@ type Server struct {
 	dir  string
 	// Password, if set, is required from clients (requirepass).
 	Password string
+	// args are extra redis-server arguments (Options.Args).
+	args []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -50,7 +52,22 @@ func Start(t testing.TB) *Server { return StartWithPassword(t, "") }
 // StartWithPassword is Start with requirepass set.
 func StartWithPassword(t testing.TB, password string) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), Password: password, logs: &strings.Builder{}}
+	return StartWith(t, Options{Password: password})
+}
+
+// Options vary the server StartWith runs.
+type Options struct {
+	// Password, if set, is required from clients (requirepass).
+	Password string
+	// Args are more redis-server arguments, e.g. "--maxmemory-policy",
+	// "allkeys-lru".
+	Args []string
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, o Options) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), Password: o.Password, args: o.Args, logs: &strings.Builder{}}
 	var err error
 	for range 5 {
 		if s.port, err = freePort(); err != nil {
@@ -91,6 +108,7 @@ func (s *Server) run() error {
 	if s.Password != "" {
 		args = append(args, "--requirepass", s.Password)
 	}
+	args = append(args, s.args...)
 	cmd := exec.Command(s.bin, args...)
 	w := &lockedWriter{mu: &s.mu, b: s.logs}
 	cmd.Stdout, cmd.Stderr = w, w

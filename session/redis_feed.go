@@ -1,0 +1,48 @@
+package session
+
+import (
+	"sync"
+	"time"
+)
+
+// feedState is whether this store's pub/sub link is heard from. It is
+// separate from subUp (which only an error clears): a link that goes
+// quiet without failing (a stalled connection) may be losing
+// revocations too, and is down here until heard from again.
+type feedState struct {
+	mu sync.Mutex
+	up bool
+	// hub: OnFeed callbacks.
+	hub feedHub
+}
+
+// OnFeed implements FeedWatcher.
+func (s *RedisStore) OnFeed(fn func(up bool)) (stop func()) { return s.feed.hub.add(fn) }
+
+// feedHeard: a subscribe confirmation, message or pong arrived.
+func (s *RedisStore) feedHeard() {
+	s.feed.mu.Lock()
+	was := s.feed.up
+	s.feed.up = true
+	s.feed.mu.Unlock()
+	if !was {
+		s.feed.hub.fire(true)
+	}
+}
+
+// feedDown: the link failed, or has been quiet past subscriptionFresh.
+func (s *RedisStore) feedDown() {
+	s.feed.mu.Lock()
+	was := s.feed.up
+	s.feed.up = false
+	s.feed.mu.Unlock()
+	if was {
+		s.feed.hub.fire(false)
+	}
+}
+
+// feedQuiet reports whether nothing was heard for longer than the cache
+// trusts the link.
+func (s *RedisStore) feedQuiet() bool {
+	return time.Since(time.Unix(0, s.lastHeard.Load())) >= subscriptionFresh
+}
