@@ -56,10 +56,14 @@ func upgradeRequest(h http.Header, allowed []string) (proto string, refused []st
 	return proto, refused
 }
 
-// upgradeAllowed: tok ("name" or "name/version") is allowed when an entry
-// names it whole or names its protocol (any version), ignoring case.
+// upgradeAllowed: tok ("name" or "name/version", RFC 9110 tokens) is
+// allowed when an entry names it whole or names its protocol (any
+// version), ignoring case. Anything that is not such a token is not.
 func upgradeAllowed(tok string, allowed []string) bool {
-	name, _, _ := strings.Cut(tok, "/")
+	name, version, versioned := strings.Cut(tok, "/")
+	if !isToken(name) || versioned && !isToken(version) {
+		return false
+	}
 	for _, a := range allowed {
 		if strings.EqualFold(a, tok) || strings.EqualFold(a, name) {
 			return true
@@ -86,4 +90,17 @@ func checkSwitch(resp *http.Response, asked string) error {
 		return fmt.Errorf("%w to %q, not to the allowed %q the request asked for", errUnaskedSwitch, got, asked)
 	}
 	return nil
+}
+
+// isToken: one or more RFC 9110 token characters.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !httpguts.IsTokenRune(r) {
+			return false
+		}
+	}
+	return true
 }
