@@ -97,6 +97,16 @@ func newBodyUpstream(t *testing.T) (string, chan bodyResult) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, err := io.Copy(io.Discard, r.Body)
 		got <- bodyResult{n, err}
+		if r.URL.Path == "/public/stream" {
+			// A long answer after the whole body (a slow query, a stream):
+			// one line every 500 ms for 3 s.
+			for i := range 6 {
+				fmt.Fprintf(w, "line %d\n", i)
+				w.(http.Flusher).Flush()
+				time.Sleep(500 * time.Millisecond)
+			}
+			return
+		}
 		fmt.Fprintf(w, "got %d", n)
 	}))
 	t.Cleanup(up.Close)
@@ -133,6 +143,21 @@ func TestProxiedUploadIdleTimeout(t *testing.T) {
 		if r := <-got; r.err != nil || r.n != chunks*size {
 			t.Errorf("upstream got %d bytes, error %v", r.n, r.err)
 		}
+	})
+
+	t.Run("answer longer than the idle timeout after the whole body is not cut", func(t *testing.T) {
+		conn := dialOutpost(t, st)
+		_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
+		fmt.Fprintf(conn, "POST /public/stream HTTP/1.1\r\nHost: %s\r\nContent-Length: 2\r\n\r\nok", host)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || !strings.HasSuffix(string(body), "line 5\n") {
+			t.Errorf("the stream was cut: %q %v", body, err)
+		}
+		<-got
 	})
 
 	t.Run("stalled upload is cut", func(t *testing.T) {
