@@ -204,14 +204,16 @@ func (a *application) redeemRefreshToken(ctx context.Context, s *session.Session
 	} else {
 		// An issuer that returns only an opaque access token on refresh:
 		// identity stays as verified at login, the lifetime moves on.
-		fresh.TokenExpiry, fresh.ExpiresAt = tok.Expiry, tok.Expiry
+		fresh.TokenExpiry = tok.Expiry
 	}
 	if tok.RefreshToken != "" {
 		fresh.RefreshToken = tok.RefreshToken
 	}
-	if fresh.ExpiresAt.IsZero() {
+	if fresh.TokenExpiry.IsZero() {
 		return nil, errors.New("refreshed token has no expiry")
 	}
+	// The session moves on with its refresh token, up to its deadline.
+	fresh.ExpiresAt = a.sessionEnd(&fresh, tok, time.Now())
 	// Only over the session as it still is: a sign-out, SESSION_END or
 	// back-channel logout that landed while the provider was answering
 	// wins, and the new tokens are dropped.
