@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -284,5 +285,79 @@ func TestSessionLifetime(t *testing.T) {
 				t.Errorf("refresh grants: %d answered, %d refused; want 2 and 0 (the idle session ended without asking)", n, refused)
 			}
 		})
+	}
+}
+
+// cookieAges records the Max-Age of every session cookie a response sets.
+type cookieAges struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	ages []int
+}
+
+func (s *cookieAges) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := s.base.RoundTrip(r)
+	if err == nil {
+		for _, ck := range resp.Cookies() {
+			if ck.Name == session.CookieName("app-client") && ck.MaxAge > 0 {
+				s.mu.Lock()
+				s.ages = append(s.ages, ck.MaxAge)
+				s.mu.Unlock()
+			}
+		}
+	}
+	return resp, err
+}
+
+func (s *cookieAges) last() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.ages) == 0 {
+		return 0
+	}
+	return s.ages[len(s.ages)-1]
+}
+
+// A core's provider keeps authentik's session: access_token_validity + 1 s
+// from sign-in, the cookie's Max-Age at sign-in (spec §14.2). A refresh
+// inside it renews the token but does not extend the session.
+func TestCoreSessionKeepsAccessTokenValidity(t *testing.T) {
+	t.Parallel()
+	const validity = 4 // seconds: refreshed in the last second
+	st := newStackWith(t, stackOptions{validity: validity, scopes: "[openid, email, profile, ak_proxy, offline_access]"})
+	c := browser(t)
+	rec := &cookieAges{base: c.Transport}
+	c.Transport = rec
+	resp := signIn(t, c, getPage(t, c, st.outpost+"/"), "alice", "alice-pw")
+	loggedIn := time.Now()
+	if readBody(resp); resp.StatusCode != 200 {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	if got := rec.last(); got != validity+1 {
+		t.Errorf("session cookie Max-Age at sign-in: %d, want access_token_validity + 1 = %d", got, validity+1)
+	}
+	exp := tokenExpiry(t, st)
+	time.Sleep(time.Until(exp.Add(-600 * time.Millisecond)))
+	if body := readBody(getPage(t, c, st.outpost+"/refresh")); !strings.Contains(body, `as "alice"`) {
+		t.Fatalf("inside the refresh window: %q", body)
+	}
+	if n := st.refreshGrants.Load(); n != 1 {
+		t.Fatalf("refresh grants: %d, want 1", n)
+	}
+	// The refreshed cookie still ends with the session, not the new token.
+	left := int(math.Ceil(time.Until(loggedIn.Add((validity + 1) * time.Second)).Seconds()))
+	if got := rec.last(); got > left {
+		t.Errorf("session cookie Max-Age after the refresh: %d, want what is left of the session (<= %d)", got, left)
+	}
+	cookie := sessionCookie(t, c, st.outpost)
+	if cookie == nil {
+		t.Fatal("no session cookie after the refresh")
+	}
+	// Past access_token_validity + 1 s: the refreshed token is still valid,
+	// the session is not.
+	time.Sleep(time.Until(loggedIn.Add((validity + 1) * time.Second).Add(300 * time.Millisecond)))
+	resp = withCookie(t, c, st.outpost+"/too-late", cookie)
+	if readBody(resp); resp.StatusCode != http.StatusFound {
+		t.Errorf("past access_token_validity + 1 s: %d, want a sign-in redirect", resp.StatusCode)
 	}
 }
