@@ -51,8 +51,13 @@ func (a *application) currentSession(w http.ResponseWriter, r *http.Request) (*s
 		return nil, err
 	}
 	if now := time.Now(); refreshDue(s, now) {
-		if now.Before(s.TokenExpiry) && a.backoff.waiting(s.ID, now) {
-			return s, nil // a refresh failed a moment ago; the token still holds
+		if a.backoff.waiting(s.ID, now) {
+			if now.Before(s.TokenExpiry) {
+				return s, nil // a refresh failed a moment ago; the token still holds
+			}
+			// The session lives on (its refresh token was not refused), but
+			// cannot be served until the identity provider answers again.
+			return nil, errRefreshUnavailable
 		}
 		return a.refresh(w, r, s)
 	}
@@ -63,6 +68,10 @@ func (a *application) currentSession(w http.ResponseWriter, r *http.Request) (*s
 // token call itself is bounded by backchannelTimeout), and how long others
 // wait for it.
 const refreshLockTTL = 2 * backchannelTimeout
+
+// errRefreshUnavailable: the session's token has expired and its refresh
+// failed for a reason that may pass; the session is kept for the retry.
+var errRefreshUnavailable = errors.New("the identity provider could not refresh the session's expired token; retrying later")
 
 // errSessionGone: the session was revoked while its refresh was waiting
 // or in flight.
@@ -162,10 +171,11 @@ func (a *application) refresh(w http.ResponseWriter, r *http.Request, s *session
 		if time.Now().Before(s.TokenExpiry) {
 			return s, nil // still valid; tried again after the backoff
 		}
-		a.backoff.forget(s.ID)
-		_ = a.store.Delete(r.Context(), s.ID)
-		http.SetCookie(w, a.sessionCookies.Expire())
-		return nil, nil
+		// Expired and not refreshed: refused for now, kept for the retry
+		// after the backoff. Only a refusal (above) or the session's end
+		// signs the person out: an identity provider that blinks must not
+		// end every session idle past its short token.
+		return nil, errRefreshUnavailable
 	}
 	fresh := v.(*session.Session)
 	if err := a.setSessionCookie(w, fresh); err != nil {

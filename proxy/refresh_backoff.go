@@ -10,8 +10,8 @@ import (
 // still-valid token is served without asking again until the backoff ends:
 // a busy session must not send the provider a refresh grant per request.
 // It doubles from refreshBackoffMin up to refreshBackoffMax. Once the token
-// has expired there is no backoff: the request tries, and is refused if
-// that fails.
+// has expired, requests are refused (503) while it backs off: the session
+// is kept for the next try, since only a refusal ends it.
 const (
 	refreshBackoffMin = 2 * time.Second
 	refreshBackoffMax = time.Minute

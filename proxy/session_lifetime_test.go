@@ -262,6 +262,30 @@ func TestSessionLifetime(t *testing.T) {
 				t.Errorf("refused refresh grants: %d, want 1", n)
 			}
 		})
+		t.Run(name+"/an issuer that is down keeps the expired session for a retry", func(t *testing.T) {
+			t.Parallel()
+			st := newLifetimeStack(t, testissuer.Options{TokenLife: shortToken, RefreshTokens: true}, "", store(t))
+			c := browser(t)
+			at := st.signIn(t, c)
+			st.issuer.SetRefreshDown(true)
+			time.Sleep(time.Until(at.Add(3 * time.Second)))
+			for _, path := range []string{"/down", "/down-again"} {
+				if g := st.get(t, c, 0, path); !strings.HasPrefix(g, "503 ") {
+					t.Errorf("%s, the token expired and the issuer down: %q", path, g)
+				}
+			}
+			if n := st.issuer.UnavailableRefreshes(); n != 1 {
+				t.Errorf("refresh grants sent to the issuer while it was down: %d, want 1 (then a backoff)", n)
+			}
+			st.issuer.SetRefreshDown(false)
+			time.Sleep(2100 * time.Millisecond) // the first backoff is 2 s
+			if g := st.get(t, c, 0, "/back"); g != "200 hello dana" {
+				t.Errorf("the issuer back: %q", g)
+			}
+			if n := st.issuer.RefreshGrants(); n != 1 {
+				t.Errorf("refresh grants: %d, want 1", n)
+			}
+		})
 		t.Run(name+"/refresh_expires_in: idle past it signs in again, active sessions slide", func(t *testing.T) {
 			t.Parallel()
 			st := newLifetimeStack(t, testissuer.Options{TokenLife: shortToken, RefreshTokens: true, RefreshExpiresIn: 4 * time.Second}, "", store(t))

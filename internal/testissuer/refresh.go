@@ -22,7 +22,10 @@ type refreshState struct {
 	live    map[string]refreshGrant
 	grants  int  // refresh grants answered with tokens
 	refuse  bool // every refresh is refused with invalid_grant
+	down    bool // every refresh gets a 503, as from an issuer restarting
 	refused int
+	// unavailable counts refreshes answered 503 while down.
+	unavailable int
 }
 
 type refreshGrant struct {
@@ -53,6 +56,12 @@ func (is *Issuer) refreshGrant(w http.ResponseWriter, r *http.Request) {
 	}
 	rt := r.PostForm.Get("refresh_token")
 	is.mu.Lock()
+	if is.refresh.down {
+		is.refresh.unavailable++
+		is.mu.Unlock()
+		writeJSON(w, 503, map[string]string{"error": "temporarily_unavailable"})
+		return
+	}
 	g, found := is.refresh.live[rt]
 	delete(is.refresh.live, rt)
 	expired := found && !g.expires.IsZero() && !time.Now().Before(g.expires)
@@ -90,4 +99,19 @@ func (is *Issuer) RefuseRefresh() {
 	is.mu.Lock()
 	defer is.mu.Unlock()
 	is.refresh.refuse = true
+}
+
+// SetRefreshDown makes refresh grants fail with a 503 (down) or work again,
+// leaving refresh tokens as they were.
+func (is *Issuer) SetRefreshDown(down bool) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	is.refresh.down = down
+}
+
+// UnavailableRefreshes is how many refresh grants got a 503.
+func (is *Issuer) UnavailableRefreshes() int {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	return is.refresh.unavailable
 }
