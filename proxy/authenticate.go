@@ -172,10 +172,16 @@ func (a *application) refresh(w http.ResponseWriter, r *http.Request, s *session
 			return s, nil // still valid; tried again after the backoff
 		}
 		// Expired and not refreshed: refused for now, kept for the retry
-		// after the backoff. Only a refusal (above) or the session's end
-		// signs the person out: an identity provider that blinks must not
-		// end every session idle past its short token.
-		return nil, errRefreshUnavailable
+		// after the backoff, so an identity provider that blinks does not
+		// end every session idle past its short token. A failure that
+		// lasts ends it: the person can then at least sign in again.
+		if time.Since(s.TokenExpiry) < expiredRefreshGrace {
+			return nil, errRefreshUnavailable
+		}
+		a.backoff.forget(s.ID)
+		_ = a.store.Delete(r.Context(), s.ID)
+		http.SetCookie(w, a.sessionCookies.Expire())
+		return nil, nil
 	}
 	fresh := v.(*session.Session)
 	if err := a.setSessionCookie(w, fresh); err != nil {
