@@ -66,6 +66,9 @@ type Provider struct {
 	// mode (standalone allowed_upgrades); nil: the outpost's default
 	// (OUTPOST_PROXY__ALLOWED_UPGRADES).
 	AllowedUpgrades []string
+	// SessionLifetime is the longest a session lasts from sign-in
+	// (standalone session_lifetime); 0: the outpost's default for the mode.
+	SessionLifetime time.Duration
 }
 
 // ProviderError says why a provider was left out of a snapshot.

@@ -52,6 +52,10 @@ type StaticProvider struct {
 	// this provider (proxy mode); unset: OUTPOST_PROXY__ALLOWED_UPGRADES,
 	// [] allows none.
 	AllowedUpgrades []string `yaml:"allowed_upgrades"`
+	// SessionLifetime ("720h") bounds how long a session is kept alive by
+	// refreshing its tokens; unset: the refresh token's own validity, at
+	// most 30 days.
+	SessionLifetime time.Duration `yaml:"session_lifetime"`
 	// Authorization rules: who may pass once signed in (no core decides
 	// that in standalone mode).
 	authz.Config `yaml:",inline"`
@@ -232,6 +236,10 @@ func ParseStatic(b []byte, baseDir string) (*Snapshot, error) {
 				}
 			}
 		}
+		if sp.SessionLifetime < 0 {
+			return nil, perr("session_lifetime", errors.New("must not be negative"))
+		}
+		p.SessionLifetime = sp.SessionLifetime
 		if j, dup := names[p.Name]; dup {
 			return nil, perr("name", fmt.Errorf("%q is also the name of provider #%d", p.Name, j+1))
 		}

@@ -32,7 +32,9 @@ type application struct {
 	refreshes      *singleflight.Group
 	backoff        *refreshBackoff
 	websockets     *connLimiter
-	events         func(context.Context, outpostapi.Event)
+	// lifetime is the longest a session lasts from sign-in (lifetime.go).
+	lifetime time.Duration
+	events   func(context.Context, outpostapi.Event)
 	// metrics are labelled with the provider's configured host.
 	metrics *metrics.Host
 	// credentials caches Authorization outcomes (shared across snapshots).
@@ -54,20 +56,12 @@ type application struct {
 	issuerClients []string
 }
 
-// defaultSessionLifetime applies when the provider sets no
-// access_token_validity (the core sends null).
-const defaultSessionLifetime = 24 * time.Hour
-
 // newApplication builds the application for p; a failure names the field.
 func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Options, sh *shared) (*application, *outpostapi.ProviderError) {
 	fail := func(field string, err error) (*application, *outpostapi.ProviderError) {
 		return nil, &outpostapi.ProviderError{Provider: p.Name, Field: field, Err: err.Error()}
 	}
-	lifetime := defaultSessionLifetime
-	if v := p.AccessTokenValidity; v != nil && *v > 0 {
-		// Max-Age = access_token_validity + 1 (spec §14.2).
-		lifetime = time.Duration(*v*float64(time.Second)) + time.Second
-	}
+	lifetime := sessionLifetime(p)
 	sc, err := sh.codecs.codec(cookieOptions(p, "", lifetime))
 	if err != nil {
 		return fail("cookie_secret", err)
@@ -95,6 +89,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		refreshes:      sh.refreshes,
 		backoff:        sh.backoff,
 		websockets:     sh.websockets,
+		lifetime:       lifetime,
 		events:         opts.Events,
 		metrics:        hm,
 		credentials:    sh.credentials,

@@ -51,8 +51,13 @@ func (a *application) currentSession(w http.ResponseWriter, r *http.Request) (*s
 		return nil, err
 	}
 	if now := time.Now(); refreshDue(s, now) {
-		if now.Before(s.TokenExpiry) && a.backoff.waiting(s.ID, now) {
-			return s, nil // a refresh failed a moment ago; the token still holds
+		if a.backoff.waiting(s.ID, now) {
+			if now.Before(s.TokenExpiry) {
+				return s, nil // a refresh failed a moment ago; the token still holds
+			}
+			// The session lives on (its refresh token was not refused), but
+			// cannot be served until the identity provider answers again.
+			return nil, errRefreshUnavailable
 		}
 		return a.refresh(w, r, s)
 	}
@@ -63,6 +68,10 @@ func (a *application) currentSession(w http.ResponseWriter, r *http.Request) (*s
 // token call itself is bounded by backchannelTimeout), and how long others
 // wait for it.
 const refreshLockTTL = 2 * backchannelTimeout
+
+// errRefreshUnavailable: the session's token has expired and its refresh
+// failed for a reason that may pass; the session is kept for the retry.
+var errRefreshUnavailable = errors.New("the identity provider could not refresh the session's expired token; retrying later")
 
 // errSessionGone: the session was revoked while its refresh was waiting
 // or in flight.
@@ -162,6 +171,13 @@ func (a *application) refresh(w http.ResponseWriter, r *http.Request, s *session
 		if time.Now().Before(s.TokenExpiry) {
 			return s, nil // still valid; tried again after the backoff
 		}
+		// Expired and not refreshed: refused for now, kept for the retry
+		// after the backoff, so an identity provider that blinks does not
+		// end every session idle past its short token. A failure that
+		// lasts ends it: the person can then at least sign in again.
+		if time.Since(s.TokenExpiry) < expiredRefreshGrace {
+			return nil, errRefreshUnavailable
+		}
 		a.backoff.forget(s.ID)
 		_ = a.store.Delete(r.Context(), s.ID)
 		http.SetCookie(w, a.sessionCookies.Expire())
@@ -204,14 +220,16 @@ func (a *application) redeemRefreshToken(ctx context.Context, s *session.Session
 	} else {
 		// An issuer that returns only an opaque access token on refresh:
 		// identity stays as verified at login, the lifetime moves on.
-		fresh.TokenExpiry, fresh.ExpiresAt = tok.Expiry, tok.Expiry
+		fresh.TokenExpiry = tok.Expiry
 	}
 	if tok.RefreshToken != "" {
 		fresh.RefreshToken = tok.RefreshToken
 	}
-	if fresh.ExpiresAt.IsZero() {
+	if fresh.TokenExpiry.IsZero() {
 		return nil, errors.New("refreshed token has no expiry")
 	}
+	// The session moves on with its refresh token, up to its deadline.
+	fresh.ExpiresAt = a.sessionEnd(&fresh, tok, time.Now())
 	// Only over the session as it still is: a sign-out, SESSION_END or
 	// back-channel logout that landed while the provider was answering
 	// wins, and the new tokens are dropped.

@@ -117,6 +117,7 @@ func (a *application) callback(w http.ResponseWriter, r *http.Request, q url.Val
 		RefreshToken: tok.RefreshToken,
 	}
 	verified.applyTo(s)
+	s.ExpiresAt = a.sessionEnd(s, tok, s.CreatedAt)
 	if err := a.store.Save(r.Context(), s); err != nil {
 		a.metrics.LoginFailed("session_store")
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Sign-in failed", "The session could not be stored.", err)
@@ -169,7 +170,6 @@ func (v *verifiedTokens) applyTo(s *session.Session) {
 	s.AccessToken = v.raw
 	s.IDToken = v.idToken
 	s.TokenExpiry = v.expiry
-	s.ExpiresAt = v.expiry
 }
 
 // verifyTokens checks a token response. Core providers: the access token is
@@ -217,9 +217,13 @@ func (a *application) verifyTokens(ctx context.Context, eps *endpoints, tok *oau
 	return &verifiedTokens{claims: claims, raw: raw, idToken: idRaw, accessTk: tok.AccessToken, expiry: primary.Expiry}, nil
 }
 
-// setSessionCookie writes the session cookie, living as long as the session.
+// setSessionCookie writes the session cookie, living until the session's
+// deadline: a refresh can extend the session up to it, and the browser must
+// still send the cookie then. A session that ends sooner expires the cookie
+// at its next request. At sign-in on a core's provider this is
+// access_token_validity + 1 (spec §14.2).
 func (a *application) setSessionCookie(w http.ResponseWriter, s *session.Session) error {
-	ck, err := a.sessionCookies.Cookie(s.ID, time.Until(s.ExpiresAt))
+	ck, err := a.sessionCookies.Cookie(s.ID, time.Until(a.deadline(s)).Round(time.Second))
 	if err != nil {
 		return err
 	}

@@ -10,11 +10,15 @@ import (
 // still-valid token is served without asking again until the backoff ends:
 // a busy session must not send the provider a refresh grant per request.
 // It doubles from refreshBackoffMin up to refreshBackoffMax. Once the token
-// has expired there is no backoff: the request tries, and is refused if
-// that fails.
+// has expired, requests are refused (503) while it backs off: the session
+// is kept for the next try, up to expiredRefreshGrace.
 const (
 	refreshBackoffMin = 2 * time.Second
 	refreshBackoffMax = time.Minute
+	// expiredRefreshGrace is how long after its token's expiry a session
+	// whose refresh keeps failing (not refused) is kept for another try;
+	// past it the next failure ends the session.
+	expiredRefreshGrace = 5 * time.Minute
 	// refreshBackoffCap bounds the sessions remembered; past it, entries
 	// whose wait is over are dropped first, then all.
 	refreshBackoffCap = 10000

@@ -39,9 +39,13 @@ type Issuer struct {
 	signer jose.Signer
 	users  map[string]User
 
+	opts Options
+
 	mu      sync.Mutex
 	codes   map[string]grant
 	revoked map[string]bool
+	// refresh holds the live refresh tokens (refresh.go).
+	refresh refreshState
 }
 
 type grant struct {
@@ -51,6 +55,15 @@ type grant struct {
 // Start runs an issuer with these users (by user name) on 127.0.0.1.
 func Start(t testing.TB, users map[string]User) *Issuer {
 	t.Helper()
+	return StartWith(t, users, Options{})
+}
+
+// StartWith is Start with token lifetimes and refresh tokens as opts says.
+func StartWith(t testing.TB, users map[string]User, opts Options) *Issuer {
+	t.Helper()
+	if opts.TokenLife <= 0 {
+		opts.TokenLife = time.Hour
+	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +73,7 @@ func Start(t testing.TB, users map[string]User) *Issuer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	is := &Issuer{key: key, signer: signer, users: users, codes: map[string]grant{}, revoked: map[string]bool{}}
+	is := &Issuer{key: key, signer: signer, users: users, opts: opts, codes: map[string]grant{}, revoked: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", is.discovery)
 	mux.HandleFunc("GET /jwks", is.jwks)
@@ -124,7 +137,11 @@ func (is *Issuer) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (is *Issuer) token(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "authorization_code" {
+	if err := r.ParseForm(); err == nil && r.PostForm.Get("grant_type") == "refresh_token" {
+		is.refreshGrant(w, r)
+		return
+	}
+	if r.PostForm.Get("grant_type") != "authorization_code" {
 		writeJSON(w, 400, map[string]string{"error": "unsupported_grant_type"})
 		return
 	}
@@ -141,11 +158,24 @@ func (is *Issuer) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 400, map[string]string{"error": "invalid_grant"})
 		return
 	}
-	extra := map[string]any{"nonce": g.nonce}
-	writeJSON(w, 200, map[string]any{
-		"access_token": is.Token(g.user, clientID, time.Hour), "id_token": is.sign(g.user, clientID, time.Hour, extra),
-		"token_type": "Bearer", "expires_in": 3600,
-	})
+	writeJSON(w, 200, is.tokenResponse(g.user, clientID, map[string]any{"nonce": g.nonce}))
+}
+
+// tokenResponse is a token endpoint's answer for user: tokens living
+// opts.TokenLife, and a fresh refresh token when opts.RefreshTokens.
+func (is *Issuer) tokenResponse(user, clientID string, idExtra map[string]any) map[string]any {
+	life := is.opts.TokenLife
+	out := map[string]any{
+		"access_token": is.Token(user, clientID, life), "id_token": is.sign(user, clientID, life, idExtra),
+		"token_type": "Bearer", "expires_in": int(life / time.Second),
+	}
+	if is.opts.RefreshTokens {
+		out["refresh_token"] = is.newRefreshToken(user, clientID)
+		if is.opts.RefreshExpiresIn > 0 {
+			out["refresh_expires_in"] = int(is.opts.RefreshExpiresIn / time.Second)
+		}
+	}
+	return out
 }
 
 // Token is an access token (a JWT) for user, audience clientID.
