@@ -76,7 +76,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 	if err != nil {
 		return fail("cookie_secret", err)
 	}
-	oc, err := newOIDCClient(p, oidcSettings{BrowserURL: opts.BrowserURL, AuthentikHost: snap.Outpost.AuthentikHost, Insecure: opts.Insecure, UserAgent: "goauthentik.io/outpost/" + opts.Version, KeyRefresh: sh.keyRefresh})
+	oc, err := newOIDCClient(p, oidcSettings{BrowserURL: opts.BrowserURL, AuthentikHost: snap.Outpost.AuthentikHost, Insecure: opts.Insecure, UserAgent: "goauthentik.io/outpost/" + opts.Version, KeyRefresh: sh.keyRefresh, Discoveries: sh.discoveries})
 	if err != nil {
 		return fail("oidc_configuration", err)
 	}

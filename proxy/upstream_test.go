@@ -255,7 +255,7 @@ func TestUpstreamErrorKinds(t *testing.T) {
 			t.Errorf("%s: %d, want 502", target, resp.StatusCode)
 		}
 		rec := httptest.NewRecorder()
-		m.Handler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		m.Handler(nil, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 		series := `outpost_upstream_errors_total{host="app.example.com",kind="` + kind + `"}`
 		if !strings.Contains(rec.Body.String(), series+" ") {
 			t.Errorf("%s: no %s in\n%s", target, series, rec.Body.String())
