@@ -66,6 +66,10 @@ type Provider struct {
 	// mode (standalone allowed_upgrades); nil: the outpost's default
 	// (OUTPOST_PROXY__ALLOWED_UPGRADES).
 	AllowedUpgrades []string
+	// ResponseHeaderTimeout bounds the wait for the upstream's response
+	// headers (standalone response_header_timeout); 0: the outpost's
+	// (OUTPOST_PROXY__RESPONSE_HEADER_TIMEOUT).
+	ResponseHeaderTimeout time.Duration
 }
 
 // ProviderError says why a provider was left out of a snapshot.

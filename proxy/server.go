@@ -107,6 +107,11 @@ type Options struct {
 	// to the back-channel logout endpoint, refused ones included (default
 	// DefaultBackchannelLogoutsPerMinute): past it, 429.
 	BackchannelLogoutsPerMinute int
+	// ResponseHeaderTimeout is how long an upstream may take to send its
+	// response headers before the client gets a 504, where the provider
+	// sets none (OUTPOST_PROXY__RESPONSE_HEADER_TIMEOUT; default
+	// outpostapi.DefaultResponseHeaderTimeout).
+	ResponseHeaderTimeout time.Duration
 }
 
 // state is everything built from one snapshot.

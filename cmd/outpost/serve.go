@@ -105,6 +105,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		CredentialCacheTTL:          limits.CredentialCacheTTL,
 		AdditionalHeaders:           o.env.AdditionalHeaders,
 		BackchannelLogoutsPerMinute: limits.BackchannelLogoutsPerMinute,
+		ResponseHeaderTimeout:       limits.ResponseHeaderTimeout,
 		Metrics:                     m.Proxy,
 	})
 	// Stops the providers' discovery retries.
