@@ -22,7 +22,7 @@ type UpstreamTimeout time.Duration
 // UnmarshalYAML accepts a positive duration or number of seconds.
 func (t *UpstreamTimeout) UnmarshalYAML(n *yaml.Node) error {
 	bad := func() error {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a positive duration like 90s or 2m, or a number of seconds, got %q", n.Line, n.Value)}}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: response_header_timeout: want a positive duration like 90s or 2m, or a number of seconds, got %q", n.Line, n.Value)}}
 	}
 	if n.Kind != yaml.ScalarNode {
 		return bad()

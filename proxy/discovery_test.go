@@ -218,7 +218,9 @@ func TestDiscoveryAtStartUpAndRecovery(t *testing.T) {
 		if code, _, _ := o.get(t, "any.localhost", "/outpost.goauthentik.io/ready?provider=graf"); code != 200 {
 			t.Errorf("graf after the reload: %d", code)
 		}
-		waitUntil(t, "the reload's failed discovery logged", func() bool { return strings.Contains(o.logs.String(), `"url":"`+wrong+`/.well-known/openid-configuration"`) })
+		waitUntil(t, "the reload's failed discovery logged", func() bool {
+			return strings.Contains(o.logs.String(), `"url":"`+wrong+`/.well-known/openid-configuration"`)
+		})
 		if code, body, _ := o.get(t, "any.localhost", "/outpost.goauthentik.io/ready?provider=toy"); code != 503 || !strings.Contains(body, wrong) {
 			t.Errorf("toy with a wrong issuer: %d %q", code, body)
 		}
