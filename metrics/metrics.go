@@ -198,11 +198,12 @@ func (m *Metrics) publishLocked() {
 }
 
 // Handler serves /metrics, the ping path and the readiness path (ready
-// reports whether a configuration is loaded); everything else is 404.
-func (m *Metrics) Handler(ready ReadyFunc) http.Handler {
+// reports whether a configuration is loaded, provider whether one provider
+// can sign people in); everything else is 404.
+func (m *Metrics) Handler(ready ReadyFunc, provider ProviderReadyFunc) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
 	mux.HandleFunc(PingPath, Ping)
-	mux.Handle(ReadyPath, Readiness(ready))
+	mux.Handle(ReadyPath, Readiness(ready, provider))
 	return mux
 }

@@ -28,7 +28,7 @@ func scrape(t *testing.T, url string) string {
 
 func TestControlPlaneSeries(t *testing.T) {
 	m := New("11111111-2222-3333-4444-555555555555", "2026.2.2", "abc")
-	srv := httptest.NewServer(m.Handler(func() (bool, string) { return true, "" }))
+	srv := httptest.NewServer(m.Handler(func() (bool, string) { return true, "" }, nil))
 	defer srv.Close()
 
 	if body := scrape(t, srv.URL); strings.Contains(body, "authentik_outpost_info{") {
@@ -72,7 +72,7 @@ func TestPingAnyMethodAndReadiness(t *testing.T) {
 	var ready atomic.Bool
 	var note atomic.Value
 	note.Store("")
-	srv := httptest.NewServer(New("u", "v", "").Handler(func() (bool, string) { return ready.Load(), note.Load().(string) }))
+	srv := httptest.NewServer(New("u", "v", "").Handler(func() (bool, string) { return ready.Load(), note.Load().(string) }, nil))
 	defer srv.Close()
 	status := func(path string) int {
 		resp, err := http.Get(srv.URL + path)
@@ -125,7 +125,7 @@ func TestPingAnyMethodAndReadiness(t *testing.T) {
 
 func TestCoreLinkAndBuildSeries(t *testing.T) {
 	m := New("u", "1.2.3", "abc123")
-	srv := httptest.NewServer(m.Handler(nil))
+	srv := httptest.NewServer(m.Handler(nil, nil))
 	defer srv.Close()
 	m.SetOutpost("edge")
 	m.SetConnected(true) // first connection: not a reconnect

@@ -49,6 +49,7 @@ type Proxy struct {
 	upstreamDuration *prometheus.HistogramVec
 	storeErrors      *prometheus.CounterVec
 	limited          *prometheus.CounterVec
+	providerReady    *prometheus.GaugeVec
 }
 
 // NewProxy makes the data-plane metrics.
@@ -86,13 +87,30 @@ func NewProxy() *Proxy {
 			"Credentials not checked because the client IP sent too many wrong ones (answered 429).", "host"),
 		storeErrors: counter("outpost_session_store_errors_total",
 			"Session store operations that failed (the request was refused, never passed).", "op"),
+		providerReady: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "outpost_provider_ready",
+			Help: "1 while the provider can sign people in, 0 while it cannot (its issuer's discovery failed or is pending, or it was left out of the data plane).",
+		}, []string{"provider"}),
 	}
 }
 
 func (p *Proxy) register(reg prometheus.Registerer) {
 	reg.MustRegister(p.requestDuration, p.upstreamDuration, p.responses, p.decisions,
-		p.loginsStarted, p.loginsSucceeded, p.loginsFailed, p.refreshes, p.upstreamErrors, p.storeErrors, p.limited)
+		p.loginsStarted, p.loginsSucceeded, p.loginsFailed, p.refreshes, p.upstreamErrors, p.storeErrors, p.limited, p.providerReady)
 }
+
+// ProviderReady records whether a provider of the configuration in force
+// can sign people in. name comes from configuration.
+func (p *Proxy) ProviderReady(name string, ready bool) {
+	v := 0.0
+	if ready {
+		v = 1
+	}
+	p.providerReady.WithLabelValues(name).Set(v)
+}
+
+// ForgetProvider drops the series of a provider no longer configured.
+func (p *Proxy) ForgetProvider(name string) { p.providerReady.DeleteLabelValues(name) }
 
 // StoreError counts a failed session-store operation (get, save, delete…).
 func (p *Proxy) StoreError(op string) { p.storeErrors.WithLabelValues(op).Inc() }

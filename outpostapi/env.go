@@ -240,6 +240,7 @@ func LoadEnv(lookup func(string) (string, bool), needCore bool) (Env, error) {
 	duration("OUTPOST_LISTEN__BODY_IDLE_TIMEOUT", &env.Limits.BodyIdleTimeout)
 	count("OUTPOST_AUTH__FAILED_CREDENTIALS_PER_MINUTE", &env.Limits.FailedCredentialsPerMinute, 1)
 	duration("OUTPOST_AUTH__CREDENTIAL_CACHE_TTL", &env.Limits.CredentialCacheTTL)
+	duration("OUTPOST_PROXY__RESPONSE_HEADER_TIMEOUT", &env.Limits.ResponseHeaderTimeout)
 	count("OUTPOST_AUTH__BACKCHANNEL_LOGOUTS_PER_MINUTE", &env.Limits.BackchannelLogoutsPerMinute, 1)
 	if env.Limits.CredentialCacheTTL > time.Minute {
 		fail("OUTPOST_AUTH__CREDENTIAL_CACHE_TTL", "at most 1m: a revoked token must stop working within it, got %s", env.Limits.CredentialCacheTTL)
@@ -270,7 +271,8 @@ func LoadEnv(lookup func(string) (string, bool), needCore bool) (Env, error) {
 	return env, nil
 }
 
-// Limits bound what one client can take from the listeners.
+// Limits bound what one client can take from the listeners, and how long
+// an upstream may keep one waiting.
 type Limits struct {
 	// ReadHeaderTimeout bounds how long a client may take to send its
 	// request headers (slowloris).
@@ -296,6 +298,10 @@ type Limits struct {
 	// BackchannelLogoutsPerMinute is each client IP's budget of requests
 	// to the back-channel logout endpoint, refused ones included.
 	BackchannelLogoutsPerMinute int
+	// ResponseHeaderTimeout is how long an upstream may take to send its
+	// response headers before the client gets a 504; a provider may set
+	// its own (standalone response_header_timeout).
+	ResponseHeaderTimeout time.Duration
 }
 
 // DefaultLimits apply where the environment sets none. There is
@@ -311,6 +317,7 @@ var DefaultLimits = Limits{
 	FailedCredentialsPerMinute:  30,
 	CredentialCacheTTL:          time.Minute,
 	BackchannelLogoutsPerMinute: 30,
+	ResponseHeaderTimeout:       DefaultResponseHeaderTimeout,
 }
 
 // ResolveEnvValue resolves authentik's indirections: "env://NAME?fallback" is

@@ -14,7 +14,7 @@ func TestEnvLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if env.Limits != DefaultLimits || DefaultLimits.ReadHeaderTimeout == 0 || DefaultLimits.MaxHeaderBytes == 0 {
+	if env.Limits != DefaultLimits || DefaultLimits.ReadHeaderTimeout == 0 || DefaultLimits.MaxHeaderBytes == 0 || DefaultLimits.ResponseHeaderTimeout != time.Minute {
 		t.Errorf("defaults: %+v", env.Limits)
 	}
 	env, err = LoadEnv(lookup(map[string]string{
@@ -23,6 +23,7 @@ func TestEnvLimits(t *testing.T) {
 		"OUTPOST_AUTH__FAILED_CREDENTIALS_PER_MINUTE": "5", "OUTPOST_AUTH__CREDENTIAL_CACHE_TTL": "10s",
 		"OUTPOST_AUTH__BACKCHANNEL_LOGOUTS_PER_MINUTE": "120",
 		"OUTPOST_LISTEN__MAX_CONNS_PER_CLIENT":         "7", "OUTPOST_LISTEN__BODY_IDLE_TIMEOUT": "3s",
+		"OUTPOST_PROXY__RESPONSE_HEADER_TIMEOUT": "90s",
 	}), false)
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +32,7 @@ func TestEnvLimits(t *testing.T) {
 		ReadHeaderTimeout: 2 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16384, MaxWebsocketsPerClient: 3,
 		MaxConnsPerClient: 7, BodyIdleTimeout: 3 * time.Second,
 		FailedCredentialsPerMinute: 5, CredentialCacheTTL: 10 * time.Second, BackchannelLogoutsPerMinute: 120,
+		ResponseHeaderTimeout: 90 * time.Second,
 	}); env.Limits != want {
 		t.Errorf("limits = %+v, want %+v", env.Limits, want)
 	}
@@ -44,6 +46,7 @@ func TestEnvLimits(t *testing.T) {
 		"OUTPOST_AUTH__FAILED_CREDENTIALS_PER_MINUTE": "0", "OUTPOST_AUTH__CREDENTIAL_CACHE_TTL": "2m",
 		"OUTPOST_AUTH__BACKCHANNEL_LOGOUTS_PER_MINUTE": "0",
 		"OUTPOST_LISTEN__MAX_CONNS_PER_CLIENT":         "0", "OUTPOST_LISTEN__BODY_IDLE_TIMEOUT": "0s",
+		"OUTPOST_PROXY__RESPONSE_HEADER_TIMEOUT": "60",
 	} {
 		_, err := LoadEnv(lookup(map[string]string{name: v}), false)
 		if err == nil || !strings.Contains(err.Error(), name) {

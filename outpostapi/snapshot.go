@@ -69,6 +69,10 @@ type Provider struct {
 	// SessionLifetime is the longest a session lasts from sign-in
 	// (standalone session_lifetime); 0: the outpost's default for the mode.
 	SessionLifetime time.Duration
+	// ResponseHeaderTimeout bounds the wait for the upstream's response
+	// headers (standalone response_header_timeout); 0: the outpost's
+	// (OUTPOST_PROXY__RESPONSE_HEADER_TIMEOUT).
+	ResponseHeaderTimeout time.Duration
 }
 
 // ProviderError says why a provider was left out of a snapshot.

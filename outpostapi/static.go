@@ -56,6 +56,10 @@ type StaticProvider struct {
 	// refreshing its tokens; unset: the refresh token's own validity, at
 	// most 30 days.
 	SessionLifetime time.Duration `yaml:"session_lifetime"`
+	// ResponseHeaderTimeout is how long this provider's upstream may take
+	// to start answering before a 504; unset:
+	// OUTPOST_PROXY__RESPONSE_HEADER_TIMEOUT.
+	ResponseHeaderTimeout *UpstreamTimeout `yaml:"response_header_timeout"`
 	// Authorization rules: who may pass once signed in (no core decides
 	// that in standalone mode).
 	authz.Config `yaml:",inline"`
@@ -221,6 +225,9 @@ func ParseStatic(b []byte, baseDir string) (*Snapshot, error) {
 			return nil, ProviderError{Provider: p.Name, Field: field, Line: ruleLine(&root, i, field), Err: msg}
 		}
 		p.Policy = policy
+		if sp.ResponseHeaderTimeout != nil {
+			p.ResponseHeaderTimeout = time.Duration(*sp.ResponseHeaderTimeout)
+		}
 		if i < len(lines) {
 			if _, set := lines[i]["allowed_upgrades"]; set {
 				p.AllowedUpgrades = []string{}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
@@ -70,7 +71,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 	if err != nil {
 		return fail("cookie_secret", err)
 	}
-	oc, err := newOIDCClient(p, oidcSettings{BrowserURL: opts.BrowserURL, AuthentikHost: snap.Outpost.AuthentikHost, Insecure: opts.Insecure, UserAgent: "goauthentik.io/outpost/" + opts.Version, KeyRefresh: sh.keyRefresh})
+	oc, err := newOIDCClient(p, oidcSettings{BrowserURL: opts.BrowserURL, AuthentikHost: snap.Outpost.AuthentikHost, Insecure: opts.Insecure, UserAgent: "goauthentik.io/outpost/" + opts.Version, KeyRefresh: sh.keyRefresh, Discoveries: sh.discoveries})
 	if err != nil {
 		return fail("oidc_configuration", err)
 	}
@@ -82,7 +83,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		log:            opts.Log,
 		store:          opts.Store,
 		oidc:           oc,
-		upstream:       newUpstreamProxy(opts.Log, sh.transports, p.InternalHostSSLValidation, hm),
+		upstream:       newUpstreamProxy(opts.Log, sh.transports, upstreamSettings{verifyTLS: p.InternalHostSSLValidation, headerTimeout: responseHeaderTimeout(p, opts)}, hm),
 		version:        "goauthentik.io/outpost/" + opts.Version,
 		sessionCookies: sc,
 		loginCookies:   lc,
@@ -102,6 +103,12 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 	}
 	a.upstream.identity = a.setIdentity
 	return a, nil
+}
+
+// responseHeaderTimeout is the provider's own, else the outpost's, else
+// the default.
+func responseHeaderTimeout(p *outpostapi.Provider, opts Options) time.Duration {
+	return cmp.Or(p.ResponseHeaderTimeout, opts.ResponseHeaderTimeout, outpostapi.DefaultResponseHeaderTimeout)
 }
 
 // allowedUpgrades is the provider's own list, else the outpost's, else

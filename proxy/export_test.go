@@ -13,3 +13,11 @@ func SetRecheckWhileDown(d time.Duration) (restore func()) {
 	old := recheckWhileDown.Swap(int64(d))
 	return func() { recheckWhileDown.Store(old) }
 }
+
+// SetDiscoveryBackoff shortens the first retry of a failed OIDC discovery
+// for the providers s starts discovering from now on.
+func SetDiscoveryBackoff(s *Server, d time.Duration) {
+	s.shared.discoveries.mu.Lock()
+	defer s.shared.discoveries.mu.Unlock()
+	s.shared.discoveries.minDelay = d
+}

@@ -21,10 +21,6 @@ import (
 // not hold a login (or a request waiting on a refresh) forever.
 const backchannelTimeout = 15 * time.Second
 
-// discoveryRetry is how long a failed OIDC discovery is remembered before
-// the next login tries again.
-const discoveryRetry = 10 * time.Second
-
 // endpoints is what a provider needs to sign people in, resolved once.
 type endpoints struct {
 	oauth      oauth2.Config
@@ -52,10 +48,14 @@ type oidcClient struct {
 	// keyRefresh spaces the JWKS fetches (spacedKeySet).
 	keyRefresh time.Duration
 
-	mu       sync.Mutex
+	// resolved are a core provider's endpoints, from the snapshot.
 	resolved *endpoints
-	lastErr  error
-	lastTry  time.Time
+	// discovery, for a standalone provider, holds its issuer's document;
+	// built are the endpoints made from builtFrom, the latest one.
+	discovery *discovery
+	mu        sync.Mutex
+	built     *endpoints
+	builtFrom *discovered
 }
 
 // oidcSettings are the outpost-wide inputs to a provider's OIDC client.
@@ -68,6 +68,8 @@ type oidcSettings struct {
 	UserAgent     string
 	// KeyRefresh is the least time between JWKS fetches; 0 is the default.
 	KeyRefresh time.Duration
+	// Discoveries run standalone providers' discovery in the background.
+	Discoveries *discoveries
 }
 
 func newOIDCClient(p *outpostapi.Provider, s oidcSettings) (*oidcClient, error) {
@@ -110,6 +112,8 @@ func newOIDCClient(p *outpostapi.Provider, s oidcSettings) (*oidcClient, error) 
 			return nil, err
 		}
 		c.resolved = eps
+	} else {
+		c.discovery = s.Discoveries.use(p, c.plain)
 	}
 	return c, nil
 }
@@ -183,35 +187,38 @@ func (c *oidcClient) coreEndpoints(browser *url.URL) (*endpoints, error) {
 	}, nil
 }
 
-// endpoints returns the provider's endpoints, discovering them for a
-// standalone issuer on first use (and again after a failure, at most every
-// discoveryRetry), so an issuer that is down at start-up does not take the
-// provider out for good.
+// endpoints returns the provider's endpoints: a core provider's from the
+// snapshot, a standalone provider's from the discovery document its
+// background discovery holds (discovery.current: no request hangs on an
+// issuer that is down).
 func (c *oidcClient) endpoints(ctx context.Context) (*endpoints, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.resolved != nil {
 		return c.resolved, nil
 	}
-	if c.lastErr != nil && time.Since(c.lastTry) < discoveryRetry {
-		return nil, c.lastErr
-	}
-	c.lastTry = time.Now()
-	p := c.provider
-	dctx, cancel := context.WithTimeout(ctx, backchannelTimeout)
-	defer cancel()
-	op, err := oidc.NewProvider(oidc.ClientContext(dctx, c.plain), p.Issuer)
+	doc, err := c.discovery.current(ctx)
 	if err != nil {
-		c.lastErr = fmt.Errorf("OIDC discovery at %s: %w", p.Issuer, err)
-		return nil, c.lastErr
+		return nil, err
 	}
-	var meta struct {
-		EndSession    string   `json:"end_session_endpoint"`
-		JWKS          string   `json:"jwks_uri"`
-		Introspection string   `json:"introspection_endpoint"`
-		Algs          []string `json:"id_token_signing_alg_values_supported"`
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.builtFrom != doc {
+		c.built, c.builtFrom = c.standaloneEndpoints(doc), doc
 	}
-	_ = op.Claims(&meta)
+	return c.built, nil
+}
+
+// status says whether the provider can sign people in (discovery.status);
+// a core provider can once built.
+func (c *oidcClient) status() (ready bool, note string) {
+	if c.discovery == nil {
+		return true, ""
+	}
+	return c.discovery.status()
+}
+
+// standaloneEndpoints builds the endpoints from an issuer's discovery.
+func (c *oidcClient) standaloneEndpoints(doc *discovered) *endpoints {
+	p, op, meta := c.provider, doc.op, doc.meta
 	// Asymmetric algorithms only: a discovery document advertising HS256 or
 	// none must not make a public key usable as an HMAC secret.
 	algs := []string{oidc.RS256, oidc.RS384, oidc.RS512, oidc.ES256, oidc.ES384, oidc.ES512, oidc.PS256, oidc.PS384, oidc.PS512, oidc.EdDSA}
@@ -220,7 +227,7 @@ func (c *oidcClient) endpoints(ctx context.Context) (*endpoints, error) {
 	// credentials-in-body.
 	ep := op.Endpoint()
 	ep.AuthStyle = oauth2.AuthStyleAutoDetect
-	c.resolved = &endpoints{
+	eps := &endpoints{
 		oauth: oauth2.Config{
 			ClientID:     p.ClientID,
 			ClientSecret: p.ClientSecret,
@@ -235,10 +242,9 @@ func (c *oidcClient) endpoints(ctx context.Context) (*endpoints, error) {
 		introspection: meta.Introspection,
 	}
 	if op.UserInfoEndpoint() != "" {
-		c.resolved.userinfo = op
+		eps.userinfo = op
 	}
-	c.lastErr = nil
-	return c.resolved, nil
+	return eps
 }
 
 // clientContext carries the back-channel client to x/oauth2.

@@ -63,6 +63,8 @@ type shared struct {
 	codecs *codecCache
 	// additional are the additionalHeaders names per provider.
 	additional *additionalRegistry
+	// discoveries run the standalone providers' OIDC discovery.
+	discoveries *discoveries
 }
 
 // Options are the outpost-wide settings of the data plane.
@@ -105,6 +107,11 @@ type Options struct {
 	// to the back-channel logout endpoint, refused ones included (default
 	// DefaultBackchannelLogoutsPerMinute): past it, 429.
 	BackchannelLogoutsPerMinute int
+	// ResponseHeaderTimeout is how long an upstream may take to send its
+	// response headers before the client gets a 504, where the provider
+	// sets none (OUTPOST_PROXY__RESPONSE_HEADER_TIMEOUT; default
+	// outpostapi.DefaultResponseHeaderTimeout).
+	ResponseHeaderTimeout time.Duration
 }
 
 // state is everything built from one snapshot.
@@ -113,6 +120,10 @@ type state struct {
 	router *router
 	// other counts requests no provider of this snapshot serves.
 	other *metrics.Host
+	// apps are the applications built, by provider name, and leftOut why
+	// the others were not: for readiness.
+	apps    map[string]*application
+	leftOut map[string]string
 }
 
 // New returns a Server with no configuration: it answers ping and 503 until
@@ -139,8 +150,13 @@ func New(opts Options) *Server {
 		events:      new(eventLimiter),
 		codecs:      new(codecCache),
 		additional:  newAdditionalRegistry(opts.AdditionalHeaders),
+		discoveries: newDiscoveries(opts.Log, opts.Metrics),
 	}}
 }
+
+// Close stops the background work of the providers in force (their
+// issuers' discovery retries). Requests are still served.
+func (s *Server) Close() { s.shared.discoveries.close() }
 
 // Update builds the data plane for snap and puts it in force. A provider
 // that cannot be built is left out and reported; the rest serve.
@@ -150,20 +166,71 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 	s.shared.codecs.begin()
 	defer s.shared.codecs.done()
 	apps := make(map[*outpostapi.Provider]*application, len(snap.Providers))
+	st := &state{snap: snap, other: s.opts.Metrics.Host(snap.Outpost.Name, metrics.OtherHost),
+		apps: make(map[string]*application, len(snap.Providers)), leftOut: map[string]string{}}
 	var failed []outpostapi.ProviderError
 	for i := range snap.Providers {
 		p := &snap.Providers[i]
 		app, perr := newApplication(p, snap, s.opts, s.shared)
 		if perr != nil {
 			failed = append(failed, *perr)
+			st.leftOut[p.Name] = "left out of the data plane: " + perr.Field + ": " + perr.Err
 			s.log.Error("provider left out", "provider", p.Name, "field", perr.Field, "error", perr.Err)
 			continue
 		}
 		apps[p] = app
+		st.apps[p.Name] = app
 	}
-	s.current.Store(&state{snap: snap, router: newRouter(snap, apps), other: s.opts.Metrics.Host(snap.Outpost.Name, metrics.OtherHost)})
+	for _, rej := range snap.Rejected {
+		if _, built := st.apps[rej.Provider]; !built {
+			st.leftOut[rej.Provider] = "rejected: " + rej.Field + ": " + rej.Err
+		}
+	}
+	st.router = newRouter(snap, apps)
+	// Discovery goes on for the providers built, and only for them.
+	keep := make(map[string]bool, len(st.apps))
+	for name := range st.apps {
+		keep[name] = true
+	}
+	s.shared.discoveries.keep(keep)
+	s.reportProviders(s.current.Load(), st)
+	s.current.Store(st)
 	s.refreshFailed.Store(nil)
 	return failed
+}
+
+// reportProviders sets the readiness metric of every provider of next and
+// drops the series of those only prev had.
+func (s *Server) reportProviders(prev, next *state) {
+	m := s.opts.Metrics
+	for name, app := range next.apps {
+		if d := app.oidc.discovery; d != nil {
+			s.shared.discoveries.report(d)
+		} else {
+			m.ProviderReady(name, true)
+		}
+	}
+	for name := range next.leftOut {
+		m.ProviderReady(name, false)
+	}
+	if prev == nil {
+		return
+	}
+	gone := func(name string) bool {
+		_, built := next.apps[name]
+		_, left := next.leftOut[name]
+		return !built && !left
+	}
+	for name := range prev.apps {
+		if gone(name) {
+			m.ForgetProvider(name)
+		}
+	}
+	for name := range prev.leftOut {
+		if gone(name) {
+			m.ForgetProvider(name)
+		}
+	}
 }
 
 // RefreshFailed records that a refresh failed at at and the configuration
@@ -176,12 +243,46 @@ func (s *Server) RefreshFailed(err error, at time.Time) {
 // Ready reports whether a configuration is loaded.
 func (s *Server) Ready() bool { return s.current.Load() != nil }
 
-// Readiness is Ready with what an operator should know while it serves.
+// Readiness is Ready with what an operator should know while it serves: a
+// failed refresh, and each provider that cannot sign people in yet. Those
+// keep the outpost ready (ProviderReadiness answers for one provider):
+// every replica shares the issuer, and a 503 for one provider would take
+// the others out of service with it.
 func (s *Server) Readiness() (bool, string) {
-	if note := s.refreshFailed.Load(); note != nil {
-		return s.Ready(), *note
+	st := s.current.Load()
+	if st == nil {
+		return false, ""
 	}
-	return s.Ready(), ""
+	var notes []string
+	if note := s.refreshFailed.Load(); note != nil {
+		notes = append(notes, *note)
+	}
+	for i := range st.snap.Providers {
+		name := st.snap.Providers[i].Name
+		if app := st.apps[name]; app != nil {
+			if ok, note := app.oidc.status(); !ok {
+				notes = append(notes, fmt.Sprintf("provider %q not ready: %s", name, note))
+			}
+		}
+	}
+	return true, strings.Join(notes, "; ")
+}
+
+// ProviderReadiness says whether the named provider of the configuration in
+// force can sign people in, and if not why (metrics.ProviderReadyFunc).
+func (s *Server) ProviderReadiness(name string) (found, ready bool, note string) {
+	st := s.current.Load()
+	if st == nil {
+		return false, false, ""
+	}
+	if app := st.apps[name]; app != nil {
+		ready, note = app.oidc.status()
+		return true, ready, note
+	}
+	if why, ok := st.leftOut[name]; ok {
+		return true, false, why
+	}
+	return false, false, ""
 }
 
 // Snapshot is the configuration in force, or nil before the first one.
@@ -228,7 +329,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, info *requestInfo
 		metrics.Ping(w, r)
 		return metrics.KindPing, other
 	case metrics.ReadyPath:
-		metrics.Readiness(s.Readiness).ServeHTTP(w, r)
+		metrics.Readiness(s.Readiness, s.ProviderReadiness).ServeHTTP(w, r)
 		return metrics.KindPing, other
 	}
 	// Forwarding headers from an untrusted peer are gone after this; the

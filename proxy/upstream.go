@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -17,34 +18,46 @@ import (
 	"time"
 
 	"github.com/outpost-dev/outpost/metrics"
+	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/session"
 )
 
 // Upstream timeouts. There is no overall response timeout: streams, SSE and
-// long downloads run as long as both ends keep them open.
+// long downloads run as long as both ends keep them open. The wait for the
+// response headers is the provider's (upstreamSettings.headerTimeout).
 const (
-	upstreamDialTimeout           = 10 * time.Second
-	upstreamTLSHandshakeTimeout   = 10 * time.Second
-	upstreamResponseHeaderTimeout = 5 * time.Minute // slow Prometheus queries
-	upstreamIdleConnTimeout       = 90 * time.Second
+	upstreamDialTimeout         = 10 * time.Second
+	upstreamTLSHandshakeTimeout = 10 * time.Second
+	upstreamIdleConnTimeout     = 90 * time.Second
 )
 
-// transports shares one http.Transport per (scheme+host, TLS validation), so
-// connections are reused across requests and across configuration refreshes.
+// upstreamSettings are a provider's choices for its upstream connections.
+type upstreamSettings struct {
+	verifyTLS bool
+	// headerTimeout bounds the wait for the response headers, from the
+	// end of the request; 0 is outpostapi.DefaultResponseHeaderTimeout.
+	// A websocket's 101 is its headers; a stream's body is not bounded.
+	headerTimeout time.Duration
+}
+
+// transports shares one http.Transport per (scheme+host, TLS validation,
+// header timeout), so connections are reused across requests and across
+// configuration refreshes; providers with another timeout get their own.
 type transports struct {
 	mu sync.Mutex
 	m  map[transportKey]*http.Transport
 }
 
 type transportKey struct {
-	hostport string
-	insecure bool
+	hostport      string
+	insecure      bool
+	headerTimeout time.Duration
 }
 
 func newTransports() *transports { return &transports{m: map[transportKey]*http.Transport{}} }
 
-func (ts *transports) get(target *url.URL, verifyTLS bool) *http.Transport {
-	key := transportKey{target.Scheme + "://" + target.Host, !verifyTLS}
+func (ts *transports) get(target *url.URL, set upstreamSettings) *http.Transport {
+	key := transportKey{target.Scheme + "://" + target.Host, !set.verifyTLS, cmp.Or(set.headerTimeout, outpostapi.DefaultResponseHeaderTimeout)}
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if t, ok := ts.m[key]; ok {
@@ -55,12 +68,12 @@ func (ts *transports) get(target *url.URL, verifyTLS bool) *http.Transport {
 		Proxy:                 nil,
 		DialContext:           (&net.Dialer{Timeout: upstreamDialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout:   upstreamTLSHandshakeTimeout,
-		ResponseHeaderTimeout: upstreamResponseHeaderTimeout,
+		ResponseHeaderTimeout: key.headerTimeout,
 		IdleConnTimeout:       upstreamIdleConnTimeout,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
 		ExpectContinueTimeout: time.Second,
-		TLSClientConfig:       &tls.Config{InsecureSkipVerify: !verifyTLS, MinVersion: tls.VersionTLS12}, //nolint:gosec // internal_host_ssl_validation=false asks for exactly this
+		TLSClientConfig:       &tls.Config{InsecureSkipVerify: key.insecure, MinVersion: tls.VersionTLS12}, //nolint:gosec // internal_host_ssl_validation=false asks for exactly this
 	}
 	ts.m[key] = t
 	return t
@@ -106,7 +119,7 @@ type upstreamProxy struct {
 	identity func(http.Header, *session.Session)
 }
 
-func newUpstreamProxy(log *slog.Logger, ts *transports, verifyTLS bool, hm *metrics.Host) *upstreamProxy {
+func newUpstreamProxy(log *slog.Logger, ts *transports, set upstreamSettings, hm *metrics.Host) *upstreamProxy {
 	u := &upstreamProxy{log: log, transports: ts, metrics: hm}
 	u.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -136,7 +149,7 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, verifyTLS bool, hm *metr
 				pr.Out.Header = h
 			}
 		},
-		Transport: transportFor(ts, verifyTLS, hm),
+		Transport: transportFor(ts, set, hm),
 		// Streams arrive live: ReverseProxy flushes every write of an SSE
 		// response or of one without a Content-Length (chunked streams,
 		// streamed logs, long polls). Any other body is flushed at most
@@ -186,10 +199,10 @@ type transportFunc func(*http.Request) (*http.Response, error)
 
 func (f transportFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-func transportFor(ts *transports, verifyTLS bool, hm *metrics.Host) http.RoundTripper {
+func transportFor(ts *transports, set upstreamSettings, hm *metrics.Host) http.RoundTripper {
 	return transportFunc(func(r *http.Request) (*http.Response, error) {
 		start := time.Now()
-		resp, err := ts.get(r.URL, verifyTLS).RoundTrip(r)
+		resp, err := ts.get(r.URL, set).RoundTrip(r)
 		if err == nil {
 			t, _ := r.Context().Value(upstreamKey{}).(upstreamTarget)
 			hm.UpstreamResponse(r.Method, r.URL.Scheme, t.upstreamHostLabel(), time.Since(start))
@@ -226,6 +239,12 @@ func (u *upstreamProxy) fail(w http.ResponseWriter, r *http.Request, err error) 
 	u.metrics.UpstreamError(kind)
 	u.log.Warn("upstream request failed", "upstream", t.URL.Host, "kind", kind, "method", r.Method, "path", r.URL.Path,
 		"request_id", requestID(r), "error", err)
+	if kind == "timeout" {
+		// As nginx: an upstream that does not answer in time is a 504.
+		writePage(w, r, http.StatusGatewayTimeout, "Gateway timeout",
+			"The application did not answer in time. Try again in a moment; if it keeps happening, tell the application's owner.", "")
+		return
+	}
 	msg := "Failed to connect to backend."
 	if t.Superuser {
 		msg = err.Error()

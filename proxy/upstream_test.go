@@ -50,7 +50,7 @@ func TestUpstreamRequestShape(t *testing.T) {
 		_, _ = io.WriteString(w, "hello")
 	}))
 	defer up.Close()
-	u := newUpstreamProxy(discard(), newTransports(), true, metrics.NewProxy().Host("test", "test"))
+	u := newUpstreamProxy(discard(), newTransports(), upstreamSettings{verifyTLS: true}, metrics.NewProxy().Host("test", "test"))
 	// internal_host's path is ignored: only scheme and host are used.
 	front := frontOf(t, u, upstreamTarget{URL: mustURL(t, up.URL+"/ignored/prefix")})
 
@@ -113,7 +113,7 @@ func TestUpstreamWebsocket(t *testing.T) {
 	}))
 	defer up.Close()
 	// The application let the websocket upgrade through (Upgrade).
-	front := frontOf(t, newUpstreamProxy(discard(), newTransports(), true, metrics.NewProxy().Host("test", "test")), upstreamTarget{URL: mustURL(t, up.URL), Upgrade: "websocket"})
+	front := frontOf(t, newUpstreamProxy(discard(), newTransports(), upstreamSettings{verifyTLS: true}, metrics.NewProxy().Host("test", "test")), upstreamTarget{URL: mustURL(t, up.URL), Upgrade: "websocket"})
 	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(front, "http")+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ func TestUpstreamStreaming(t *testing.T) {
 		fmt.Fprint(w, "data: last\n\n")
 	}))
 	defer up.Close()
-	front := frontOf(t, newUpstreamProxy(discard(), newTransports(), true, metrics.NewProxy().Host("test", "test")), upstreamTarget{URL: mustURL(t, up.URL)})
+	front := frontOf(t, newUpstreamProxy(discard(), newTransports(), upstreamSettings{verifyTLS: true}, metrics.NewProxy().Host("test", "test")), upstreamTarget{URL: mustURL(t, up.URL)})
 	resp, err := http.Get(front + "/events")
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +181,7 @@ func TestUpstreamDown(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
-	u := newUpstreamProxy(discard(), newTransports(), true, metrics.NewProxy().Host("test", "test"))
+	u := newUpstreamProxy(discard(), newTransports(), upstreamSettings{verifyTLS: true}, metrics.NewProxy().Host("test", "test"))
 	for _, su := range []bool{false, true} {
 		front := frontOf(t, u, upstreamTarget{URL: mustURL(t, dead), Superuser: su})
 		resp, err := http.Get(front + "/")
@@ -245,7 +245,7 @@ func TestUpstreamErrorKinds(t *testing.T) {
 	}
 	m := metrics.New("u", "v", "")
 	for target, kind := range cases {
-		front := frontOf(t, newUpstreamProxy(discard(), newTransports(), true, m.Proxy.Host("edge", "app.example.com")), upstreamTarget{URL: mustURL(t, target)})
+		front := frontOf(t, newUpstreamProxy(discard(), newTransports(), upstreamSettings{verifyTLS: true}, m.Proxy.Host("edge", "app.example.com")), upstreamTarget{URL: mustURL(t, target)})
 		resp, err := http.Get(front + "/")
 		if err != nil {
 			t.Fatal(err)
@@ -255,7 +255,7 @@ func TestUpstreamErrorKinds(t *testing.T) {
 			t.Errorf("%s: %d, want 502", target, resp.StatusCode)
 		}
 		rec := httptest.NewRecorder()
-		m.Handler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		m.Handler(nil, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 		series := `outpost_upstream_errors_total{host="app.example.com",kind="` + kind + `"}`
 		if !strings.Contains(rec.Body.String(), series+" ") {
 			t.Errorf("%s: no %s in\n%s", target, series, rec.Body.String())

@@ -105,8 +105,11 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		CredentialCacheTTL:          limits.CredentialCacheTTL,
 		AdditionalHeaders:           o.env.AdditionalHeaders,
 		BackchannelLogoutsPerMinute: limits.BackchannelLogoutsPerMinute,
+		ResponseHeaderTimeout:       limits.ResponseHeaderTimeout,
 		Metrics:                     m.Proxy,
 	})
+	// Stops the providers' discovery retries.
+	defer dataPlane.Close()
 
 	onSnapshot := func(snap *outpostapi.Snapshot) {
 		failed := dataPlane.Update(snap)
@@ -177,7 +180,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		go serve("https", dataPlane, ln)
 	}
 	for _, ln := range metricsLns {
-		go serve("metrics", m.Handler(dataPlane.Readiness), conns.Listener(ln))
+		go serve("metrics", m.Handler(dataPlane.Readiness, dataPlane.ProviderReadiness), conns.Listener(ln))
 	}
 	if o.ready != nil {
 		o.ready <- listenAddrs{http: httpLns[0].Addr().String(), metrics: metricsLns[0].Addr().String()}
