@@ -160,6 +160,10 @@ func TestUsageMistakesAreOneLineAndExit2(t *testing.T) {
 		// No environment at all: say both ways to give the outpost providers.
 		{nil, nil, "outpost serve: no providers to serve: set AUTHENTIK_HOST and AUTHENTIK_TOKEN to follow an authentik core, " +
 			"or pass --config FILE (or OUTPOST_CONFIG) for standalone providers from YAML; outpost --help lists the environment"},
+		// The other variables are still checked, the missing mode said last.
+		{[]string{"AUTHENTIK_LOG__FORMAT=xml"}, nil, `outpost serve: AUTHENTIK_LOG__FORMAT: unknown format "xml" (want json, text or authentik)` + "\n" +
+			"no providers to serve: set AUTHENTIK_HOST and AUTHENTIK_TOKEN to follow an authentik core, " +
+			"or pass --config FILE (or OUTPOST_CONFIG) for standalone providers from YAML; outpost --help lists the environment"},
 		// Both modes: refused, not a silent standalone.
 		{[]string{"AUTHENTIK_HOST=https://authentik.example.com", "AUTHENTIK_TOKEN=t"}, []string{"--config", "providers.yaml"},
 			"outpost serve: both modes asked for: --config or OUTPOST_CONFIG (standalone, providers from providers.yaml) and AUTHENTIK_HOST (core mode); " +
@@ -178,7 +182,7 @@ func TestUsageMistakesAreOneLineAndExit2(t *testing.T) {
 				t.Errorf("stdout %q, want nothing", out)
 			}
 			if errOut != tc.want+"\n" {
-				t.Errorf("stderr\n  %q\nwant the one line\n  %q", errOut, tc.want)
+				t.Errorf("stderr\n  %q\nwant\n  %q", errOut, tc.want)
 			}
 		})
 	}

@@ -77,7 +77,7 @@ func exitStatus(cmd string, err error) int {
 	case err == nil, errors.Is(err, errHelpShown):
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(os.Stderr, "outpost %s: %s\n", cmd, ue)
+		fmt.Fprintf(os.Stderr, "outpost %s: %v\n", cmd, err)
 		return 2
 	}
 	fmt.Fprintf(os.Stderr, "outpost %s: %v\n", cmd, err)

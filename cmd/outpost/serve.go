@@ -29,10 +29,16 @@ func serveCommand(args []string) error {
 	if err := parseFlags(fs, args, serveHelp, 0); err != nil {
 		return err
 	}
-	if err := checkMode(*configPath, os.LookupEnv); err != nil {
+	if err := bothModes(*configPath, os.LookupEnv); err != nil {
 		return err
 	}
-	env, err := outpostapi.LoadEnv(os.LookupEnv, *configPath == "")
+	// With no mode the other variables are still checked: every mistake
+	// is reported at once, the missing mode last.
+	none := noMode(*configPath, os.LookupEnv)
+	env, err := outpostapi.LoadEnv(os.LookupEnv, *configPath == "" && !none)
+	if none {
+		return errors.Join(err, errNoMode)
+	}
 	if err != nil {
 		return err
 	}
