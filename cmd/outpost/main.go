@@ -39,6 +39,10 @@ func run(args []string) int {
 			fmt.Print(usage)
 			return 0
 		case 1:
+			if args[0] == "help" {
+				fmt.Print(usage)
+				return 0
+			}
 			// "help serve" is "serve --help".
 			cmd, args = args[0], []string{"--help"}
 		default:

@@ -56,7 +56,8 @@ func versionString() string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "outpost %s (commit %s, %s %s/%s)", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Path != "" {
+	// "(devel)" says nothing: a build without VCS information.
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
 		fmt.Fprintf(&b, "\nmodule %s %s", info.Main.Path, info.Main.Version)
 	}
 	if rev := vcsSetting("vcs.revision"); rev != "" {
