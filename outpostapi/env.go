@@ -49,7 +49,10 @@ type Env struct {
 	AllowedUpgrades []string
 	// LogLevel is lower case, one of trace, debug, info, warning, warn, error.
 	LogLevel string
-	Debug    bool
+	// LogFormat is AUTHENTIK_LOG__FORMAT: "" (JSON, text on a terminal or
+	// with Debug), "json", "text" or "authentik" (authentik's keys).
+	LogFormat string
+	Debug     bool
 	// Sessions says where sessions are kept (memory unless Redis is set).
 	Sessions SessionEnv
 }
@@ -60,6 +63,15 @@ const (
 	DefaultListenHTTPS   = "0.0.0.0:9443"
 	DefaultListenMetrics = "0.0.0.0:9300"
 	DefaultTrustedCIDRs  = "127.0.0.0/8,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fe80::/10,::1/128"
+)
+
+// Log formats of AUTHENTIK_LOG__FORMAT. authentik's are the key names
+// authentik's own logs use (event, level, logger, timestamp), for log
+// pipelines built for them.
+const (
+	LogFormatJSON      = "json"
+	LogFormatText      = "text"
+	LogFormatAuthentik = "authentik"
 )
 
 // maxEnvFileSize bounds file:// values: they hold a token or a URL, and a
@@ -200,6 +212,16 @@ func LoadEnv(lookup func(string) (string, bool), needCore bool) (Env, error) {
 			env.LogLevel = l
 		default:
 			fail("AUTHENTIK_LOG_LEVEL", "unknown level %q (want trace, debug, info, warning or error)", v)
+		}
+	}
+
+	if v, ok := get("AUTHENTIK_LOG__FORMAT"); ok {
+		f := strings.ToLower(v)
+		switch f {
+		case LogFormatJSON, LogFormatText, LogFormatAuthentik:
+			env.LogFormat = f
+		default:
+			fail("AUTHENTIK_LOG__FORMAT", "unknown format %q (want json, text or authentik)", v)
 		}
 	}
 

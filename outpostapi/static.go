@@ -101,10 +101,7 @@ func ParseStatic(b []byte, baseDir string) (*Snapshot, error) {
 	dec.KnownFields(true)
 	var f StaticFile
 	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("empty configuration: want an outpost and a providers list")
-		}
-		return nil, err
+		return nil, explainDecodeError(b, err)
 	}
 	// A second decode into nodes gives each provider's field lines for the
 	// validation errors below; it cannot fail where the first one succeeded.

@@ -128,7 +128,7 @@ func TestParseStaticTLSErrorsNameLineAndField(t *testing.T) {
 		{"no key_file", "      key_file: tls/prom.key\n", "",
 			`line 12: provider "prometheus": tls.key_file: must be set`},
 		{"unknown field", "key_file: tls/prom.key", "keyfile: tls/prom.key",
-			`line 13: field keyfile not found`},
+			`line 13: provider "prometheus": tls.keyfile: unknown field, did you mean key_file?`},
 		{"port in the external host", "https://prom.example.com", "https://prom.example.com:8443",
 			`provider "prometheus": tls.cert_file: external_host "https://prom.example.com:8443" has a port`},
 	}

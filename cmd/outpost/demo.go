@@ -40,7 +40,7 @@ func demoCommand(args []string) error {
 	fs.StringVar(&a.metrics, "metrics", "127.0.0.1:9300", "outpost metrics address")
 	fs.StringVar(&a.core, "core", "127.0.0.1:9080", "stand-in core address")
 	fs.StringVar(&a.upstream, "upstream", "127.0.0.1:9001", "whoami upstream address")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, demoHelp, 0); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -16,12 +16,11 @@ func devcoreCommand(args []string) error {
 	fs := flag.NewFlagSet("devcore", flag.ContinueOnError)
 	configPath := fs.String("config", "", "devcore YAML file (required)")
 	listen := fs.String("listen", "", "address to listen on (default: the file's listen, else 127.0.0.1:9080)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, devcoreHelp, 0); err != nil {
 		return err
 	}
 	if *configPath == "" {
-		fs.Usage()
-		return flagError("--config is required")
+		return usageError("--config FILE is required (outpost devcore --help)")
 	}
 	cfg, err := devcore.LoadConfig(*configPath)
 	if err != nil {
@@ -47,10 +46,6 @@ func devcoreCommand(args []string) error {
 	}()
 	return srv.Serve(ctx, ln)
 }
-
-type flagError string
-
-func (e flagError) Error() string { return string(e) }
 
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {

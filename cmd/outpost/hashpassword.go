@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -12,7 +13,10 @@ import (
 
 // hashPasswordCommand prints the bcrypt hash of the first line of in, for
 // the password_hash and app_passwords fields of a devcore YAML file.
-func hashPasswordCommand(in io.Reader, out io.Writer) error {
+func hashPasswordCommand(args []string, in io.Reader, out io.Writer) error {
+	if err := parseFlags(flag.NewFlagSet("hash-password", flag.ContinueOnError), args, hashPasswordHelp, 0); err != nil {
+		return err
+	}
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err

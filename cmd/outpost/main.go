@@ -1,59 +1,89 @@
 // Command outpost is an identity-aware reverse proxy that speaks authentik's
 // outpost contract. Subcommands: serve (default), demo, devcore, whoami,
-// healthcheck, version, hash-password.
+// healthcheck, version, hash-password; help.go describes them.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 )
 
-const usage = `usage: outpost [command] [flags]
-
-commands:
-  serve          run the outpost (default). With --config FILE (or OUTPOST_CONFIG)
-                 providers come from YAML; otherwise from the core at AUTHENTIK_HOST.
-  demo           run a stand-in core, the outpost and a whoami app on 127.0.0.1
-  devcore        run the stand-in core: devcore --config core.yaml [--listen ADDR]
-  whoami         run a small upstream that shows the request it received
-  healthcheck    exit 0 when the local metrics listener answers ping
-                 (healthcheck URL: when URL answers HEAD below 400)
-  version        print version, commit and Go version
-  hash-password  read a password on stdin, print its bcrypt hash (for devcore YAML)
-`
-
 func main() {
-	args := os.Args[1:]
+	os.Exit(run(os.Args[1:]))
+}
+
+// run dispatches to a command and turns its outcome into an exit status:
+// 0 done (or help shown), 1 failed, 2 asked for wrongly.
+func run(args []string) int {
 	cmd := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch a := args[0]; a {
+		case "-h", "-help", "--help":
+			fmt.Print(usage)
+			return 0
+		case "-v", "-version", "--version":
+			fmt.Println(versionString())
+			return 0
+		default:
+			// Flags first mean serve's flags: "outpost --config FILE".
+			if !strings.HasPrefix(a, "-") {
+				cmd, args = a, args[1:]
+			}
+		}
 	}
-	var err error
+	if cmd == "help" {
+		switch len(args) {
+		case 0:
+			fmt.Print(usage)
+			return 0
+		case 1:
+			if args[0] == "help" {
+				fmt.Print(usage)
+				return 0
+			}
+			// "help serve" is "serve --help".
+			cmd, args = args[0], []string{"--help"}
+		default:
+			return exitStatus("help", usageError("want at most one command name"))
+		}
+	}
+	return exitStatus(cmd, dispatch(cmd, args))
+}
+
+func dispatch(cmd string, args []string) error {
 	switch cmd {
 	case "serve":
 		startGCTuner(os.Getenv)
-		err = serveCommand(args)
+		return serveCommand(args)
 	case "demo":
 		startGCTuner(os.Getenv)
-		err = demoCommand(args)
+		return demoCommand(args)
 	case "devcore":
-		err = devcoreCommand(args)
+		return devcoreCommand(args)
 	case "whoami":
-		err = whoamiCommand(args)
+		return whoamiCommand(args)
 	case "healthcheck":
-		os.Exit(healthcheckCommand(os.Getenv, args))
+		return healthcheckCommand(os.Getenv, args)
 	case "version":
-		fmt.Println(versionString())
+		return versionCommand(args)
 	case "hash-password":
-		err = hashPasswordCommand(os.Stdin, os.Stdout)
-	case "help", "-h", "--help":
-		fmt.Print(usage)
-	default:
-		fmt.Fprintf(os.Stderr, "outpost: unknown command %q\n\n%s", cmd, usage)
-		os.Exit(2)
+		return hashPasswordCommand(args, os.Stdin, os.Stdout)
 	}
-	if err != nil {
+	return usageError(fmt.Sprintf("unknown command %q (outpost --help lists the commands)", cmd))
+}
+
+// exitStatus prints err, once and on one line where it is a usage mistake.
+func exitStatus(cmd string, err error) int {
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, errHelpShown):
+		return 0
+	case errors.As(err, &ue):
 		fmt.Fprintf(os.Stderr, "outpost %s: %v\n", cmd, err)
-		os.Exit(1)
+		return 2
 	}
+	fmt.Fprintf(os.Stderr, "outpost %s: %v\n", cmd, err)
+	return 1
 }

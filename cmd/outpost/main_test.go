@@ -292,6 +292,7 @@ func TestStartupErrorsNameTheProblem(t *testing.T) {
 		{[]string{"AUTHENTIK_HOST=http://127.0.0.1:1/", "AUTHENTIK_TOKEN=t", "AUTHENTIK_LOG_LEVEL=loud"}, nil, "AUTHENTIK_LOG_LEVEL"},
 		{nil, []string{"--config", "/nonexistent/providers.yaml"}, "/nonexistent/providers.yaml"},
 		{nil, []string{"nonsense"}, "unknown command"},
+		{[]string{"AUTHENTIK_HOST=http://127.0.0.1:1/", "AUTHENTIK_TOKEN=t", "AUTHENTIK_LOG__FORMAT=xml"}, nil, `AUTHENTIK_LOG__FORMAT: unknown format "xml" (want json, text or authentik)`},
 		{[]string{"OUTPOST_AUTH__ADDITIONAL_HEADERS=X-Role,Cookie"}, []string{"--config", "/nonexistent/providers.yaml"}, "OUTPOST_AUTH__ADDITIONAL_HEADERS: Cookie is a standard request header"},
 	}
 	for _, tc := range cases {

@@ -26,10 +26,19 @@ const drainTimeout = 20 * time.Second
 func serveCommand(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	configPath := fs.String("config", os.Getenv("OUTPOST_CONFIG"), "standalone providers YAML (no core); env OUTPOST_CONFIG")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, serveHelp, 0); err != nil {
 		return err
 	}
-	env, err := outpostapi.LoadEnv(os.LookupEnv, *configPath == "")
+	if err := bothModes(*configPath, os.LookupEnv); err != nil {
+		return err
+	}
+	// With no mode the other variables are still checked: every mistake
+	// is reported at once, the missing mode last.
+	none := noMode(*configPath, os.LookupEnv)
+	env, err := outpostapi.LoadEnv(os.LookupEnv, *configPath == "" && !none)
+	if none {
+		return errors.Join(err, errNoMode)
+	}
 	if err != nil {
 		return err
 	}
@@ -58,7 +67,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		return fmt.Errorf("AUTHENTIK_LOG_LEVEL: %w", err)
 	}
 	level.Set(envLevel)
-	log := newLogger(os.Stderr, o.env.Debug, level)
+	log := newFormatLogger(os.Stderr, o.env.LogFormat, o.env.Debug, level)
 	instance := uuid.NewString()
 
 	// An Env not made by LoadEnv has no limits; zero would mean none.

@@ -62,7 +62,7 @@ func whoamiHandler(w http.ResponseWriter, r *http.Request) {
 func whoamiCommand(args []string) error {
 	fs := flag.NewFlagSet("whoami", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:9001", "address to listen on")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, whoamiHelp, 0); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
