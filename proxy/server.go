@@ -38,6 +38,9 @@ type Server struct {
 	other *metrics.Host
 	// updating makes refreshes take turns (they share the codec cache).
 	updating sync.Mutex
+	// redirectURIs are the redirect URIs logged per provider name
+	// (announceRedirectURIs); guarded by updating.
+	redirectURIs map[string]string
 }
 
 // shared is what every application uses and outlives snapshots: upstream
@@ -162,6 +165,7 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 		apps[p] = app
 	}
 	s.current.Store(&state{snap: snap, router: newRouter(snap, apps), other: s.opts.Metrics.Host(snap.Outpost.Name, metrics.OtherHost)})
+	s.announceRedirectURIs(apps)
 	s.refreshFailed.Store(nil)
 	return failed
 }
