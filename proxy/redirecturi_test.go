@@ -212,6 +212,10 @@ func TestStandaloneSignInAtTheDevcore(t *testing.T) {
 	coreLn, outLn := listen(t), listen(t)
 	coreURL := "http://" + coreLn.Addr().String()
 	external := "http://" + outLn.Addr().String()
+	// The same outpost under another name serves a provider the devcore
+	// signs HS256 for (no signing_key), as authentik does without one.
+	_, outPort, _ := net.SplitHostPort(outLn.Addr().String())
+	hsExternal := "http://localhost:" + outPort
 	cfg, err := devcore.ParseConfig([]byte(fmt.Sprintf(`
 certificates:
   - name: issuer-key
@@ -225,6 +229,13 @@ providers:
     cookie_secret: unused-by-the-devcore-0123
     signing_key: issuer-key
     redirect_uris: [%s/outpost.goauthentik.io/callback]
+  - name: hs-app
+    external_host: %s
+    internal_host: http://127.0.0.1:1
+    client_id: hs-client
+    client_secret: hs-client-secret-0123456789abcdef0123
+    cookie_secret: unused-by-the-devcore-0123
+    redirect_uris: [%s/outpost.goauthentik.io/callback]
 groups:
   - name: ops
 users:
@@ -234,7 +245,7 @@ users:
     groups: [ops]
   - username: bob
     password_hash: %q
-`, external, external, hash(t, "pw"), hash(t, "pw"))))
+`, external, external, hsExternal, hsExternal, hash(t, "pw"), hash(t, "pw"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,13 +275,21 @@ providers:
     client_secret: app-client-secret
     cookie_secret: standalone-cookie-secret-0123
     allowed_groups: [ops]
-`, external, app.URL, coreURL)), t.TempDir())
+  - name: hs-app
+    external_host: %s
+    internal_host: %s
+    issuer: %s/application/o/hs-app/
+    client_id: hs-client
+    client_secret: hs-client-secret-0123456789abcdef0123
+    cookie_secret: standalone-cookie-secret-0123
+`, external, app.URL, coreURL, hsExternal, app.URL, coreURL)), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	store := session.NewMemoryStore(session.MemoryOptions{})
 	defer store.Close()
-	srv := proxy.New(proxy.Options{Log: slog.New(slog.DiscardHandler), Store: store, Version: "0.1.0"})
+	var logs syncBuffer
+	srv := proxy.New(proxy.Options{Log: slog.New(slog.NewTextHandler(&logs, nil)), Store: store, Version: "0.1.0"})
 	if failed := srv.Update(snap); len(failed) > 0 {
 		t.Fatal(failed)
 	}
@@ -319,6 +338,18 @@ providers:
 		resp := signIn(t, c, getPage(t, c, external+"/"), "bob", "pw")
 		if body := readBody(resp); resp.StatusCode != http.StatusForbidden || strings.Contains(body, "hello") {
 			t.Fatalf("bob: %d %q", resp.StatusCode, body)
+		}
+	})
+	t.Run("HS256 from a discovered issuer is refused", func(t *testing.T) {
+		// What docs/standalone.md says of authentik without a signing key.
+		c := browser(t)
+		resp := signIn(t, c, getPage(t, c, hsExternal+"/"), "alice", "pw")
+		body := readBody(resp)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "could not be verified") {
+			t.Fatalf("HS256 sign-in: %d %s", resp.StatusCode, body)
+		}
+		if want := `id_token: oidc: malformed jwt: unexpected signature algorithm \"HS256\"`; !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs.String())
 		}
 	})
 	t.Run("authentik's form is not registered", func(t *testing.T) {
