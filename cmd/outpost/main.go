@@ -14,6 +14,7 @@ commands:
   serve          run the outpost (default). With --config FILE (or OUTPOST_CONFIG)
                  providers come from YAML; otherwise from the core at AUTHENTIK_HOST.
   demo           run a stand-in core, the outpost and a whoami app on 127.0.0.1
+                 (demo --standalone: the outpost from YAML, the core as a plain OIDC issuer)
   devcore        run the stand-in core: devcore --config core.yaml [--listen ADDR]
   whoami         run a small upstream that shows the request it received
   healthcheck    exit 0 when the local metrics listener answers ping
