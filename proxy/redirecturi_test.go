@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -25,6 +26,13 @@ import (
 // external host external ("": the listener's own URL) and extra YAML lines,
 // in front of an app that greets X-Authentik-Username.
 func standaloneOutpost(t *testing.T, log *slog.Logger, ln net.Listener, issuer, external, extra string) {
+	t.Helper()
+	standaloneOutpostWith(t, proxy.Options{Log: log}, ln, issuer, external, extra)
+}
+
+// standaloneOutpostWith is standaloneOutpost with the data plane's options
+// (Log set; Store and Version are filled in).
+func standaloneOutpostWith(t *testing.T, opts proxy.Options, ln net.Listener, issuer, external, extra string) {
 	t.Helper()
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello %s", r.Header.Get("X-Authentik-Username"))
@@ -49,7 +57,8 @@ providers:
 	}
 	store := session.NewMemoryStore(session.MemoryOptions{})
 	t.Cleanup(func() { store.Close() })
-	srv := proxy.New(proxy.Options{Log: log, Store: store, Version: "0.1.0"})
+	opts.Store, opts.Version = store, "0.1.0"
+	srv := proxy.New(opts)
 	if failed := srv.Update(snap); len(failed) > 0 {
 		t.Fatal(failed)
 	}
@@ -183,6 +192,39 @@ func TestCallbackAcceptsBothForms(t *testing.T) {
 			// the sign-in redirect an app path would get.
 			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "sign-in link is invalid") {
 				t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+			}
+		})
+	}
+}
+
+// Behind Traefik, Caddy or Envoy the callback can ride inside the original
+// URL of a forward-auth request: the plain path as well as the marker.
+func TestForwardAuthCallbackBothForms(t *testing.T) {
+	iss := testissuer.Start(t, nil)
+	ln := listen(t)
+	host := ln.Addr().String()
+	standaloneOutpostWith(t, proxy.Options{Log: slog.New(slog.DiscardHandler), TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		ln, iss.URL, "", "    mode: forward_single\n")
+	c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, uri := range []string{
+		"/outpost.goauthentik.io/callback?code=x&state=forged",
+		"/some/page?X-authentik-auth-callback=true&code=x&state=forged",
+	} {
+		t.Run(uri, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", "http://"+host+"/outpost.goauthentik.io/auth/traefik", nil)
+			req.Header.Set("Accept", "text/html")
+			req.Header.Set("X-Forwarded-Proto", "http")
+			req.Header.Set("X-Forwarded-Host", host)
+			req.Header.Set("X-Forwarded-Method", "GET")
+			req.Header.Set("X-Forwarded-Uri", uri)
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readBody(resp)
+			// The callback answers (a forged state), not a new sign-in.
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "sign-in link is invalid") {
+				t.Fatalf("%d %s %s", resp.StatusCode, resp.Header.Get("Location"), body)
 			}
 		})
 	}
