@@ -1,12 +1,17 @@
-# The README's two commands are `make demo` and `make test`.
+# The README's commands are `make demo`, `make demo-standalone` and `make test`.
 VERSION ?= 0.1.0
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.buildHash=$(COMMIT)
 
-.PHONY: demo test build fuzz lint bench
+.PHONY: demo demo-standalone test build fuzz lint bench
 
 demo:
 	go run ./cmd/outpost demo
+
+# The same app in standalone mode: providers from YAML, the stand-in core as
+# a plain OpenID Connect issuer (docs/standalone.md).
+demo-standalone:
+	go run ./cmd/outpost demo --standalone
 
 test:
 	./scripts/test.sh

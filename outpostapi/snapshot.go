@@ -55,6 +55,9 @@ type Provider struct {
 	// Issuer is set for standalone providers: OIDC discovery happens at this
 	// issuer instead of using OIDCConfiguration.
 	Issuer string
+	// RedirectURI is the redirect URI sent to a standalone issuer
+	// (redirecturi.go); "" for a core's provider, which sends authentik's.
+	RedirectURI string
 
 	ExternalURL *url.URL
 	InternalURL *url.URL // nil when internal_host is empty (forward modes)

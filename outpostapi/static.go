@@ -63,6 +63,10 @@ type StaticProvider struct {
 	// Authorization rules: who may pass once signed in (no core decides
 	// that in standalone mode).
 	authz.Config `yaml:",inline"`
+
+	// RedirectURI overrides the redirect URI sent to the issuer (default:
+	// <external_host>/outpost.goauthentik.io/callback, redirecturi.go).
+	RedirectURI string `yaml:"redirect_uri"`
 }
 
 // StaticTLS names a provider's PEM certificate chain and private key.
@@ -192,6 +196,9 @@ func ParseStatic(b []byte, baseDir string) (*Snapshot, error) {
 		p, verr := ValidateProvider(c, sp.Issuer)
 		if verr != nil {
 			return nil, perr(verr.Field, errors.New(verr.Err))
+		}
+		if err := SetStandaloneRedirectURI(&p, sp.RedirectURI); err != nil {
+			return nil, perr("redirect_uri", err)
 		}
 		if sp.TLS != nil {
 			cert, field, err := loadStaticTLS(*sp.TLS, p, baseDir)

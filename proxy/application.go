@@ -55,6 +55,9 @@ type application struct {
 	// of its subjects ends. Nil for a core's provider, where a sub names one
 	// user of the core across every provider.
 	issuerClients []string
+	// callbackPath is the path of a standalone redirect_uri, also the
+	// callback ("" when it carries the marker query instead).
+	callbackPath string
 }
 
 // newApplication builds the application for p; a failure names the field.
@@ -99,6 +102,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		eventLimit:     sh.events,
 		additional:     sh.additional.forProvider(p.Name, opts.Log),
 		issuerClients:  issuerClients(p, snap),
+		callbackPath:   outpostapi.RedirectCallbackPath(p.RedirectURI),
 		upgrades:       allowedUpgrades(p, opts),
 	}
 	a.upstream.identity = a.setIdentity
@@ -142,6 +146,10 @@ func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	stripIdentityHeaders(r.Header)
 	a.additional.strip(r.Header)
 	if a.servedMarker(w, r, r.URL.RawQuery) {
+		return
+	}
+	if a.callbackPath != "" && r.URL.Path == a.callbackPath {
+		a.callback(w, r, r.URL.Query())
 		return
 	}
 	switch r.URL.Path {

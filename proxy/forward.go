@@ -101,6 +101,12 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 	if kind != forwardNginx && a.servedMarker(w, r, orig.RawQuery) {
 		return
 	}
+	// The plain callback path (a standalone provider's default redirect
+	// URI) rides the same way.
+	if kind != forwardNginx && a.isCallbackPath(orig.Path) {
+		a.callback(w, r, orig.Query())
+		return
+	}
 	id, err := a.authenticate(w, r)
 	if err != nil {
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Service unavailable", "Sessions cannot be checked right now.", err)

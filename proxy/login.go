@@ -47,6 +47,9 @@ func (a *application) startLogin(w http.ResponseWriter, r *http.Request, redirec
 	http.SetCookie(w, ck)
 	a.metrics.LoginStarted()
 	target := eps.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(attempt.Verifier), oidc.Nonce(attempt.Nonce))
+	// An issuer that refuses the redirect URI never sends the browser back:
+	// at debug level the log shows what was sent.
+	a.log.Debug("sign-in started", "provider", a.provider.Name, "redirect_uri", eps.oauth.RedirectURL, "request_id", requestID(r))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, target, http.StatusFound)
 }
@@ -81,7 +84,9 @@ func (a *application) callback(w http.ResponseWriter, r *http.Request, q url.Val
 	http.SetCookie(w, a.loginCookies.Expire())
 	if e := q.Get("error"); e != "" {
 		a.metrics.LoginFailed("idp_refused")
-		a.errorPage(w, r, http.StatusForbidden, "Sign-in was refused", "The identity provider said: "+e+" "+q.Get("error_description"), errors.New(e))
+		// The redirect URI is the usual culprit: the log names what was sent.
+		a.errorPage(w, r, http.StatusForbidden, "Sign-in was refused", "The identity provider said: "+e+" "+q.Get("error_description"),
+			fmt.Errorf("%s: %s (redirect_uri sent: %s)", e, q.Get("error_description"), providerRedirectURI(a.provider)))
 		return
 	}
 	code := q.Get("code")
@@ -101,7 +106,8 @@ func (a *application) callback(w http.ResponseWriter, r *http.Request, q url.Val
 	tok, err := eps.oauth.Exchange(ctx, code, oauth2.VerifierOption(attempt.Verifier))
 	if err != nil {
 		a.metrics.LoginFailed("code_exchange")
-		a.errorPage(w, r, http.StatusBadGateway, "Sign-in failed", "The identity provider did not accept the sign-in.", err)
+		a.errorPage(w, r, http.StatusBadGateway, "Sign-in failed", "The identity provider did not accept the sign-in.",
+			fmt.Errorf("%w (redirect_uri sent: %s)", err, eps.oauth.RedirectURL))
 		return
 	}
 	verified, err := a.verifyTokens(ctx, eps, tok, attempt.Nonce)

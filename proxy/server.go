@@ -38,6 +38,9 @@ type Server struct {
 	other *metrics.Host
 	// updating makes refreshes take turns (they share the codec cache).
 	updating sync.Mutex
+	// redirectURIs are the redirect URIs logged per provider name
+	// (announceRedirectURIs); guarded by updating.
+	redirectURIs map[string]string
 }
 
 // shared is what every application uses and outlives snapshots: upstream
@@ -195,6 +198,7 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 	s.shared.discoveries.keep(keep)
 	s.reportProviders(s.current.Load(), st)
 	s.current.Store(st)
+	s.announceRedirectURIs(apps)
 	s.refreshFailed.Store(nil)
 	return failed
 }

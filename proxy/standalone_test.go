@@ -22,7 +22,9 @@ import (
 
 // A standalone provider signs people in at an issuer that is not the
 // devcore: zitadel's OpenID-certified provider (its example storage), which
-// signs RS256 and publishes a JWKS, found by discovery alone.
+// signs RS256 and publishes a JWKS, found by discovery alone. It matches
+// redirect URIs byte for byte, and only the plain callback path is
+// registered: the outpost's default for standalone providers.
 func TestStandaloneLoginAtAnotherIssuer(t *testing.T) {
 	// The example server logs through the process-wide default logger.
 	prev := slog.Default()
@@ -32,7 +34,7 @@ func TestStandaloneLoginAtAnotherIssuer(t *testing.T) {
 	issuer := "http://" + opLn.Addr().String() + "/"
 	external := "http://" + outLn.Addr().String()
 
-	storage.RegisterClients(storage.WebClient("outpost-client", "outpost-client-secret", external+"/outpost.goauthentik.io/callback?X-authentik-auth-callback=true"))
+	storage.RegisterClients(storage.WebClient("outpost-client", "outpost-client-secret", external+"/outpost.goauthentik.io/callback"))
 	op := &http.Server{Handler: exampleop.SetupServer(issuer, storage.NewStorage(storage.NewUserStore(issuer)), nil, false)}
 	go func() { _ = op.Serve(opLn) }()
 	t.Cleanup(func() { _ = op.Close() })

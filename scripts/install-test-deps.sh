@@ -10,6 +10,8 @@ needed=(
   caddy:caddy             # forward_auth in front of an app (proxy/forward_caddy_test.go)
   redis-server:redis-server   # shared sessions (session, proxy and cmd/outpost Redis tests)
   prometheus:prometheus   # scrapes the outpost; promtool checks the shipped rules (cmd/outpost/prometheus_test.go)
+  node:nodejs             # runs npm's oidc-provider, a third-party issuer (proxy/oidcprovider_test.go)
+  npm:npm                 # installs it (below)
 )
 
 missing=()
@@ -17,11 +19,20 @@ for entry in "${needed[@]}"; do
   cmd=${entry%%:*} pkg=${entry#*:}
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing test dependencies: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-echo "installing test dependencies: ${missing[*]}"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# npm's oidc-provider, pinned (internal/nodeissuer: Version and Dir must
+# agree with these), into a cache directory the tests read.
+oidc_provider_version=9.13.3
+node_dir=${OUTPOST_TEST_NODE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/outpost-test/oidc-provider-$oidc_provider_version}
+if [ ! -f "$node_dir/node_modules/oidc-provider/package.json" ]; then
+  echo "installing oidc-provider@$oidc_provider_version into $node_dir"
+  mkdir -p "$node_dir"
+  npm install --prefix "$node_dir" --no-audit --no-fund --ignore-scripts "oidc-provider@$oidc_provider_version"
+fi

@@ -40,11 +40,15 @@ func demoCommand(args []string) error {
 	fs.StringVar(&a.metrics, "metrics", "127.0.0.1:9300", "outpost metrics address")
 	fs.StringVar(&a.core, "core", "127.0.0.1:9080", "stand-in core address")
 	fs.StringVar(&a.upstream, "upstream", "127.0.0.1:9001", "whoami upstream address")
+	standalone := fs.Bool("standalone", false, "standalone mode: the outpost reads a generated YAML file and signs people in at the stand-in core acting as a plain OpenID Connect issuer")
 	if err := parseFlags(fs, args, demoHelp, 0); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *standalone {
+		return runStandaloneDemo(ctx, a, os.Stdout)
+	}
 	return runDemo(ctx, a, os.Stdout)
 }
 

@@ -11,6 +11,7 @@ usage: outpost [command] [flags]
 commands:
   serve          run the outpost (the default command)
   demo           run a stand-in core, the outpost and a whoami app on 127.0.0.1
+                 (demo --standalone: the outpost from YAML, the core as a plain OIDC issuer)
   devcore        run the stand-in core from a YAML file
   whoami         run a small upstream that shows the request it received
   healthcheck    exit 0 when the outpost's ping answers (for container healthchecks)
@@ -49,7 +50,9 @@ is refused. outpost --help lists the environment variables.
 const demoHelp = `usage: outpost demo [flags]
 
 Run a stand-in core, the outpost and a whoami upstream in one process on 127.0.0.1, and print
-where to sign in. Nothing to install, nothing to configure.
+where to sign in. Nothing to install, nothing to configure. With --standalone the outpost reads
+a generated providers.yaml and the stand-in core acts as a plain OpenID Connect issuer
+(docs/standalone.md).
 `
 
 const devcoreHelp = `usage: outpost devcore --config FILE [--listen ADDR]

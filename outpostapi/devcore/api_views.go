@@ -75,7 +75,7 @@ func proxyOutpostConfig(cfg *Config, p *ProviderConfig, base string) outpostapi.
 		InternalHostSSLValidation:  *p.InternalHostSSLValidation,
 		ClientID:                   p.ClientID,
 		ClientSecret:               p.ClientSecret,
-		OIDCConfiguration:          oidcConfiguration(base, p.ApplicationSlug),
+		OIDCConfiguration:          oidcConfiguration(base, p.ApplicationSlug, signingAlg(cfg, p)),
 		CookieSecret:               p.CookieSecret,
 		Certificate:                cert,
 		SkipPathRegex:              p.SkipPathRegex,

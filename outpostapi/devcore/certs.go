@@ -1,9 +1,11 @@
 package devcore
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/tls"
@@ -38,6 +40,8 @@ type certMaterial struct {
 	// what they were made for, so a reload can keep an unchanged one.
 	generated bool
 	hosts     []string
+	// signer is the parsed private key when a provider signs with it.
+	signer *signingKey
 }
 
 // loadCertificates reads or generates every certificate's material. It runs
@@ -49,12 +53,23 @@ func (c *Config) loadCertificates() error {
 		label := func(f string) string { return fmt.Sprintf("certificates[%d].%s", i, f) }
 		path := func(f string) []any { return []any{"certificates", i, f} }
 		if cc.CertFile != "" {
+			if cc.KeyType != "" {
+				return c.fieldErr(label("key_type"), path("key_type"), "only for generated certificates; the key of key_file has its own type")
+			}
 			m, field, err := loadCertFiles(c.resolvePath(cc.CertFile), c.resolvePath(cc.KeyFile))
 			if err != nil {
 				return c.fieldErr(label(field), path(field), "%v", err)
 			}
 			cc.material = m
+			if err := c.prepareSigner(cc); err != nil {
+				return c.fieldErr(label("key_file"), path("key_file"), "%v", err)
+			}
 			continue
+		}
+		switch cc.KeyType {
+		case "", "ec", "rsa":
+		default:
+			return c.fieldErr(label("key_type"), path("key_type"), "%q: want ec or rsa", cc.KeyType)
 		}
 		hosts := slices.Clone(cc.Hosts)
 		for j, h := range hosts {
@@ -65,11 +80,32 @@ func (c *Config) loadCertificates() error {
 		if len(hosts) == 0 {
 			hosts = c.providerHostsUsing(cc.Name)
 		}
-		m, err := generateSelfSigned(cc.Name, hosts)
+		m, err := generateSelfSigned(cc.Name, hosts, cc.KeyType)
 		if err != nil {
 			return c.fieldErr(label("hosts"), path("hosts"), "generating a self-signed certificate: %v", err)
 		}
 		cc.material = m
+		if err := c.prepareSigner(cc); err != nil {
+			return c.fieldErr(label("key_type"), path("key_type"), "%v", err)
+		}
+	}
+	return nil
+}
+
+// prepareSigner parses the certificate's private key when a provider signs
+// with it, so a key that cannot sign is refused at load, not at sign-in.
+func (c *Config) prepareSigner(cc *CertificateConfig) error {
+	cc.material.signer = nil
+	for _, p := range c.Providers {
+		if p.SigningKey != cc.Name {
+			continue
+		}
+		k, err := parseSigningKey(cc.material)
+		if err != nil {
+			return fmt.Errorf("cannot be the signing_key of provider %q: %v", p.Name, err)
+		}
+		cc.material.signer = k
+		return nil
 	}
 	return nil
 }
@@ -142,10 +178,17 @@ func loadCertFiles(certFile, keyFile string) (certMaterial, string, error) {
 	return m, "", nil
 }
 
-// generateSelfSigned makes an ECDSA P-256 certificate for hosts (DNS names or
-// IP addresses), valid for a year.
-func generateSelfSigned(name string, hosts []string) (certMaterial, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// generateSelfSigned makes a certificate for hosts (DNS names or IP
+// addresses), valid for a year, with an ECDSA P-256 key, or RSA 2048 when
+// keyType is "rsa".
+func generateSelfSigned(name string, hosts []string, keyType string) (certMaterial, error) {
+	var key crypto.Signer
+	var err error
+	if keyType == "rsa" {
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	} else {
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
 	if err != nil {
 		return certMaterial{}, err
 	}
@@ -174,7 +217,7 @@ func generateSelfSigned(name string, hosts []string) (certMaterial, error) {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return certMaterial{}, err
 	}
@@ -242,8 +285,13 @@ func keepGeneratedCerts(next, old *Config) {
 			continue
 		}
 		oc := &old.Certificates[j]
-		if oc.material.generated && oc.Name == nc.Name && slices.Equal(oc.material.hosts, nc.material.hosts) {
+		if oc.material.generated && oc.Name == nc.Name && oc.KeyType == nc.KeyType && slices.Equal(oc.material.hosts, nc.material.hosts) {
+			// The kept key must sign when the new configuration signs with it.
+			needSigner := nc.material.signer != nil
 			nc.material = oc.material
+			if needSigner && nc.material.signer == nil {
+				nc.material.signer, _ = parseSigningKey(nc.material)
+			}
 		}
 	}
 }

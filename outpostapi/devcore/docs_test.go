@@ -23,4 +23,16 @@ func TestDocsExampleLoads(t *testing.T) {
 	if len(cfg.Outposts) != 1 || len(cfg.Providers) != 1 || len(cfg.Users) != 1 {
 		t.Errorf("example parsed to %+v", cfg)
 	}
+	// The second example: an issuer for standalone outposts.
+	all := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(b, -1)
+	if len(all) < 2 {
+		t.Fatal("no issuer example in docs/devcore.md")
+	}
+	cfg, err = ParseConfig(all[1][1])
+	if err != nil {
+		t.Fatalf("the documented issuer example does not load: %v", err)
+	}
+	if len(cfg.Outposts) != 0 || signingAlg(cfg, &cfg.Providers[0]) != "RS256" {
+		t.Errorf("issuer example: %d outposts, signs %s", len(cfg.Outposts), signingAlg(cfg, &cfg.Providers[0]))
+	}
 }

@@ -1,6 +1,7 @@
 package devcore
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -22,6 +23,9 @@ const callbackQuery = "?X-authentik-auth-callback=true"
 // known upstream disagreement with the outpost's own path join (spec §7.1),
 // reproduced here on purpose.
 func registeredRedirectURIs(pc *ProviderConfig) []string {
+	if len(pc.RedirectURIs) > 0 {
+		return pc.RedirectURIs
+	}
 	u, err := url.Parse(pc.ExternalHost)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil
@@ -105,7 +109,11 @@ func parseAuthorize(cfg *Config, q url.Values) (*authorizeRequest, *authorizePro
 		return nil, &authorizeProblem{page: true, code: "invalid_client", desc: "The client_id is not a known application."}
 	}
 	if req.redirectURI == "" || !slices.Contains(registeredRedirectURIs(req.provider), req.redirectURI) {
-		return nil, &authorizeProblem{page: true, code: "invalid_request", desc: "The redirect URI is not registered for this application."}
+		// Saying what was sent and what is registered is what lets an
+		// operator fix the mismatch; both are public (the URL shows the one).
+		return nil, &authorizeProblem{page: true, code: "invalid_request", desc: fmt.Sprintf(
+			"The redirect URI is not registered for this application. Sent: %q; registered: %s.",
+			req.redirectURI, strings.Join(registeredRedirectURIs(req.provider), ", "))}
 	}
 	req.state = q.Get("state")
 	for _, k := range []string{"response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt"} {
@@ -211,7 +219,7 @@ func (p *identityProvider) handleAuthorize(w http.ResponseWriter, r *http.Reques
 	}
 	req, prob := parseAuthorize(cfg, q)
 	if prob != nil {
-		p.s.log.Warn("authorization request refused", "error", prob.code, "description", prob.desc, "client_id", q.Get("client_id"))
+		p.s.log.Warn("authorization request refused", "error", prob.code, "description", prob.desc, "client_id", q.Get("client_id"), "redirect_uri", q.Get("redirect_uri"))
 		if prob.page {
 			p.renderMessage(w, http.StatusBadRequest, pageBadRequest, prob.desc)
 			return
@@ -219,7 +227,7 @@ func (p *identityProvider) handleAuthorize(w http.ResponseWriter, r *http.Reques
 		redirectWithError(w, r, req, prob.code, prob.desc)
 		return
 	}
-	if len(req.provider.ClientSecret) < 32 {
+	if len(req.provider.ClientSecret) < 32 && req.provider.SigningKey == "" {
 		// Tokens could not be signed (errShortSecret): say so now rather
 		// than after the person signed in.
 		p.s.log.Error("cannot sign tokens for this provider", "application", appSlug(req.provider), "error", errShortSecret)

@@ -24,13 +24,14 @@ type discoveryDocument struct {
 // Like authentik, every URL (the issuer too) is built from the request's
 // own Host and scheme.
 func (p *identityProvider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
-	pc := providerBySlug(p.s.config(), r.PathValue("slug"))
+	cfg := p.s.config()
+	pc := providerBySlug(cfg, r.PathValue("slug"))
 	if pc == nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not found."})
 		return
 	}
 	doc := discoveryDocument{
-		OpenIDConnectConfiguration:    oidcConfiguration(requestBaseURL(r), appSlug(pc)),
+		OpenIDConnectConfiguration:    oidcConfiguration(requestBaseURL(r), appSlug(pc), signingAlg(cfg, pc)),
 		GrantTypesSupported:           []string{"authorization_code", "refresh_token", "client_credentials", "password"},
 		ScopesSupported:               providerScopes(pc),
 		CodeChallengeMethodsSupported: []string{"plain", "S256"},
@@ -41,16 +42,5 @@ func (p *identityProvider) handleDiscovery(w http.ResponseWriter, r *http.Reques
 			"groups", "entitlements", "roles", "ak_proxy",
 		},
 	}
-	doc.IDTokenSigningAlgValuesSupported = []string{"HS256"}
 	writeJSON(w, http.StatusOK, doc)
-}
-
-// handleJWKS is GET /application/o/<slug>/jwks/: proxy providers sign with
-// their client secret (HS256), so there is no public key to publish.
-func (p *identityProvider) handleJWKS(w http.ResponseWriter, r *http.Request) {
-	if providerBySlug(p.s.config(), r.PathValue("slug")) == nil {
-		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not found."})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string][]any{"keys": {}})
 }

@@ -47,7 +47,7 @@ func (p *identityProvider) handleEndSession(w http.ResponseWriter, r *http.Reque
 		q = r.Form
 	}
 	if hint := q.Get("id_token_hint"); hint != "" {
-		if claims, err := verifyHS256(pc.ClientSecret, hint); err != nil {
+		if claims, err := verifyToken(cfg, pc, hint); err != nil {
 			p.s.log.Info("end-session: ignoring an id_token_hint that does not verify", "application", appSlug(pc), "error", err)
 		} else {
 			p.s.log.Debug("end-session: id_token_hint", "application", appSlug(pc), "sub", claims["sub"], "sid", claims["sid"])

@@ -28,8 +28,9 @@ func issuerURL(base, slug string) string {
 }
 
 // oidcConfiguration is the provider metadata the core sends in
-// oidc_configuration and serves at discovery; base is requestBaseURL.
-func oidcConfiguration(base, slug string) outpostapi.OpenIDConnectConfiguration {
+// oidc_configuration and serves at discovery; base is requestBaseURL, alg
+// the provider's signing algorithm (signingAlg).
+func oidcConfiguration(base, slug, alg string) outpostapi.OpenIDConnectConfiguration {
 	return outpostapi.OpenIDConnectConfiguration{
 		Issuer:                            issuerURL(base, slug),
 		AuthorizationEndpoint:             base + "/application/o/authorize/",
@@ -39,7 +40,7 @@ func oidcConfiguration(base, slug string) outpostapi.OpenIDConnectConfiguration 
 		IntrospectionEndpoint:             base + "/application/o/introspect/",
 		JWKSURI:                           base + "/application/o/" + slug + "/jwks/",
 		ResponseTypesSupported:            []string{"code", "id_token", "id_token token", "code token", "code id_token", "code id_token token"},
-		IDTokenSigningAlgValuesSupported:  []string{"HS256"},
+		IDTokenSigningAlgValuesSupported:  []string{alg},
 		SubjectTypesSupported:             []string{"public"},
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_post", "client_secret_basic"},
 	}

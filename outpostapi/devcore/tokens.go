@@ -424,11 +424,11 @@ func (p *identityProvider) issue(in issueRequest) (*issued, error) {
 		issuer: in.issuer, now: now, expires: exp, authTime: in.grant.authTime,
 		nonce: in.grant.nonce, sid: in.grant.sid,
 	})
-	idToken, err := signHS256(in.provider.ClientSecret, idc)
+	idToken, err := signToken(in.cfg, in.provider, idc)
 	if err != nil {
 		return nil, err
 	}
-	access, err := signHS256(in.provider.ClientSecret, accessTokenClaims(idc, in.provider.ClientID, in.scope))
+	access, err := signToken(in.cfg, in.provider, accessTokenClaims(idc, in.provider.ClientID, in.scope))
 	if err != nil {
 		return nil, err
 	}
