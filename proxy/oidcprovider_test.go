@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/outpost-dev/outpost/internal/nodeissuer"
 )
@@ -76,4 +77,30 @@ func TestStandaloneSignInAtOIDCProvider(t *testing.T) {
 			t.Fatalf("bob: %d at %s: %q", resp.StatusCode, resp.Request.URL, body)
 		}
 	})
+}
+
+// With 15-second tokens and a refresh token, as Dex issues them, a person
+// idle for longer than the token is served on their next request, the
+// session renewed at the issuer, not sent to sign in again (issue 22,
+// item 10).
+func TestSessionOutlivesAShortTokenAtOIDCProvider(t *testing.T) {
+	ln := listen(t)
+	external := "http://" + ln.Addr().String()
+	issuer := nodeissuer.StartWithTokenTTL(t, "app-client", "app-client-secret", external+"/outpost.goauthentik.io/callback", 15*time.Second)
+	standaloneOutpost(t, slog.New(slog.DiscardHandler), ln, issuer, "", "")
+	c := browser(t)
+	resp := oidcProviderSignIn(t, c, getPage(t, c, external+"/"), "ops-alice")
+	if body := readBody(resp); resp.StatusCode != 200 || body != "hello ops-alice" {
+		t.Fatalf("after sign-in: %d at %s: %q", resp.StatusCode, resp.Request.URL, body)
+	}
+	time.Sleep(17 * time.Second)
+	// No redirects followed: a sign-in again would show as a 302.
+	noFollow := &http.Client{Jar: c.Jar, Transport: c.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(external + "/after-lunch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readBody(resp); resp.StatusCode != 200 || body != "hello ops-alice" {
+		t.Errorf("17 s later, past the 15 s token: %d %q (Location %q), want the app without signing in again", resp.StatusCode, body, resp.Header.Get("Location"))
+	}
 }

@@ -8,6 +8,7 @@ package nodeissuer
 import (
 	"bufio"
 	_ "embed"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -70,6 +71,14 @@ func ensureInstalled(t testing.TB) string {
 // group ops (the groups claim, from userinfo).
 func Start(t testing.TB, clientID, clientSecret, redirectURI string) string {
 	t.Helper()
+	return StartWithTokenTTL(t, clientID, clientSecret, redirectURI, 0)
+}
+
+// StartWithTokenTTL is Start with access and ID tokens that live ttl
+// (whole seconds; 0: oidc-provider's defaults), and, when ttl is set, a
+// refresh token with every sign-in, as Dex gives with offline_access.
+func StartWithTokenTTL(t testing.TB, clientID, clientSecret, redirectURI string, ttl time.Duration) string {
+	t.Helper()
 	dir := ensureInstalled(t)
 	// The script must sit next to node_modules for node to find the package.
 	f, err := os.CreateTemp(dir, "issuer-*.mjs")
@@ -88,7 +97,7 @@ func Start(t testing.TB, clientID, clientSecret, redirectURI string) string {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	ln.Close()
 
-	cmd := exec.Command("node", f.Name(), port, clientID, clientSecret, redirectURI)
+	cmd := exec.Command("node", f.Name(), port, clientID, clientSecret, redirectURI, fmt.Sprint(int(ttl.Seconds())))
 	cmd.Dir = dir
 	stdout, _ := cmd.StdoutPipe()
 	stderr := &lockedBuffer{}
