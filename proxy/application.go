@@ -316,11 +316,14 @@ func (a *application) target(s *session.Session) upstreamTarget {
 	return t
 }
 
+// jwks is X-Authentik-Meta-Jwks: the core's jwks_uri, or for a standalone
+// issuer the one its discovery named ("" until discovery has succeeded;
+// never waited for on a request).
 func (a *application) jwks() string {
 	if a.provider.Issuer == "" {
 		return a.provider.OIDCConfiguration.JWKSURI
 	}
-	return ""
+	return a.oidc.discoveredJWKS()
 }
 
 // redirectToStart sends a browser to sign in, remembering the exact URL it

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -54,6 +55,9 @@ type oidcClient struct {
 
 	mu       sync.Mutex
 	resolved *endpoints
+	// jwksURI is resolved.jwks once discovery succeeded, for every
+	// request's identity headers.
+	jwksURI atomic.Pointer[string]
 	lastErr  error
 	lastTry  time.Time
 }
@@ -237,8 +241,18 @@ func (c *oidcClient) endpoints(ctx context.Context) (*endpoints, error) {
 	if op.UserInfoEndpoint() != "" {
 		c.resolved.userinfo = op
 	}
+	c.jwksURI.Store(&meta.JWKS)
 	c.lastErr = nil
 	return c.resolved, nil
+}
+
+// discoveredJWKS is the jwks_uri of a discovery that succeeded, read
+// without the lock a discovery in progress holds.
+func (c *oidcClient) discoveredJWKS() string {
+	if u := c.jwksURI.Load(); u != nil {
+		return *u
+	}
+	return ""
 }
 
 // clientContext carries the back-channel client to x/oauth2.

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,9 @@ type Server struct {
 	other *metrics.Host
 	// updating makes refreshes take turns (they share the codec cache).
 	updating sync.Mutex
+	// leftOut is the last Update's failures (under updating), so each is
+	// logged once.
+	leftOut []outpostapi.ProviderError
 }
 
 // shared is what every application uses and outlives snapshots: upstream
@@ -156,13 +160,17 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 		app, perr := newApplication(p, snap, s.opts, s.shared)
 		if perr != nil {
 			failed = append(failed, *perr)
-			s.log.Error("provider left out", "provider", p.Name, "field", perr.Field, "error", perr.Err)
+			// Once per cause: a core refresh builds the same provider again.
+			if !slices.Contains(s.leftOut, *perr) {
+				s.log.Error("provider left out", "provider", p.Name, "field", perr.Field, "error", perr.Err)
+			}
 			continue
 		}
 		apps[p] = app
 	}
 	s.current.Store(&state{snap: snap, router: newRouter(snap, apps), other: s.opts.Metrics.Host(snap.Outpost.Name, metrics.OtherHost)})
 	s.refreshFailed.Store(nil)
+	s.leftOut = failed
 	return failed
 }
 
