@@ -53,6 +53,7 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, st *state,
 		app.refuseForward(w, r, kind, refusal)
 		return app.metrics, true
 	}
+	info.original = &req
 	app := st.router.route(req.url.Host)
 	if app == nil {
 		// A client's made-up Host, or a reverse proxy that names the host

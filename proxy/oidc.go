@@ -58,8 +58,8 @@ type oidcClient struct {
 	// jwksURI is resolved.jwks once discovery succeeded, for every
 	// request's identity headers.
 	jwksURI atomic.Pointer[string]
-	lastErr  error
-	lastTry  time.Time
+	lastErr error
+	lastTry time.Time
 }
 
 // oidcSettings are the outpost-wide inputs to a provider's OIDC client.
