@@ -64,7 +64,7 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, st *state,
 			// nginx turns anything but 2xx, 401 and 403 into its own 500.
 			w.WriteHeader(http.StatusForbidden)
 		} else {
-			noAppForHost(w, req.url.Host)
+			s.unknownHost(w, r, st, req.url.Host)
 		}
 		return st.other, true
 	}
@@ -130,7 +130,7 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 	case refuseUnauthorized:
 		a.unauthorized(refusalWriter(w, kind), r, id.cred)
 	case refuseForbidden:
-		a.forbidden(refusalWriter(w, kind), r)
+		a.forbidden(refusalWriter(w, kind), r, s)
 	case refuseLimited:
 		a.tooManyFailures(refusalWriter(w, kind), r)
 	default:
