@@ -224,13 +224,24 @@ func (a *application) refuseForward(w http.ResponseWriter, r *http.Request, kind
 		a.log.Warn("forward auth request refused", "provider", a.provider.Name, "reason", f.cause,
 			"detail", truncate(f.detail, 512), "client_ip", clientIPString(o), "request_id", requestID(r))
 	}
-	writeForwardRefusal(w, kind, f)
+	writeForwardRefusal(w, r, kind, f)
 }
 
 // writeForwardRefusal writes the refusal: 500 for the operator's mistakes, 400
 // for the client's, or 403 to nginx, which turns anything but 2xx, 401 and
 // 403 into its own 500.
-func writeForwardRefusal(w http.ResponseWriter, kind forwardKind, f *forwardRefusal) {
+// A browser (Traefik, Caddy and Envoy pass the body on) gets the page.
+func writeForwardRefusal(w http.ResponseWriter, r *http.Request, kind forwardKind, f *forwardRefusal) {
+	if kind != forwardNginx && strings.Contains(r.Header.Get("Accept"), "text/html") {
+		if f.operator {
+			writePage(w, r, http.StatusInternalServerError, "Configuration error",
+				"The reverse proxy in front of this application does not send what the outpost needs to decide. The outpost's log says what is missing.", "",
+				pageLink{ID: "retry", Href: selfURL(r), Text: "Try again"})
+		} else {
+			writePage(w, r, http.StatusBadRequest, "Bad request", "The request cannot be decided: "+f.cause+".", "")
+		}
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	switch {
 	case f.operator:

@@ -94,8 +94,12 @@ func (a *application) backLinks(r *http.Request, status int) []pageLink {
 	return []pageLink{home}
 }
 
-// selfURL is the request's own path and query, to try it again.
+// selfURL is the request's own path and query, to try it again: for
+// forward auth the original URL, not the endpoint that asked.
 func selfURL(r *http.Request) string {
+	if info := infoOf(r); info != nil && info.original != nil {
+		return info.original.url.String()
+	}
 	return r.URL.RequestURI()
 }
 
