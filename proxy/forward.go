@@ -230,9 +230,10 @@ func (a *application) refuseForward(w http.ResponseWriter, r *http.Request, kind
 // writeForwardRefusal writes the refusal: 500 for the operator's mistakes, 400
 // for the client's, or 403 to nginx, which turns anything but 2xx, 401 and
 // 403 into its own 500.
-// A browser (Traefik, Caddy and Envoy pass the body on) gets the page.
+// A browser (Traefik, Caddy and Envoy pass the body on) gets the page, a
+// client asking for JSON the page's JSON.
 func writeForwardRefusal(w http.ResponseWriter, r *http.Request, kind forwardKind, f *forwardRefusal) {
-	if kind != forwardNginx && strings.Contains(r.Header.Get("Accept"), "text/html") {
+	if kind != forwardNginx && (strings.Contains(r.Header.Get("Accept"), "text/html") || wantsJSON(r)) {
 		if f.operator {
 			writePage(w, r, http.StatusInternalServerError, "Configuration error",
 				"The reverse proxy in front of this application does not send what the outpost needs to decide. The outpost's log says what is missing.", "",
