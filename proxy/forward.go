@@ -235,9 +235,12 @@ func (a *application) refuseForward(w http.ResponseWriter, r *http.Request, kind
 func writeForwardRefusal(w http.ResponseWriter, r *http.Request, kind forwardKind, f *forwardRefusal) {
 	if kind != forwardNginx && (strings.Contains(r.Header.Get("Accept"), "text/html") || wantsJSON(r)) {
 		if f.operator {
+			var links []pageLink
+			if info := infoOf(r); info != nil && info.original != nil {
+				links = append(links, pageLink{ID: "retry", Href: selfURL(r), Text: "Try again"})
+			}
 			writePage(w, r, http.StatusInternalServerError, "Configuration error",
-				"The reverse proxy in front of this application does not send what the outpost needs to decide. The outpost's log says what is missing.", "",
-				pageLink{ID: "retry", Href: selfURL(r), Text: "Try again"})
+				"The reverse proxy in front of this application does not send what the outpost needs to decide. The outpost's log says what is missing.", "", links...)
 		} else {
 			writePage(w, r, http.StatusBadRequest, "Bad request", "The request cannot be decided: "+f.cause+".", "")
 		}
