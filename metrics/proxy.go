@@ -57,7 +57,7 @@ func NewProxy() *Proxy {
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 	}
-	return &Proxy{
+	p := &Proxy{
 		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "authentik_outpost_proxy_request_duration_seconds",
 			Help: "Time to answer a request on the main listeners (type: ping, static or app).",
@@ -92,6 +92,10 @@ func NewProxy() *Proxy {
 			Help: "1 while the provider can sign people in, 0 while it cannot (its issuer's discovery failed or is pending, or it was left out of the data plane).",
 		}, []string{"provider"}),
 	}
+	for _, op := range StoreOps {
+		p.storeErrors.WithLabelValues(op)
+	}
+	return p
 }
 
 func (p *Proxy) register(reg prometheus.Registerer) {
@@ -111,6 +115,25 @@ func (p *Proxy) ProviderReady(name string, ready bool) {
 
 // ForgetProvider drops the series of a provider no longer configured.
 func (p *Proxy) ForgetProvider(name string) { p.providerReady.DeleteLabelValues(name) }
+// The bounded label values of counters exported at 0 before their first
+// event, so dashboards and rate() alerts see a series from start-up.
+var (
+	// LoginFailureReasons are outpost_logins_failed_total's reasons.
+	LoginFailureReasons = []string{"invalid_state", "attempt_cookie_missing", "idp_refused", "missing_code",
+		"idp_unreachable", "code_exchange", "token_invalid", "session_store", "session_cookie"}
+	// UpstreamErrorKinds are outpost_upstream_errors_total's kinds.
+	UpstreamErrorKinds = []string{"refused", "timeout", "dns", "tls", "reset", "other"}
+	// StoreOps are outpost_session_store_errors_total's operations.
+	StoreOps = []string{"get", "save", "delete", "delete_by_sid", "delete_by_sub", "len", "lock", "first_use", "forget"}
+	// decisionPairs are the results with the methods each is counted with.
+	decisionPairs = map[string][]string{
+		ResultAllowed:       {MethodSession, MethodBearer, MethodBasic, MethodSkipped},
+		ResultLoginRedirect: {MethodNone},
+		ResultUnauthorized:  {MethodNone},
+		ResultDenied:        {MethodSession, MethodBearer, MethodBasic},
+	}
+	refreshResults = []string{"success", "failure"}
+)
 
 // StoreError counts a failed session-store operation (get, save, delete…).
 func (p *Proxy) StoreError(op string) { p.storeErrors.WithLabelValues(op).Inc() }
@@ -131,8 +154,29 @@ type Host struct {
 }
 
 // Host returns the metrics handle for a provider's host. host must come from
-// configuration, never from a request.
+// configuration, never from a request. A provider's host gets its sign-in,
+// refresh, upstream and decision counters at 0 here, when a configuration
+// names it: only then is the host label known.
 func (p *Proxy) Host(outpost, host string) *Host {
+	if host != OtherHost {
+		p.loginsStarted.WithLabelValues(host)
+		p.loginsSucceeded.WithLabelValues(host)
+		p.limited.WithLabelValues(host)
+		for _, r := range LoginFailureReasons {
+			p.loginsFailed.WithLabelValues(host, r)
+		}
+		for _, r := range refreshResults {
+			p.refreshes.WithLabelValues(host, r)
+		}
+		for _, k := range UpstreamErrorKinds {
+			p.upstreamErrors.WithLabelValues(host, k)
+		}
+		for r, methods := range decisionPairs {
+			for _, m := range methods {
+				p.decisions.WithLabelValues(host, r, m)
+			}
+		}
+	}
 	return &Host{p: p, outpost: outpost, host: host}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -388,7 +389,10 @@ func outpostInfo(op Outpost) OutpostInfo {
 func (s *CoreSource) build(ctx context.Context, info OutpostInfo, cfgs []ProxyOutpostConfig) *Snapshot {
 	snap := &Snapshot{Outpost: info, Certificates: map[string]Certificate{}, Source: "core"}
 	reject := func(e ProviderError) {
-		s.log.Warn("provider left out of the configuration", "provider", e.Provider, "field", e.Field, "error", e.Err)
+		// Once per cause: every refresh finds the same mistake again.
+		if s.last == nil || !slices.Contains(s.last.Rejected, e) {
+			s.log.Warn("provider left out of the configuration", "provider", e.Provider, "field", e.Field, "error", e.Err)
+		}
 		snap.Rejected = append(snap.Rejected, e)
 	}
 	certs := map[string]Certificate{}

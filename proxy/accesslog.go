@@ -15,17 +15,27 @@ func (s *Server) logAccess(r *http.Request, info *requestInfo, resp *responseRec
 	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 16)
+	attrs := make([]slog.Attr, 0, 17)
+	host, scheme, u := info.origin.Host, info.origin.Scheme, r.URL
+	method, _ := info.requested(r)
+	if o := info.original; o != nil {
+		// A forward-auth decision is about the original request: its
+		// line reads like proxy mode's, with the endpoint that asked.
+		host, scheme, u = o.url.Host, o.url.Scheme, o.url
+	}
 	attrs = append(attrs,
 		slog.String("request_id", info.id),
 		slog.String("client_ip", clientIPString(info.origin)),
-		slog.String("host", info.origin.Host),
-		slog.String("scheme", info.origin.Scheme),
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.EscapedPath()),
+		slog.String("host", host),
+		slog.String("scheme", scheme),
+		slog.String("method", method),
+		slog.String("path", u.EscapedPath()),
 	)
-	if r.URL.RawQuery != "" {
-		attrs = append(attrs, slog.String("query", redactQuery(r.URL.RawQuery)))
+	if u.RawQuery != "" {
+		attrs = append(attrs, slog.String("query", redactQuery(u.RawQuery)))
+	}
+	if info.original != nil {
+		attrs = append(attrs, slog.String("forward_auth", r.URL.Path))
 	}
 	attrs = append(attrs,
 		slog.Int("status", resp.statusCode()),

@@ -3,6 +3,7 @@ package proxy
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/textproto"
@@ -162,6 +163,9 @@ func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case pathSignOut:
 		a.signOut(w, r)
 		return
+	case pathSignedOut:
+		a.signedOut(w, r)
+		return
 	case pathBackchannelLogout:
 		a.backchannelLogout(w, r)
 		return
@@ -216,7 +220,7 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 		ip := originOf(r).ClientIP
 		if !a.websockets.acquire(ip) {
 			a.log.Warn("too many websockets from one client", "provider", a.provider.Name, "client_ip", ip, "protocol", up)
-			http.Error(w, "too many open websockets from this address", http.StatusTooManyRequests)
+			writePage(w, r, http.StatusTooManyRequests, "Too many connections", "Too many websockets are open from your address. Close a tab of this application and try again.", "")
 			return
 		}
 		// The upstream call returns when the connection closes.
@@ -263,7 +267,7 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 	case refuseUnauthorized:
 		a.unauthorized(w, r, id.cred)
 	case refuseForbidden:
-		a.forbidden(w, r)
+		a.forbidden(w, r, s)
 	case refuseLimited:
 		a.tooManyFailures(w, r)
 	default:
@@ -326,11 +330,14 @@ func (a *application) target(s *session.Session) upstreamTarget {
 	return t
 }
 
+// jwks is X-Authentik-Meta-Jwks: the core's jwks_uri, or for a standalone
+// issuer the one its discovery named ("" until discovery has succeeded;
+// never waited for on a request).
 func (a *application) jwks() string {
 	if a.provider.Issuer == "" {
 		return a.provider.OIDCConfiguration.JWKSURI
 	}
-	return ""
+	return a.oidc.discoveredJWKS()
 }
 
 // redirectToStart sends a browser to sign in, remembering the exact URL it
@@ -368,7 +375,7 @@ func browserNavigation(r *http.Request) bool {
 // a JSON body. Without credentials only Bearer is offered: a Basic
 // challenge would make browsers pop up a password dialog for a page's
 // background requests.
-func (a *application) unauthorized(w http.ResponseWriter, _ *http.Request, cred credential) {
+func (a *application) unauthorized(w http.ResponseWriter, r *http.Request, cred credential) {
 	realm := `realm="` + a.provider.ExternalURL.Host + `"`
 	body := `{"error":"unauthorized","message":"sign in or send credentials"}`
 	switch {
@@ -383,6 +390,15 @@ func (a *application) unauthorized(w http.ResponseWriter, _ *http.Request, cred 
 		body = `{"error":"invalid_request","message":"unsupported authorization scheme: use Bearer or Basic"}`
 	default:
 		w.Header().Set("WWW-Authenticate", `Bearer `+realm)
+	}
+	if strings.Contains(r.Header.Get("Accept"), "text/html") && !wantsJSON(r) {
+		// A person behind the client (a browser sending a stale token): the
+		// challenge stays, the body is the page with a way to sign in.
+		var m struct{ Message string }
+		_ = json.Unmarshal([]byte(body), &m)
+		renderPage(w, r, page{Status: http.StatusUnauthorized, Title: "Sign-in required", Message: strings.ToUpper(m.Message[:1]) + m.Message[1:] + ".",
+			Links: []pageLink{{ID: "sign-in", Href: a.startURL(""), Text: "Sign in"}}})
+		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")
@@ -433,11 +449,17 @@ func (a *application) ownCookie(name string) bool {
 		name == a.sessionCookies.PlainName() || name == a.loginCookies.PlainName()
 }
 
-// forbidden is the 403 of a refusal by the provider's rules: it says
-// nothing about which rule (that is in the log).
-func (a *application) forbidden(w http.ResponseWriter, r *http.Request) {
-	writePage(w, r, http.StatusForbidden, "Access denied",
-		"You are signed in, but your account may not use this page. Ask the application's owner for access.", "")
+// forbidden is the 403 of a refusal by the provider's rules: it says who
+// is signed in and offers another account, but nothing about which rule
+// (that is in the log).
+func (a *application) forbidden(w http.ResponseWriter, r *http.Request, s *session.Session) {
+	renderPage(w, r, page{Status: http.StatusForbidden, Title: "Access denied",
+		Message: "You are signed in, but your account may not use this page. Ask the application's owner for access, or sign in with another account.",
+		User:    userName(s.Claims),
+		Links: []pageLink{
+			{ID: "switch-account", Href: a.ownURL(pathSignOut), Text: "Sign out to switch account"},
+			{ID: "back", Href: a.provider.ExternalURL.String(), Text: "Back to " + a.provider.ExternalURL.Host},
+		}})
 }
 
 // tooManyFailures is the 429 of a client IP over its budget of refused
@@ -445,6 +467,7 @@ func (a *application) forbidden(w http.ResponseWriter, r *http.Request) {
 func (a *application) tooManyFailures(w http.ResponseWriter, r *http.Request) {
 	wait := a.failures.retryAfter(originOf(r).ClientIP)
 	w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-	writePage(w, r, http.StatusTooManyRequests, "Too many attempts",
-		"Too many wrong credentials came from your address. Wait a minute and try again.", "")
+	renderPage(w, r, page{Status: http.StatusTooManyRequests, Title: "Too many attempts",
+		Message: "Too many wrong credentials came from your address. Wait a minute and try again.",
+		Links:   a.backLinks(r, http.StatusTooManyRequests)})
 }

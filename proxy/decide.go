@@ -155,8 +155,9 @@ func (a *application) record(r *http.Request, id identity, v verdict) decision {
 		result = metrics.ResultLoginRedirect
 	case refuseForbidden:
 		result, method = metrics.ResultDenied, id.method
+		method0, path0 := requested(r)
 		a.log.Warn("access denied by the provider's rules", "provider", a.provider.Name, "user", userName(s.Claims),
-			"rule", v.denial.Rule, "reason", v.denial.Reason, "method", r.Method, "path", r.URL.EscapedPath(),
+			"rule", v.denial.Rule, "reason", v.denial.Reason, "method", method0, "path", path0,
 			"client_ip", clientIPString(originOf(r)), "request_id", requestID(r))
 	}
 	a.metrics.Decision(result, method)

@@ -53,6 +53,7 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, st *state,
 		app.refuseForward(w, r, kind, refusal)
 		return app.metrics, true
 	}
+	info.original = &req
 	app := st.router.route(req.url.Host)
 	if app == nil {
 		// A client's made-up Host, or a reverse proxy that names the host
@@ -63,7 +64,7 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, st *state,
 			// nginx turns anything but 2xx, 401 and 403 into its own 500.
 			w.WriteHeader(http.StatusForbidden)
 		} else {
-			noAppForHost(w, req.url.Host)
+			s.unknownHost(w, r, st, req.url.Host)
 		}
 		return st.other, true
 	}
@@ -135,7 +136,7 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 	case refuseUnauthorized:
 		a.unauthorized(refusalWriter(w, kind), r, id.cred)
 	case refuseForbidden:
-		a.forbidden(refusalWriter(w, kind), r)
+		a.forbidden(refusalWriter(w, kind), r, s)
 	case refuseLimited:
 		a.tooManyFailures(refusalWriter(w, kind), r)
 	default:
@@ -229,13 +230,28 @@ func (a *application) refuseForward(w http.ResponseWriter, r *http.Request, kind
 		a.log.Warn("forward auth request refused", "provider", a.provider.Name, "reason", f.cause,
 			"detail", truncate(f.detail, 512), "client_ip", clientIPString(o), "request_id", requestID(r))
 	}
-	writeForwardRefusal(w, kind, f)
+	writeForwardRefusal(w, r, kind, f)
 }
 
 // writeForwardRefusal writes the refusal: 500 for the operator's mistakes, 400
 // for the client's, or 403 to nginx, which turns anything but 2xx, 401 and
 // 403 into its own 500.
-func writeForwardRefusal(w http.ResponseWriter, kind forwardKind, f *forwardRefusal) {
+// A browser (Traefik, Caddy and Envoy pass the body on) gets the page, a
+// client asking for JSON the page's JSON.
+func writeForwardRefusal(w http.ResponseWriter, r *http.Request, kind forwardKind, f *forwardRefusal) {
+	if kind != forwardNginx && (strings.Contains(r.Header.Get("Accept"), "text/html") || wantsJSON(r)) {
+		if f.operator {
+			var links []pageLink
+			if info := infoOf(r); info != nil && info.original != nil {
+				links = append(links, pageLink{ID: "retry", Href: selfURL(r), Text: "Try again"})
+			}
+			writePage(w, r, http.StatusInternalServerError, "Configuration error",
+				"The reverse proxy in front of this application does not send what the outpost needs to decide. The outpost's log says what is missing.", "", links...)
+		} else {
+			writePage(w, r, http.StatusBadRequest, "Bad request", "The request cannot be decided: "+f.cause+".", "")
+		}
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	switch {
 	case f.operator:

@@ -21,6 +21,9 @@ const (
 	pathStart    = reservedPrefix + "/start"
 	pathCallback = reservedPrefix + "/callback"
 	pathSignOut  = reservedPrefix + "/sign_out"
+	// pathSignedOut is the outpost's own page after a sign-out, and the
+	// post_logout_redirect_uri a standalone issuer sends the browser back to.
+	pathSignedOut = reservedPrefix + "/signed_out"
 )
 
 // startLogin sends the browser to the authorization endpoint, with PKCE
@@ -267,12 +270,12 @@ func (a *application) signOut(w http.ResponseWriter, r *http.Request) {
 	a.log.Info("signed out", "provider", a.provider.Name, "sub", s.Sub, "sessions_ended", n)
 	eps, err := a.oidc.endpoints(r.Context())
 	if err != nil || eps.endSession == "" {
-		a.page(w, r, http.StatusOK, "Signed out", "You have been signed out.")
+		a.signedOut(w, r)
 		return
 	}
 	u, err := url.Parse(eps.endSession)
 	if err != nil {
-		a.page(w, r, http.StatusOK, "Signed out", "You have been signed out.")
+		a.signedOut(w, r)
 		return
 	}
 	q := u.Query()
@@ -281,9 +284,22 @@ func (a *application) signOut(w http.ResponseWriter, r *http.Request) {
 		hint = s.AccessToken
 	}
 	q.Set("id_token_hint", hint)
+	if a.provider.Issuer != "" {
+		// RP-initiated logout: the issuer sends the browser back to the
+		// outpost's page (registered at the issuer next to the redirect
+		// URI). An authentik core ends the session in its own flow.
+		q.Set("post_logout_redirect_uri", a.ownURL(pathSignedOut))
+		q.Set("client_id", a.provider.ClientID)
+	}
 	u.RawQuery = q.Encode()
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// signedOut is the outpost's own signed-out page: no session is needed to
+// see it, and its way forward is a new sign-in.
+func (a *application) signedOut(w http.ResponseWriter, r *http.Request) {
+	a.page(w, r, http.StatusOK, "Signed out", "You have been signed out.")
 }
 
 // crossSite reports a request another site made the browser send: Fetch

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -56,6 +57,9 @@ type oidcClient struct {
 	mu        sync.Mutex
 	built     *endpoints
 	builtFrom *discovered
+	// jwksURI is the discovered jwks_uri once a discovery succeeded, for
+	// every request's identity headers.
+	jwksURI atomic.Pointer[string]
 }
 
 // oidcSettings are the outpost-wide inputs to a provider's OIDC client.
@@ -244,7 +248,17 @@ func (c *oidcClient) standaloneEndpoints(doc *discovered) *endpoints {
 	if op.UserInfoEndpoint() != "" {
 		eps.userinfo = op
 	}
+	c.jwksURI.Store(&meta.JWKS)
 	return eps
+}
+
+// discoveredJWKS is the jwks_uri of a discovery that succeeded, read
+// without the lock a discovery in progress holds.
+func (c *oidcClient) discoveredJWKS() string {
+	if u := c.jwksURI.Load(); u != nil {
+		return *u
+	}
+	return ""
 }
 
 // clientContext carries the back-channel client to x/oauth2.

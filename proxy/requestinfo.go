@@ -21,9 +21,32 @@ type requestInfo struct {
 	result string
 	method string
 	user   string
+	// original is the request a forward-auth request asks about: the
+	// access line names its method and URL, not the auth endpoint's.
+	original *forwardRequest
 }
 
 type requestInfoKey struct{}
+
+// requested is the method and escaped path a decision is about: the
+// original request's for forward auth, else the request's own.
+func requested(r *http.Request) (method, path string) {
+	return infoOf(r).requested(r)
+}
+
+// requested is requested for a request whose record is info (nil outside
+// the server).
+func (info *requestInfo) requested(r *http.Request) (method, path string) {
+	if info == nil || info.original == nil {
+		return r.Method, r.URL.EscapedPath()
+	}
+	o := info.original
+	method = r.Method
+	if o.known {
+		method = o.method
+	}
+	return method, o.url.EscapedPath()
+}
 
 // infoOf is the request's record, or nil outside the server.
 func infoOf(r *http.Request) *requestInfo {

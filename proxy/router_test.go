@@ -208,7 +208,8 @@ func TestUpdateLeavesOutUnbuildableProvider(t *testing.T) {
 		if loc := rec.Header().Get("Location"); want == http.StatusFound && !strings.HasPrefix(loc, "https://good.example.com/outpost.goauthentik.io/start") {
 			t.Errorf("%s: sent to %s", host, loc)
 		}
-		if want == http.StatusBadRequest && !strings.Contains(rec.Body.String(), "no app for hostname") {
+		// A browser's page says a provider for the host was refused.
+		if want == http.StatusBadRequest && !strings.Contains(rec.Body.String(), "its configuration was refused") {
 			t.Errorf("%s: %s", host, rec.Body.String())
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,9 @@ type Server struct {
 	// redirectURIs are the redirect URIs logged per provider name
 	// (announceRedirectURIs); guarded by updating.
 	redirectURIs map[string]string
+	// leftOut is the last Update's failures (under updating), so each is
+	// logged once.
+	leftOut []outpostapi.ProviderError
 }
 
 // shared is what every application uses and outlives snapshots: upstream
@@ -127,6 +131,9 @@ type state struct {
 	// the others were not: for readiness.
 	apps    map[string]*application
 	leftOut map[string]string
+	// leftOutHosts is, by lower-case host, the provider Update could not
+	// build for it: an unknown host's page and log line say so.
+	leftOutHosts map[string]outpostapi.ProviderError
 }
 
 // New returns a Server with no configuration: it answers ping and 503 until
@@ -170,7 +177,8 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 	defer s.shared.codecs.done()
 	apps := make(map[*outpostapi.Provider]*application, len(snap.Providers))
 	st := &state{snap: snap, other: s.opts.Metrics.Host(snap.Outpost.Name, metrics.OtherHost),
-		apps: make(map[string]*application, len(snap.Providers)), leftOut: map[string]string{}}
+		apps: make(map[string]*application, len(snap.Providers)), leftOut: map[string]string{},
+		leftOutHosts: map[string]outpostapi.ProviderError{}}
 	var failed []outpostapi.ProviderError
 	for i := range snap.Providers {
 		p := &snap.Providers[i]
@@ -178,7 +186,13 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 		if perr != nil {
 			failed = append(failed, *perr)
 			st.leftOut[p.Name] = "left out of the data plane: " + perr.Field + ": " + perr.Err
-			s.log.Error("provider left out", "provider", p.Name, "field", perr.Field, "error", perr.Err)
+			if p.ExternalURL != nil {
+				st.leftOutHosts[strings.ToLower(p.ExternalURL.Host)] = *perr
+			}
+			// Once per cause: a core refresh builds the same provider again.
+			if !slices.Contains(s.leftOut, *perr) {
+				s.log.Error("provider left out", "provider", p.Name, "field", perr.Field, "error", perr.Err)
+			}
 			continue
 		}
 		apps[p] = app
@@ -200,6 +214,7 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 	s.current.Store(st)
 	s.announceRedirectURIs(apps)
 	s.refreshFailed.Store(nil)
+	s.leftOut = failed
 	return failed
 }
 
@@ -355,7 +370,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, info *requestInfo
 	}
 	if ambiguousPath(r) {
 		s.log.Warn("refused an ambiguous path", "path", r.URL.EscapedPath(), "client_ip", clientIPString(info.origin), "request_id", info.id)
-		http.Error(w, "ambiguous path: encoded slashes, backslashes and # are not accepted", http.StatusBadRequest)
+		writePage(w, r, http.StatusBadRequest, "Bad request", "ambiguous path: encoded slashes, backslashes and # are not accepted", "")
 		return metrics.KindApp, other
 	}
 	if redirectNonCanonical(w, r) {
@@ -369,17 +384,41 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, info *requestInfo
 		return metrics.KindStatic, other
 	}
 	if st == nil {
-		http.Error(w, "outpost is starting: no configuration loaded yet", http.StatusServiceUnavailable)
+		w.Header().Set("Retry-After", "5")
+		writePage(w, r, http.StatusServiceUnavailable, "Starting", "outpost is starting: no configuration loaded yet. Try again in a few seconds.", "",
+			pageLink{ID: "retry", Href: selfURL(r), Text: "Try again"})
 		return metrics.KindApp, other
 	}
 	app := st.router.route(info.origin.Host)
 	if app == nil {
-		noAppForHost(w, info.origin.Host)
+		s.unknownHost(w, r, st, info.origin.Host)
 		return metrics.KindApp, other
 	}
 	info.provider = app.provider.Name
 	app.ServeHTTP(w, r)
 	return metrics.KindApp, app.metrics
+}
+
+// unknownHost answers a request for a host no provider serves: the
+// reference's 400 body, byte for byte, to anything but a browser, and a page
+// saying what the outpost knows to a browser. A provider that was left out
+// for the host is named in the log, for the operator; random Host headers
+// from scanners are only a debug line.
+func (s *Server) unknownHost(w http.ResponseWriter, r *http.Request, st *state, host string) {
+	msg := "No application is configured for " + host + " on this outpost."
+	if perr, ok := st.leftOutHosts[strings.ToLower(host)]; ok {
+		s.log.Warn("request for the host of a provider left out of the configuration", "host", host,
+			"provider", perr.Provider, "field", perr.Field, "error", perr.Err, "request_id", requestID(r))
+		msg = "The application for " + host + " is configured, but its configuration was refused. The outpost's log says why."
+	} else {
+		s.log.Debug("request for a host no provider serves", "host", host, "request_id", requestID(r))
+	}
+	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		noAppForHost(w, host)
+		return
+	}
+	writePage(w, r, http.StatusBadRequest, "Unknown application", msg,
+		"Check the outpost settings and make sure '"+host+"' is included.")
 }
 
 // noAppForHost is the reference's 400 body, byte for byte (tab-indented).

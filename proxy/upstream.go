@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"html/template"
 	"io"
 	"log/slog"
 	"maps"
@@ -216,12 +215,6 @@ func (u *upstreamProxy) serve(w http.ResponseWriter, r *http.Request, t upstream
 	u.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), upstreamKey{}, t)))
 }
 
-var badGatewayPage = template.Must(template.New("502").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Bad gateway</title></head>
-<body style="font:15px/1.5 system-ui,sans-serif;margin:3rem auto;max-width:40rem;padding:0 1rem">
-<h1>Bad gateway</h1><p>{{.}}</p></body></html>
-`))
-
 // fail is the 502 page: the upstream error text only for superusers, since
 // it can name internal hosts and ports.
 func (u *upstreamProxy) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -249,10 +242,8 @@ func (u *upstreamProxy) fail(w http.ResponseWriter, r *http.Request, err error) 
 	if t.Superuser {
 		msg = err.Error()
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusBadGateway)
-	_ = badGatewayPage.Execute(w, msg)
+	writePage(w, r, http.StatusBadGateway, "Bad gateway", msg, "",
+		pageLink{ID: "retry", Href: selfURL(r), Text: "Try again"})
 }
 
 // upstreamErrorKind sorts upstream failures into the few kinds an operator

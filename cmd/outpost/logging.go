@@ -77,7 +77,7 @@ const redacted = "[redacted]"
 // redactAttr keeps secrets out of every log line at every level: values of
 // secret-named attributes, and secret query values inside any string.
 func redactAttr(groups []string, a slog.Attr) slog.Attr {
-	if secretKey(a.Key) {
+	if secretKey(a.Key) && !plainNumber(a.Value) {
 		return slog.String(a.Key, redacted)
 	}
 	switch a.Value.Kind() {
@@ -97,6 +97,17 @@ func redactAttr(groups []string, a slog.Attr) slog.Attr {
 		}
 	}
 	return a
+}
+
+// plainNumber is a value no secret is written as: an OAuth code, a token
+// or a password is a string, while a websocket close code under "code" is
+// a number an operator needs.
+func plainNumber(v slog.Value) bool {
+	switch v.Kind() {
+	case slog.KindInt64, slog.KindUint64, slog.KindFloat64, slog.KindBool, slog.KindDuration:
+		return true
+	}
+	return false
 }
 
 // secretKey reports whether values under key are never logged. Keys are

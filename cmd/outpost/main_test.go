@@ -250,7 +250,7 @@ func TestStandaloneServeReloadAndSignals(t *testing.T) {
 	if code, loc := get(t, "http://"+httpAddr+"/", "graf.test"); code != 302 || !strings.HasPrefix(loc, "http://graf.test/outpost.goauthentik.io/start") {
 		t.Errorf("new provider: %d %q", code, loc)
 	}
-	if code, body := get(t, "http://"+httpAddr+"/", "nobody.test"); code != 400 || !strings.Contains(body, "no app for hostname") {
+	if code, body := get(t, "http://"+httpAddr+"/", "nobody.test"); code != 400 || !strings.Contains(body, "No application is configured for nobody.test") {
 		t.Errorf("unknown host: %d %q", code, body)
 	}
 
@@ -439,7 +439,7 @@ func TestDevcoreFileChangeReachesOutpost(t *testing.T) {
 		"AUTHENTIK_LISTEN__HTTP=" + httpAddr, "AUTHENTIK_LISTEN__METRICS=" + metricsAddr,
 	})
 	out.waitFor(t, "configuration in force", 30*time.Second)
-	if code, body := get(t, "http://"+httpAddr+"/", "b.test"); code != 400 || !strings.Contains(body, "no app for hostname") {
+	if code, body := get(t, "http://"+httpAddr+"/", "b.test"); code != 400 || !strings.Contains(body, "No application is configured for b.test") {
 		t.Fatalf("b.test before the edit: %d %q", code, body)
 	}
 

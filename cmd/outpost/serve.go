@@ -120,11 +120,10 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	// Stops the providers' discovery retries.
 	defer dataPlane.Close()
 
+	var inForce configInForce
 	onSnapshot := func(snap *outpostapi.Snapshot) {
+		// Update logs each provider it leaves out; this line only counts.
 		failed := dataPlane.Update(snap)
-		for _, rej := range failed {
-			log.Error("provider left out of the data plane", "provider", rej.Provider, "field", rej.Field, "error", rej.Err)
-		}
 		m.SetOutpost(snap.Outpost.Name)
 		m.MarkRefreshed(snap.LoadedAt)
 		m.RefreshResult(nil, snap.LoadedAt)
@@ -136,8 +135,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		} else {
 			level.Set(envLevel)
 		}
-		log.Info("configuration in force", "source", snap.Source, "outpost", snap.Outpost.Name,
-			"providers", len(snap.Providers), "rejected", len(snap.Rejected))
+		inForce.log(log, snap, len(failed))
 		if o.onSnapshot != nil {
 			o.onSnapshot(snap)
 		}

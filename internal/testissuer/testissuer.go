@@ -46,6 +46,17 @@ type Issuer struct {
 	revoked map[string]bool
 	// refresh holds the live refresh tokens (refresh.go).
 	refresh refreshState
+	logouts []url.Values
+	// endSession: discovery advertises /logout (AdvertiseEndSession).
+	endSession bool
+}
+
+// AdvertiseEndSession makes discovery name an end_session_endpoint
+// (RP-initiated logout) at /logout; call it before the first discovery.
+func (is *Issuer) AdvertiseEndSession() {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	is.endSession = true
 }
 
 type grant struct {
@@ -82,6 +93,7 @@ func StartWith(t testing.TB, users map[string]User, opts Options) *Issuer {
 	mux.HandleFunc("POST /token", is.token)
 	mux.HandleFunc("POST /introspect", is.introspect)
 	mux.HandleFunc("GET /userinfo", is.userinfo)
+	mux.HandleFunc("GET /logout", is.logout)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	is.URL = srv.URL
@@ -89,12 +101,39 @@ func StartWith(t testing.TB, users map[string]User, opts Options) *Issuer {
 }
 
 func (is *Issuer) discovery(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, 200, map[string]any{
+	doc := map[string]any{
 		"issuer": is.URL, "authorization_endpoint": is.URL + "/authorize", "token_endpoint": is.URL + "/token",
 		"jwks_uri": is.URL + "/jwks", "userinfo_endpoint": is.URL + "/userinfo", "introspection_endpoint": is.URL + "/introspect",
 		"response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
-	})
+	}
+	is.mu.Lock()
+	end := is.endSession
+	is.mu.Unlock()
+	if end {
+		doc["end_session_endpoint"] = is.URL + "/logout"
+	}
+	writeJSON(w, 200, doc)
+}
+
+// logout is RP-initiated logout: it records the query and sends the
+// browser to post_logout_redirect_uri, or says it is done.
+func (is *Issuer) logout(w http.ResponseWriter, r *http.Request) {
+	is.mu.Lock()
+	is.logouts = append(is.logouts, r.URL.Query())
+	is.mu.Unlock()
+	if back := r.URL.Query().Get("post_logout_redirect_uri"); back != "" {
+		http.Redirect(w, r, back, http.StatusFound)
+		return
+	}
+	_, _ = w.Write([]byte("signed out at the issuer"))
+}
+
+// Logouts are the queries of the logouts the issuer was sent.
+func (is *Issuer) Logouts() []url.Values {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	return append([]url.Values(nil), is.logouts...)
 }
 
 func (is *Issuer) jwks(w http.ResponseWriter, _ *http.Request) {

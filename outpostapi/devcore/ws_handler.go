@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,7 +72,9 @@ func (c *controlPlane) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close()
 		return
 	}
-	log.Info("outpost websocket connected", "attempt", r.URL.Query().Get("attempt"))
+	// A number in the log, 0 for a first connection (no attempt= sent).
+	attempt, _ := strconv.Atoi(r.URL.Query().Get("attempt"))
+	log.Info("outpost websocket connected", "attempt", attempt)
 	go k.writeLoop()
 	c.readLoop(k)
 }
