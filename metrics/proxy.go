@@ -115,6 +115,7 @@ func (p *Proxy) ProviderReady(name string, ready bool) {
 
 // ForgetProvider drops the series of a provider no longer configured.
 func (p *Proxy) ForgetProvider(name string) { p.providerReady.DeleteLabelValues(name) }
+
 // The bounded label values of counters exported at 0 before their first
 // event, so dashboards and rate() alerts see a series from start-up.
 var (
