@@ -55,24 +55,14 @@ func demoCommand(args []string) error {
 // runDemo starts the stand-in core, the whoami upstream and the outpost, all
 // in this process, and prints what to open. It returns when ctx is done.
 func runDemo(ctx context.Context, a demoAddrs, out *os.File) error {
-	level := new(slog.LevelVar)
-	log := newLogger(os.Stderr, false, level)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	coreLn, err := net.Listen("tcp", a.core)
+	coreLn, upLn, err := demoListeners(a, "core")
 	if err != nil {
-		return fmt.Errorf("core address: %w", err)
-	}
-	upLn, err := net.Listen("tcp", a.upstream)
-	if err != nil {
-		coreLn.Close()
-		return fmt.Errorf("upstream address: %w", err)
+		return err
 	}
 	// The outpost must be reachable under the host its provider names.
 	_, port, _ := net.SplitHostPort(a.outpost)
 	token := randomHex(24)
-	cfgText, err := renderDemoConfig(map[string]string{
+	cfgText, err := renderTemplate(demoConfigTemplate, map[string]string{
 		"Token":        token,
 		"CoreURL":      "http://" + coreLn.Addr().String(),
 		"ExternalURL":  "http://localhost:" + port,
@@ -81,23 +71,8 @@ func runDemo(ctx context.Context, a demoAddrs, out *os.File) error {
 		"CookieSecret": randomHex(16),
 	})
 	if err != nil {
-		return err
+		return closeBoth(coreLn, upLn, err)
 	}
-	cfg, err := devcore.ParseConfig(cfgText)
-	if err != nil {
-		return fmt.Errorf("embedded demo configuration: %w", err)
-	}
-	core, err := devcore.New(cfg, devcore.Options{Logger: log.With("component", "devcore")})
-	if err != nil {
-		return err
-	}
-
-	done := make(chan error, 3)
-	go func() { done <- core.Serve(ctx, coreLn) }()
-	go func() {
-		done <- proxy.Serve(ctx, proxy.NewHTTPServer(http.HandlerFunc(whoamiHandler)), upLn, 5*time.Second)
-	}()
-
 	env, err := outpostapi.LoadEnv(mapLookup(map[string]string{
 		"AUTHENTIK_HOST":            "http://" + coreLn.Addr().String() + "/",
 		"AUTHENTIK_TOKEN":           token,
@@ -109,27 +84,86 @@ func runDemo(ctx context.Context, a demoAddrs, out *os.File) error {
 		"AUTHENTIK_LISTEN__HTTPS": "127.0.0.1:0",
 	}), true)
 	if err != nil {
-		return err
+		return closeBoth(coreLn, upLn, err)
 	}
+	return serveDemo(ctx, demoRun{
+		coreText: cfgText, coreLn: coreLn, upLn: upLn, outpost: outpostOptions{env: env},
+		what: "the outpost did not load its configuration from the stand-in core within 30 s",
+		banner: func(addrs listenAddrs, snap *outpostapi.Snapshot) {
+			printDemoBanner(out, a, port, coreLn.Addr().String(), addrs, snap, token)
+		},
+	})
+}
+
+// demoListeners takes the stand-in core's (named coreName in errors) and
+// the upstream's addresses.
+func demoListeners(a demoAddrs, coreName string) (coreLn, upLn net.Listener, err error) {
+	coreLn, err = net.Listen("tcp", a.core)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s address: %w", coreName, err)
+	}
+	upLn, err = net.Listen("tcp", a.upstream)
+	if err != nil {
+		coreLn.Close()
+		return nil, nil, fmt.Errorf("upstream address: %w", err)
+	}
+	return coreLn, upLn, nil
+}
+
+func closeBoth(a, b net.Listener, err error) error {
+	a.Close()
+	b.Close()
+	return err
+}
+
+// demoRun is what a demo runs in this process: the stand-in core from
+// coreText, the whoami upstream and the outpost.
+type demoRun struct {
+	coreText     []byte
+	coreLn, upLn net.Listener
+	outpost      outpostOptions
+	banner       func(listenAddrs, *outpostapi.Snapshot)
+	what         string // the error when no configuration loads in time
+}
+
+// serveDemo runs d until ctx is done, printing the banner once the outpost
+// has its first configuration.
+func serveDemo(ctx context.Context, d demoRun) error {
+	log := newLogger(os.Stderr, false, new(slog.LevelVar))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cfg, err := devcore.ParseConfig(d.coreText)
+	if err != nil {
+		return closeBoth(d.coreLn, d.upLn, fmt.Errorf("embedded stand-in core configuration: %w", err))
+	}
+	core, err := devcore.New(cfg, devcore.Options{Logger: log.With("component", "devcore")})
+	if err != nil {
+		return closeBoth(d.coreLn, d.upLn, err)
+	}
+	done := make(chan error, 3)
+	go func() { done <- core.Serve(ctx, d.coreLn) }()
+	go func() {
+		done <- proxy.Serve(ctx, proxy.NewHTTPServer(http.HandlerFunc(whoamiHandler)), d.upLn, 5*time.Second)
+	}()
 	ready := make(chan listenAddrs, 1)
 	first := make(chan *outpostapi.Snapshot, 1)
-	go func() {
-		done <- runOutpost(ctx, outpostOptions{env: env, ready: ready, onSnapshot: func(s *outpostapi.Snapshot) {
-			select {
-			case first <- s:
-			default:
-			}
-		}})
-	}()
+	opts := d.outpost
+	opts.ready = ready
+	opts.onSnapshot = func(s *outpostapi.Snapshot) {
+		select {
+		case first <- s:
+		default:
+		}
+	}
+	go func() { done <- runOutpost(ctx, opts) }()
 
 	select {
 	case err := <-done:
 		return err
 	case snap := <-first:
-		addrs := <-ready
-		printDemoBanner(out, a, port, coreLn.Addr().String(), addrs, snap, token)
+		d.banner(<-ready, snap)
 	case <-time.After(30 * time.Second):
-		return errors.New("the outpost did not load its configuration from the stand-in core within 30 s")
+		return errors.New(d.what)
 	}
 	var firstErr error
 	for range 3 {
@@ -141,8 +175,9 @@ func runDemo(ctx context.Context, a demoAddrs, out *os.File) error {
 	return firstErr
 }
 
-func renderDemoConfig(values map[string]string) ([]byte, error) {
-	t, err := template.New("demo").Option("missingkey=error").Parse(demoConfigTemplate)
+// renderTemplate fills a demo's embedded configuration template.
+func renderTemplate(text string, values map[string]string) ([]byte, error) {
+	t, err := template.New("demo").Option("missingkey=error").Parse(text)
 	if err != nil {
 		return nil, err
 	}

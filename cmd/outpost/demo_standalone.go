@@ -1,22 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
-	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"text/template"
-	"time"
 
 	"github.com/outpost-dev/outpost/outpostapi"
-	"github.com/outpost-dev/outpost/outpostapi/devcore"
-	"github.com/outpost-dev/outpost/proxy"
 )
 
 // The standalone demo: the devcore as a plain OpenID Connect issuer, the
@@ -32,18 +24,9 @@ var standaloneOutpostTemplate string
 // runStandaloneDemo is runDemo's standalone counterpart; it returns when
 // ctx is done.
 func runStandaloneDemo(ctx context.Context, a demoAddrs, out *os.File) error {
-	log := newLogger(os.Stderr, false, new(slog.LevelVar))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	coreLn, err := net.Listen("tcp", a.core)
+	coreLn, upLn, err := demoListeners(a, "issuer")
 	if err != nil {
-		return fmt.Errorf("issuer address: %w", err)
-	}
-	upLn, err := net.Listen("tcp", a.upstream)
-	if err != nil {
-		coreLn.Close()
-		return fmt.Errorf("upstream address: %w", err)
+		return err
 	}
 	_, port, _ := net.SplitHostPort(a.outpost)
 	values := map[string]string{
@@ -55,37 +38,23 @@ func runStandaloneDemo(ctx context.Context, a demoAddrs, out *os.File) error {
 	}
 	issuerText, err := renderTemplate(standaloneIssuerTemplate, values)
 	if err != nil {
-		return err
-	}
-	cfg, err := devcore.ParseConfig(issuerText)
-	if err != nil {
-		return fmt.Errorf("embedded issuer configuration: %w", err)
-	}
-	core, err := devcore.New(cfg, devcore.Options{Logger: log.With("component", "devcore")})
-	if err != nil {
-		return err
+		return closeBoth(coreLn, upLn, err)
 	}
 	// The outpost reads a real file, as in production: the newcomer can
 	// open it, edit it and watch it reload.
 	dir, err := os.MkdirTemp("", "outpost-demo-standalone")
 	if err != nil {
-		return err
+		return closeBoth(coreLn, upLn, err)
 	}
 	defer os.RemoveAll(dir)
 	outpostText, err := renderTemplate(standaloneOutpostTemplate, values)
 	if err != nil {
-		return err
+		return closeBoth(coreLn, upLn, err)
 	}
 	configPath := filepath.Join(dir, "providers.yaml")
 	if err := os.WriteFile(configPath, outpostText, 0o600); err != nil {
-		return err
+		return closeBoth(coreLn, upLn, err)
 	}
-
-	done := make(chan error, 3)
-	go func() { done <- core.Serve(ctx, coreLn) }()
-	go func() {
-		done <- proxy.Serve(ctx, proxy.NewHTTPServer(http.HandlerFunc(whoamiHandler)), upLn, 5*time.Second)
-	}()
 	env, err := outpostapi.LoadEnv(mapLookup(map[string]string{
 		"AUTHENTIK_LISTEN__HTTP":    a.outpost,
 		"AUTHENTIK_LISTEN__METRICS": a.metrics,
@@ -93,45 +62,15 @@ func runStandaloneDemo(ctx context.Context, a demoAddrs, out *os.File) error {
 		"AUTHENTIK_LISTEN__HTTPS":   "127.0.0.1:0",
 	}), false)
 	if err != nil {
-		return err
+		return closeBoth(coreLn, upLn, err)
 	}
-	ready := make(chan listenAddrs, 1)
-	first := make(chan *outpostapi.Snapshot, 1)
-	go func() {
-		done <- runOutpost(ctx, outpostOptions{env: env, configPath: configPath, ready: ready, onSnapshot: func(s *outpostapi.Snapshot) {
-			select {
-			case first <- s:
-			default:
-			}
-		}})
-	}()
-	select {
-	case err := <-done:
-		return err
-	case snap := <-first:
-		addrs := <-ready
-		printStandaloneBanner(out, port, configPath, addrs, snap)
-	case <-time.After(30 * time.Second):
-		return errors.New("the outpost did not load its configuration within 30 s")
-	}
-	var firstErr error
-	for range 3 {
-		if err := <-done; err != nil && firstErr == nil && !errors.Is(err, context.Canceled) {
-			firstErr = err
-			cancel()
-		}
-	}
-	return firstErr
-}
-
-func renderTemplate(text string, values map[string]string) ([]byte, error) {
-	t, err := template.New("demo").Option("missingkey=error").Parse(text)
-	if err != nil {
-		return nil, err
-	}
-	var b bytes.Buffer
-	err = t.Execute(&b, values)
-	return b.Bytes(), err
+	return serveDemo(ctx, demoRun{
+		coreText: issuerText, coreLn: coreLn, upLn: upLn, outpost: outpostOptions{env: env, configPath: configPath},
+		what: "the outpost did not load its configuration within 30 s",
+		banner: func(addrs listenAddrs, snap *outpostapi.Snapshot) {
+			printStandaloneBanner(out, port, configPath, addrs, snap)
+		},
+	})
 }
 
 func printStandaloneBanner(out *os.File, port, configPath string, addrs listenAddrs, snap *outpostapi.Snapshot) {
