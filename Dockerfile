@@ -22,7 +22,10 @@ ARG GIT_BUILD_HASH=unknown
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w -X main.version=${VERSION} -X main.buildHash=${GIT_BUILD_HASH}" -o /rootfs/outpost ./cmd/outpost
 # authentik's integrations start /proxy; it is the same binary.
-RUN ln -s outpost /rootfs/proxy
+# /proxy is authentik's Go outpost image's path (cores before 2026.8);
+# /authentik its Rust outpost's (2026.8+ creates containers with the
+# healthcheck /authentik healthcheck proxy): both answer.
+RUN ln -s outpost /rootfs/proxy && ln -s outpost /rootfs/authentik
 
 # Distroless static: CA certificates, tzdata, /etc/passwd and nothing else
 # (no shell, no package manager).

@@ -161,14 +161,18 @@ func TestDockerfile(t *testing.T) {
 	if !copied {
 		t.Errorf("the runtime stage does not COPY --from=%s %s/ /", build.Name, outDir)
 	}
-	var linked bool
-	for _, r := range commandsOf[*instructions.RunCommand](build) {
-		if strings.Join(r.CmdLine, " ") == "ln -s "+binName+" "+outDir+"/proxy" {
-			linked = true
+	// /proxy for cores before authentik 2026.8 (its Go outpost's path),
+	// /authentik for 2026.8+ (its Rust outpost's).
+	for _, name := range []string{"proxy", "authentik"} {
+		var linked bool
+		for _, r := range commandsOf[*instructions.RunCommand](build) {
+			if strings.Contains(strings.Join(r.CmdLine, " ")+" ", "ln -s "+binName+" "+outDir+"/"+name+" ") {
+				linked = true
+			}
 		}
-	}
-	if !linked {
-		t.Errorf("the build stage does not link %s/proxy to %s", outDir, binName)
+		if !linked {
+			t.Errorf("the build stage does not link %s/%s to %s", outDir, name, binName)
+		}
 	}
 	eps := commandsOf[*instructions.EntrypointCommand](final)
 	if len(eps) != 1 || eps[0].PrependShell || !slices.Equal(eps[0].CmdLine, []string{"/" + binName}) {

@@ -45,7 +45,7 @@ func TestHelpListsCommandsAndEnvironment(t *testing.T) {
 			}
 			for _, want := range []string{
 				"usage: outpost [command] [flags]",
-				"  serve          run the outpost (the default command)",
+				"  serve          run the outpost (the default command; also \"proxy\", as authentik 2026.8+",
 				"  demo           run a stand-in core, the outpost and a whoami app on 127.0.0.1",
 				"  devcore        run the stand-in core from a YAML file",
 				"  whoami         run a small upstream that shows the request it received",
@@ -92,7 +92,7 @@ func TestEachCommandHasItsOwnHelp(t *testing.T) {
 		{"demo", "usage: outpost demo [flags]", "  --listen string"},
 		{"devcore", "usage: outpost devcore --config FILE [--listen ADDR]", "  --config string"},
 		{"whoami", "usage: outpost whoami [--listen ADDR]", "  --listen string"},
-		{"healthcheck", "usage: outpost healthcheck [URL]", ""},
+		{"healthcheck", "usage: outpost healthcheck [URL | proxy]", ""},
 		{"version", "usage: outpost version", ""},
 		{"hash-password", "usage: echo PASSWORD | outpost hash-password", ""},
 	}

@@ -9,7 +9,8 @@ usage: outpost [command] [flags]
        outpost --help | --version
 
 commands:
-  serve          run the outpost (the default command)
+  serve          run the outpost (the default command; also "proxy", as authentik 2026.8+
+                 starts its outpost: /authentik proxy)
   demo           run a stand-in core, the outpost and a whoami app on 127.0.0.1
                  (demo --standalone: the outpost from YAML, the core as a plain OIDC issuer)
   devcore        run the stand-in core from a YAML file
@@ -67,11 +68,12 @@ Run a small upstream that answers every request with the request it received: th
 outpost passed on, identity headers marked.
 `
 
-const healthcheckHelp = `usage: outpost healthcheck [URL]
+const healthcheckHelp = `usage: outpost healthcheck [URL | proxy]
 
 Exit 0 when the outpost's ping, on AUTHENTIK_LISTEN__METRICS (default 0.0.0.0:9300), answers
 below 400; exit 1 otherwise. With a URL, HEAD that URL instead (for containers without a
-shell, such as the devcore's and whoami's).
+shell, such as the devcore's and whoami's). "healthcheck proxy" is the outpost's ping too: the
+form authentik 2026.8+ gives its outpost containers (/authentik healthcheck proxy).
 `
 
 const versionHelp = `usage: outpost version

@@ -54,7 +54,8 @@ func run(args []string) int {
 
 func dispatch(cmd string, args []string) error {
 	switch cmd {
-	case "serve":
+	case "serve", "proxy":
+		// "proxy": authentik 2026.8+ starts its outpost as "/authentik proxy".
 		startGCTuner(os.Getenv)
 		return serveCommand(args)
 	case "demo":
