@@ -75,7 +75,17 @@ func standaloneProvider(name, mode, externalHost, upstream, issuer, rules string
 
 func newAuthzStack(t *testing.T) *authzStack {
 	t.Helper()
+	return newAuthzStackWith(t, nil)
+}
+
+// newAuthzStackWith is newAuthzStack with the issuer set up by prepare
+// before the outpost loads its providers (and discovers the issuer).
+func newAuthzStackWith(t *testing.T, prepare func(*testissuer.Issuer)) *authzStack {
+	t.Helper()
 	s := &authzStack{issuer: testissuer.Start(t, authzUsers), logs: &proctest.Buffer{}, metrics: metrics.New("u", "0.1.0", "")}
+	if prepare != nil {
+		prepare(s.issuer)
+	}
 	s.app = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-App-Saw-Override", strings.Join(r.Header.Values("X-Http-Method-Override"), ","))
 		w.Header().Set("X-App-Saw-Role", r.Header.Get("X-Role"))

@@ -3,6 +3,8 @@ package proxy_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/outpost-dev/outpost/internal/testissuer"
 )
 
 // Sign-out at a standalone issuer that supports RP-initiated logout sends
@@ -15,10 +17,12 @@ func TestSignOutLandsOnTheSignedOutPage(t *testing.T) {
 			name = "issuer with end_session_endpoint"
 		}
 		t.Run(name, func(t *testing.T) {
-			s := newAuthzStack(t)
-			if endSession {
-				s.issuer.AdvertiseEndSession()
-			}
+			// Before the outpost discovers the issuer, at load.
+			s := newAuthzStackWith(t, func(is *testissuer.Issuer) {
+				if endSession {
+					is.AdvertiseEndSession()
+				}
+			})
 			c := browser(t)
 			resp := signIn(t, c, getPage(t, c, s.outpost+"/graph"), "olga", "pw")
 			if body := readBody(resp); resp.StatusCode != 200 || !strings.Contains(body, `as "olga"`) {
