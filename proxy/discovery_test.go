@@ -1,10 +1,9 @@
 package proxy_test
 
 import (
-	"encoding/json"
 	"fmt"
+	"github.com/outpost-dev/outpost/internal/testissuer"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,37 +23,6 @@ func freeLoopback(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
-}
-
-// lateIssuer serves an OpenID Connect discovery document on addr, started
-// after the outpost: the issuer that was down at start-up comes up.
-func lateIssuer(t *testing.T, addr string) {
-	t.Helper()
-	var ln net.Listener
-	var err error
-	for range 50 { // the port was just free; give the kernel a moment
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := "http://" + addr
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/.well-known/openid-configuration" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"issuer": iss, "authorization_endpoint": iss + "/authorize", "token_endpoint": iss + "/token",
-			"jwks_uri": iss + "/jwks", "id_token_signing_alg_values_supported": []string{"RS256"},
-		})
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
 }
 
 // discoveryOutpost runs an outpost with the standalone providers of yaml
@@ -192,7 +160,7 @@ func TestDiscoveryAtStartUpAndRecovery(t *testing.T) {
 		t.Errorf("sign-in while the issuer is down: %d after %s: %q", code, took, body)
 	}
 
-	lateIssuer(t, downAddr)
+	testissuer.ServeDiscoveryAt(t, downAddr)
 	waitUntil(t, "toy ready once its issuer is up", func() bool {
 		code, _, _ := o.get(t, "any.localhost", "/outpost.goauthentik.io/ready?provider=toy")
 		return code == 200
@@ -227,7 +195,7 @@ func TestDiscoveryAtStartUpAndRecovery(t *testing.T) {
 		if got := o.ready(t, "toy"); got != 0 {
 			t.Errorf("outpost_provider_ready{provider=toy} = %v with a wrong issuer, want 0", got)
 		}
-		lateIssuer(t, wrongAddr)
+		testissuer.ServeDiscoveryAt(t, wrongAddr)
 		waitUntil(t, "toy ready once the new issuer is up", func() bool { return o.ready(t, "toy") == 1 })
 	})
 
@@ -254,7 +222,7 @@ func TestDiscoveryAtStartUpAndRecovery(t *testing.T) {
 func testIssuerURL(t *testing.T) string {
 	t.Helper()
 	addr := freeLoopback(t)
-	lateIssuer(t, addr)
+	testissuer.ServeDiscoveryAt(t, addr)
 	return "http://" + addr
 }
 

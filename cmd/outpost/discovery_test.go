@@ -1,46 +1,14 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
+	"github.com/outpost-dev/outpost/internal/testissuer"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-// serveIssuer serves an OpenID Connect discovery document on addr from now
-// on: the issuer that was down comes up.
-func serveIssuer(t *testing.T, addr string) {
-	t.Helper()
-	var ln net.Listener
-	var err error
-	for range 50 {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss := "http://" + addr
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/.well-known/openid-configuration" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"issuer": iss, "authorization_endpoint": iss + "/authorize", "token_endpoint": iss + "/token", "jwks_uri": iss + "/jwks",
-		})
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-}
 
 func issuerYAML(issuer string) string {
 	return fmt.Sprintf(`outpost:
@@ -95,7 +63,7 @@ func TestUnreachableIssuerAtStartUp(t *testing.T) {
 		t.Errorf("the metric does not say toy is not ready:\n%s", grepLines(text, "outpost_provider_ready"))
 	}
 
-	serveIssuer(t, issAddr)
+	testissuer.ServeDiscoveryAt(t, issAddr)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		code, _ := get(t, ready+"?provider=toy", "")
