@@ -317,9 +317,15 @@ func (c *Client) ProxyProviders(ctx context.Context) ([]ProxyOutpostConfig, erro
 // providersPage is one page of GET /outposts/proxy/.
 func (c *Client) providersPage(ctx context.Context, page int) (Paginated[ProxyOutpostConfig], error) {
 	q := url.Values{"page": {strconv.Itoa(page)}, "page_size": {strconv.Itoa(providersPageSize)}}
-	var p Paginated[ProxyOutpostConfig]
-	err := c.do(ctx, http.MethodGet, "outposts/proxy/", q, nil, &p)
-	return p, err
+	var raw json.RawMessage
+	if err := c.do(ctx, http.MethodGet, "outposts/proxy/", q, nil, &raw); err != nil {
+		return Paginated[ProxyOutpostConfig]{}, err
+	}
+	p, err := decodeProvidersPage(raw)
+	if err != nil {
+		return p, fmt.Errorf("GET %s page %d: decoding response: %v (body starts %q)", c.apiURL("outposts/proxy/", nil).Path, page, err, excerpt(raw, c.token))
+	}
+	return p, nil
 }
 
 // providerPageFetchers bounds the provider pages fetched at once.

@@ -111,6 +111,9 @@ func validateProvider(c ProxyOutpostConfig, issuer string, compileSkipPaths func
 		}
 		return Provider{}, &ProviderError{Provider: name, Field: field, Err: fmt.Sprintf(format, args...)}
 	}
+	if c.undecodable != nil {
+		return Provider{}, c.undecodable
+	}
 	if strings.TrimSpace(c.Name) == "" {
 		return fail("name", "must not be empty")
 	}
