@@ -95,19 +95,19 @@ type fakeCore struct {
 	t   *testing.T
 	log *slog.Logger
 
-	mu          sync.Mutex
-	token       string
-	outposts    []Outpost
-	providers   []ProxyOutpostConfig
-	certs       map[string]fakeCert
-	failPath    map[string]int // path suffix → status to answer
-	noACK       bool
-	hangNext    int // upcoming websocket handshakes to hang
-	silentNext  int // upcoming websocket connections to leave silent
-	requests    []recordedRequest
-	wsConns     []*fakeWS
-	hung        []net.Conn
-	pagination  func(page int, total int) Pagination // overrides the honest one
+	mu         sync.Mutex
+	token      string
+	outposts   []Outpost
+	providers  []ProxyOutpostConfig
+	certs      map[string]fakeCert
+	failPath   map[string]int // path suffix → status to answer
+	noACK      bool
+	hangNext   int // upcoming websocket handshakes to hang
+	silentNext int // upcoming websocket connections to leave silent
+	requests   []recordedRequest
+	wsConns    []*fakeWS
+	hung       []net.Conn
+	pagination func(page int, total int) Pagination // overrides the honest one
 	// Shapes of a newer (or broken) core: rootConfig replaces the root
 	// config's body; reshapeOutpost changes each outpost object as JSON
 	// just before it is sent, and reshapeProvider gives what is sent in
@@ -115,7 +115,7 @@ type fakeCore struct {
 	rootConfig      map[string]any
 	reshapeOutpost  func(m map[string]any)
 	reshapeProvider func(i int, m map[string]any) any
-	wsConnected chan *fakeWS
+	wsConnected     chan *fakeWS
 
 	// Provider page faults, under mu: pageStatus answers a page with that
 	// status instead (by page number); pageDelay holds a page back before
