@@ -91,7 +91,14 @@ type dcCore struct {
 
 func startDevcore(t *testing.T, cfg *devcore.Config, addr string) *dcCore {
 	t.Helper()
-	s, err := devcore.New(cfg, devcore.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return startDevcoreAs(t, cfg, addr, "")
+}
+
+// startDevcoreAs is startDevcore speaking as the core release version
+// ("": as cfg says).
+func startDevcoreAs(t *testing.T, cfg *devcore.Config, addr, version string) *dcCore {
+	t.Helper()
+	s, err := devcore.New(cfg, devcore.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), CoreVersion: version})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,7 @@ providers:
     client_id: p%04d-client
     client_secret: p%04d-client-secret-0123456789abcdef0123456789
     cookie_secret: p%04d-cookie-secret-0123456789abcdef
-    skip_path_regex: |
+    skip_path_regex: |-
       ^/public/
 `, i, extraHost(i), w.upAddr, i, i, i)
 	}

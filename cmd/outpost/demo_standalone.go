@@ -29,13 +29,7 @@ func runStandaloneDemo(ctx context.Context, a demoAddrs, out *os.File) error {
 		return err
 	}
 	_, port, _ := net.SplitHostPort(a.outpost)
-	values := map[string]string{
-		"ExternalURL":  "http://localhost:" + port,
-		"UpstreamURL":  "http://" + upLn.Addr().String(),
-		"IssuerURL":    "http://" + coreLn.Addr().String() + "/application/o/whoami/",
-		"ClientSecret": randomHex(32),
-		"CookieSecret": randomHex(16),
-	}
+	values := standaloneDemoValues(coreLn.Addr().String(), port, upLn.Addr().String())
 	issuerText, err := renderTemplate(standaloneIssuerTemplate, values)
 	if err != nil {
 		return closeBoth(coreLn, upLn, err)
@@ -71,6 +65,18 @@ func runStandaloneDemo(ctx context.Context, a demoAddrs, out *os.File) error {
 			printStandaloneBanner(out, port, configPath, addrs, snap)
 		},
 	})
+}
+
+// standaloneDemoValues fill both templates of the standalone demo: the
+// issuer's (the stand-in core) and the outpost's.
+func standaloneDemoValues(coreAddr, port, upstreamAddr string) map[string]string {
+	return map[string]string{
+		"ExternalURL":  "http://localhost:" + port,
+		"UpstreamURL":  "http://" + upstreamAddr,
+		"IssuerURL":    "http://" + coreAddr + "/application/o/whoami/",
+		"ClientSecret": randomHex(32),
+		"CookieSecret": randomHex(16),
+	}
 }
 
 func printStandaloneBanner(out *os.File, port, configPath string, addrs listenAddrs, snap *outpostapi.Snapshot) {
