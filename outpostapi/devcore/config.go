@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,6 +33,10 @@ type Config struct {
 	// CoreVersion is the authentik release whose API shapes are served
 	// (CoreVersions); default DefaultCoreVersion.
 	CoreVersion string `yaml:"core_version"`
+	// TrustedProxyCIDRs are the peers whose X-Forwarded-* headers a
+	// 2026.8+ core honours (AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS); unset:
+	// the core's default, the private and loopback ranges.
+	TrustedProxyCIDRs []string `yaml:"trusted_proxy_cidrs"`
 	// Outposts the core knows; each outpost token sees only its own outpost.
 	Outposts []OutpostConfig `yaml:"outposts"`
 	// Providers are proxy providers; each is bound to the application Slug.
@@ -52,6 +57,8 @@ type Config struct {
 	src *yaml.Node
 	// release is what CoreVersion serves.
 	release coreRelease
+	// trusted is TrustedProxyCIDRs, parsed.
+	trusted []netip.Prefix
 	// Lookups by name/uuid into the slices above.
 	providerIdx map[string]int
 	certNameIdx map[string]int
@@ -289,6 +296,9 @@ func (c *Config) applyDefaults() error {
 		return c.fieldErr("outposts", []any{"outposts"}, "at least one outpost or provider is required")
 	}
 	if err := c.checkCoreVersion(); err != nil {
+		return err
+	}
+	if err := c.checkTrustedProxies(); err != nil {
 		return err
 	}
 	if err := c.checkGroups(); err != nil {

@@ -20,6 +20,9 @@ type coreRelease struct {
 	nullFlows bool
 	// capabilities of GET /api/v3/root/config/.
 	capabilities []string
+	// trustedForwardingOnly: X-Forwarded-* count only from the trusted
+	// proxy CIDRs (2026.8; before, the core honoured them from anyone).
+	trustedForwardingOnly bool
 }
 
 // What a default installation's core sends: media on a volume, impersonation
@@ -38,8 +41,8 @@ var coreReleases = []struct {
 	coreRelease
 }{
 	{"2026.2", coreRelease{capabilities: capabilities2026_2}},
-	{"2026.8", coreRelease{nullFlows: true, capabilities: capabilities2026_8}},
-	{"2026.11", coreRelease{nullFlows: true, capabilities: capabilities2026_8}},
+	{"2026.8", coreRelease{nullFlows: true, capabilities: capabilities2026_8, trustedForwardingOnly: true}},
+	{"2026.11", coreRelease{nullFlows: true, capabilities: capabilities2026_8, trustedForwardingOnly: true}},
 }
 
 // CoreVersions lists the values core_version accepts, oldest first.

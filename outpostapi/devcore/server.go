@@ -83,7 +83,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	s.ctl.routes(s.mux)
 	s.idp.routes(s.mux)
 	s.httpSrv = &http.Server{
-		Handler:           s.mux,
+		Handler:           s.untrustedForwarding(s.mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -91,7 +91,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 }
 
 // Handler is the devcore's whole HTTP surface.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.httpSrv.Handler }
 
 // config is the configuration in force; never mutated, replaced whole.
 func (s *Server) config() *Config { return s.cfg.Load() }
