@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,36 +77,6 @@ func (o CoreOptions) withDefaults() CoreOptions {
 		o.InstanceUUID = uuid.NewString()
 	}
 	return o
-}
-
-// Handlers receive what a CoreSource learns. Any may be nil. They are called
-// from the source's goroutines and should return quickly.
-type Handlers struct {
-	// OnSnapshot gets every successfully built configuration.
-	OnSnapshot func(*Snapshot)
-	// OnSessionEnd gets SESSION_END and legacy logout messages, in order.
-	OnSessionEnd func(SessionEnd)
-	// OnConnection gets websocket state changes.
-	OnConnection func(connected bool)
-	// OnRefresh gets the outcome of every refresh attempt (nil on success),
-	// including the startup attempts to list outposts.
-	OnRefresh func(err error)
-}
-
-func (h Handlers) withDefaults() Handlers {
-	if h.OnSnapshot == nil {
-		h.OnSnapshot = func(*Snapshot) {}
-	}
-	if h.OnSessionEnd == nil {
-		h.OnSessionEnd = func(SessionEnd) {}
-	}
-	if h.OnConnection == nil {
-		h.OnConnection = func(bool) {}
-	}
-	if h.OnRefresh == nil {
-		h.OnRefresh = func(error) {}
-	}
-	return h
 }
 
 // ErrNoOutposts is returned by Run when the token sees no outpost at all: no
@@ -389,16 +358,11 @@ func outpostInfo(op Outpost) OutpostInfo {
 }
 
 // build validates the providers and assembles a snapshot. Providers that
-// fail are left out and named; the rest are served.
+// fail are left out and named in Rejected; the rest are served.
 func (s *CoreSource) build(ctx context.Context, info OutpostInfo, cfgs []ProxyOutpostConfig) *Snapshot {
 	snap := &Snapshot{Outpost: info, Certificates: map[string]Certificate{}, Source: "core"}
-	reject := func(e ProviderError) {
-		// Once per cause: every refresh finds the same mistake again.
-		if s.last == nil || !slices.Contains(s.last.Rejected, e) {
-			s.log.Warn("provider left out of the configuration", "provider", e.Provider, "field", e.Field, "error", e.Err)
-		}
-		snap.Rejected = append(snap.Rejected, e)
-	}
+	// Named in the snapshot; whoever puts it in force logs them.
+	reject := func(e ProviderError) { snap.Rejected = append(snap.Rejected, e) }
 	certs := map[string]Certificate{}
 	certErrs := map[string]error{}
 	var valid []Provider

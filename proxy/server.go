@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,9 +42,6 @@ type Server struct {
 	// redirectURIs are the redirect URIs logged per provider name
 	// (announceRedirectURIs); guarded by updating.
 	redirectURIs map[string]string
-	// leftOut is the last Update's failures (under updating), so each is
-	// logged once.
-	leftOut []outpostapi.ProviderError
 }
 
 // shared is what every application uses and outlives snapshots: upstream
@@ -173,7 +169,8 @@ func New(opts Options) *Server {
 func (s *Server) Close() { s.shared.discoveries.close() }
 
 // Update builds the data plane for snap and puts it in force. A provider
-// that cannot be built is left out and reported; the rest serve.
+// that cannot be built is left out and returned, for the caller to log
+// with the providers snap itself rejected; the rest serve.
 func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 	s.updating.Lock()
 	defer s.updating.Unlock()
@@ -191,10 +188,6 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 			st.leftOut[p.Name] = "left out of the data plane: " + perr.Field + ": " + perr.Err
 			if p.ExternalURL != nil {
 				st.leftOutHosts[strings.ToLower(p.ExternalURL.Host)] = *perr
-			}
-			// Once per cause: a core refresh builds the same provider again.
-			if !slices.Contains(s.leftOut, *perr) {
-				s.log.Error("provider left out", "provider", p.Name, "field", perr.Field, "error", perr.Err)
 			}
 			continue
 		}
@@ -217,7 +210,6 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 	s.current.Store(st)
 	s.announceRedirectURIs(apps)
 	s.refreshFailed.Store(nil)
-	s.leftOut = failed
 	return failed
 }
 

@@ -87,23 +87,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	}
 	defer store.Close()
 	m.WatchSessions(storeKind, func() (int, error) { return store.Len(context.Background()) })
-	// With a core, configuration errors seen by the data plane are reported
-	// to it through the source's own REST client.
-	var coreSrc *outpostapi.CoreSource
-	var events func(context.Context, outpostapi.Event)
-	if o.configPath == "" {
-		coreSrc = outpostapi.NewCoreSource(o.env, outpostapi.CoreOptions{
-			Logger: log, Version: version, BuildHash: buildHash, InstanceUUID: instance,
-		})
-		client := coreSrc.Client()
-		events = func(ctx context.Context, ev outpostapi.Event) {
-			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			if err := client.PostEvent(ctx, ev); err != nil {
-				log.Warn("could not report an event to the core", "action", ev.Action, "error", err)
-			}
-		}
-	}
+	src, events := configSource(o, log, instance, m)
 	dataPlane := proxy.New(proxy.Options{
 		Events: events,
 		Log:    log, Store: store, Version: userAgentVersion(),
@@ -120,25 +104,44 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	// Stops the providers' discovery retries.
 	defer dataPlane.Close()
 
-	var inForce configInForce
-	onSnapshot := func(snap *outpostapi.Snapshot) {
-		// Update logs each provider it leaves out; this line only counts.
-		failed := dataPlane.Update(snap)
-		m.SetOutpost(snap.Outpost.Name)
-		m.MarkRefreshed(snap.LoadedAt)
-		m.RefreshResult(nil, snap.LoadedAt)
-		m.SetProviders(len(snap.Providers)-len(failed), len(snap.Rejected)+len(failed))
-		// The configuration's level wins while it sets one; without it,
-		// the environment's applies again.
-		if snap.Outpost.LogLevel != "" {
-			level.Set(coreLevel(snap.Outpost.LogLevel))
-		} else {
-			level.Set(envLevel)
-		}
-		inForce.log(log, snap, len(failed))
-		if o.onSnapshot != nil {
-			o.onSnapshot(snap)
-		}
+	var report configReport
+	handlers := outpostapi.Handlers{
+		OnSnapshot: func(snap *outpostapi.Snapshot) {
+			failed := dataPlane.Update(snap)
+			m.SetOutpost(snap.Outpost.Name)
+			m.MarkRefreshed(snap.LoadedAt)
+			m.RefreshResult(nil, snap.LoadedAt)
+			m.SetProviders(len(snap.Providers)-len(failed), len(snap.Rejected)+len(failed))
+			// The configuration's level wins while it sets one; without
+			// it, the environment's applies again.
+			if snap.Outpost.LogLevel != "" {
+				level.Set(coreLevel(snap.Outpost.LogLevel))
+			} else {
+				level.Set(envLevel)
+			}
+			report.inForce(log, snap, failed)
+			if o.onSnapshot != nil {
+				o.onSnapshot(snap)
+			}
+		},
+		OnSessionEnd: func(e outpostapi.SessionEnd) {
+			n, err := store.DeleteBySID(context.Background(), e.SessionID)
+			if err != nil {
+				// The store remembers it: refused here, retried until Redis confirms.
+				log.Error("session end from core: not confirmed by the session store yet; refused here and retried", "session_id", e.SessionID, "error", err)
+				return
+			}
+			log.Info("session end from core", "session_id", e.SessionID, "legacy", e.Legacy, "sessions_ended", n)
+		},
+		OnConnection: m.SetConnected,
+		// Successes arrive as snapshots; only failures count here.
+		OnRefresh: func(err error) {
+			if err != nil {
+				now := time.Now()
+				m.RefreshResult(err, now)
+				dataPlane.RefreshFailed(err, now)
+			}
+		},
 	}
 
 	// One count per client over every listener, metrics included.
@@ -193,48 +196,6 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		o.ready <- listenAddrs{http: httpLns[0].Addr().String(), metrics: metricsLns[0].Addr().String()}
 	}
 
-	var trigger func()
-	var runSource func() error
-	if o.configPath != "" {
-		src := outpostapi.NewStaticSource(o.configPath, log)
-		trigger = src.TriggerRefresh
-		runSource = func() error {
-			return src.Run(ctx, onSnapshot, func(err error) {
-				now := time.Now()
-				m.RefreshResult(err, now)
-				dataPlane.RefreshFailed(err, now)
-				log.Error("configuration reload failed", "error", err)
-			})
-		}
-	} else {
-		trigger = coreSrc.TriggerRefresh
-		// Down until the websocket says otherwise: a core never reached
-		// must show as a link that is down, not as no link at all.
-		m.SetConnected(false)
-		runSource = func() error {
-			return coreSrc.Run(ctx, outpostapi.Handlers{
-				OnSnapshot: onSnapshot,
-				OnSessionEnd: func(e outpostapi.SessionEnd) {
-					n, err := store.DeleteBySID(context.Background(), e.SessionID)
-					if err != nil {
-						// The store remembers it: refused here, retried until Redis confirms.
-						log.Error("session end from core: not confirmed by the session store yet; refused here and retried", "session_id", e.SessionID, "error", err)
-						return
-					}
-					log.Info("session end from core", "session_id", e.SessionID, "legacy", e.Legacy, "sessions_ended", n)
-				},
-				OnConnection: m.SetConnected,
-				// Successes arrive as snapshots; only failures count here.
-				OnRefresh: func(err error) {
-					if err != nil {
-						now := time.Now()
-						m.RefreshResult(err, now)
-						dataPlane.RefreshFailed(err, now)
-					}
-				},
-			})
-		}
-	}
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
@@ -245,12 +206,12 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 				return
 			case <-usr1:
 				log.Info("SIGUSR1: refreshing configuration")
-				trigger()
+				src.TriggerRefresh()
 			}
 		}
 	}()
 
-	srcErr := runSource()
+	srcErr := src.Run(ctx, handlers)
 	if srcErr != nil && !errors.Is(srcErr, context.Canceled) {
 		log.Error("configuration source stopped", "error", srcErr)
 	}
