@@ -90,7 +90,7 @@ const maxQueuedSessionEnds = 100_000
 // configuration, the websocket for triggers and session ends (spec §1.4,
 // §2, §3).
 type CoreSource struct {
-	env      Env
+	core     CoreEndpoint
 	opts     CoreOptions
 	log      *slog.Logger
 	client   *Client
@@ -111,15 +111,15 @@ type CoreSource struct {
 	interval  time.Duration
 }
 
-// NewCoreSource prepares a source for env (which must have Host and Token).
-// Nothing happens until Run.
-func NewCoreSource(env Env, opts CoreOptions) *CoreSource {
+// NewCoreSource prepares a source for the core at core (which must have
+// Host and Token). Nothing happens until Run.
+func NewCoreSource(core CoreEndpoint, opts CoreOptions) *CoreSource {
 	opts = opts.withDefaults()
 	return &CoreSource{
-		env:      env,
+		core:     core,
 		opts:     opts,
 		log:      opts.Logger,
-		client:   NewClient(env, opts.Version, opts.BuildHash),
+		client:   NewClient(core, opts.Version, opts.BuildHash),
 		haOffset: haOffset(opts.TriggerDelayMax),
 		trigger:  make(chan struct{}, 1),
 		certs:    map[string]Certificate{},
@@ -180,7 +180,7 @@ func (s *CoreSource) Run(ctx context.Context, h Handlers) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("outpostapi: CoreSource.Run called twice")
 	}
-	if s.env.Host == nil {
+	if s.core.Host == nil {
 		return errors.New("AUTHENTIK_HOST: is required to talk to a core")
 	}
 	h = h.withDefaults()
@@ -216,7 +216,7 @@ func (s *CoreSource) Run(ctx context.Context, h Handlers) error {
 	if _, err := uuid.Parse(op.PK); err != nil {
 		s.log.Error("the outpost's pk is not a UUID; running without the websocket (no live updates, no session ends)", "pk", op.PK)
 	} else {
-		cc := newControlChannel(s.env, op.PK, s.opts, s.log)
+		cc := newControlChannel(s.core, op.PK, s.opts, s.log)
 		cc.onConnection = h.OnConnection
 		cc.onUp = s.TriggerRefresh
 		cc.onMessage = func(m WebsocketMessage) { s.handleMessage(m, sessions) }

@@ -89,7 +89,7 @@ type Options struct {
 	// (AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS). Empty: nobody's.
 	TrustedProxies []netip.Prefix
 	// MaxWebsocketsPerClient caps concurrent websocket upgrades per client
-	// IP (default 64).
+	// IP (default DefaultMaxWebsocketsPerClient).
 	MaxWebsocketsPerClient int
 	// AllowedUpgrades are the protocols a proxy-mode client may upgrade to
 	// where the provider sets none (OUTPOST_PROXY__ALLOWED_UPGRADES); nil:
@@ -102,13 +102,14 @@ type Options struct {
 	Metrics *metrics.Proxy
 	// CredentialCacheTTL is how long a verified bearer token or app
 	// password is trusted without asking the provider again: at most (and
-	// by default) 60 s, never past the token's expiry.
+	// by default) MaxCredentialCacheTTL, never past the token's expiry.
 	CredentialCacheTTL time.Duration
 	// AdditionalHeaders are header names additionalHeaders attributes set
 	// (OUTPOST_AUTH__ADDITIONAL_HEADERS): never passed from a client.
 	AdditionalHeaders []string
 	// CredentialFailuresPerMinute is each client IP's budget of refused
-	// Bearer/Basic credentials (default 30): past it, 429.
+	// Bearer/Basic credentials (default DefaultCredentialFailuresPerMinute):
+	// past it, 429.
 	CredentialFailuresPerMinute int
 	// BackchannelLogoutsPerMinute is each client IP's budget of requests
 	// to the back-channel logout endpoint, refused ones included (default

@@ -17,7 +17,7 @@ func configSource(o outpostOptions, log *slog.Logger, instance string, m *metric
 	if o.configPath != "" {
 		return outpostapi.NewStaticSource(o.configPath, log), nil
 	}
-	core := outpostapi.NewCoreSource(o.env, outpostapi.CoreOptions{
+	core := outpostapi.NewCoreSource(o.env.Core, outpostapi.CoreOptions{
 		Logger: log, Version: version, BuildHash: buildHash, InstanceUUID: instance,
 	})
 	// Down until the websocket says otherwise: a core never reached must
