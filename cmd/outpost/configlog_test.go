@@ -57,7 +57,9 @@ func TestConfigReport(t *testing.T) {
 		}
 		return out
 	}
-	leftOut := func(name string) line { return line{level: "WARN", msg: "provider left out of the configuration", provider: name} }
+	leftOut := func(name string) line {
+		return line{level: "WARN", msg: "provider left out of the configuration", provider: name}
+	}
 	for _, step := range []struct {
 		name    string
 		snap    *outpostapi.Snapshot
