@@ -68,10 +68,10 @@ type Client struct {
 	http      *http.Client
 }
 
-// NewClient builds a client for env.Host. version and buildHash make up the
+// NewClient builds a client for core.Host. version and buildHash make up the
 // User-Agent the core sees (goauthentik.io/outpost/<version>[+<build>]).
-func NewClient(env Env, version, buildHash string) *Client {
-	host := env.Host
+func NewClient(core CoreEndpoint, version, buildHash string) *Client {
+	host := core.Host
 	if host == nil {
 		host = &url.URL{Scheme: "http", Host: "invalid.", Path: "/"}
 	}
@@ -81,7 +81,7 @@ func NewClient(env Env, version, buildHash string) *Client {
 	tr := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       &tls.Config{InsecureSkipVerify: env.Insecure, MinVersion: tls.VersionTLS12}, //nolint:gosec // AUTHENTIK_INSECURE asks for it
+		TLSClientConfig:       &tls.Config{InsecureSkipVerify: core.Insecure, MinVersion: tls.VersionTLS12}, //nolint:gosec // AUTHENTIK_INSECURE asks for it
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: requestTimeout,
 		IdleConnTimeout:       90 * time.Second,
@@ -90,7 +90,7 @@ func NewClient(env Env, version, buildHash string) *Client {
 	}
 	return &Client{
 		host:      host,
-		token:     env.Token,
+		token:     core.Token,
 		userAgent: UserAgent(version, buildHash),
 		http:      &http.Client{Transport: tr, Timeout: requestTimeout},
 	}

@@ -502,14 +502,18 @@ func testProviders(n int) []ProxyOutpostConfig {
 	return out
 }
 
-// testEnv is the environment of an outpost pointed at c.
-func testEnv(t *testing.T, hostURL, token string) Env {
+// testEnv is the core endpoint of an outpost pointed at hostURL, its path
+// completed to "/" as internal/config does for AUTHENTIK_HOST.
+func testEnv(t *testing.T, hostURL, token string) CoreEndpoint {
 	t.Helper()
-	env, err := LoadEnv(mapLookup(map[string]string{"AUTHENTIK_HOST": hostURL, "AUTHENTIK_TOKEN": token}), true)
+	u, err := url.Parse(hostURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return env
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	return CoreEndpoint{Host: u, Token: token}
 }
 
 func newTestLogger(t *testing.T) (*slog.Logger, *proctest.Buffer) {

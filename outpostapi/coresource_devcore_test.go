@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-dev/outpost/internal/config"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/outpostapi/devcore"
 )
@@ -187,7 +188,7 @@ type e2eRun struct {
 
 func startE2E(t *testing.T, host, token string) *e2eRun {
 	t.Helper()
-	env, err := outpostapi.LoadEnv(func(k string) (string, bool) {
+	env, err := config.Load(func(k string) (string, bool) {
 		v, ok := map[string]string{"AUTHENTIK_HOST": host, "AUTHENTIK_TOKEN": token}[k]
 		return v, ok
 	}, true)
@@ -195,7 +196,7 @@ func startE2E(t *testing.T, host, token string) *e2eRun {
 		t.Fatal(err)
 	}
 	r := &e2eRun{
-		src: outpostapi.NewCoreSource(env, outpostapi.CoreOptions{
+		src: outpostapi.NewCoreSource(env.Core, outpostapi.CoreOptions{
 			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Version: "2026.2.2", BuildHash: "e2e",
 		}),

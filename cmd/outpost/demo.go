@@ -18,6 +18,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/outpost-dev/outpost/internal/config"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/outpostapi/devcore"
 	"github.com/outpost-dev/outpost/proxy"
@@ -66,7 +67,7 @@ func runDemo(ctx context.Context, a demoAddrs, out *os.File) error {
 	if err != nil {
 		return closeBoth(coreLn, upLn, err)
 	}
-	env, err := outpostapi.LoadEnv(mapLookup(map[string]string{
+	env, err := config.Load(mapLookup(map[string]string{
 		"AUTHENTIK_HOST":            "http://" + coreLn.Addr().String() + "/",
 		"AUTHENTIK_TOKEN":           token,
 		"AUTHENTIK_LISTEN__HTTP":    a.outpost,

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/outpost-dev/outpost/internal/config"
 	"github.com/outpost-dev/outpost/outpostapi"
 )
 
@@ -49,7 +50,7 @@ func runStandaloneDemo(ctx context.Context, a demoAddrs, out *os.File) error {
 	if err := os.WriteFile(configPath, outpostText, 0o600); err != nil {
 		return closeBoth(coreLn, upLn, err)
 	}
-	env, err := outpostapi.LoadEnv(mapLookup(map[string]string{
+	env, err := config.Load(mapLookup(map[string]string{
 		"AUTHENTIK_LISTEN__HTTP":    a.outpost,
 		"AUTHENTIK_LISTEN__METRICS": a.metrics,
 		"AUTHENTIK_LOG_LEVEL":       "info",
