@@ -68,10 +68,15 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		return fmt.Errorf("AUTHENTIK_LOG_LEVEL: %w", err)
 	}
 	level.Set(envLevel)
-	log := newFormatLogger(os.Stderr, o.env.Log.Format, o.env.Log.Debug, level)
+	// Lines leave the request path (logbuffer.go); every return below
+	// writes out what is buffered, the drain at SIGTERM included.
+	logs := newLogBuffer(os.Stderr)
+	defer logs.Close()
+	log := newFormatLogger(logs, o.env.Log.Format, o.env.Log.Debug, level)
 	instance := uuid.NewString()
 
 	m := metrics.New(instance, version, buildHash)
+	m.WatchLogDrops(logs.Dropped)
 	store, storeKind, err := newSessionStore(o.env, log, sessionHooks{OnEvict: m.SessionEvictions.Inc, OnStoreError: m.Proxy.StoreError})
 	if err != nil {
 		return err
