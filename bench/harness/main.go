@@ -324,7 +324,7 @@ func (w *world) launchOutpost(name, token, addr, metricsAddr string, env []strin
 func (w *world) proxyMode(name, path string, headers func(dial string) []string, status int, body string, ceiling bool, note string) {
 	site, quiet := "http://"+w.outAddr+path, "http://"+w.quietAddr+path
 	h := headers("")
-	hq := append(headers(w.quietAddr), "Host: "+w.outAddr)
+	hq := append(slices.Clip(headers(w.quietAddr)), "Host: "+w.outAddr)
 	expect(site, h, status, body)
 	expect(quiet, hq, status, body)
 	app := func(p *proc) procs { return procs{p, w.upstream} }

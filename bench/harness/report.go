@@ -31,18 +31,33 @@ type report struct {
 	outposts []*series
 }
 
-// ratio is b/a of one field, taken round by round: the median of the
-// per-round ratios and their range.
+// ratio is a ratio of two targets taken round by round: the median of
+// the per-round ratios and their range.
 type ratio struct {
 	med, lo, hi float64
 	n           int
 }
 
+// roundRatio is b's requests/s over a's.
 func roundRatio(a, b *series) ratio {
+	return perRound(a, b, func(x, y result) (float64, bool) { return y.rps / x.rps, x.rps > 0 })
+}
+
+// cpuRatio is a's CPU per request over b's: what b's requests/s over a's
+// would be if each were limited only by the CPU its requests take. It
+// moves less than roundRatio when others share the machine.
+func cpuRatio(a, b *series) ratio {
+	return perRound(a, b, func(x, y result) (float64, bool) {
+		return float64(x.cpuPerReq) / float64(y.cpuPerReq), y.cpuPerReq > 0
+	})
+}
+
+// perRound is f over the rounds both ran (where f says it is defined).
+func perRound(a, b *series, f func(a, b result) (float64, bool)) ratio {
 	var v []float64
 	for i := range min(len(a.runs), len(b.runs)) {
-		if a.runs[i].rps > 0 {
-			v = append(v, b.runs[i].rps/a.runs[i].rps)
+		if x, ok := f(a.runs[i], b.runs[i]); ok {
+			v = append(v, x)
 		}
 	}
 	if len(v) == 0 {
@@ -119,7 +134,7 @@ func (r report) print() {
 		fmt.Println()
 	}
 	line := func(what string, a, b *series) {
-		fmt.Printf("  %-40s %-22s p99 %s\n", what, roundRatio(a, b), signed(p99Delta(a, b)))
+		fmt.Printf("  %-40s %-22s by CPU %-22s p99 %s\n", what, roundRatio(a, b), cpuRatio(a, b), signed(p99Delta(a, b)))
 	}
 	for _, o := range r.outposts {
 		line(o.label+" / floor", r.floor, o)
@@ -145,8 +160,8 @@ func printMarkdown(machine string, reports []report) {
 		return
 	}
 	fmt.Printf("\n%s\n\n", machine)
-	fmt.Println("| Scenario | Outpost's access log | req/s: floor · ceiling · outpost | Outpost / floor | Outpost / ceiling | Ceiling / floor | p99: floor · ceiling · outpost | Outpost p99 − ceiling p99 | CPU/request: floor · ceiling · outpost |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| Scenario | Outpost's access log | req/s: floor · ceiling · outpost | Outpost / floor | Outpost / ceiling | Ceiling / floor | p99: floor · ceiling · outpost | Outpost p99 − ceiling p99 | CPU/request: floor · ceiling · outpost | By CPU: outpost / floor · outpost / ceiling · ceiling / floor |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range reports {
 		name := r.name
 		if r.unit != "" {
@@ -154,18 +169,19 @@ func printMarkdown(machine string, reports []report) {
 		}
 		for _, o := range r.outposts {
 			c, oc, cf, dp := "—", "—", "—", "—"
-			p99c, cpuc := "—", "—"
+			p99c, cpuc, byCPU := "—", "—", fmt.Sprintf("%.2f", cpuRatio(r.floor, o).med)
 			if r.ceiling != nil {
 				c = fmt.Sprintf("%.0f", r.ceiling.med.rps)
 				oc, cf = roundRatio(r.ceiling, o).String(), roundRatio(r.floor, r.ceiling).String()
 				dp = signed(p99Delta(r.ceiling, o))
 				p99c, cpuc = fmtDur(r.ceiling.med.p99), fmtDur(r.ceiling.med.cpuPerReq)
+				byCPU += fmt.Sprintf(" · %.2f · %.2f", cpuRatio(r.ceiling, o).med, cpuRatio(r.floor, r.ceiling).med)
 			}
-			fmt.Printf("| %s | %s | %.0f · %s · %.0f | %s | %s | %s | %s · %s · %s | %s | %s · %s · %s |\n",
+			fmt.Printf("| %s | %s | %.0f · %s · %.0f | %s | %s | %s | %s · %s · %s | %s | %s · %s · %s | %s |\n",
 				name, o.access, r.floor.med.rps, c, o.med.rps, roundRatio(r.floor, o), oc, cf,
 				fmtDur(r.floor.med.p99), p99c, fmtDur(o.med.p99), dp,
-				fmtDur(r.floor.med.cpuPerReq), cpuc, fmtDur(o.med.cpuPerReq))
+				fmtDur(r.floor.med.cpuPerReq), cpuc, fmtDur(o.med.cpuPerReq), byCPU)
 		}
 	}
-	fmt.Println("\nRatios: medians of per-round ratios of requests/s, with their range over the rounds in parentheses; p99 and CPU/request: medians over the rounds (CPU/request counts every server a request passes, the load generator left out).")
+	fmt.Println("\nRatios: medians of per-round ratios of requests/s, with their range over the rounds in parentheses; \"by CPU\": medians of per-round ratios of CPU per request, inverted (the requests/s ratio that CPU alone would give); p99 and CPU/request: medians over the rounds (CPU/request counts every server a request passes, the load generator left out).")
 }

@@ -42,6 +42,34 @@ func TestRoundRatio(t *testing.T) {
 	}
 }
 
+// The CPU ratio is inverted: a target needing twice the CPU per request
+// would, limited by CPU alone, serve half the requests.
+func TestCPURatio(t *testing.T) {
+	cpu := func(us ...int) *series {
+		s := &series{}
+		for _, u := range us {
+			s.runs = append(s.runs, result{cpuPerReq: time.Duration(u) * time.Microsecond})
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		name string
+		a, b *series
+		med  float64
+		n    int
+	}{
+		{"twice the CPU", cpu(100, 100, 100), cpu(200, 200, 200), 0.5, 3},
+		{"per round", cpu(100, 150, 120), cpu(125, 150, 200), 0.8, 3},
+		{"a round without CPU on b is left out", cpu(100, 100), cpu(0, 125), 0.8, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := cpuRatio(tc.a, tc.b); r.n != tc.n || !near(r.med, tc.med) {
+				t.Errorf("got %+v, want %v over %d rounds", r, tc.med, tc.n)
+			}
+		})
+	}
+}
+
 func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
 
 func TestRatioString(t *testing.T) {
