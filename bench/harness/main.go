@@ -271,13 +271,14 @@ func run(cfg config, machine string) {
 		}
 	}
 	w.quiet.stop()
-	printMarkdown(machine+", "+loadAverage()+" at the end", w.reports)
+	machine += ", " + loadAverage() + " at the end of the load scenarios"
 	if cfg.scale && cfg.want("providers") {
 		w.providerSwap()
 	}
 	if cfg.scale && cfg.sessions > 0 && (len(cfg.only) == 0 || cfg.only["sessions"]) {
 		sessionScale(w)
 	}
+	printMarkdown(machine, w.reports)
 }
 
 // startOutpost (re)starts the outpost on its fixed address with extra env
