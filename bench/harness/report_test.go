@@ -7,12 +7,17 @@ import (
 	"time"
 )
 
-func runs(rps ...float64) *series {
+// seriesOf is a series of one run per value, each made by run.
+func seriesOf(run func(float64) result, vs ...float64) *series {
 	s := &series{}
-	for _, r := range rps {
-		s.runs = append(s.runs, result{rps: r})
+	for _, v := range vs {
+		s.runs = append(s.runs, run(v))
 	}
 	return s
+}
+
+func runs(rps ...float64) *series {
+	return seriesOf(func(v float64) result { return result{rps: v} }, rps...)
 }
 
 // Ratios are taken round by round, then their median: a round in which
@@ -45,12 +50,8 @@ func TestRoundRatio(t *testing.T) {
 // The CPU ratio is inverted: a target needing twice the CPU per request
 // would, limited by CPU alone, serve half the requests.
 func TestCPURatio(t *testing.T) {
-	cpu := func(us ...int) *series {
-		s := &series{}
-		for _, u := range us {
-			s.runs = append(s.runs, result{cpuPerReq: time.Duration(u) * time.Microsecond})
-		}
-		return s
+	cpu := func(us ...float64) *series {
+		return seriesOf(func(v float64) result { return result{cpuPerReq: time.Duration(v) * time.Microsecond} }, us...)
 	}
 	for _, tc := range []struct {
 		name string
@@ -90,12 +91,8 @@ func TestRatioString(t *testing.T) {
 }
 
 func TestP99Delta(t *testing.T) {
-	p99s := func(ms ...int) *series {
-		s := &series{}
-		for _, m := range ms {
-			s.runs = append(s.runs, result{p99: time.Duration(m) * time.Millisecond})
-		}
-		return s
+	p99s := func(ms ...float64) *series {
+		return seriesOf(func(v float64) result { return result{p99: time.Duration(v) * time.Millisecond} }, ms...)
 	}
 	for _, tc := range []struct {
 		name string
