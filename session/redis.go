@@ -130,7 +130,7 @@ func NewRedisStore(opts RedisOptions) (*RedisStore, error) {
 	if opts.CacheSize > 0 {
 		s.cache = newReadCache(opts.CacheSize, opts.CacheTTL)
 	}
-	s.pending.init(opts.PendingRevocations, opts.RevocationRetryFor)
+	s.pending.init(opts.PendingRevocations, opts.RevocationRetryFor, "redis", s.log)
 	s.ps = s.client.Subscribe(ctx, s.channel())
 	s.wg.Add(2)
 	go s.subscribe()

@@ -1,0 +1,602 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// PostgresOptions configure a PostgresStore.
+type PostgresOptions struct {
+	// ConnString is the connection (libpq keyword/value or URL): host,
+	// port, database, user, password, TLS.
+	ConnString string
+	// Schema is the schema the outpost owns and migrates (CheckPostgresSchema).
+	// Default DefaultPostgresSchema.
+	Schema string
+	// MaxConns bounds the pool (the notification listener has one more).
+	// Default 10.
+	MaxConns int32
+	// CacheSize bounds the in-process read cache (sessions). Default 10000;
+	// negative disables the cache.
+	CacheSize int
+	// CacheTTL is how long a cached session is served without asking the
+	// database (revocations invalidate it at once through LISTEN/NOTIFY).
+	// Default 5 s.
+	CacheTTL time.Duration
+	// MaxSessionsPerSubject bounds one account's sessions at one provider:
+	// signing in again past it ends that account's session closest to
+	// expiry. Default DefaultMaxSessionsPerSubject.
+	MaxSessionsPerSubject int
+	// SweepInterval is how often expired rows are deleted, in small
+	// batches. Default 30 s.
+	SweepInterval time.Duration
+	// OpTimeout bounds each statement (a transaction for writes), so a
+	// database that hangs fails requests instead of holding them. Default 2 s.
+	OpTimeout time.Duration
+	// OnError, if set, is called once per store operation that failed
+	// because the database could not answer (op: get, save, delete,
+	// delete_by_sid, delete_by_sub, len, lock, first_use, forget).
+	OnError func(op string)
+	// PendingRevocations and RevocationRetryFor bound the revocations the
+	// database could not confirm, as for RedisOptions.
+	PendingRevocations int
+	RevocationRetryFor time.Duration
+	// OnMigrated, if set, is called once the schema is migrated, with what
+	// was found and done (the store also logs it).
+	OnMigrated func(SchemaMigration)
+	Log        *slog.Logger
+	// Now is the clock for session expiry; tests may replace it. Locks and
+	// the replay guard use the database's clock, shared by every replica.
+	Now func() time.Time
+}
+
+// DefaultPostgresSchema is the schema when none is configured.
+const DefaultPostgresSchema = "outpost"
+
+// PostgresStore keeps sessions in PostgreSQL, shared by every replica that
+// uses the same database and schema: the database authentik 2025.10 and
+// later already runs on.
+//
+// Tables, in the outpost's schema (postgres_schema.go): sessions (one row a
+// session, the Redis store's JSON in data, indexed by sid, sub, provider and
+// expiry), once_keys (replay guard), locks (refresh locks), and
+// schema_migrations. Notifications on channel <schema>_events carry
+// "r <origin> <ids…>" (revoked) and "s <origin> <id>" (replaced), sent in
+// the transaction that made the change, so they go out exactly when it
+// commits.
+type PostgresStore struct {
+	opts    PostgresOptions
+	pool    *pgxpool.Pool
+	listenC *pgx.ConnConfig
+	schema  string // quoted
+	t       storeTables
+	channel string
+	origin  string
+	log     *slog.Logger
+
+	cache   *readCache
+	revoked revokeHub
+	pending pendingRevocations
+
+	ready     atomic.Bool // migrated
+	lastErr   atomic.Pointer[error]
+	readyCh   chan struct{}
+	subUp     atomic.Bool
+	lastHeard atomic.Int64 // unix nanos
+	feed      feedState
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// storeTables are the quoted table names.
+type storeTables struct{ sessions, once, locks string }
+
+// NewPostgresStore connects lazily and migrates in the background: a
+// database that is down at start makes operations fail (callers deny)
+// until it is back and the schema is migrated. WaitReady waits for that.
+func NewPostgresStore(opts PostgresOptions) (*PostgresStore, error) {
+	if opts.Schema == "" {
+		opts.Schema = DefaultPostgresSchema
+	}
+	if err := CheckPostgresSchema(opts.Schema); err != nil {
+		return nil, fmt.Errorf("postgresql store: schema: %w", err)
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 10
+	}
+	if opts.CacheSize == 0 {
+		opts.CacheSize = 10000
+	}
+	if opts.CacheTTL <= 0 {
+		opts.CacheTTL = 5 * time.Second
+	}
+	if opts.MaxSessionsPerSubject <= 0 {
+		opts.MaxSessionsPerSubject = DefaultMaxSessionsPerSubject
+	}
+	if opts.SweepInterval <= 0 {
+		opts.SweepInterval = 30 * time.Second
+	}
+	if opts.OpTimeout <= 0 {
+		opts.OpTimeout = 2 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	cfg, err := pgxpool.ParseConfig(opts.ConnString)
+	if err != nil {
+		return nil, fmt.Errorf("postgresql store: %w", err)
+	}
+	cfg.MaxConns = opts.MaxConns
+	cfg.PingTimeout = opts.OpTimeout
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > opts.OpTimeout {
+		cfg.ConnConfig.ConnectTimeout = opts.OpTimeout
+	}
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "outpost"
+	}
+	listenC := cfg.ConnConfig.Copy()
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgresql store: %w", err)
+	}
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	q := pgx.Identifier{opts.Schema}.Sanitize()
+	s := &PostgresStore{
+		opts: opts, pool: pool, listenC: listenC, schema: q,
+		t:       storeTables{sessions: q + ".sessions", once: q + ".once_keys", locks: q + ".locks"},
+		channel: opts.Schema + "_events",
+		origin:  hex.EncodeToString(b),
+		log:     opts.Log,
+		readyCh: make(chan struct{}),
+		ctx:     ctx, cancel: cancel,
+	}
+	if opts.CacheSize > 0 {
+		s.cache = newReadCache(opts.CacheSize, opts.CacheTTL)
+	}
+	s.pending.init(opts.PendingRevocations, opts.RevocationRetryFor, "postgresql", s.log)
+	s.wg.Add(3)
+	go s.run()
+	go s.sweepLoop()
+	go func() { defer s.wg.Done(); s.pending.retry(s.ctx) }()
+	return s, nil
+}
+
+// WaitReady waits until the schema is migrated, or ctx ends: then it
+// returns the last error met (the database did not answer, or refused).
+func (s *PostgresStore) WaitReady(ctx context.Context) error {
+	select {
+	case <-s.readyCh:
+		return nil
+	case <-ctx.Done():
+		if e := s.lastErr.Load(); e != nil {
+			return *e
+		}
+		return ctx.Err()
+	}
+}
+
+// Ping checks that the database answers.
+func (s *PostgresStore) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+func (s *PostgresStore) fail(op string, err error) error {
+	if s.opts.OnError != nil {
+		s.opts.OnError(op)
+	}
+	return fmt.Errorf("session store (postgresql) %s: %w", op, err)
+}
+
+// op runs fn with the statement timeout, once the schema is ready.
+func (s *PostgresStore) op(ctx context.Context, name string, fn func(ctx context.Context) error) error {
+	if !s.ready.Load() {
+		return s.fail(name, errNotReady)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
+	defer cancel()
+	if err := fn(ctx); err != nil {
+		return s.fail(name, err)
+	}
+	return nil
+}
+
+// tx is op in a transaction.
+func (s *PostgresStore) tx(ctx context.Context, name string, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return s.op(ctx, name, func(ctx context.Context) error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(ctx, tx) })
+	})
+}
+
+func (s *PostgresStore) cacheUsable(ctx context.Context) bool {
+	if s.cache == nil || cacheBypassed(ctx) || !s.subUp.Load() {
+		return false
+	}
+	return time.Since(time.Unix(0, s.lastHeard.Load())) < subscriptionFresh
+}
+
+func (s *PostgresStore) Get(ctx context.Context, id string) (*Session, error) {
+	now := s.opts.Now()
+	useCache := s.cacheUsable(ctx)
+	var gen uint64
+	if useCache {
+		if c, ok := s.cache.get(id, time.Now()); ok && !c.Expired(now) {
+			if s.pending.refuses(c) {
+				return nil, ErrNotFound
+			}
+			return c, nil // read-only (Store.Get)
+		}
+		gen = s.cache.generation()
+	}
+	var raw []byte
+	err := s.op(ctx, "get", func(ctx context.Context) error {
+		err := s.pool.QueryRow(ctx, `SELECT data FROM `+s.t.sessions+` WHERE id = $1 AND expires_at > $2`, id, now).Scan(&raw)
+		if errors.Is(err, pgx.ErrNoRows) {
+			raw = nil
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, ErrNotFound
+	}
+	sess, err := decodeSession(raw)
+	if err != nil {
+		// Not ours or damaged: it cannot authenticate anyone.
+		s.log.Warn("unreadable session in postgresql", "error", err)
+		return nil, ErrNotFound
+	}
+	if sess.Expired(now) || s.pending.refuses(sess) {
+		return nil, ErrNotFound
+	}
+	if useCache {
+		s.cache.put(id, sess, gen, time.Now())
+	}
+	return sess, nil
+}
+
+func (s *PostgresStore) Save(ctx context.Context, sess *Session) error {
+	_, err := s.save(ctx, sess, false)
+	return err
+}
+
+// SaveIfExists implements Store: the row is locked (FOR UPDATE) before the
+// write, so a deletion on any replica either commits first (and nothing
+// is written) or waits and removes the refreshed session.
+func (s *PostgresStore) SaveIfExists(ctx context.Context, sess *Session) (bool, error) {
+	return s.save(ctx, sess, true)
+}
+
+func (s *PostgresStore) save(ctx context.Context, sess *Session, mustExist bool) (bool, error) {
+	if sess.ID == "" {
+		return false, errNoID
+	}
+	raw, err := encodeSession(sess)
+	if err != nil {
+		return false, fmt.Errorf("session store (postgresql) save: %w", err)
+	}
+	var saved bool
+	var evicted []string
+	err = s.tx(ctx, "save", func(ctx context.Context, tx pgx.Tx) error {
+		saved, evicted = false, nil
+		now := s.opts.Now()
+		if mustExist {
+			var one int
+			err := tx.QueryRow(ctx, `SELECT 1 FROM `+s.t.sessions+` WHERE id = $1 AND expires_at > $2 FOR UPDATE`, sess.ID, now).Scan(&one)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if !sess.ExpiresAt.After(now) {
+			// Stores nothing; a session it replaced is gone.
+			tag, err := tx.Exec(ctx, `DELETE FROM `+s.t.sessions+` WHERE id = $1`, sess.ID)
+			if err != nil || tag.RowsAffected() == 0 {
+				return err
+			}
+			return s.notify(ctx, tx, "s", []string{sess.ID})
+		}
+		if sess.Sub != "" {
+			var err error
+			if evicted, err = s.makeRoom(ctx, tx, sess, now); err != nil {
+				return err
+			}
+		}
+		var inserted bool
+		err := tx.QueryRow(ctx, `INSERT INTO `+s.t.sessions+` (id, provider, sub, sid, data, created_at, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (id) DO UPDATE SET provider = EXCLUDED.provider, sub = EXCLUDED.sub, sid = EXCLUDED.sid,
+	data = EXCLUDED.data, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+RETURNING xmax = 0`, sess.ID, sess.Provider, sess.Sub, sess.SID, raw, sess.CreatedAt, sess.ExpiresAt).Scan(&inserted)
+		if err != nil {
+			return err
+		}
+		saved = true
+		if !inserted {
+			if err := s.notify(ctx, tx, "s", []string{sess.ID}); err != nil {
+				return err
+			}
+		}
+		return s.notify(ctx, tx, "r", evicted)
+	})
+	// After the write: a read that began before it cannot cache the old
+	// version (the generation moved on).
+	if s.cache != nil {
+		s.cache.invalidate([]string{sess.ID})
+	}
+	if err != nil {
+		return false, err
+	}
+	s.removed(evicted)
+	return saved, nil
+}
+
+// makeRoom ends the account's sessions at the provider past
+// MaxSessionsPerSubject - 1 others, those closest to expiry first, under a
+// transaction lock on the account so that concurrent sign-ins on several
+// replicas count each other. It returns the live ones it ended.
+func (s *PostgresStore) makeRoom(ctx context.Context, tx pgx.Tx, sess *Session, now time.Time) ([]string, error) {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2 || ' ' || $3))`, capLockClass, sess.Provider, sess.Sub); err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `DELETE FROM `+s.t.sessions+` WHERE id IN (
+	SELECT id FROM `+s.t.sessions+` WHERE provider = $1 AND sub = $2 AND id <> $3
+	ORDER BY expires_at DESC, id OFFSET $4)
+RETURNING id, expires_at > $5`, sess.Provider, sess.Sub, sess.ID, s.opts.MaxSessionsPerSubject-1, now)
+	if err != nil {
+		return nil, err
+	}
+	var ended []string
+	var id string
+	var live bool
+	_, err = pgx.ForEachRow(rows, []any{&id, &live}, func() error {
+		if live {
+			ended = append(ended, id)
+		}
+		return nil
+	})
+	return ended, err
+}
+
+// capLockClass is the first key of the per-account advisory lock ("cap ").
+const capLockClass = 0x63617020
+
+// maxNotifyPayload is under PostgreSQL's 8000-byte limit of a payload.
+const maxNotifyPayload = 7900
+
+// notify sends "<kind> <origin> <ids…>" in as many notifications as the
+// payload limit needs, in tx: they go out when it commits.
+func (s *PostgresStore) notify(ctx context.Context, tx pgx.Tx, kind string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	head := kind + " " + s.origin
+	var payloads []string
+	cur := head
+	for _, id := range ids {
+		if len(cur)+1+len(id) > maxNotifyPayload && cur != head {
+			payloads = append(payloads, cur)
+			cur = head
+		}
+		cur += " " + id
+	}
+	payloads = append(payloads, cur)
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, s.channel, payloads)
+	return err
+}
+
+// deleteChunk is how many sessions one statement deletes: an index of any
+// size goes in transactions of bounded work and lock time.
+const deleteChunk = 200
+
+// The deletions below go through revoke: one the database does not
+// confirm is refused here and retried until it does.
+
+func (s *PostgresStore) Delete(ctx context.Context, id string) error {
+	_, err := s.pending.revoke(ctx, revocation{id: id}, func(ctx context.Context) (int, error) {
+		return s.deleteWhere(ctx, "delete", `id = $1`, id)
+	})
+	return err
+}
+
+func (s *PostgresStore) DeleteBySID(ctx context.Context, sid string) (int, error) {
+	if sid == "" {
+		return 0, nil
+	}
+	return s.pending.revoke(ctx, revocation{sid: sid}, func(ctx context.Context) (int, error) {
+		return s.deleteWhere(ctx, "delete_by_sid", `sid = $1`, sid)
+	})
+}
+
+func (s *PostgresStore) DeleteBySub(ctx context.Context, sub string) (int, error) {
+	if sub == "" {
+		return 0, nil
+	}
+	return s.pending.revoke(ctx, revocation{sub: sub}, func(ctx context.Context) (int, error) {
+		return s.deleteWhere(ctx, "delete_by_sub", `sub = $1`, sub)
+	})
+}
+
+// DeleteBySIDFor implements ScopedDeleter.
+func (s *PostgresStore) DeleteBySIDFor(ctx context.Context, provider, sid string) (int, error) {
+	if sid == "" || provider == "" {
+		return 0, nil
+	}
+	return s.pending.revoke(ctx, revocation{sid: sid, provider: provider}, func(ctx context.Context) (int, error) {
+		return s.deleteWhere(ctx, "delete_by_sid", `sid = $1 AND provider = $2`, sid, provider)
+	})
+}
+
+// DeleteBySubFor implements ScopedDeleter.
+func (s *PostgresStore) DeleteBySubFor(ctx context.Context, provider, sub string) (int, error) {
+	if sub == "" || provider == "" {
+		return 0, nil
+	}
+	return s.pending.revoke(ctx, revocation{sub: sub, provider: provider}, func(ctx context.Context) (int, error) {
+		return s.deleteWhere(ctx, "delete_by_sub", `sub = $1 AND provider = $2`, sub, provider)
+	})
+}
+
+// deleteWhere removes the sessions matching cond, deleteChunk at a time,
+// each chunk's removals announced in its own transaction. An error stops
+// it midway, with the chunks before it done.
+func (s *PostgresStore) deleteWhere(ctx context.Context, op, cond string, args ...any) (int, error) {
+	n := 0
+	for {
+		var ids []string
+		err := s.tx(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `DELETE FROM `+s.t.sessions+` WHERE id IN (
+	SELECT id FROM `+s.t.sessions+` WHERE `+cond+` LIMIT `+itoa(deleteChunk)+`) RETURNING id`, args...)
+			if err != nil {
+				return err
+			}
+			if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+				return err
+			}
+			return s.notify(ctx, tx, "r", ids)
+		})
+		if err != nil {
+			return n, err
+		}
+		s.removed(ids)
+		n += len(ids)
+		if len(ids) < deleteChunk {
+			return n, nil
+		}
+	}
+}
+
+// removed drops deleted sessions from this replica's cache and tells its
+// watchers (the others hear it through NOTIFY).
+func (s *PostgresStore) removed(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	if s.cache != nil {
+		s.cache.invalidate(ids)
+	}
+	s.revoked.fire(ids)
+}
+
+func (s *PostgresStore) Len(ctx context.Context) (int, error) {
+	var n int
+	err := s.op(ctx, "len", func(ctx context.Context) error {
+		return s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.t.sessions+` WHERE expires_at > $1`, s.opts.Now()).Scan(&n)
+	})
+	return n, err
+}
+
+// OnRevoke implements RevocationWatcher: revocations here and, through
+// NOTIFY, on every other replica sharing the database and schema.
+func (s *PostgresStore) OnRevoke(fn func(ids []string)) (stop func()) { return s.revoked.add(fn) }
+
+// OnFeed implements FeedWatcher: the LISTEN connection.
+func (s *PostgresStore) OnFeed(fn func(up bool)) (stop func()) { return s.feed.hub.add(fn) }
+
+// Lock implements Locker across replicas: a row in locks, taken when
+// absent or lapsed (by the database's clock), released only by its holder.
+func (s *PostgresStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
+	if ttl <= 0 {
+		return nil, ErrLockTTL
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	token := hex.EncodeToString(b)
+	wait := 10 * time.Millisecond
+	for {
+		var got bool
+		err := s.op(ctx, "lock", func(ctx context.Context) error {
+			err := s.pool.QueryRow(ctx, `INSERT INTO `+s.t.locks+` AS l (key, token, expires_at)
+VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3))
+ON CONFLICT (key) DO UPDATE SET token = EXCLUDED.token, expires_at = EXCLUDED.expires_at
+	WHERE l.expires_at <= clock_timestamp()
+RETURNING true`, key, token, ttl.Seconds()).Scan(&got)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, err
+		}
+		if got {
+			var once sync.Once
+			return func() {
+				once.Do(func() {
+					uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+					defer cancel()
+					if _, err := s.pool.Exec(uctx, `DELETE FROM `+s.t.locks+` WHERE key = $1 AND token = $2`, key, token); err != nil {
+						// It lapses by itself after ttl.
+						s.log.Warn("could not release a session lock", "error", err)
+					}
+				})
+			}, nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(wait*2, 100*time.Millisecond)
+	}
+}
+
+// FirstUse implements ReplayGuard across replicas.
+func (s *PostgresStore) FirstUse(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	var first bool
+	err := s.op(ctx, "first_use", func(ctx context.Context) error {
+		err := s.pool.QueryRow(ctx, `INSERT INTO `+s.t.once+` AS o (key, expires_at)
+VALUES ($1, clock_timestamp() + make_interval(secs => $2))
+ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE o.expires_at <= clock_timestamp()
+RETURNING true`, key, ttl.Seconds()).Scan(&first)
+		if errors.Is(err, pgx.ErrNoRows) {
+			first = false
+			return nil
+		}
+		return err
+	})
+	return first, err
+}
+
+// Forget implements ReplayGuard.
+func (s *PostgresStore) Forget(ctx context.Context, key string) error {
+	return s.op(ctx, "forget", func(ctx context.Context) error {
+		_, err := s.pool.Exec(ctx, `DELETE FROM `+s.t.once+` WHERE key = $1`, key)
+		return err
+	})
+}
+
+func (s *PostgresStore) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	s.pool.Close()
+	return nil
+}
+
+// Subscribed reports whether the LISTEN connection is up and fresh, that
+// is whether the read cache is in use.
+func (s *PostgresStore) Subscribed() bool { return s.cacheUsable(context.Background()) }
