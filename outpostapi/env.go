@@ -53,7 +53,8 @@ type Env struct {
 	// with Debug), "json", "text" or "authentik" (authentik's keys).
 	LogFormat string
 	Debug     bool
-	// Sessions says where sessions are kept (memory unless Redis is set).
+	// Sessions says where sessions are kept (memory unless Redis or
+	// PostgreSQL is set).
 	Sessions SessionEnv
 }
 
@@ -285,7 +286,7 @@ func LoadEnv(lookup func(string) (string, bool), needCore bool) (Env, error) {
 		env.AllowedUpgrades = list
 	}
 
-	env.Sessions = loadSessionEnv(get, fail)
+	env.Sessions = loadPostgresEnv(loadSessionEnv(get, fail), get, fail)
 
 	if len(errs) > 0 {
 		return Env{}, errors.Join(errs...)

@@ -8,10 +8,12 @@ import (
 	"strings"
 )
 
-// SessionEnv says where sessions live. With Redis nil they stay in this
-// process's memory (one replica, or sticky routing).
+// SessionEnv says where sessions live. With Redis and Postgres nil they
+// stay in this process's memory (one replica, or sticky routing).
 type SessionEnv struct {
 	Redis *RedisEnv
+	// Postgres is set by AUTHENTIK_POSTGRESQL__HOST (env_postgres.go).
+	Postgres *PostgresEnv
 	// Prefix starts every Redis key (OUTPOST_SESSION_PREFIX, default
 	// "outpost:"), so several deployments can share one Redis.
 	Prefix string
@@ -20,7 +22,8 @@ type SessionEnv struct {
 	// default 10000; 0 turns it off).
 	CacheSize int
 	// MaxPerUser bounds one account's sessions at one provider in the
-	// memory store (OUTPOST_SESSION_MAX_PER_USER, default 50; 0: default).
+	// memory and PostgreSQL stores (OUTPOST_SESSION_MAX_PER_USER, default
+	// 50; 0: default).
 	MaxPerUser int
 }
 
@@ -46,6 +49,9 @@ type RedisEnv struct {
 const DefaultSessionCacheSize = 10000
 
 func (s SessionEnv) String() string {
+	if s.Postgres != nil {
+		return fmt.Sprintf("postgresql(%s cache=%d)", s.Postgres, s.CacheSize)
+	}
 	if s.Redis == nil {
 		return "memory"
 	}
