@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -139,6 +140,15 @@ func NewPostgresStore(opts PostgresOptions) (*PostgresStore, error) {
 	}
 	cfg, err := pgxpool.ParseConfig(opts.ConnString)
 	if err != nil {
+		// Its message quotes the connection string, redacted only as
+		// well as the parser can guess where the password is.
+		var pe *pgconn.ParseConfigError
+		if errors.As(err, &pe) {
+			if inner := pe.Unwrap(); inner != nil {
+				return nil, fmt.Errorf("postgresql store: connection settings: %w", inner)
+			}
+			return nil, errors.New("postgresql store: the connection settings do not parse")
+		}
 		return nil, fmt.Errorf("postgresql store: %w", err)
 	}
 	cfg.MaxConns = opts.MaxConns

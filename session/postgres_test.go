@@ -18,30 +18,12 @@ import (
 	"github.com/outpost-dev/outpost/session/sessiontest"
 )
 
-func newPostgresStore(t *testing.T, srv *pgtest.Server, o session.PostgresOptions) *session.PostgresStore {
-	t.Helper()
-	if o.ConnString == "" {
-		o.ConnString = srv.URL()
-	}
-	st, err := session.NewPostgresStore(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := st.WaitReady(ctx); err != nil {
-		st.Close()
-		t.Fatalf("store never ready: %v", err)
-	}
-	return st
-}
-
 func TestPostgresConformance(t *testing.T) {
 	srv := pgtest.Start(t)
 	n := 0
 	sessiontest.Run(t, func(t *testing.T) session.Store {
 		n++
-		return newPostgresStore(t, srv, session.PostgresOptions{Schema: fmt.Sprintf("conf_%d", n)})
+		return pgtest.NewStore(t, srv, session.PostgresOptions{Schema: fmt.Sprintf("conf_%d", n)})
 	})
 }
 
@@ -50,8 +32,8 @@ func TestPostgresConformance(t *testing.T) {
 // served from the other's stale copy, and the cache saves round trips.
 func TestPostgresReplicasShareRevocations(t *testing.T) {
 	srv := pgtest.Start(t)
-	a := newPostgresStore(t, srv, session.PostgresOptions{Schema: "rep"})
-	b := newPostgresStore(t, srv, session.PostgresOptions{Schema: "rep"})
+	a := pgtest.NewStore(t, srv, session.PostgresOptions{Schema: "rep"})
+	b := pgtest.NewStore(t, srv, session.PostgresOptions{Schema: "rep"})
 	defer a.Close()
 	defer b.Close()
 	ctx := context.Background()
@@ -133,8 +115,8 @@ func TestPostgresReplicasShareRevocations(t *testing.T) {
 // other, which gets it once released.
 func TestPostgresLockAcrossReplicas(t *testing.T) {
 	srv := pgtest.Start(t)
-	a := newPostgresStore(t, srv, session.PostgresOptions{Schema: "lk"})
-	b := newPostgresStore(t, srv, session.PostgresOptions{Schema: "lk"})
+	a := pgtest.NewStore(t, srv, session.PostgresOptions{Schema: "lk"})
+	b := pgtest.NewStore(t, srv, session.PostgresOptions{Schema: "lk"})
 	defer a.Close()
 	defer b.Close()
 	ctx := context.Background()
@@ -183,7 +165,7 @@ func TestPostgresConcurrentMigrations(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stores[i] = newPostgresStore(t, srv, session.PostgresOptions{Log: log, OnMigrated: func(m session.SchemaMigration) {
+			stores[i] = pgtest.NewStore(t, srv, session.PostgresOptions{Log: log, OnMigrated: func(m session.SchemaMigration) {
 				mu.Lock()
 				defer mu.Unlock()
 				found = append(found, m.Found)
@@ -248,7 +230,7 @@ func TestPostgresSchemaPrivileges(t *testing.T) {
 	srv.Exec(t, pgtest.Database,
 		"REVOKE CREATE ON DATABASE "+pgtest.Database+" FROM "+pgtest.User,
 		"CREATE SCHEMA given AUTHORIZATION "+pgtest.User)
-	st := newPostgresStore(t, srv, session.PostgresOptions{Schema: "given"})
+	st := pgtest.NewStore(t, srv, session.PostgresOptions{Schema: "given"})
 	defer st.Close()
 	ctx := context.Background()
 	if err := st.Save(ctx, &session.Session{ID: "g1", Provider: "p", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
@@ -274,7 +256,7 @@ func TestPostgresSchemaPrivileges(t *testing.T) {
 // watchers, as a revocation would be; replay keys and lapsed locks go too.
 func TestPostgresSweep(t *testing.T) {
 	srv := pgtest.Start(t)
-	st := newPostgresStore(t, srv, session.PostgresOptions{Schema: "sweep", SweepInterval: 200 * time.Millisecond})
+	st := pgtest.NewStore(t, srv, session.PostgresOptions{Schema: "sweep", SweepInterval: 200 * time.Millisecond})
 	defer st.Close()
 	ctx := context.Background()
 	var mu sync.Mutex
@@ -315,8 +297,8 @@ SELECT 'old-' || i, 'p', 'u' || i, '', '{}', now(), now() - interval '1 minute' 
 // provider's and another account's stay.
 func TestPostgresPerUserCap(t *testing.T) {
 	srv := pgtest.Start(t)
-	a := newPostgresStore(t, srv, session.PostgresOptions{Schema: "capped", MaxSessionsPerSubject: 2})
-	b := newPostgresStore(t, srv, session.PostgresOptions{Schema: "capped", MaxSessionsPerSubject: 2})
+	a := pgtest.NewStore(t, srv, session.PostgresOptions{Schema: "capped", MaxSessionsPerSubject: 2})
+	b := pgtest.NewStore(t, srv, session.PostgresOptions{Schema: "capped", MaxSessionsPerSubject: 2})
 	defer a.Close()
 	defer b.Close()
 	ctx := context.Background()
@@ -360,10 +342,10 @@ func TestPostgresPerUserCap(t *testing.T) {
 func TestPostgresDownFailsClosedAndRecovers(t *testing.T) {
 	srv := pgtest.Start(t)
 	var failures sync.Map
-	st := newPostgresStore(t, srv, session.PostgresOptions{Schema: "down", OpTimeout: time.Second,
+	st := pgtest.NewStore(t, srv, session.PostgresOptions{Schema: "down", OpTimeout: time.Second,
 		OnError: func(op string) { failures.Store(op, true) }})
 	defer st.Close()
-	other := newPostgresStore(t, srv, session.PostgresOptions{Schema: "down"})
+	other := pgtest.NewStore(t, srv, session.PostgresOptions{Schema: "down"})
 	defer other.Close()
 	ctx := context.Background()
 	eventually(t, 5*time.Second, st.Subscribed)
