@@ -2,8 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -82,19 +80,13 @@ type PostgresStore struct {
 	schema  string // quoted
 	t       storeTables
 	channel string
-	origin  string
-	log     *slog.Logger
+	// shared: the read cache and its LISTEN connection's health, watchers,
+	// pending revocations and the deletions (shared.go).
+	shared
 
-	cache   *readCache
-	revoked revokeHub
-	pending pendingRevocations
-
-	ready     atomic.Bool // migrated
-	lastErr   atomic.Pointer[error]
-	readyCh   chan struct{}
-	subUp     atomic.Bool
-	lastHeard atomic.Int64 // unix nanos
-	feed      feedState
+	ready   atomic.Bool // migrated
+	lastErr atomic.Pointer[error]
+	readyCh chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -164,23 +156,17 @@ func NewPostgresStore(opts PostgresOptions) (*PostgresStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgresql store: %w", err)
 	}
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	q := pgx.Identifier{opts.Schema}.Sanitize()
 	s := &PostgresStore{
 		opts: opts, pool: pool, listenC: listenC, schema: q,
 		t:       storeTables{sessions: q + ".sessions", once: q + ".once_keys", locks: q + ".locks"},
 		channel: opts.Schema + "_events",
-		origin:  hex.EncodeToString(b),
-		log:     opts.Log,
 		readyCh: make(chan struct{}),
 		ctx:     ctx, cancel: cancel,
 	}
-	if opts.CacheSize > 0 {
-		s.cache = newReadCache(opts.CacheSize, opts.CacheTTL)
-	}
-	s.pending.init(opts.PendingRevocations, opts.RevocationRetryFor, "postgresql", s.log)
+	s.shared.init("postgresql", opts.Log, opts.CacheSize, opts.CacheTTL, opts.PendingRevocations, opts.RevocationRetryFor)
+	s.remove = s.removeRows
 	s.wg.Add(3)
 	go s.run()
 	go s.sweepLoop()
@@ -232,54 +218,20 @@ func (s *PostgresStore) tx(ctx context.Context, name string, fn func(ctx context
 	})
 }
 
-func (s *PostgresStore) cacheUsable(ctx context.Context) bool {
-	if s.cache == nil || cacheBypassed(ctx) || !s.subUp.Load() {
-		return false
-	}
-	return time.Since(time.Unix(0, s.lastHeard.Load())) < subscriptionFresh
-}
-
 func (s *PostgresStore) Get(ctx context.Context, id string) (*Session, error) {
 	now := s.opts.Now()
-	useCache := s.cacheUsable(ctx)
-	var gen uint64
-	if useCache {
-		if c, ok := s.cache.get(id, time.Now()); ok && !c.Expired(now) {
-			if s.pending.refuses(c) {
-				return nil, ErrNotFound
+	return s.get(ctx, id, now, func(ctx context.Context) ([]byte, error) {
+		var raw []byte
+		err := s.op(ctx, "get", func(ctx context.Context) error {
+			err := s.pool.QueryRow(ctx, `SELECT data FROM `+s.t.sessions+` WHERE id = $1 AND expires_at > $2`, id, now).Scan(&raw)
+			if errors.Is(err, pgx.ErrNoRows) {
+				raw = nil
+				return nil
 			}
-			return c, nil // read-only (Store.Get)
-		}
-		gen = s.cache.generation()
-	}
-	var raw []byte
-	err := s.op(ctx, "get", func(ctx context.Context) error {
-		err := s.pool.QueryRow(ctx, `SELECT data FROM `+s.t.sessions+` WHERE id = $1 AND expires_at > $2`, id, now).Scan(&raw)
-		if errors.Is(err, pgx.ErrNoRows) {
-			raw = nil
-			return nil
-		}
-		return err
+			return err
+		})
+		return raw, err
 	})
-	if err != nil {
-		return nil, err
-	}
-	if raw == nil {
-		return nil, ErrNotFound
-	}
-	sess, err := decodeSession(raw)
-	if err != nil {
-		// Not ours or damaged: it cannot authenticate anyone.
-		s.log.Warn("unreadable session in postgresql", "error", err)
-		return nil, ErrNotFound
-	}
-	if sess.Expired(now) || s.pending.refuses(sess) {
-		return nil, ErrNotFound
-	}
-	if useCache {
-		s.cache.put(id, sess, gen, time.Now())
-	}
-	return sess, nil
 }
 
 func (s *PostgresStore) Save(ctx context.Context, sess *Session) error {
@@ -348,11 +300,7 @@ RETURNING xmax = 0`, sess.ID, sess.Provider, sess.Sub, sess.SID, raw, sess.Creat
 		}
 		return s.notify(ctx, tx, "r", evicted)
 	})
-	// After the write: a read that began before it cannot cache the old
-	// version (the generation moved on).
-	if s.cache != nil {
-		s.cache.invalidate([]string{sess.ID})
-	}
+	s.saved(sess.ID)
 	if err != nil {
 		return false, err
 	}
@@ -418,52 +366,21 @@ func (s *PostgresStore) notify(ctx context.Context, tx pgx.Tx, kind string, ids 
 // size goes in transactions of bounded work and lock time.
 const deleteChunk = 200
 
-// The deletions below go through revoke: one the database does not
-// confirm is refused here and retried until it does.
-
-func (s *PostgresStore) Delete(ctx context.Context, id string) error {
-	_, err := s.pending.revoke(ctx, revocation{id: id}, func(ctx context.Context) (int, error) {
-		return s.deleteWhere(ctx, "delete", `id = $1`, id)
-	})
-	return err
-}
-
-func (s *PostgresStore) DeleteBySID(ctx context.Context, sid string) (int, error) {
-	if sid == "" {
-		return 0, nil
+// removeRows implements shared.remove: one session by its id, or those of
+// a sid or sub through their index.
+func (s *PostgresStore) removeRows(ctx context.Context, op string, r revocation) (int, error) {
+	cond, args := `id = $1`, []any{r.id}
+	switch {
+	case r.id != "":
+	case r.sid != "":
+		cond, args = `sid = $1`, []any{r.sid}
+	default:
+		cond, args = `sub = $1`, []any{r.sub}
 	}
-	return s.pending.revoke(ctx, revocation{sid: sid}, func(ctx context.Context) (int, error) {
-		return s.deleteWhere(ctx, "delete_by_sid", `sid = $1`, sid)
-	})
-}
-
-func (s *PostgresStore) DeleteBySub(ctx context.Context, sub string) (int, error) {
-	if sub == "" {
-		return 0, nil
+	if r.provider != "" {
+		cond, args = cond+` AND provider = $2`, append(args, r.provider)
 	}
-	return s.pending.revoke(ctx, revocation{sub: sub}, func(ctx context.Context) (int, error) {
-		return s.deleteWhere(ctx, "delete_by_sub", `sub = $1`, sub)
-	})
-}
-
-// DeleteBySIDFor implements ScopedDeleter.
-func (s *PostgresStore) DeleteBySIDFor(ctx context.Context, provider, sid string) (int, error) {
-	if sid == "" || provider == "" {
-		return 0, nil
-	}
-	return s.pending.revoke(ctx, revocation{sid: sid, provider: provider}, func(ctx context.Context) (int, error) {
-		return s.deleteWhere(ctx, "delete_by_sid", `sid = $1 AND provider = $2`, sid, provider)
-	})
-}
-
-// DeleteBySubFor implements ScopedDeleter.
-func (s *PostgresStore) DeleteBySubFor(ctx context.Context, provider, sub string) (int, error) {
-	if sub == "" || provider == "" {
-		return 0, nil
-	}
-	return s.pending.revoke(ctx, revocation{sub: sub, provider: provider}, func(ctx context.Context) (int, error) {
-		return s.deleteWhere(ctx, "delete_by_sub", `sub = $1 AND provider = $2`, sub, provider)
-	})
+	return s.deleteWhere(ctx, op, cond, args...)
 }
 
 // deleteWhere removes the sessions matching cond, deleteChunk at a time,
@@ -495,18 +412,6 @@ func (s *PostgresStore) deleteWhere(ctx context.Context, op, cond string, args .
 	}
 }
 
-// removed drops deleted sessions from this replica's cache and tells its
-// watchers (the others hear it through NOTIFY).
-func (s *PostgresStore) removed(ids []string) {
-	if len(ids) == 0 {
-		return
-	}
-	if s.cache != nil {
-		s.cache.invalidate(ids)
-	}
-	s.revoked.fire(ids)
-}
-
 func (s *PostgresStore) Len(ctx context.Context) (int, error) {
 	var n int
 	err := s.op(ctx, "len", func(ctx context.Context) error {
@@ -515,24 +420,10 @@ func (s *PostgresStore) Len(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// OnRevoke implements RevocationWatcher: revocations here and, through
-// NOTIFY, on every other replica sharing the database and schema.
-func (s *PostgresStore) OnRevoke(fn func(ids []string)) (stop func()) { return s.revoked.add(fn) }
-
-// OnFeed implements FeedWatcher: the LISTEN connection.
-func (s *PostgresStore) OnFeed(fn func(up bool)) (stop func()) { return s.feed.hub.add(fn) }
-
 // Lock implements Locker across replicas: a row in locks, taken when
 // absent or lapsed (by the database's clock), released only by its holder.
 func (s *PostgresStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
-	if ttl <= 0 {
-		return nil, ErrLockTTL
-	}
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	token := hex.EncodeToString(b)
-	wait := 10 * time.Millisecond
-	for {
+	return s.pollLock(ctx, ttl, func(ctx context.Context, token string) (bool, error) {
 		var got bool
 		err := s.op(ctx, "lock", func(ctx context.Context) error {
 			err := s.pool.QueryRow(ctx, `INSERT INTO `+s.t.locks+` AS l (key, token, expires_at)
@@ -545,34 +436,11 @@ RETURNING true`, key, token, ttl.Seconds()).Scan(&got)
 			}
 			return err
 		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, err
-		}
-		if got {
-			var once sync.Once
-			return func() {
-				once.Do(func() {
-					uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-					defer cancel()
-					if _, err := s.pool.Exec(uctx, `DELETE FROM `+s.t.locks+` WHERE key = $1 AND token = $2`, key, token); err != nil {
-						// It lapses by itself after ttl.
-						s.log.Warn("could not release a session lock", "error", err)
-					}
-				})
-			}, nil
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-		wait = min(wait*2, 100*time.Millisecond)
-	}
+		return got, err
+	}, func(ctx context.Context, token string) error {
+		_, err := s.pool.Exec(ctx, `DELETE FROM `+s.t.locks+` WHERE key = $1 AND token = $2`, key, token)
+		return err
+	})
 }
 
 // FirstUse implements ReplayGuard across replicas.
@@ -606,7 +474,3 @@ func (s *PostgresStore) Close() error {
 	s.pool.Close()
 	return nil
 }
-
-// Subscribed reports whether the LISTEN connection is up and fresh, that
-// is whether the read cache is in use.
-func (s *PostgresStore) Subscribed() bool { return s.cacheUsable(context.Background()) }

@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -143,25 +142,6 @@ func (s *PostgresStore) listenOnce() (wasUp bool, err error) {
 	}
 }
 
-func (s *PostgresStore) heard() {
-	s.lastHeard.Store(time.Now().UnixNano())
-	s.feed.set(true)
-}
-
-func (s *PostgresStore) handle(payload string) {
-	f := strings.Fields(payload)
-	if len(f) < 3 || f[1] == s.origin {
-		return
-	}
-	ids := f[2:]
-	if s.cache != nil {
-		s.cache.invalidate(ids)
-	}
-	if f[0] == "r" {
-		s.revoked.fire(ids)
-	}
-}
-
 // sweepLoop deletes expired rows every SweepInterval once the schema is
 // ready.
 func (s *PostgresStore) sweepLoop() {
@@ -233,16 +213,4 @@ RETURNING id`, now)
 		}
 	}
 	return nil
-}
-
-// sleepCtx sleeps d, or less if ctx ends first (then false).
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -16,9 +16,6 @@ type feedState struct {
 	hub feedHub
 }
 
-// OnFeed implements FeedWatcher.
-func (s *RedisStore) OnFeed(fn func(up bool)) (stop func()) { return s.feed.hub.add(fn) }
-
 // feedHeard: a subscribe confirmation, message or pong arrived.
 func (s *RedisStore) feedHeard() { s.feed.set(true) }
 

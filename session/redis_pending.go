@@ -179,10 +179,6 @@ func (p *pendingRevocations) revoke(ctx context.Context, r revocation, do func(c
 	return n, err
 }
 
-func (s *RedisStore) revoke(ctx context.Context, r revocation, do func(context.Context) (int, error)) (int, error) {
-	return s.pending.revoke(ctx, r, do)
-}
-
 // retryPending tries the remembered revocations again until Close.
 func (s *RedisStore) retryPending() {
 	defer s.wg.Done()
