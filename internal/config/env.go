@@ -297,7 +297,7 @@ func Load(lookup func(string) (string, bool), needCore bool) (Env, error) {
 		env.Proxy.AllowedUpgrades = list
 	}
 
-	env.Sessions = loadSessions(get, fail)
+	env.Sessions = loadPostgres(loadSessions(get, fail), get, fail)
 
 	if len(errs) > 0 {
 		return Env{}, errors.Join(errs...)

@@ -10,10 +10,12 @@ import (
 	"github.com/outpost-dev/outpost/session"
 )
 
-// Sessions says where sessions live. With Redis nil they stay in this
-// process's memory (one replica, or sticky routing).
+// Sessions says where sessions live. With Redis and Postgres nil they
+// stay in this process's memory (one replica, or sticky routing).
 type Sessions struct {
 	Redis *Redis
+	// Postgres is set by AUTHENTIK_POSTGRESQL__HOST (postgres.go).
+	Postgres *Postgres
 	// Prefix starts every Redis key (OUTPOST_SESSION_PREFIX, default
 	// session.DefaultRedisPrefix), so several deployments can share one
 	// Redis.
@@ -23,8 +25,8 @@ type Sessions struct {
 	// default session.DefaultMemoryCacheSize; 0 turns it off).
 	CacheSize int
 	// MaxSessionsPerSubject bounds one account's sessions at one provider
-	// in the memory store (OUTPOST_SESSION_MAX_PER_USER; 0: the store's
-	// default, session.DefaultMaxSessionsPerSubject).
+	// in the memory and PostgreSQL stores (OUTPOST_SESSION_MAX_PER_USER; 0:
+	// the store's default, session.DefaultMaxSessionsPerSubject).
 	MaxSessionsPerSubject int
 }
 
@@ -50,6 +52,9 @@ type Redis struct {
 const defaultRedisPort = "6379"
 
 func (s Sessions) String() string {
+	if s.Postgres != nil {
+		return fmt.Sprintf("postgresql(%s cache=%d)", s.Postgres, s.CacheSize)
+	}
 	if s.Redis == nil {
 		return "memory"
 	}
