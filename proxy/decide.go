@@ -8,7 +8,6 @@ import (
 	"github.com/outpost-dev/outpost/authz"
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
-	"github.com/outpost-dev/outpost/session"
 )
 
 // decision is what happens to a request once it is authenticated (or not).
@@ -55,7 +54,7 @@ func (a *application) decide(id identity, target *url.URL, method string) verdic
 		return verdict{decision: refuseForbidden, denial: res}
 	case a.skipTarget(target):
 		return verdict{decision: allowAnonymous}
-	case id.cred.limited:
+	case id.limited:
 		return verdict{decision: refuseLimited}
 	case id.apiClient:
 		return verdict{decision: refuseUnauthorized}
@@ -97,45 +96,6 @@ func (a *application) evaluate(claims map[string]any, method, path string) authz
 		return a.provider.Policy.Evaluate(claims, method, bare)
 	}
 	return res
-}
-
-// identity is who a request proved to be, and how.
-type identity struct {
-	// session is nil when the request proved nothing. From a header it
-	// lives for this request only.
-	session *session.Session
-	// method is how: metrics.MethodSession, MethodBearer or MethodBasic.
-	method string
-	// cred is what the Authorization header said, for the 401 challenge.
-	cred credential
-	// apiClient: answer 401, not a login page.
-	apiClient bool
-}
-
-// authenticate finds the request's identity in the order of spec §10: the
-// session cookie, then the Authorization header. An error means the
-// session store could not answer: the caller must refuse.
-func (a *application) authenticate(w http.ResponseWriter, r *http.Request) (identity, error) {
-	s, err := a.currentSession(w, r)
-	if err != nil {
-		return identity{}, err
-	}
-	if s != nil {
-		// apiClient matters only to a request without an identity.
-		return identity{session: s, method: metrics.MethodSession}, nil
-	}
-	id := identity{apiClient: isAPIClient(r)}
-	id.cred = a.authenticateHeader(r)
-	if id.cred.session != nil {
-		id.session, id.method = id.cred.session, id.cred.method
-		return id, nil
-	}
-	if id.cred.presented && !a.provider.InterceptHeaderAuth {
-		// The header belongs to the app (intercept_header_auth off): a
-		// browser carrying one still gets the login page.
-		id.apiClient = !browserNavigation(r)
-	}
-	return id, nil
 }
 
 // record notes the decision in the request's access line and in the

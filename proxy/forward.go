@@ -134,7 +134,7 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		}
 		w.WriteHeader(http.StatusOK)
 	case refuseUnauthorized:
-		a.unauthorized(refusalWriter(w, kind), r, id.cred)
+		a.unauthorized(refusalWriter(w, kind), r, id)
 	case refuseForbidden:
 		a.forbidden(refusalWriter(w, kind), r, s)
 	case refuseLimited:

@@ -184,7 +184,7 @@ func BenchmarkRoute(b *testing.B) {
 }
 
 // BenchmarkSessionLookup is the cookie decode (HMAC + AES) and the memory
-// store's Get, as currentSession does them.
+// store's Get, as cookieSession does them.
 func BenchmarkSessionLookup(b *testing.B) {
 	e := newBenchEnv(b, 1, "")
 	r := e.browserRequest()
@@ -208,7 +208,7 @@ func BenchmarkSessionLookup(b *testing.B) {
 	b.Run("current_session", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if s, err := e.app.currentSession(w, r); s == nil || err != nil {
+			if s, err := e.app.cookieSession(w, r); s == nil || err != nil {
 				b.Fatal("no session", err)
 			}
 		}
@@ -219,7 +219,7 @@ func BenchmarkSessionLookup(b *testing.B) {
 			r := e.browserRequest()
 			w := httptest.NewRecorder()
 			for pb.Next() {
-				if s, err := e.app.currentSession(w, r); s == nil || err != nil {
+				if s, err := e.app.cookieSession(w, r); s == nil || err != nil {
 					b.Fatal("no session", err)
 				}
 			}

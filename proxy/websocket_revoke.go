@@ -94,7 +94,7 @@ func (a *application) trackCredentialWebsocket(r *http.Request, authorization st
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				if a.authenticateHeader(check).session == nil {
+				if a.authorizationIdentity(check).session == nil {
 					a.log.Info("websocket closed: its credential is no longer accepted", "provider", a.provider.Name, "request_id", requestID(r))
 					cancel()
 					return
