@@ -286,28 +286,6 @@ func (a *application) setIdentity(h http.Header, s *session.Session) {
 	})
 }
 
-// skipped reports whether path may pass without sign-in. With ";"
-// parameters in it, the rule must match both the path as written and the
-// path a server that drops them acts on: /admin;.css is /admin to Tomcat.
-func (a *application) skipped(path string) bool {
-	if !a.matchesSkip(path) {
-		return false
-	}
-	if bare := withoutPathParams(path); bare != path {
-		return a.matchesSkip(bare)
-	}
-	return true
-}
-
-func (a *application) matchesSkip(path string) bool {
-	for _, re := range a.provider.SkipPaths {
-		if re.MatchString(path) {
-			return true
-		}
-	}
-	return false
-}
-
 // target is internal_host, or the session's ak_proxy.backend_override, with
 // ak_proxy.host_header (spec §9.2).
 func (a *application) target(s *session.Session) upstreamTarget {

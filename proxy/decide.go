@@ -139,6 +139,9 @@ func userName(claims map[string]any) string {
 	return s
 }
 
+// The skip rules (skip_path_regex, spec §11) decide here and nowhere
+// else: which requests pass without sign-in.
+
 // skipTarget applies skip_path_regex (spec §11): to the path, or for
 // forward_domain to the URL (scheme, host and path). The query never
 // counts: /admin?x=/public/ is not under /public/, whatever the regexp.
@@ -149,4 +152,49 @@ func (a *application) skipTarget(u *url.URL) bool {
 		return a.matchesSkip(c.String()) && a.matchesSkip(withoutPathParamsURL(&c))
 	}
 	return a.skipped(u.Path)
+}
+
+// skipped reports whether path may pass without sign-in. With ";"
+// parameters in it, the rule must match both the path as written and the
+// path a server that drops them acts on: /admin;.css is /admin to Tomcat.
+func (a *application) skipped(path string) bool {
+	if !a.matchesSkip(path) {
+		return false
+	}
+	if bare := withoutPathParams(path); bare != path {
+		return a.matchesSkip(bare)
+	}
+	return true
+}
+
+func (a *application) matchesSkip(path string) bool {
+	for _, re := range a.provider.SkipPaths {
+		if re.MatchString(path) {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutPathParamsURL is u as skipTarget matches it for forward_domain,
+// with the path a server that drops ";" parameters acts on.
+func withoutPathParamsURL(u *url.URL) string {
+	c := *u
+	c.Path, c.RawPath = withoutPathParams(u.Path), ""
+	return c.String()
+}
+
+// withoutPathParams is p with each segment's ";parameters" removed and the
+// result made canonical: the path a Java server (Tomcat, Jetty) acts on.
+func withoutPathParams(p string) string {
+	if !strings.Contains(p, ";") {
+		return p
+	}
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if j := strings.IndexByte(s, ';'); j >= 0 {
+			segs[i] = s[:j]
+		}
+	}
+	return canonicalPath(strings.Join(segs, "/"))
 }

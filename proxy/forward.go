@@ -208,12 +208,6 @@ func (h headerOnly) WriteHeader(code int) {
 
 func (h headerOnly) Write(p []byte) (int, error) { return len(p), nil }
 
-func withoutPathParamsURL(u *url.URL) string {
-	c := *u
-	c.Path, c.RawPath = withoutPathParams(u.Path), ""
-	return c.String()
-}
-
 // refuseForward answers a forward-auth request that cannot be decided. An
 // operator's mistake is logged as an error and reported to the core (at
 // most once a minute per provider and cause); a client's odd request is a
