@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/outpost-dev/outpost/metrics"
 )
 
 // logAccess writes the one access line of a request. It names the person
@@ -56,6 +58,47 @@ func (s *Server) logAccess(r *http.Request, info *requestInfo, resp *responseRec
 	rec := slog.NewRecord(start.Add(took), slog.LevelInfo, "request", 0)
 	rec.AddAttrs(attrs...)
 	_ = s.log.Handler().Handle(r.Context(), rec)
+}
+
+// logDecision notes the decision in the request's access line (the
+// requestInfo logAccess writes at the end) and in the decision metric, a
+// refusal by the rules also in a log line naming the rule, and returns it.
+func (a *application) logDecision(r *http.Request, id identity, v verdict) decision {
+	s, d := id.session, v.decision
+	result, method := metrics.ResultAllowed, metrics.MethodNone
+	switch d {
+	case allowIdentified:
+		method = id.method
+	case allowAnonymous:
+		method = metrics.MethodSkipped
+	case refuseUnauthorized, refuseLimited:
+		result = metrics.ResultUnauthorized
+	case startSignIn:
+		result = metrics.ResultLoginRedirect
+	case refuseForbidden:
+		result, method = metrics.ResultDenied, id.method
+		method0, path0 := requested(r)
+		a.log.Warn("access denied by the provider's rules", "provider", a.provider.Name, "user", userName(s.Claims),
+			"rule", v.denial.Rule, "reason", v.denial.Reason, "method", method0, "path", path0,
+			"client_ip", clientIPString(originOf(r)), "request_id", requestID(r))
+	}
+	a.metrics.Decision(result, method)
+	if info := infoOf(r); info != nil {
+		info.result, info.method = result, method
+		if s != nil {
+			info.user = userName(s.Claims)
+		}
+	}
+	return d
+}
+
+// userName is how logs name a person: preferred_username, else sub.
+func userName(claims map[string]any) string {
+	if u, _ := claims["preferred_username"].(string); u != "" {
+		return u
+	}
+	s, _ := claims["sub"].(string)
+	return s
 }
 
 func clientIPString(o origin) string {

@@ -239,7 +239,7 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 			r.Header.Del(name)
 		}
 	}
-	d := a.record(r, id, a.decide(id, r.URL, r.Method))
+	d := a.logDecision(r, id, a.decide(id, r.URL, r.Method))
 	// The client's credentials were for the outpost, not the app, unless
 	// the provider leaves the header to the app (intercept_header_auth off).
 	if a.provider.InterceptHeaderAuth {

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/outpost-dev/outpost/authz"
-	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
 )
 
@@ -96,47 +95,6 @@ func (a *application) evaluate(claims map[string]any, method, path string) authz
 		return a.provider.Policy.Evaluate(claims, method, bare)
 	}
 	return res
-}
-
-// record notes the decision in the request's access line and in the
-// decision metric (a refusal by the rules also in a log line naming the
-// rule), and returns it.
-func (a *application) record(r *http.Request, id identity, v verdict) decision {
-	s, d := id.session, v.decision
-	result, method := metrics.ResultAllowed, metrics.MethodNone
-	switch d {
-	case allowIdentified:
-		method = id.method
-	case allowAnonymous:
-		method = metrics.MethodSkipped
-	case refuseUnauthorized, refuseLimited:
-		result = metrics.ResultUnauthorized
-	case startSignIn:
-		result = metrics.ResultLoginRedirect
-	case refuseForbidden:
-		result, method = metrics.ResultDenied, id.method
-		method0, path0 := requested(r)
-		a.log.Warn("access denied by the provider's rules", "provider", a.provider.Name, "user", userName(s.Claims),
-			"rule", v.denial.Rule, "reason", v.denial.Reason, "method", method0, "path", path0,
-			"client_ip", clientIPString(originOf(r)), "request_id", requestID(r))
-	}
-	a.metrics.Decision(result, method)
-	if info := infoOf(r); info != nil {
-		info.result, info.method = result, method
-		if s != nil {
-			info.user = userName(s.Claims)
-		}
-	}
-	return d
-}
-
-// userName is how logs name a person: preferred_username, else sub.
-func userName(claims map[string]any) string {
-	if u, _ := claims["preferred_username"].(string); u != "" {
-		return u
-	}
-	s, _ := claims["sub"].(string)
-	return s
 }
 
 // The skip rules (skip_path_regex, spec §11) decide here and nowhere

@@ -120,7 +120,7 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		a.refuseForward(w, r, kind, operatorFault(errNoOriginalMethod.Error()))
 		return
 	}
-	switch a.record(r, id, a.decideOverrides(r, id, orig, a.decide(id, orig, req.method))) {
+	switch a.logDecision(r, id, a.decideOverrides(r, id, orig, a.decide(id, orig, req.method))) {
 	case allowIdentified:
 		a.setIdentity(w.Header(), s)
 		w.WriteHeader(http.StatusOK)

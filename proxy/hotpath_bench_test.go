@@ -249,7 +249,7 @@ func BenchmarkSetIdentityHeaders(b *testing.B) {
 }
 
 // BenchmarkDecisionPath is everything the outpost adds before the upstream
-// call, in order: trust, route, session, decision, record, headers.
+// call, in order: trust, route, session, decision, logging it, headers.
 func BenchmarkDecisionPath(b *testing.B) {
 	e := newBenchEnv(b, 1, "")
 	st := e.srv.current.Load()
@@ -272,7 +272,7 @@ func BenchmarkDecisionPath(b *testing.B) {
 			b.Fatal(err)
 		}
 		app.removeOwnCookies(r)
-		if d := app.record(r, id, app.decide(id, r.URL, r.Method)); d != allowIdentified {
+		if d := app.logDecision(r, id, app.decide(id, r.URL, r.Method)); d != allowIdentified {
 			b.Fatal(d)
 		}
 		h := make(http.Header, len(r.Header)+identityRoom)
