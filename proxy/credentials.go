@@ -1,5 +1,9 @@
 package proxy
 
+// Checking a Bearer token or Basic credentials with the identity provider
+// (spec §10): what the header loaders of identity_chain.go ask, through
+// the credential cache.
+
 import (
 	"context"
 	"encoding/json"
