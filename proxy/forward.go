@@ -37,7 +37,7 @@ var errNoOriginalMethod = errors.New("the request carries no original method (ng
 // original URL's host names, and says whose metrics it counts in. It
 // reports false where no forward-mode application is concerned (a provider
 // in proxy mode serves the endpoint's path as any other).
-func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, st *state, kind forwardKind) (*metrics.Host, bool) {
+func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, st *dataPlane, kind forwardKind) (*metrics.Host, bool) {
 	info := infoOf(r)
 	req, refusal := resolveForward(r, kind)
 	if refusal != nil {
