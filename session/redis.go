@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,7 +60,7 @@ const (
 //
 // Keys (P is the prefix):
 //
-//	P s:<id>    hash {d: session JSON, sid, sub}, expires with the session (PEXPIREAT)
+//	P s:<id>    hash {d: the session's record (record.go), sid, sub, prov}, expires with the session (PEXPIREAT)
 //	P sid:<sid> set of session ids; its expiry is kept ≥ its members'
 //	P sub:<sub> set of session ids; likewise
 //	P exp       sorted set id → expiry (ms), for Len without scanning
@@ -151,41 +150,6 @@ func (s *RedisStore) fail(op string, err error) error {
 	return fmt.Errorf("session store (redis) %s: %w", op, err)
 }
 
-// storedSession is the JSON kept in Redis; field names are the format.
-type storedSession struct {
-	ID           string         `json:"id"`
-	Provider     string         `json:"provider"`
-	Claims       map[string]any `json:"claims"`
-	Sub          string         `json:"sub,omitempty"`
-	SID          string         `json:"sid,omitempty"`
-	AccessToken  string         `json:"access_token,omitempty"`
-	IDToken      string         `json:"id_token,omitempty"`
-	RefreshToken string         `json:"refresh_token,omitempty"`
-	TokenExpiry  time.Time      `json:"token_expiry"`
-	CreatedAt    time.Time      `json:"created_at"`
-	ExpiresAt    time.Time      `json:"expires_at"`
-}
-
-func encodeSession(s *Session) ([]byte, error) {
-	return json.Marshal(storedSession{
-		ID: s.ID, Provider: s.Provider, Claims: s.Claims, Sub: s.Sub, SID: s.SID,
-		AccessToken: s.AccessToken, IDToken: s.IDToken, RefreshToken: s.RefreshToken,
-		TokenExpiry: s.TokenExpiry, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt,
-	})
-}
-
-func decodeSession(b []byte) (*Session, error) {
-	var st storedSession
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, err
-	}
-	return &Session{
-		ID: st.ID, Provider: st.Provider, Claims: st.Claims, Sub: st.Sub, SID: st.SID,
-		AccessToken: st.AccessToken, IDToken: st.IDToken, RefreshToken: st.RefreshToken,
-		TokenExpiry: st.TokenExpiry, CreatedAt: st.CreatedAt, ExpiresAt: st.ExpiresAt,
-	}, nil
-}
-
 func (s *RedisStore) cacheUsable(ctx context.Context) bool {
 	if s.cache == nil || cacheBypassed(ctx) || !s.subUp.Load() {
 		return false
@@ -208,14 +172,14 @@ func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
 		}
 		gen = s.cache.generation()
 	}
-	raw, err := s.client.HGet(ctx, s.sessionKey(id), "d").Bytes()
+	raw, err := s.client.HGet(ctx, s.sessionKey(id), "d").Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, s.fail("get", err)
 	}
-	sess, err := decodeSession(raw)
+	sess, err := decodeStoredSession(raw)
 	if err != nil {
 		// Not ours or damaged: it cannot authenticate anyone.
 		s.log.Warn("unreadable session in redis", "error", err)
@@ -289,7 +253,7 @@ func (s *RedisStore) save(ctx context.Context, sess *Session, mustExist bool) (b
 	if strings.ContainsAny(sess.ID, " \t\r\n") {
 		return false, errors.New("session id contains white space")
 	}
-	raw, err := encodeSession(sess)
+	raw, err := encodeRecord(sess)
 	if err != nil {
 		return false, fmt.Errorf("session store (redis) save: %w", err)
 	}
