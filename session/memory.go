@@ -81,8 +81,8 @@ func NewMemoryStore(opts MemoryOptions) *MemoryStore {
 	m := &MemoryStore{
 		opts:  opts,
 		byID:  map[string]*memoryEntry{},
-		subs:  keyIndex{which: bySub, lists: map[string][]*memoryEntry{}},
-		sids:  keyIndex{which: bySID, lists: map[string][]*memoryEntry{}},
+		subs:  keyIndex{which: bySub, heads: map[string]*memoryEntry{}},
+		sids:  keyIndex{which: bySID, heads: map[string]*memoryEntry{}},
 		cache: decodedCache{size: max(opts.CacheSize, 0)},
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -211,15 +211,15 @@ func (m *MemoryStore) insertLocked(e *memoryEntry, mustExist bool) (ended []stri
 // sessions at k's provider, the one of them that expires first.
 func (m *MemoryStore) subjectFullLocked(k recordKeys) (victim *memoryEntry) {
 	n := 0
-	for _, e := range m.subs.lists[k.sub] {
+	m.subs.each(k.sub, func(e *memoryEntry) {
 		if e.keys().provider != k.provider {
-			continue
+			return
 		}
 		n++
 		if victim == nil || e.expires < victim.expires {
 			victim = e
 		}
-	}
+	})
 	if n < m.opts.MaxSessionsPerSubject {
 		return nil
 	}
@@ -292,11 +292,11 @@ func (m *MemoryStore) deleteIndexed(x *keyIndex, key, provider string) int {
 	}
 	m.mu.Lock()
 	var ends []*memoryEntry
-	for _, e := range x.lists[key] {
+	x.each(key, func(e *memoryEntry) {
 		if provider == "" || e.keys().provider == provider {
 			ends = append(ends, e)
 		}
-	}
+	})
 	removed := make([]string, 0, len(ends))
 	for _, e := range ends {
 		removed = append(removed, strings.Clone(e.keys().id))

@@ -8,12 +8,12 @@ import "sync/atomic"
 type memoryEntry struct {
 	rec     string // the record (record.go); never changed
 	expires int64  // ExpiresAt in unix nanoseconds; never changed
-	// Positions, guarded by the store's lock: in the expiry heap, in the
-	// bySub and bySID lists (-1 when not listed), in the cache (-1 when
-	// not decoded).
+	// Guarded by the store's lock: the positions in the expiry heap and
+	// in the cache (-1 when not decoded), and the neighbours in the lists
+	// of the entry's sub (links[bySub]) and sid (links[bySID]).
 	heapAt  int32
-	indexAt [2]int32
 	cacheAt int32
+	links   [2]struct{ prev, next *memoryEntry }
 	// decoded is the session while it is in the cache (memory_cache.go);
 	// used is set by a lookup that found it there.
 	decoded atomic.Pointer[Session]
@@ -21,7 +21,7 @@ type memoryEntry struct {
 }
 
 func newMemoryEntry(rec string, expires int64) *memoryEntry {
-	return &memoryEntry{rec: rec, expires: expires, indexAt: [2]int32{-1, -1}, cacheAt: -1}
+	return &memoryEntry{rec: rec, expires: expires, cacheAt: -1}
 }
 
 // keys are the entry's keys, slices of its record. The store's records
@@ -46,41 +46,53 @@ func (k recordKeys) by(which int) string {
 
 // keyIndex lists the stored entries of each Sub (or SID): sign-out ends
 // every session of a sub, SESSION_END every session of a sid. An empty key
-// is in no list. Each entry knows its position, so it leaves in O(1).
+// is in no list. A list is linked through its entries (memoryEntry.links),
+// so an entry leaves it in O(1) however long it is.
 type keyIndex struct {
 	which int
-	// lists is keyed by a slice of one listed entry's record: re-keyed
-	// when that one may be the entry leaving, so that the map never keeps
-	// a removed record alive.
-	lists map[string][]*memoryEntry
+	// heads is keyed by a slice of the head's own record, so that the map
+	// never keeps a removed record alive.
+	heads map[string]*memoryEntry
 }
 
+// add puts e first in its key's list.
 func (x *keyIndex) add(e *memoryEntry, k recordKeys) {
 	key := k.by(x.which)
 	if key == "" {
 		return
 	}
-	l := x.lists[key]
-	e.indexAt[x.which] = int32(len(l))
-	x.lists[key] = append(l, e)
+	if next := x.heads[key]; next != nil {
+		e.links[x.which].next = next
+		next.links[x.which].prev = e
+		delete(x.heads, key) // an assignment would keep the old head's key
+	}
+	x.heads[key] = e
 }
 
 func (x *keyIndex) remove(e *memoryEntry, k recordKeys) {
-	at := e.indexAt[x.which]
-	if at < 0 {
+	key := k.by(x.which)
+	if key == "" {
 		return
 	}
-	key := k.by(x.which)
-	l := x.lists[key]
-	last := len(l) - 1
-	l[at] = l[last]
-	l[at].indexAt[x.which] = at
-	l[last] = nil
-	l = l[:last]
-	e.indexAt[x.which] = -1
-	delete(x.lists, key)
-	if len(l) > 0 {
-		x.lists[l[0].keys().by(x.which)] = l
+	l := &e.links[x.which]
+	if l.next != nil {
+		l.next.links[x.which].prev = l.prev
+	}
+	if l.prev != nil {
+		l.prev.links[x.which].next = l.next
+	} else {
+		delete(x.heads, key)
+		if l.next != nil {
+			x.heads[l.next.keys().by(x.which)] = l.next
+		}
+	}
+	*l = struct{ prev, next *memoryEntry }{}
+}
+
+// each calls fn for every entry listed under key; fn must not change the list.
+func (x *keyIndex) each(key string, fn func(e *memoryEntry)) {
+	for e := x.heads[key]; e != nil; e = e.links[x.which].next {
+		fn(e)
 	}
 }
 

@@ -14,9 +14,12 @@ import (
 //	version byte (recordVersion), flags byte (flagCompressed, flagAccessJWT, flagIDJWT)
 //	ID, Provider, Sub, SID: each uvarint length + bytes, in the clear so
 //	  that the indexes read them without decoding the rest (readRecordKeys)
-//	CreatedAt, TokenExpiry, ExpiresAt: each uvarint length + time.AppendBinary
+//	CreatedAt, TokenExpiry, ExpiresAt: each a kind byte (timeZero, timeUTC,
+//	  timeLocal: any location but UTC comes back as Local), then unless zero
+//	  varint unix seconds and uvarint nanoseconds
 //	the signatures of the tokens that are split: uvarint length + raw bytes
-//	the body, to the end: DEFLATE with recordDict (flagCompressed) or as it is
+//	the body's length (uvarint), then the body, to the end: DEFLATE with
+//	  recordDict (flagCompressed) or as it is
 //
 // The body is the claims as JSON, the access and the ID token, and the
 // refresh token, each uvarint length + bytes; a token that is a compact JWT
@@ -31,6 +34,12 @@ const (
 	flagCompressed = 1 << iota
 	flagAccessJWT
 	flagIDJWT
+)
+
+const (
+	timeZero = iota
+	timeUTC
+	timeLocal
 )
 
 var (
@@ -68,23 +77,20 @@ func encodeRecord(s *Session) (string, error) {
 		return "", errTooLarge
 	}
 
-	rec := []byte{recordVersion, 0}
+	rec := make([]byte, 0, 128+len(s.ID)+len(s.Provider)+len(s.Sub)+len(s.SID)+len(sigs[0])+len(sigs[1])+len(body))
+	rec = append(rec, recordVersion, 0)
 	for _, f := range []string{s.ID, s.Provider, s.Sub, s.SID} {
 		rec = appendField(rec, f)
 	}
 	for _, t := range []time.Time{s.CreatedAt, s.TokenExpiry, s.ExpiresAt} {
-		at := len(rec)
-		rec = append(rec, 0) // the length, below: a time is at most 16 bytes
-		if rec, err = t.AppendBinary(rec); err != nil {
-			return "", err
-		}
-		rec[at] = byte(len(rec) - at - 1)
+		rec = appendTime(rec, t)
 	}
 	for _, sig := range sigs {
 		if sig != nil {
 			rec = appendField(rec, sig)
 		}
 	}
+	rec = binary.AppendUvarint(rec, uint64(len(body)))
 	if packed := deflateBody(rec, body); len(packed)-len(rec) < len(body) {
 		rec, flags = packed, flags|flagCompressed
 	} else {
@@ -92,6 +98,19 @@ func encodeRecord(s *Session) (string, error) {
 	}
 	rec[1] = flags
 	return string(rec), nil
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	switch {
+	case t.IsZero():
+		return append(b, timeZero)
+	case t.Location() == time.UTC:
+		b = append(b, timeUTC)
+	default:
+		b = append(b, timeLocal)
+	}
+	b = binary.AppendVarint(b, t.Unix())
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
 }
 
 func appendField[T string | []byte](b []byte, f T) []byte {
@@ -125,9 +144,7 @@ func decodeRecord(rec string) (*Session, error) {
 	flags := rec[1]
 	s := &Session{ID: k.id, Provider: k.provider, Sub: k.sub, SID: k.sid}
 	for _, t := range []*time.Time{&s.CreatedAt, &s.TokenExpiry, &s.ExpiresAt} {
-		if b := r.field(); r.bad || t.UnmarshalBinary([]byte(b)) != nil {
-			return nil, errBadRecord
-		}
+		*t = r.time()
 	}
 	var sigs [2][]byte
 	for i := range sigs {
@@ -135,14 +152,18 @@ func decodeRecord(rec string) (*Session, error) {
 			sigs[i] = []byte(r.field())
 		}
 	}
-	if r.bad || flags&^(flagCompressed|flagAccessJWT|flagIDJWT) != 0 {
+	n := r.uvarint()
+	if r.bad || flags&^(flagCompressed|flagAccessJWT|flagIDJWT) != 0 || n > maxRecordBody {
 		return nil, errBadRecord
 	}
 	body := []byte(rec[r.off:])
 	if flags&flagCompressed != 0 {
-		if body, err = inflateBody(rec[r.off:]); err != nil {
+		if body, err = inflateBody(rec[r.off:], int(n)); err != nil {
 			return nil, err
 		}
+	}
+	if len(body) != int(n) {
+		return nil, errBadRecord
 	}
 	b := recordReader[[]byte]{s: body}
 	claims := b.field()
@@ -199,6 +220,29 @@ func (r *recordReader[T]) uvarint() uint64 {
 	}
 	r.bad = true
 	return 0
+}
+
+func (r *recordReader[T]) varint() int64 {
+	u := r.uvarint()
+	return int64(u>>1) ^ -int64(u&1) // zigzag, as binary.AppendVarint writes it
+}
+
+// time reads what appendTime wrote.
+func (r *recordReader[T]) time() time.Time {
+	kind := r.byte()
+	if kind == timeZero {
+		return time.Time{}
+	}
+	sec, nsec := r.varint(), r.uvarint()
+	if nsec >= 1e9 || kind > timeLocal {
+		r.bad = true
+		return time.Time{}
+	}
+	t := time.Unix(sec, int64(nsec))
+	if kind == timeUTC {
+		t = t.UTC()
+	}
+	return t
 }
 
 // field is the next length-prefixed field, sharing r.s's memory.

@@ -40,16 +40,19 @@ func deflateBody(dst, body []byte) []byte {
 	return out.b
 }
 
-// inflateBody decompresses z, made by deflateBody. A body longer than
-// maxRecordBody is errBadRecord.
-func inflateBody(z string) ([]byte, error) {
+// inflateBody decompresses z, made by deflateBody of a body of n bytes;
+// a stream that holds more or less is errBadRecord.
+func inflateBody(z string, n int) ([]byte, error) {
 	zr := readerPool.Get().(io.ReadCloser)
 	defer readerPool.Put(zr)
 	if err := zr.(flate.Resetter).Reset(strings.NewReader(z), recordDict); err != nil {
 		return nil, errBadRecord
 	}
-	body, err := io.ReadAll(io.LimitReader(zr, maxRecordBody+1))
-	if err != nil || len(body) > maxRecordBody {
+	body := make([]byte, n)
+	if _, err := io.ReadFull(zr, body); err != nil {
+		return nil, errBadRecord
+	}
+	if k, err := zr.Read(make([]byte, 1)); k != 0 || err != io.EOF {
 		return nil, errBadRecord
 	}
 	return body, nil

@@ -293,7 +293,7 @@ func TestRecordCorruptIsAnError(t *testing.T) {
 		for name, change := range map[string]func(b []byte){
 			"another version":   func(b []byte) { b[0] = recordVersion + 1 },
 			"an unknown flag":   func(b []byte) { b[1] |= 0x80 },
-			"a longer time":     func(b []byte) { b[len(s.ID)+len(s.Provider)+len(s.Sub)+len(s.SID)+6]++ },
+			"a time of no kind": func(b []byte) { b[len(s.ID)+len(s.Provider)+len(s.Sub)+len(s.SID)+6] = timeLocal + 1 },
 			"body flag flipped": func(b []byte) { b[1] ^= flagCompressed },
 		} {
 			t.Run(name, func(t *testing.T) {
