@@ -152,17 +152,18 @@ func decodeRecord(rec string) (*Session, error) {
 			sigs[i] = []byte(r.field())
 		}
 	}
-	n := r.uvarint()
-	if r.bad || flags&^(flagCompressed|flagAccessJWT|flagIDJWT) != 0 || n > maxRecordBody {
+	n, rest := r.uvarint(), rec[r.off:]
+	// DEFLATE expands at most 1032 times (a 258-byte match in two bits):
+	// a corrupt length is refused before anything is allocated for it.
+	if r.bad || flags&^(flagCompressed|flagAccessJWT|flagIDJWT) != 0 || n > maxRecordBody || n > 1032*uint64(len(rest)) {
 		return nil, errBadRecord
 	}
-	body := []byte(rec[r.off:])
+	var body []byte
 	if flags&flagCompressed != 0 {
-		if body, err = inflateBody(rec[r.off:], int(n)); err != nil {
+		if body, err = inflateBody(rest, int(n)); err != nil {
 			return nil, err
 		}
-	}
-	if len(body) != int(n) {
+	} else if body = []byte(rest); len(body) != int(n) {
 		return nil, errBadRecord
 	}
 	b := recordReader[[]byte]{s: body}
