@@ -13,13 +13,11 @@ import (
 // A session that an earlier version saved (its d field JSON, the rest of
 // the keys as now) is still read after an upgrade, and ends as any other.
 func TestRedisReadsSessionsOfEarlierVersions(t *testing.T) {
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour).Truncate(time.Second)
 	srv := redistest.Start(t)
 	st := newRedisStore(t, srv, "old:")
 	defer st.Close()
-	rc := redis.NewClient(&redis.Options{Addr: srv.Addr(), Password: srv.Password})
-	defer rc.Close()
-	ctx := context.Background()
-	exp := time.Now().Add(time.Hour).Truncate(time.Second)
 	if err := st.Save(ctx, &session.Session{ID: "legacy", Provider: "p", Sub: "alice", SID: "core-1", ExpiresAt: exp}); err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +25,8 @@ func TestRedisReadsSessionsOfEarlierVersions(t *testing.T) {
 	old := `{"id":"legacy","provider":"p","claims":{"groups":["ops"],"sub":"alice"},"sub":"alice","sid":"core-1",` +
 		`"access_token":"a.b.c","id_token":"i.d.t","refresh_token":"r","token_expiry":"` + exp.Format(time.RFC3339Nano) + `",` +
 		`"created_at":"2026-01-01T00:00:00Z","expires_at":"` + exp.Format(time.RFC3339Nano) + `"}`
+	rc := redis.NewClient(&redis.Options{Addr: srv.Addr(), Password: srv.Password})
+	defer rc.Close()
 	if err := rc.HSet(ctx, "old:s:legacy", "d", old).Err(); err != nil {
 		t.Fatal(err)
 	}
