@@ -59,8 +59,8 @@ func encodeRecord(s *Session) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	body := binary.AppendUvarint(nil, uint64(len(claims)))
-	body = append(body, claims...)
+	body := make([]byte, 0, 64+len(claims)+len(s.AccessToken)+len(s.IDToken)+len(s.RefreshToken))
+	body = appendField(body, claims)
 	var flags byte
 	var sigs [2][]byte
 	for i, tok := range []string{s.AccessToken, s.IDToken} {
