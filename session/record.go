@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -158,39 +159,54 @@ func decodeRecord(rec string) (*Session, error) {
 	if r.bad || flags&^(flagCompressed|flagAccessJWT|flagIDJWT) != 0 || n > maxRecordBody || n > 1032*uint64(len(rest)) {
 		return nil, errBadRecord
 	}
-	var body []byte
+	buf := decodePool.Get().(*decodeBuffers)
+	defer buf.release()
 	if flags&flagCompressed != 0 {
-		if body, err = inflateBody(rest, int(n)); err != nil {
+		if buf.body, err = inflateBody(buf.body[:0], rest, int(n)); err != nil {
 			return nil, err
 		}
-	} else if body = []byte(rest); len(body) != int(n) {
+	} else if buf.body = append(buf.body[:0], rest...); len(buf.body) != int(n) {
 		return nil, errBadRecord
 	}
-	b := recordReader[[]byte]{s: body}
+	b := recordReader[[]byte]{s: buf.body}
 	claims := b.field()
-	// The tokens and the refresh token are put together in scratch, then
-	// copied into one string.
-	scratch := make([]byte, 0, (len(body)+len(sigs[0])+len(sigs[1]))*4/3+8)
+	// The tokens and the refresh token are put together in buf.tokens,
+	// then copied into one string.
+	out := buf.tokens[:0]
 	var ends [2]int
 	for i := range ends {
 		if flags&(flagAccessJWT<<i) != 0 {
 			header, payload := b.field(), b.field()
-			scratch = appendJWT(scratch, header, payload, sigs[i])
+			out = appendJWT(out, header, payload, sigs[i])
 		} else {
-			scratch = append(scratch, b.field()...)
+			out = append(out, b.field()...)
 		}
-		ends[i] = len(scratch)
+		ends[i] = len(out)
 	}
-	scratch = append(scratch, b.field()...)
+	out = append(out, b.field()...)
+	buf.tokens = out
 	if b.bad || b.off != len(b.s) {
 		return nil, errBadRecord
 	}
-	all := string(scratch)
+	all := string(out)
 	s.AccessToken, s.IDToken, s.RefreshToken = all[:ends[0]], all[ends[0]:ends[1]], all[ends[1]:]
 	if err := json.Unmarshal(claims, &s.Claims); err != nil {
 		return nil, errBadRecord
 	}
 	return s, nil
+}
+
+// decodeBuffers are the scratch space of one decodeRecord, reused: the
+// body and the tokens put together again.
+type decodeBuffers struct{ body, tokens []byte }
+
+var decodePool = sync.Pool{New: func() any { return new(decodeBuffers) }}
+
+// release returns b to the pool unless a session made it unusually large.
+func (b *decodeBuffers) release() {
+	if cap(b.body)+cap(b.tokens) <= 64<<10 {
+		decodePool.Put(b)
+	}
 }
 
 // recordReader reads the fields of a record or a body; a read past the end

@@ -3,6 +3,7 @@ package session
 import (
 	"compress/flate"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -40,22 +41,24 @@ func deflateBody(dst, body []byte) []byte {
 	return out.b
 }
 
-// inflateBody decompresses z, made by deflateBody of a body of n bytes;
-// a stream that holds more or less is errBadRecord.
-func inflateBody(z string, n int) ([]byte, error) {
+// inflateBody decompresses z, made by deflateBody of a body of n bytes,
+// into dst (from its length on); a stream that holds more or less is
+// errBadRecord.
+func inflateBody(dst []byte, z string, n int) ([]byte, error) {
 	zr := readerPool.Get().(io.ReadCloser)
 	defer readerPool.Put(zr)
 	if err := zr.(flate.Resetter).Reset(strings.NewReader(z), recordDict); err != nil {
 		return nil, errBadRecord
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(zr, body); err != nil {
+	body := slices.Grow(dst, n+1)[:len(dst)+n+1]
+	if _, err := io.ReadFull(zr, body[len(dst):len(dst)+n]); err != nil {
 		return nil, errBadRecord
 	}
-	if k, err := zr.Read(make([]byte, 1)); k != 0 || err != io.EOF {
+	// The stream must end there.
+	if k, err := zr.Read(body[len(dst)+n:]); k != 0 || err != io.EOF {
 		return nil, errBadRecord
 	}
-	return body, nil
+	return body[:len(dst)+n], nil
 }
 
 // A compressor costs most of a megabyte: they are reused.
