@@ -60,8 +60,9 @@ func encodeRecord(s *Session) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	body := make([]byte, 0, 64+len(claims)+len(s.AccessToken)+len(s.IDToken)+len(s.RefreshToken))
-	body = appendField(body, claims)
+	buf := scratchPool.Get().(*recordScratch)
+	defer buf.release()
+	body := appendField(buf.body[:0], claims)
 	var flags byte
 	var sigs [2][]byte
 	for i, tok := range []string{s.AccessToken, s.IDToken} {
@@ -74,12 +75,12 @@ func encodeRecord(s *Session) (string, error) {
 		}
 	}
 	body = appendField(body, s.RefreshToken)
+	buf.body = body
 	if len(body) > maxRecordBody {
 		return "", errTooLarge
 	}
 
-	rec := make([]byte, 0, 128+len(s.ID)+len(s.Provider)+len(s.Sub)+len(s.SID)+len(sigs[0])+len(sigs[1])+len(body))
-	rec = append(rec, recordVersion, 0)
+	rec := append(buf.out[:0], recordVersion, 0)
 	for _, f := range []string{s.ID, s.Provider, s.Sub, s.SID} {
 		rec = appendField(rec, f)
 	}
@@ -98,6 +99,7 @@ func encodeRecord(s *Session) (string, error) {
 		rec = append(rec, body...)
 	}
 	rec[1] = flags
+	buf.out = rec
 	return string(rec), nil
 }
 
@@ -159,7 +161,7 @@ func decodeRecord(rec string) (*Session, error) {
 	if r.bad || flags&^(flagCompressed|flagAccessJWT|flagIDJWT) != 0 || n > maxRecordBody || n > 1032*uint64(len(rest)) {
 		return nil, errBadRecord
 	}
-	buf := decodePool.Get().(*decodeBuffers)
+	buf := scratchPool.Get().(*recordScratch)
 	defer buf.release()
 	if flags&flagCompressed != 0 {
 		if buf.body, err = inflateBody(buf.body[:0], rest, int(n)); err != nil {
@@ -170,9 +172,9 @@ func decodeRecord(rec string) (*Session, error) {
 	}
 	b := recordReader[[]byte]{s: buf.body}
 	claims := b.field()
-	// The tokens and the refresh token are put together in buf.tokens,
-	// then copied into one string.
-	out := buf.tokens[:0]
+	// The tokens and the refresh token are put together in buf.out, then
+	// copied into one string.
+	out := buf.out[:0]
 	var ends [2]int
 	for i := range ends {
 		if flags&(flagAccessJWT<<i) != 0 {
@@ -184,7 +186,7 @@ func decodeRecord(rec string) (*Session, error) {
 		ends[i] = len(out)
 	}
 	out = append(out, b.field()...)
-	buf.tokens = out
+	buf.out = out
 	if b.bad || b.off != len(b.s) {
 		return nil, errBadRecord
 	}
@@ -196,16 +198,17 @@ func decodeRecord(rec string) (*Session, error) {
 	return s, nil
 }
 
-// decodeBuffers are the scratch space of one decodeRecord, reused: the
-// body and the tokens put together again.
-type decodeBuffers struct{ body, tokens []byte }
+// recordScratch is the scratch space of one encodeRecord or decodeRecord,
+// reused: the body, and the record being built (encoding) or the tokens
+// put together again (decoding). Only the strings made of it are kept.
+type recordScratch struct{ body, out []byte }
 
-var decodePool = sync.Pool{New: func() any { return new(decodeBuffers) }}
+var scratchPool = sync.Pool{New: func() any { return new(recordScratch) }}
 
 // release returns b to the pool unless a session made it unusually large.
-func (b *decodeBuffers) release() {
-	if cap(b.body)+cap(b.tokens) <= 64<<10 {
-		decodePool.Put(b)
+func (b *recordScratch) release() {
+	if cap(b.body)+cap(b.out) <= 64<<10 {
+		scratchPool.Put(b)
 	}
 }
 
