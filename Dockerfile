@@ -43,7 +43,9 @@ ENV TMPDIR=/dev/shm/
 # 9000 HTTP, 9443 HTTPS, 9300 metrics, ping and readiness.
 EXPOSE 9000 9443 9300
 USER 1000:1000
-# What authentik's Docker integration runs, at its timings.
+# What authentik's Docker integration runs before 2026.8, at its timings.
+# A 2026.8+ core creates containers with its own healthcheck,
+# ["CMD", "/authentik", "healthcheck", "proxy"], which answers the same.
 HEALTHCHECK --interval=5s --timeout=3s --start-period=3s --retries=20 CMD ["/proxy", "healthcheck"]
 ENTRYPOINT ["/outpost"]
 CMD ["serve"]

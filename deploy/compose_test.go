@@ -117,7 +117,7 @@ func checkServices(t *testing.T, p *types.Project) {
 		if hc := s.HealthCheck; hc != nil && len(hc.Test) > 2 && hc.Test[2] != "healthcheck" {
 			t.Errorf("service %s: healthcheck %v does not run the healthcheck command", name, hc.Test)
 		}
-		if hc := s.HealthCheck; hc != nil && len(hc.Test) > 1 && hc.Test[1] != "/proxy" && hc.Test[1] != "/outpost" {
+		if hc := s.HealthCheck; hc != nil && len(hc.Test) > 1 && !slices.Contains([]string{"/proxy", "/authentik", "/outpost"}, hc.Test[1]) {
 			t.Errorf("service %s: healthcheck runs %s, which is not in the image", name, hc.Test[1])
 		}
 	}

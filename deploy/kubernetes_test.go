@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-dev/outpost/internal/config"
 	"github.com/outpost-dev/outpost/internal/proctest"
 	"github.com/outpost-dev/outpost/outpostapi"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -423,8 +424,8 @@ func TestKubernetesProbesReachRealEndpoints(t *testing.T) {
 func probeOutpost(t *testing.T, bin string, c corev1.Container) {
 	// Which listener each container port is, from the defaults or the env.
 	listeners := map[string]string{
-		"AUTHENTIK_LISTEN__HTTP": outpostapi.DefaultListenHTTP, "AUTHENTIK_LISTEN__HTTPS": outpostapi.DefaultListenHTTPS,
-		"AUTHENTIK_LISTEN__METRICS": outpostapi.DefaultListenMetrics,
+		"AUTHENTIK_LISTEN__HTTP": config.DefaultListenHTTP, "AUTHENTIK_LISTEN__HTTPS": config.DefaultListenHTTPS,
+		"AUTHENTIK_LISTEN__METRICS": config.DefaultListenMetrics,
 	}
 	for _, e := range c.Env {
 		if _, ok := listeners[e.Name]; ok {

@@ -107,6 +107,15 @@ func New(instance, version, build string) *Metrics {
 
 // WatchSessions exports the number of live sessions in a store, read at
 // each scrape. kind names the store (memory, redis).
+// WatchLogDrops publishes the log lines dropped because the output could
+// not keep up (cmd/outpost's log buffer).
+func (m *Metrics) WatchLogDrops(dropped func() uint64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "outpost_log_lines_dropped_total",
+		Help: "Log lines (access lines included) dropped because the log output could not keep up.",
+	}, func() float64 { return float64(dropped()) }))
+}
+
 func (m *Metrics) WatchSessions(kind string, count func() (int, error)) {
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name:        "outpost_sessions_active",

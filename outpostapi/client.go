@@ -68,10 +68,10 @@ type Client struct {
 	http      *http.Client
 }
 
-// NewClient builds a client for env.Host. version and buildHash make up the
+// NewClient builds a client for core.Host. version and buildHash make up the
 // User-Agent the core sees (goauthentik.io/outpost/<version>[+<build>]).
-func NewClient(env Env, version, buildHash string) *Client {
-	host := env.Host
+func NewClient(core CoreEndpoint, version, buildHash string) *Client {
+	host := core.Host
 	if host == nil {
 		host = &url.URL{Scheme: "http", Host: "invalid.", Path: "/"}
 	}
@@ -81,7 +81,7 @@ func NewClient(env Env, version, buildHash string) *Client {
 	tr := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       &tls.Config{InsecureSkipVerify: env.Insecure, MinVersion: tls.VersionTLS12}, //nolint:gosec // AUTHENTIK_INSECURE asks for it
+		TLSClientConfig:       &tls.Config{InsecureSkipVerify: core.Insecure, MinVersion: tls.VersionTLS12}, //nolint:gosec // AUTHENTIK_INSECURE asks for it
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: requestTimeout,
 		IdleConnTimeout:       90 * time.Second,
@@ -90,7 +90,7 @@ func NewClient(env Env, version, buildHash string) *Client {
 	}
 	return &Client{
 		host:      host,
-		token:     env.Token,
+		token:     core.Token,
 		userAgent: UserAgent(version, buildHash),
 		http:      &http.Client{Transport: tr, Timeout: requestTimeout},
 	}
@@ -317,9 +317,15 @@ func (c *Client) ProxyProviders(ctx context.Context) ([]ProxyOutpostConfig, erro
 // providersPage is one page of GET /outposts/proxy/.
 func (c *Client) providersPage(ctx context.Context, page int) (Paginated[ProxyOutpostConfig], error) {
 	q := url.Values{"page": {strconv.Itoa(page)}, "page_size": {strconv.Itoa(providersPageSize)}}
-	var p Paginated[ProxyOutpostConfig]
-	err := c.do(ctx, http.MethodGet, "outposts/proxy/", q, nil, &p)
-	return p, err
+	var raw json.RawMessage
+	if err := c.do(ctx, http.MethodGet, "outposts/proxy/", q, nil, &raw); err != nil {
+		return Paginated[ProxyOutpostConfig]{}, err
+	}
+	p, err := decodeProvidersPage(raw)
+	if err != nil {
+		return p, fmt.Errorf("GET %s page %d: decoding response: %v (body starts %q)", c.apiURL("outposts/proxy/", nil).Path, page, err, excerpt(raw, c.token))
+	}
+	return p, nil
 }
 
 // providerPageFetchers bounds the provider pages fetched at once.

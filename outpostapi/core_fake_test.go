@@ -95,20 +95,27 @@ type fakeCore struct {
 	t   *testing.T
 	log *slog.Logger
 
-	mu          sync.Mutex
-	token       string
-	outposts    []Outpost
-	providers   []ProxyOutpostConfig
-	certs       map[string]fakeCert
-	failPath    map[string]int // path suffix → status to answer
-	noACK       bool
-	hangNext    int // upcoming websocket handshakes to hang
-	silentNext  int // upcoming websocket connections to leave silent
-	requests    []recordedRequest
-	wsConns     []*fakeWS
-	hung        []net.Conn
-	pagination  func(page int, total int) Pagination // overrides the honest one
-	wsConnected chan *fakeWS
+	mu         sync.Mutex
+	token      string
+	outposts   []Outpost
+	providers  []ProxyOutpostConfig
+	certs      map[string]fakeCert
+	failPath   map[string]int // path suffix → status to answer
+	noACK      bool
+	hangNext   int // upcoming websocket handshakes to hang
+	silentNext int // upcoming websocket connections to leave silent
+	requests   []recordedRequest
+	wsConns    []*fakeWS
+	hung       []net.Conn
+	pagination func(page int, total int) Pagination // overrides the honest one
+	// Shapes of a newer (or broken) core: rootConfig replaces the root
+	// config's body; reshapeOutpost changes each outpost object as JSON
+	// just before it is sent, and reshapeProvider gives what is sent in
+	// place of each provider object (i counts providers from 0).
+	rootConfig      map[string]any
+	reshapeOutpost  func(m map[string]any)
+	reshapeProvider func(i int, m map[string]any) any
+	wsConnected     chan *fakeWS
 
 	// Provider page faults, under mu: pageStatus answers a page with that
 	// status instead (by page number); pageDelay holds a page back before
@@ -247,14 +254,28 @@ func (c *fakeCore) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.serveWS(w, r)
 	case p == "/api/v3/outposts/instances/":
 		c.mu.Lock()
-		out := c.outposts
+		out, reshape := c.outposts, c.reshapeOutpost
 		c.mu.Unlock()
-		c.writeJSON(w, paginated(out, 1, len(out), Pagination{Current: 1, TotalPages: 1, Count: len(out)}))
+		items := make([]map[string]any, 0, len(out))
+		for _, o := range out {
+			m := asJSONObject(o)
+			if reshape != nil {
+				reshape(m)
+			}
+			items = append(items, m)
+		}
+		c.writeJSON(w, paginated(items, 1, len(out), Pagination{Current: 1, TotalPages: 1, Count: len(out)}))
 	case p == "/api/v3/root/config/":
-		c.writeJSON(w, map[string]any{
-			"error_reporting": map[string]any{"enabled": false, "sentry_dsn": "", "environment": "", "send_pii": false, "traces_sample_rate": 0.0},
-			"capabilities":    []string{}, "cache_timeout": 300, "cache_timeout_flows": 300, "cache_timeout_policies": 300,
-		})
+		c.mu.Lock()
+		rc := c.rootConfig
+		c.mu.Unlock()
+		if rc == nil {
+			rc = map[string]any{
+				"error_reporting": map[string]any{"enabled": false, "sentry_dsn": "", "environment": "", "send_pii": false, "traces_sample_rate": 0.0},
+				"capabilities":    []string{}, "cache_timeout": 300, "cache_timeout_flows": 300, "cache_timeout_policies": 300,
+			}
+		}
+		c.writeJSON(w, rc)
 	case p == "/api/v3/outposts/proxy/":
 		c.serveProviders(w, r)
 	case p == "/api/v3/events/events/":
@@ -315,7 +336,7 @@ func (c *fakeCore) serveProviders(w http.ResponseWriter, r *http.Request) {
 		size = 20
 	}
 	c.mu.Lock()
-	all, override, status, delay := c.providers, c.pagination, c.pageStatus[page], c.pageDelay
+	all, override, status, delay, reshape := c.providers, c.pagination, c.pageStatus[page], c.pageDelay, c.reshapeProvider
 	c.pagesInFlight++
 	c.maxPagesInFlight = max(c.maxPagesInFlight, c.pagesInFlight)
 	c.mu.Unlock()
@@ -352,15 +373,25 @@ func (c *fakeCore) serveProviders(w http.ResponseWriter, r *http.Request) {
 		pg = override(page, total)
 	}
 	// Marshal through a generic map so unknown fields reach the client too.
-	items := make([]map[string]any, 0, end-start)
-	for _, p := range all[start:end] {
-		b, _ := json.Marshal(p)
-		var m map[string]any
-		json.Unmarshal(b, &m)
+	items := make([]any, 0, end-start)
+	for i, p := range all[start:end] {
+		m := asJSONObject(p)
 		m["some_future_field"] = map[string]any{"nested": []int{1, 2}}
-		items = append(items, m)
+		var item any = m
+		if reshape != nil {
+			item = reshape(start+i, m)
+		}
+		items = append(items, item)
 	}
 	c.writeJSON(w, paginated(items, page, total, pg))
+}
+
+// asJSONObject is v as the generic JSON object a core would send.
+func asJSONObject(v any) map[string]any {
+	b, _ := json.Marshal(v)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return m
 }
 
 var fakeUpgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
@@ -471,14 +502,18 @@ func testProviders(n int) []ProxyOutpostConfig {
 	return out
 }
 
-// testEnv is the environment of an outpost pointed at c.
-func testEnv(t *testing.T, hostURL, token string) Env {
+// testEnv is the core endpoint of an outpost pointed at hostURL, its path
+// completed to "/" as internal/config does for AUTHENTIK_HOST.
+func testEnv(t *testing.T, hostURL, token string) CoreEndpoint {
 	t.Helper()
-	env, err := LoadEnv(mapLookup(map[string]string{"AUTHENTIK_HOST": hostURL, "AUTHENTIK_TOKEN": token}), true)
+	u, err := url.Parse(hostURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return env
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	return CoreEndpoint{Host: u, Token: token}
 }
 
 func newTestLogger(t *testing.T) (*slog.Logger, *proctest.Buffer) {

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-dev/outpost/internal/config"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/outpostapi/devcore"
 )
@@ -91,7 +92,14 @@ type dcCore struct {
 
 func startDevcore(t *testing.T, cfg *devcore.Config, addr string) *dcCore {
 	t.Helper()
-	s, err := devcore.New(cfg, devcore.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return startDevcoreAs(t, cfg, addr, "")
+}
+
+// startDevcoreAs is startDevcore speaking as the core release version
+// ("": as cfg says).
+func startDevcoreAs(t *testing.T, cfg *devcore.Config, addr, version string) *dcCore {
+	t.Helper()
+	s, err := devcore.New(cfg, devcore.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), CoreVersion: version})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +188,7 @@ type e2eRun struct {
 
 func startE2E(t *testing.T, host, token string) *e2eRun {
 	t.Helper()
-	env, err := outpostapi.LoadEnv(func(k string) (string, bool) {
+	env, err := config.Load(func(k string) (string, bool) {
 		v, ok := map[string]string{"AUTHENTIK_HOST": host, "AUTHENTIK_TOKEN": token}[k]
 		return v, ok
 	}, true)
@@ -188,7 +196,7 @@ func startE2E(t *testing.T, host, token string) *e2eRun {
 		t.Fatal(err)
 	}
 	r := &e2eRun{
-		src: outpostapi.NewCoreSource(env, outpostapi.CoreOptions{
+		src: outpostapi.NewCoreSource(env.Core, outpostapi.CoreOptions{
 			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Version: "2026.2.2", BuildHash: "e2e",
 		}),

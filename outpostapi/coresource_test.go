@@ -38,7 +38,7 @@ type sourceRun struct {
 	cancel    context.CancelFunc
 }
 
-func startSource(t *testing.T, env Env, opts CoreOptions) *sourceRun {
+func startSource(t *testing.T, env CoreEndpoint, opts CoreOptions) *sourceRun {
 	t.Helper()
 	log, logs := newTestLogger(t)
 	opts.Logger = log
@@ -287,14 +287,10 @@ func TestCoreSourceLeavesOutBadProviders(t *testing.T) {
 		rejected[e.Provider] = e.Field
 	}
 	want := map[string]string{"bad-url": "external_host", "bad-regexp": "skip_path_regex", "bad-mode": "mode", "dup-a": "external_host"}
+	// Named in the snapshot, for whoever puts it in force to log
+	// (cmd/outpost's TestConfigReport).
 	if !reflectEqual(rejected, want) {
 		t.Errorf("rejected = %v, want %v", rejected, want)
-	}
-	logs := r.logs.String()
-	for name := range want {
-		if !strings.Contains(logs, `provider=`+name) {
-			t.Errorf("log does not name %s:\n%s", name, logs)
-		}
 	}
 }
 
@@ -808,7 +804,7 @@ func TestOutpostInfo(t *testing.T) {
 }
 
 func TestCoreSourceRequiresHost(t *testing.T) {
-	src := NewCoreSource(Env{}, CoreOptions{})
+	src := NewCoreSource(CoreEndpoint{}, CoreOptions{})
 	if err := src.Run(context.Background(), Handlers{}); err == nil || !strings.Contains(err.Error(), "AUTHENTIK_HOST") {
 		t.Errorf("err = %v", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/outpost-dev/outpost/internal/config"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/outpostapi/devcore"
 )
@@ -58,11 +59,11 @@ func benchCore(b *testing.B, n int) (*devcore.Server, *outpostapi.Client) {
 	go s.Serve(context.Background(), ln)
 	b.Cleanup(func() { s.Close() })
 	vars := map[string]string{"AUTHENTIK_HOST": "http://" + ln.Addr().String(), "AUTHENTIK_TOKEN": dcToken}
-	env, err := outpostapi.LoadEnv(func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, true)
+	env, err := config.Load(func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, true)
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := outpostapi.NewClient(env, "1.0.0", "")
+	c := outpostapi.NewClient(env.Core, "1.0.0", "")
 	b.Cleanup(c.CloseIdleConnections)
 	return s, c
 }

@@ -2,11 +2,12 @@ package outpostapi
 
 import (
 	"fmt"
-	"github.com/outpost-dev/outpost/authz"
 	"net/url"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/outpost-dev/outpost/authz"
 )
 
 // Snapshot is one complete, validated configuration. It is built once per
@@ -111,6 +112,9 @@ func validateProvider(c ProxyOutpostConfig, issuer string, compileSkipPaths func
 		}
 		return Provider{}, &ProviderError{Provider: name, Field: field, Err: fmt.Sprintf(format, args...)}
 	}
+	if c.undecodable != nil {
+		return Provider{}, c.undecodable
+	}
 	if strings.TrimSpace(c.Name) == "" {
 		return fail("name", "must not be empty")
 	}
@@ -177,40 +181,13 @@ func CompileSkipPaths(s string) ([]*regexp.Regexp, error) {
 	return out, nil
 }
 
-// skipPathCache compiles each distinct skip_path_regex once. Compiling is
-// most of validating a provider (about 4 of 7 µs), and a refresh mostly
-// sees the values of the last one, or one value shared by many providers.
-// Compiled expressions are safe for concurrent use and never changed, so
-// providers can share them. It keeps the values seen since the last
-// rotate, and those of the round before, so it holds what is in use.
-type skipPathCache struct {
-	prev, cur map[string][]*regexp.Regexp
-}
-
-func (sc *skipPathCache) compile(s string) ([]*regexp.Regexp, error) {
-	if res, ok := sc.cur[s]; ok {
-		return res, nil
-	}
-	res, ok := sc.prev[s]
-	if !ok {
-		var err error
-		if res, err = CompileSkipPaths(s); err != nil {
-			return nil, err
-		}
-		// Full, so that an append by one provider never writes into
-		// another's.
-		res = res[:len(res):len(res)]
-	}
-	if sc.cur == nil {
-		sc.cur = map[string][]*regexp.Regexp{}
-	}
-	sc.cur[s] = res
-	return res, nil
-}
-
-// rotate starts a new round: only values seen in the last round are kept.
-func (sc *skipPathCache) rotate() {
-	sc.prev, sc.cur = sc.cur, nil
+// compileSharedSkipPaths is CompileSkipPaths for a result providers share
+// (a refresh's reuse.Cache): compiled expressions are safe for concurrent
+// use and never changed, and the slice is full, so that an append by one
+// provider never writes into another's.
+func compileSharedSkipPaths(s string) ([]*regexp.Regexp, error) {
+	res, err := CompileSkipPaths(s)
+	return res[:len(res):len(res)], err
 }
 
 func parseHTTPURL(s string) (*url.URL, error) {

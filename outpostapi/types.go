@@ -90,6 +90,11 @@ type ProxyOutpostConfig struct {
 	ScopesToRequest            []string                   `json:"scopes_to_request" yaml:"scopes_to_request"`
 	AssignedApplicationSlug    string                     `json:"assigned_application_slug" yaml:"assigned_application_slug"`
 	AssignedApplicationName    string                     `json:"assigned_application_name" yaml:"assigned_application_name"`
+
+	// undecodable is set when the core sent this provider with a value of
+	// a type the outpost does not know (providers_decode.go); validation
+	// then leaves the provider out, naming the field.
+	undecodable *ProviderError
 }
 
 // OpenIDConnectConfiguration is the provider's OIDC metadata as the core
@@ -111,7 +116,7 @@ type OpenIDConnectConfiguration struct {
 // RootConfig is GET /api/v3/root/config/ (spec §3.4).
 type RootConfig struct {
 	ErrorReporting       ErrorReporting `json:"error_reporting"`
-	Capabilities         []string       `json:"capabilities"`
+	Capabilities         OpenStrings    `json:"capabilities"`
 	CacheTimeout         int            `json:"cache_timeout"`
 	CacheTimeoutFlows    int            `json:"cache_timeout_flows"`
 	CacheTimeoutPolicies int            `json:"cache_timeout_policies"`

@@ -11,23 +11,6 @@ import (
 // requests and headers the client likes, past every check of the outpost.
 var DefaultAllowedUpgrades = []string{"websocket"}
 
-// ParseUpgradeList reads an allowed-upgrades list: protocol tokens
-// separated by commas ("websocket, SPDY/3.1"). "" and "none" allow none.
-func ParseUpgradeList(s string) ([]string, error) {
-	out := []string{}
-	if t := strings.TrimSpace(s); t == "" || strings.EqualFold(t, "none") {
-		return out, nil
-	}
-	for _, p := range strings.Split(s, ",") {
-		p = strings.TrimSpace(p)
-		if err := CheckUpgradeProtocol(p); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
 // CheckUpgradeProtocol says why p cannot name an Upgrade protocol (RFC 9110
 // §7.8: a token, optionally "/" and a version token), or nil.
 func CheckUpgradeProtocol(p string) error {

@@ -5,39 +5,11 @@ import (
 	"testing"
 )
 
-// Which upgrades a proxy-mode provider allows: websocket unless the
-// environment (every provider) or the provider's allowed_upgrades (one
-// standalone provider) says otherwise; a malformed entry is an error
-// naming the variable, or the line and the field.
+// Which upgrades a standalone provider allows: the outpost's default
+// unless its allowed_upgrades says otherwise (the environment's part is
+// internal/config's TestAllowedUpgradesEnv); a malformed entry is an error
+// naming the line and the field.
 func TestAllowedUpgradesSettings(t *testing.T) {
-	lookup := func(m map[string]string) func(string) (string, bool) {
-		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-	}
-	for _, tc := range []struct{ value, want string }{
-		{"", "websocket"}, // unset
-		{"websocket, SPDY/3.1", "websocket|SPDY/3.1"},
-		{"none", ""},
-		{"NONE", ""},
-	} {
-		m := map[string]string{}
-		if tc.value != "" {
-			m["OUTPOST_PROXY__ALLOWED_UPGRADES"] = tc.value
-		}
-		env, err := LoadEnv(lookup(m), false)
-		if err != nil {
-			t.Fatalf("%q: %v", tc.value, err)
-		}
-		if got := strings.Join(env.AllowedUpgrades, "|"); got != tc.want {
-			t.Errorf("OUTPOST_PROXY__ALLOWED_UPGRADES=%q read as %q, want %q", tc.value, got, tc.want)
-		}
-	}
-	for _, bad := range []string{"web socket", "websocket,", "h2c/", "a;b"} {
-		_, err := LoadEnv(lookup(map[string]string{"OUTPOST_PROXY__ALLOWED_UPGRADES": bad}), false)
-		if err == nil || !strings.Contains(err.Error(), "OUTPOST_PROXY__ALLOWED_UPGRADES") {
-			t.Errorf("%q: %v, want an error naming the variable", bad, err)
-		}
-	}
-
 	dir := t.TempDir()
 	writeFile(t, dir+"/am.secret", "x")
 	withUpgrades := func(list string) string {

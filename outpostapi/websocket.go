@@ -134,10 +134,10 @@ type controlChannel struct {
 	connected bool // owned by the run goroutine
 }
 
-func newControlChannel(env Env, pk string, opts CoreOptions, log *slog.Logger) *controlChannel {
+func newControlChannel(core CoreEndpoint, pk string, opts CoreOptions, log *slog.Logger) *controlChannel {
 	return &controlChannel{
-		host:         env.Host,
-		token:        env.Token,
+		host:         core.Host,
+		token:        core.Token,
 		userAgent:    UserAgent(opts.Version, opts.BuildHash),
 		outpostPK:    pk,
 		instanceUUID: opts.InstanceUUID,
@@ -148,7 +148,7 @@ func newControlChannel(env Env, pk string, opts CoreOptions, log *slog.Logger) *
 			Proxy:            http.ProxyFromEnvironment,
 			HandshakeTimeout: opts.HandshakeTimeout,
 			NetDialContext:   (&net.Dialer{Timeout: opts.HandshakeTimeout, KeepAlive: 30 * time.Second}).DialContext,
-			TLSClientConfig:  &tls.Config{InsecureSkipVerify: env.Insecure, MinVersion: tls.VersionTLS12}, //nolint:gosec // AUTHENTIK_INSECURE asks for it
+			TLSClientConfig:  &tls.Config{InsecureSkipVerify: core.Insecure, MinVersion: tls.VersionTLS12}, //nolint:gosec // AUTHENTIK_INSECURE asks for it
 		},
 		onConnection: func(bool) {},
 		onUp:         func() {},

@@ -67,11 +67,11 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		return nil, &outpostapi.ProviderError{Provider: p.Name, Field: field, Err: err.Error()}
 	}
 	lifetime := sessionLifetime(p)
-	sc, err := sh.codecs.codec(cookieOptions(p, "", lifetime))
+	sc, err := sh.codecs.Get(cookieOptions(p, "", lifetime), session.NewCodec)
 	if err != nil {
 		return fail("cookie_secret", err)
 	}
-	lc, err := sh.codecs.codec(cookieOptions(p, sc.PlainName()+"_login", loginWindow))
+	lc, err := sh.codecs.Get(cookieOptions(p, sc.PlainName()+"_login", loginWindow), session.NewCodec)
 	if err != nil {
 		return fail("cookie_secret", err)
 	}

@@ -12,13 +12,14 @@ import (
 )
 
 // Credential cache windows: a good credential is trusted again without
-// asking the provider for at most positiveTTL (and never past its expiry),
-// so a revoked token stops working within that window; a refused one is
-// remembered for negativeTTL, so repeating it costs the provider nothing.
+// asking the provider for at most MaxCredentialCacheTTL (also the default;
+// never past its expiry), so a revoked token stops working within that
+// window; a refused one is remembered for negativeTTL, so repeating it
+// costs the provider nothing.
 const (
-	positiveTTL       = 60 * time.Second
-	negativeTTL       = 5 * time.Second
-	maxCachedOutcomes = 10_000
+	MaxCredentialCacheTTL = 60 * time.Second
+	negativeTTL           = 5 * time.Second
+	maxCachedOutcomes     = 10_000
 )
 
 // allJWTAlgorithms is every JWS algorithm, for reading a token's claims
@@ -47,8 +48,8 @@ type cachedOutcome struct {
 }
 
 func newCredentialCache(positive time.Duration) *credentialCache {
-	if positive <= 0 || positive > positiveTTL {
-		positive = positiveTTL
+	if positive <= 0 || positive > MaxCredentialCacheTTL {
+		positive = MaxCredentialCacheTTL
 	}
 	return &credentialCache{positive: positive, entries: map[[32]byte]cachedOutcome{}, now: time.Now}
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/outpost-dev/outpost/session"
 )
 
-// defaultMaxWebsocketsPerClient applies when Options leaves it at zero.
-const defaultMaxWebsocketsPerClient = 64
+// DefaultMaxWebsocketsPerClient applies when Options leaves it at zero.
+const DefaultMaxWebsocketsPerClient = 64
 
 // connLimiter caps concurrent long-lived connections (websockets) per client
 // IP (per /64 for IPv6, clientKey), so one client cannot hold every upstream connection open.
@@ -24,7 +24,7 @@ type connLimiter struct {
 
 func newConnLimiter(max int) *connLimiter {
 	if max <= 0 {
-		max = defaultMaxWebsocketsPerClient
+		max = DefaultMaxWebsocketsPerClient
 	}
 	return &connLimiter{max: max, n: map[netip.Addr]int{}}
 }

@@ -13,8 +13,8 @@ import (
 // Slow clients are still bounded by the header and idle timeouts, request
 // bodies by GuardBodies' idle deadline, connections by ConnLimit.
 const (
-	readHeaderTimeout = 5 * time.Second
-	idleTimeout       = 120 * time.Second
+	DefaultReadHeaderTimeout = 5 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
 )
 
 // NewHTTPServer wraps h in an http.Server with the outpost's timeouts and
@@ -28,8 +28,8 @@ func NewHTTPServer(h http.Handler) *http.Server {
 func NewHTTPServerWith(h http.Handler, bodyIdle time.Duration) *http.Server {
 	return &http.Server{
 		Handler:           GuardBodies(h, bodyIdle),
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
 		MaxHeaderBytes:    1 << 20,
 	}
 }

@@ -190,7 +190,7 @@ func (a *application) verifyTokens(ctx context.Context, eps *endpoints, tok *oau
 	if idRaw != "" {
 		t, err := eps.verifier.Verify(ctx, idRaw)
 		if err != nil {
-			return nil, fmt.Errorf("id_token: %w", err)
+			return nil, fmt.Errorf("id_token: %w", explainCoreIssuer(err, idRaw, eps.coreIssuer))
 		}
 		idTok = t
 	}
@@ -198,7 +198,7 @@ func (a *application) verifyTokens(ctx context.Context, eps *endpoints, tok *oau
 	if eps.accessTokenClaims {
 		t, err := eps.verifier.Verify(ctx, tok.AccessToken)
 		if err != nil {
-			return nil, fmt.Errorf("access_token: %w", err)
+			return nil, fmt.Errorf("access_token: %w", explainCoreIssuer(err, tok.AccessToken, eps.coreIssuer))
 		}
 		primary, raw = t, tok.AccessToken
 	}

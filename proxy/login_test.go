@@ -309,14 +309,12 @@ users:
 	coreDone := make(chan error, 1)
 	go func() { coreDone <- core.Serve(ctx, coreLn) }()
 
-	env, err := outpostapi.LoadEnv(func(k string) (string, bool) {
-		v, ok := map[string]string{"AUTHENTIK_HOST": st.core + "/", "AUTHENTIK_TOKEN": st.token}[k]
-		return v, ok
-	}, true)
+	hostURL, err := url.Parse(st.core + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := outpostapi.NewClient(env, "0.1.0", "")
+	coreAt := outpostapi.CoreEndpoint{Host: hostURL, Token: st.token}
+	events := outpostapi.NewClient(coreAt, "0.1.0", "")
 	st.store = o.store
 	if st.store == nil {
 		st.store = session.NewMemoryStore(session.MemoryOptions{})
@@ -357,7 +355,7 @@ users:
 	var once sync.Once
 	srcDone := make(chan error, 1)
 	go func() {
-		srcDone <- outpostapi.NewCoreSource(env, outpostapi.CoreOptions{Logger: log, Version: "0.1.0"}).Run(ctx, outpostapi.Handlers{
+		srcDone <- outpostapi.NewCoreSource(coreAt, outpostapi.CoreOptions{Logger: log, Version: "0.1.0"}).Run(ctx, outpostapi.Handlers{
 			OnSnapshot: func(s *outpostapi.Snapshot) {
 				for _, srv := range servers {
 					if failed := srv.Update(s); len(failed) > 0 {

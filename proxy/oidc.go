@@ -34,6 +34,9 @@ type endpoints struct {
 	// claims and is what the reference verifies (spec §7.5); a standalone
 	// issuer's access token may be opaque, so there the id_token counts.
 	accessTokenClaims bool
+	// coreIssuer is the iss a core provider's tokens must carry (from its
+	// oidc_configuration), to explain a mismatch; "" for standalone.
+	coreIssuer string
 	// userinfo, for standalone issuers, reads the claims many issuers keep
 	// out of the id_token (profile, email, groups).
 	userinfo *oidc.Provider
@@ -188,6 +191,7 @@ func (c *oidcClient) coreEndpoints(browser *url.URL) (*endpoints, error) {
 		jwks:              cfg.JWKSURI,
 		introspection:     cfg.IntrospectionEndpoint,
 		accessTokenClaims: true,
+		coreIssuer:        issuer,
 	}, nil
 }
 

@@ -11,12 +11,12 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/outpost-dev/outpost/internal/reuse"
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/session"
@@ -42,9 +42,6 @@ type Server struct {
 	// redirectURIs are the redirect URIs logged per provider name
 	// (announceRedirectURIs); guarded by updating.
 	redirectURIs map[string]string
-	// leftOut is the last Update's failures (under updating), so each is
-	// logged once.
-	leftOut []outpostapi.ProviderError
 }
 
 // shared is what every application uses and outlives snapshots: upstream
@@ -67,7 +64,10 @@ type shared struct {
 	// events limits configuration_error events per provider and cause.
 	events *eventLimiter
 	// codecs are the cookie codecs, kept while their options stay.
-	codecs *codecCache
+	// Deriving a codec's keys (two HKDFs and an AES key schedule) costs
+	// about 10 µs, and every provider has two: most of the time a
+	// 1,000-provider refresh spent building the data plane (issue 10).
+	codecs *reuse.Cache[session.CookieOptions, *session.Codec]
 	// additional are the additionalHeaders names per provider.
 	additional *additionalRegistry
 	// discoveries run the standalone providers' OIDC discovery.
@@ -89,7 +89,7 @@ type Options struct {
 	// (AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS). Empty: nobody's.
 	TrustedProxies []netip.Prefix
 	// MaxWebsocketsPerClient caps concurrent websocket upgrades per client
-	// IP (default 64).
+	// IP (default DefaultMaxWebsocketsPerClient).
 	MaxWebsocketsPerClient int
 	// AllowedUpgrades are the protocols a proxy-mode client may upgrade to
 	// where the provider sets none (OUTPOST_PROXY__ALLOWED_UPGRADES); nil:
@@ -102,13 +102,14 @@ type Options struct {
 	Metrics *metrics.Proxy
 	// CredentialCacheTTL is how long a verified bearer token or app
 	// password is trusted without asking the provider again: at most (and
-	// by default) 60 s, never past the token's expiry.
+	// by default) MaxCredentialCacheTTL, never past the token's expiry.
 	CredentialCacheTTL time.Duration
 	// AdditionalHeaders are header names additionalHeaders attributes set
 	// (OUTPOST_AUTH__ADDITIONAL_HEADERS): never passed from a client.
 	AdditionalHeaders []string
 	// CredentialFailuresPerMinute is each client IP's budget of refused
-	// Bearer/Basic credentials (default 30): past it, 429.
+	// Bearer/Basic credentials (default DefaultCredentialFailuresPerMinute):
+	// past it, 429.
 	CredentialFailuresPerMinute int
 	// BackchannelLogoutsPerMinute is each client IP's budget of requests
 	// to the back-channel logout endpoint, refused ones included (default
@@ -158,7 +159,7 @@ func New(opts Options) *Server {
 		logouts:     newFailureLimiter(cmp.Or(opts.BackchannelLogoutsPerMinute, DefaultBackchannelLogoutsPerMinute)),
 		keyRefresh:  defaultKeyRefreshInterval,
 		events:      new(eventLimiter),
-		codecs:      new(codecCache),
+		codecs:      new(reuse.Cache[session.CookieOptions, *session.Codec]),
 		additional:  newAdditionalRegistry(opts.AdditionalHeaders),
 		discoveries: newDiscoveries(opts.Log, opts.Metrics),
 	}}
@@ -169,12 +170,12 @@ func New(opts Options) *Server {
 func (s *Server) Close() { s.shared.discoveries.close() }
 
 // Update builds the data plane for snap and puts it in force. A provider
-// that cannot be built is left out and reported; the rest serve.
+// that cannot be built is left out and returned, for the caller to log
+// with the providers snap itself rejected; the rest serve.
 func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 	s.updating.Lock()
 	defer s.updating.Unlock()
-	s.shared.codecs.begin()
-	defer s.shared.codecs.done()
+	defer s.shared.codecs.Rotate()
 	apps := make(map[*outpostapi.Provider]*application, len(snap.Providers))
 	st := &state{snap: snap, other: s.opts.Metrics.Host(snap.Outpost.Name, metrics.OtherHost),
 		apps: make(map[string]*application, len(snap.Providers)), leftOut: map[string]string{},
@@ -188,10 +189,6 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 			st.leftOut[p.Name] = "left out of the data plane: " + perr.Field + ": " + perr.Err
 			if p.ExternalURL != nil {
 				st.leftOutHosts[strings.ToLower(p.ExternalURL.Host)] = *perr
-			}
-			// Once per cause: a core refresh builds the same provider again.
-			if !slices.Contains(s.leftOut, *perr) {
-				s.log.Error("provider left out", "provider", p.Name, "field", perr.Field, "error", perr.Err)
 			}
 			continue
 		}
@@ -214,7 +211,6 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 	s.current.Store(st)
 	s.announceRedirectURIs(apps)
 	s.refreshFailed.Store(nil)
-	s.leftOut = failed
 	return failed
 }
 

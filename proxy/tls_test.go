@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -477,14 +478,11 @@ certificates:
 	go func() { coreDone <- core.Serve(ctx, coreLn) }()
 
 	o := startTLSOutpost(t, nil, nil)
-	env, err := outpostapi.LoadEnv(func(k string) (string, bool) {
-		v, ok := map[string]string{"AUTHENTIK_HOST": "http://" + coreLn.Addr().String() + "/", "AUTHENTIK_TOKEN": token}[k]
-		return v, ok
-	}, true)
+	coreURL, err := url.Parse("http://" + coreLn.Addr().String() + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := outpostapi.NewCoreSource(env, outpostapi.CoreOptions{
+	src := outpostapi.NewCoreSource(outpostapi.CoreEndpoint{Host: coreURL, Token: token}, outpostapi.CoreOptions{
 		Logger: slog.New(slog.DiscardHandler), Version: "2026.2.2", TriggerDelayMax: 10 * time.Millisecond,
 	})
 	snaps := make(chan *outpostapi.Snapshot, 10)

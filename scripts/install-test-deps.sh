@@ -9,6 +9,7 @@ needed=(
   /usr/sbin/nginx:nginx   # auth_request in front of an app (proxy/forward_nginx_test.go)
   caddy:caddy             # forward_auth in front of an app (proxy/forward_caddy_test.go)
   redis-server:redis-server   # shared sessions (session, proxy and cmd/outpost Redis tests)
+  /usr/lib/postgresql/*/bin/postgres:postgresql   # shared sessions (internal/pgtest: session, proxy, outpostapi and cmd/outpost PostgreSQL tests)
   prometheus:prometheus   # scrapes the outpost; promtool checks the shipped rules (cmd/outpost/prometheus_test.go)
   node:nodejs             # runs npm's oidc-provider, a third-party issuer (proxy/oidcprovider_test.go)
   npm:npm                 # installs it (below)
@@ -17,6 +18,12 @@ needed=(
 missing=()
 for entry in "${needed[@]}"; do
   cmd=${entry%%:*} pkg=${entry#*:}
+  # A pattern (Debian keeps PostgreSQL's binaries per major version, off
+  # PATH) counts when some file matches it.
+  if [[ $cmd == *'*'* ]]; then
+    compgen -G "$cmd" >/dev/null || missing+=("$pkg")
+    continue
+  fi
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -2,14 +2,11 @@ package session
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -73,19 +70,9 @@ type RedisStore struct {
 	opts   RedisOptions
 	client *redis.Client
 	prefix string
-	origin string // this store's name in pub/sub messages
-	log    *slog.Logger
-
-	cache   *readCache
-	revoked revokeHub
-
-	// subscription health: the cache is used only while it is fresh.
-	subUp     atomic.Bool
-	lastHeard atomic.Int64 // unix nanos
-	feed      feedState
-
-	// pending are revocations Redis did not confirm, retried meanwhile.
-	pending pendingRevocations
+	// shared: the read cache and its subscription's health, watchers,
+	// pending revocations and the deletions (shared.go).
+	shared
 
 	ps     *redis.PubSub
 	ctx    context.Context
@@ -114,22 +101,16 @@ func NewRedisStore(opts RedisOptions) (*RedisStore, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &RedisStore{
 		opts:   opts,
 		client: redis.NewClient(opts.Client),
 		prefix: opts.Prefix,
-		origin: hex.EncodeToString(b),
-		log:    opts.Log,
 		ctx:    ctx,
 		cancel: cancel,
 	}
-	if opts.CacheSize > 0 {
-		s.cache = newReadCache(opts.CacheSize, opts.CacheTTL)
-	}
-	s.pending.init(opts.PendingRevocations, opts.RevocationRetryFor)
+	s.shared.init("redis", opts.Log, opts.CacheSize, opts.CacheTTL, opts.PendingRevocations, opts.RevocationRetryFor)
+	s.remove = s.removeKeys
 	s.ps = s.client.Subscribe(ctx, s.channel())
 	s.wg.Add(2)
 	go s.subscribe()
@@ -150,52 +131,21 @@ func (s *RedisStore) fail(op string, err error) error {
 	return fmt.Errorf("session store (redis) %s: %w", op, err)
 }
 
-func (s *RedisStore) cacheUsable(ctx context.Context) bool {
-	if s.cache == nil || cacheBypassed(ctx) || !s.subUp.Load() {
-		return false
-	}
-	return time.Since(time.Unix(0, s.lastHeard.Load())) < subscriptionFresh
-}
-
 func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
-	now := s.opts.Now()
-	useCache := s.cacheUsable(ctx)
-	var gen uint64
-	if useCache {
-		// An expired copy may have been extended by a refresh elsewhere:
-		// only Redis can say.
-		if c, ok := s.cache.get(id, time.Now()); ok && !c.Expired(now) {
-			if s.pending.refuses(c) {
-				return nil, ErrNotFound
-			}
-			return c, nil // read-only (Store.Get)
+	return s.get(ctx, id, s.opts.Now(), func(ctx context.Context) ([]byte, error) {
+		raw, err := s.client.HGet(ctx, s.sessionKey(id), "d").Bytes()
+		if errors.Is(err, redis.Nil) {
+			return nil, nil
 		}
-		gen = s.cache.generation()
-	}
-	raw, err := s.client.HGet(ctx, s.sessionKey(id), "d").Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, s.fail("get", err)
-	}
-	sess, err := decodeStoredSession(raw)
-	if err != nil {
-		// Not ours or damaged: it cannot authenticate anyone.
-		s.log.Warn("unreadable session in redis", "error", err)
-		return nil, ErrNotFound
-	}
-	if sess.Expired(now) || s.pending.refuses(sess) {
-		return nil, ErrNotFound
-	}
-	if useCache {
-		s.cache.put(id, sess, gen, time.Now())
-	}
-	return sess, nil
+		if err != nil {
+			return nil, s.fail("get", err)
+		}
+		return raw, nil
+	})
 }
 
 // saveScript replaces a session and its index entries atomically.
-// KEYS[1] session hash. ARGV: prefix, id, json, sid, sub, expiresAt ms,
+// KEYS[1] session hash. ARGV: prefix, id, record, sid, sub, expiresAt ms,
 // now ms, origin, provider, and "1" to write only over a session that
 // still exists (SaveIfExists: then -1 means it was gone, nothing written).
 // Each index set it adds to is pruned of ids whose session is gone
@@ -263,11 +213,7 @@ func (s *RedisStore) save(ctx context.Context, sess *Session, mustExist bool) (b
 	}
 	res, err := saveScript.Run(ctx, s.client, []string{s.sessionKey(sess.ID)},
 		s.prefix, sess.ID, raw, sess.SID, sess.Sub, sess.ExpiresAt.UnixMilli(), s.opts.Now().UnixMilli(), s.origin, sess.Provider, cond).Int()
-	// After the write: a read that began before it cannot cache the old
-	// version (the generation moved on).
-	if s.cache != nil {
-		s.cache.invalidate([]string{sess.ID})
-	}
+	s.saved(sess.ID)
 	if err != nil {
 		return false, s.fail("save", err)
 	}
@@ -329,57 +275,21 @@ end
 return {scan[1], removed}
 `)
 
-// The deletions below go through revoke: one Redis does not confirm is
-// refused here and retried until it does (redis_pending.go).
-
-func (s *RedisStore) Delete(ctx context.Context, id string) error {
-	_, err := s.revoke(ctx, revocation{id: id}, func(ctx context.Context) (int, error) {
-		removed, err := deleteScript.Run(ctx, s.client, []string{}, s.prefix, s.origin, id).StringSlice()
+// removeKeys implements shared.remove: one session by its id, or those in
+// an index set.
+func (s *RedisStore) removeKeys(ctx context.Context, op string, r revocation) (int, error) {
+	switch {
+	case r.id != "":
+		removed, err := deleteScript.Run(ctx, s.client, []string{}, s.prefix, s.origin, r.id).StringSlice()
 		if err != nil {
-			return 0, s.fail("delete", err)
+			return 0, s.fail(op, err)
 		}
 		s.removed(removed)
 		return len(removed), nil
-	})
-	return err
-}
-
-func (s *RedisStore) DeleteBySID(ctx context.Context, sid string) (int, error) {
-	if sid == "" {
-		return 0, nil
+	case r.sid != "":
+		return s.deleteIndexed(ctx, op, s.prefix+"sid:"+r.sid, r.provider)
 	}
-	return s.revoke(ctx, revocation{sid: sid}, func(ctx context.Context) (int, error) {
-		return s.deleteIndexed(ctx, "delete_by_sid", s.prefix+"sid:"+sid, "")
-	})
-}
-
-func (s *RedisStore) DeleteBySub(ctx context.Context, sub string) (int, error) {
-	if sub == "" {
-		return 0, nil
-	}
-	return s.revoke(ctx, revocation{sub: sub}, func(ctx context.Context) (int, error) {
-		return s.deleteIndexed(ctx, "delete_by_sub", s.prefix+"sub:"+sub, "")
-	})
-}
-
-// DeleteBySIDFor implements ScopedDeleter.
-func (s *RedisStore) DeleteBySIDFor(ctx context.Context, provider, sid string) (int, error) {
-	if sid == "" || provider == "" {
-		return 0, nil
-	}
-	return s.revoke(ctx, revocation{sid: sid, provider: provider}, func(ctx context.Context) (int, error) {
-		return s.deleteIndexed(ctx, "delete_by_sid", s.prefix+"sid:"+sid, provider)
-	})
-}
-
-// DeleteBySubFor implements ScopedDeleter.
-func (s *RedisStore) DeleteBySubFor(ctx context.Context, provider, sub string) (int, error) {
-	if sub == "" || provider == "" {
-		return 0, nil
-	}
-	return s.revoke(ctx, revocation{sub: sub, provider: provider}, func(ctx context.Context) (int, error) {
-		return s.deleteIndexed(ctx, "delete_by_sub", s.prefix+"sub:"+sub, provider)
-	})
+	return s.deleteIndexed(ctx, op, s.prefix+"sub:"+r.sub, r.provider)
 }
 
 // deleteIndexed removes the sessions in index set key (only provider's
@@ -423,18 +333,6 @@ func parseChunk(res []any) (cursor string, removed []string, err error) {
 	return cursor, removed, nil
 }
 
-// removed drops deleted sessions from this replica's cache and tells its
-// watchers (the others hear it through pub/sub).
-func (s *RedisStore) removed(ids []string) {
-	if len(ids) == 0 {
-		return
-	}
-	if s.cache != nil {
-		s.cache.invalidate(ids)
-	}
-	s.revoked.fire(ids)
-}
-
 // lenScript counts the live entries of the expiry set, dropping at most
 // 1000 dead ones per call: the count never waits on a backlog.
 var lenScript = redis.NewScript(`
@@ -451,10 +349,6 @@ func (s *RedisStore) Len(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// OnRevoke implements RevocationWatcher: revocations here and, through
-// pub/sub, on every other replica sharing the Redis and prefix.
-func (s *RedisStore) OnRevoke(fn func(ids []string)) (stop func()) { return s.revoked.add(fn) }
-
 var unlockScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -463,44 +357,16 @@ return 0
 // Lock implements Locker across replicas (SET NX PX, released only by its
 // holder).
 func (s *RedisStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
-	if ttl <= 0 {
-		return nil, ErrLockTTL
-	}
 	k := s.prefix + "lock:" + key
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	token := hex.EncodeToString(b)
-	wait := 10 * time.Millisecond
-	for {
+	return s.pollLock(ctx, ttl, func(ctx context.Context, token string) (bool, error) {
 		ok, err := s.client.SetNX(ctx, k, token, ttl).Result()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, s.fail("lock", err)
+		if err != nil && ctx.Err() == nil {
+			return false, s.fail("lock", err)
 		}
-		if ok {
-			var once sync.Once
-			return func() {
-				once.Do(func() {
-					uctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-					defer cancel()
-					if err := unlockScript.Run(uctx, s.client, []string{k}, token).Err(); err != nil {
-						// It lapses by itself after ttl.
-						s.log.Warn("could not release a session lock", "error", err)
-					}
-				})
-			}, nil
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-		wait = min(wait*2, 100*time.Millisecond)
-	}
+		return ok, err
+	}, func(ctx context.Context, token string) error {
+		return unlockScript.Run(ctx, s.client, []string{k}, token).Err()
+	})
 }
 
 // FirstUse implements ReplayGuard across replicas.
@@ -588,25 +454,7 @@ func (s *RedisStore) subscribe() {
 	}
 }
 
-func (s *RedisStore) handle(payload string) {
-	f := strings.Fields(payload)
-	if len(f) < 3 || f[1] == s.origin {
-		return
-	}
-	ids := f[2:]
-	if s.cache != nil {
-		s.cache.invalidate(ids)
-	}
-	if f[0] == "r" {
-		s.revoked.fire(ids)
-	}
-}
-
 func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
 }
-
-// Subscribed reports whether the invalidation subscription is up and fresh,
-// that is whether the read cache is in use.
-func (s *RedisStore) Subscribed() bool { return s.cacheUsable(context.Background()) }

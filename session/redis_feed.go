@@ -16,28 +16,21 @@ type feedState struct {
 	hub feedHub
 }
 
-// OnFeed implements FeedWatcher.
-func (s *RedisStore) OnFeed(fn func(up bool)) (stop func()) { return s.feed.hub.add(fn) }
-
 // feedHeard: a subscribe confirmation, message or pong arrived.
-func (s *RedisStore) feedHeard() {
-	s.feed.mu.Lock()
-	was := s.feed.up
-	s.feed.up = true
-	s.feed.mu.Unlock()
-	if !was {
-		s.feed.hub.fire(true)
-	}
-}
+func (s *RedisStore) feedHeard() { s.feed.set(true) }
 
 // feedDown: the link failed, or has been quiet past subscriptionFresh.
-func (s *RedisStore) feedDown() {
-	s.feed.mu.Lock()
-	was := s.feed.up
-	s.feed.up = false
-	s.feed.mu.Unlock()
-	if was {
-		s.feed.hub.fire(false)
+func (s *RedisStore) feedDown() { s.feed.set(false) }
+
+// set records whether the link is heard from, and tells the OnFeed
+// callbacks when that changed.
+func (f *feedState) set(up bool) {
+	f.mu.Lock()
+	was := f.up
+	f.up = up
+	f.mu.Unlock()
+	if was != up {
+		f.hub.fire(up)
 	}
 }
 

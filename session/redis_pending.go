@@ -2,16 +2,18 @@ package session
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// A revocation Redis did not confirm (it was unreachable, or answered with
-// an error) must not be lost: the session would live on. It is remembered
-// here, this process refuses the sessions it names meanwhile, and it is
-// tried again with backoff until Redis confirms it, which then ends the
-// sessions everywhere (and tells the other replicas).
+// A revocation a shared store (Redis, PostgreSQL) did not confirm (it was
+// unreachable, or answered with an error) must not be lost: the session
+// would live on. It is remembered here, this process refuses the sessions
+// it names meanwhile, and it is tried again with backoff until the store
+// confirms it, which then ends the sessions everywhere (and tells the
+// other replicas).
 
 const (
 	defaultPendingRevocations = 10000
@@ -60,9 +62,13 @@ type pendingRevocations struct {
 	ttl   time.Duration
 	n     atomic.Int32 // len(items), read without the lock on every Get
 	wake  chan struct{}
+	// name is the store's, for logs ("redis"); log is its logger.
+	name string
+	log  *slog.Logger
 }
 
-func (p *pendingRevocations) init(max int, ttl time.Duration) {
+func (p *pendingRevocations) init(max int, ttl time.Duration, name string, log *slog.Logger) {
+	p.name, p.log = name, log
 	if max <= 0 {
 		max = defaultPendingRevocations
 	}
@@ -156,19 +162,19 @@ func (p *pendingRevocations) failed(r revocation, now time.Time) bool {
 	return true
 }
 
-// revoke runs a deletion; one Redis does not confirm is remembered, refused
-// here and retried. The caller still gets the error (a person signing out
-// is told, an identity provider asked to retry).
-func (s *RedisStore) revoke(ctx context.Context, r revocation, do func(context.Context) (int, error)) (int, error) {
+// revoke runs a deletion; one the store does not confirm is remembered,
+// refused here and retried. The caller still gets the error (a person
+// signing out is told, an identity provider asked to retry).
+func (p *pendingRevocations) revoke(ctx context.Context, r revocation, do func(context.Context) (int, error)) (int, error) {
 	n, err := do(ctx)
 	if err == nil {
-		s.pending.confirmed(r)
+		p.confirmed(r)
 		return n, nil
 	}
-	if s.pending.remember(r, do, time.Now()) {
-		s.log.Warn("revocation not confirmed by redis: refused here and retried until it is", "revocation", r.String(), "error", err)
+	if p.remember(r, do, time.Now()) {
+		p.log.Warn("revocation not confirmed by "+p.name+": refused here and retried until it is", "revocation", r.String(), "error", err)
 	} else {
-		s.log.Error("revocation not confirmed by redis, and too many are pending to retry this one", "revocation", r.String(), "error", err)
+		p.log.Error("revocation not confirmed by "+p.name+", and too many are pending to retry this one", "revocation", r.String(), "error", err)
 	}
 	return n, err
 }
@@ -176,24 +182,29 @@ func (s *RedisStore) revoke(ctx context.Context, r revocation, do func(context.C
 // retryPending tries the remembered revocations again until Close.
 func (s *RedisStore) retryPending() {
 	defer s.wg.Done()
+	s.pending.retry(s.ctx)
+}
+
+// retry tries the remembered revocations again until ctx ends.
+func (p *pendingRevocations) retry(ctx context.Context) {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
-		due, wait := s.pending.due(time.Now())
+		due, wait := p.due(time.Now())
 		for r, it := range due {
-			ctx, cancel := context.WithTimeout(s.ctx, pendingAttemptTimeout)
-			n, err := it.do(ctx)
+			actx, cancel := context.WithTimeout(ctx, pendingAttemptTimeout)
+			n, err := it.do(actx)
 			cancel()
-			if s.ctx.Err() != nil {
+			if ctx.Err() != nil {
 				return
 			}
 			if err == nil {
-				s.pending.confirmed(r)
-				s.log.Info("revocation confirmed by redis after a retry", "revocation", r.String(), "sessions_ended", n, "tries", it.tries+1)
+				p.confirmed(r)
+				p.log.Info("revocation confirmed by "+p.name+" after a retry", "revocation", r.String(), "sessions_ended", n, "tries", it.tries+1)
 				continue
 			}
-			if !s.pending.failed(r, time.Now()) {
-				s.log.Error("revocation never confirmed by redis: given up", "revocation", r.String(), "error", err, "tried_for", s.pending.ttl.String())
+			if !p.failed(r, time.Now()) {
+				p.log.Error("revocation never confirmed by "+p.name+": given up", "revocation", r.String(), "error", err, "tried_for", p.ttl.String())
 			}
 		}
 		if len(due) > 0 {
@@ -201,9 +212,9 @@ func (s *RedisStore) retryPending() {
 		}
 		t.Reset(wait)
 		select {
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			return
-		case <-s.pending.wake:
+		case <-p.wake:
 		case <-t.C:
 		}
 		if !t.Stop() {

@@ -47,9 +47,9 @@ type config struct {
 	self     string
 	outpost  string
 	repo     string
-	// outpostLog keeps the outpost's log in a file (default: /dev/null,
-	// since the access log of a load run is gigabytes).
-	outpostLog bool
+	// oldFloor adds the floor before issue 25 (a copy buffer allocated per
+	// request) to the proxy-mode scenarios.
+	oldFloor bool
 	// outpostEnv is extra environment for every outpost started.
 	outpostEnv []string
 }
@@ -81,7 +81,7 @@ func main() {
 	flag.IntVar(&cfg.sessions, "sessions", 1000000, "sessions for the session scale checks (0: skip them)")
 	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (default: all): proxy,bearer,redirect,websocket,forward,redis,providers")
 	flag.BoolVar(&cfg.scale, "scale", true, "run the scale checks")
-	flag.BoolVar(&cfg.outpostLog, "outpost-log", false, "keep the outpost's log in the work directory")
+	flag.BoolVar(&cfg.oldFloor, "old-floor", false, "also measure the old, handicapped floor (a copy buffer allocated per request) in proxy mode")
 	flag.Func("outpost-env", "NAME=VALUE for every outpost started (repeatable), e.g. GOGC=200", func(v string) error {
 		cfg.outpostEnv = append(cfg.outpostEnv, v)
 		return nil
@@ -120,8 +120,7 @@ func main() {
 	if out, err := build.CombinedOutput(); err != nil {
 		fatalf("building the outpost: %v\n%s", err, out)
 	}
-	printMachine(cfg)
-	run(cfg)
+	run(cfg, printMachine(cfg))
 	stopAll()
 }
 
@@ -141,7 +140,9 @@ func lookPath(p, pkg string, required bool) string {
 	return ""
 }
 
-func printMachine(cfg config) {
+// printMachine prints the machine and the load, and returns them in one
+// line for the summary table.
+func printMachine(cfg config) string {
 	model := "unknown CPU"
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
@@ -151,15 +152,23 @@ func printMachine(cfg config) {
 			}
 		}
 	}
-	load := ""
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		load = strings.Join(strings.Fields(string(b))[:3], " ")
-	}
 	wrkVersion, _ := exec.Command(cfg.wrk, "-v").CombinedOutput()
-	fmt.Printf("machine: %s, %d CPUs, %s; load average %s\n", model, runtime.NumCPU(), runtime.Version(), load)
-	fmt.Printf("load: %s, %d threads, %d connections, %d rounds of %s per side, alternating; medians\n",
-		strings.SplitN(strings.TrimSpace(string(wrkVersion)), " ", 3)[:2], cfg.threads, cfg.conns, cfg.rounds, cfg.duration)
+	wrkName := strings.Join(strings.SplitN(strings.TrimSpace(string(wrkVersion)), " ", 3)[:2], " ")
+	fmt.Printf("machine: %s, %d CPUs, %s; load average %s\n", model, runtime.NumCPU(), runtime.Version(), loadAverage())
+	fmt.Printf("load: %s, %d threads, %d connections, %d rounds of %s per target, order rotating; medians\n",
+		wrkName, cfg.threads, cfg.conns, cfg.rounds, cfg.duration)
 	fmt.Println("everything (load generator, proxies, upstream, core, nginx, redis) shares these CPUs: compare ratios, not absolute numbers")
+	return fmt.Sprintf("Measured %s: %s, %d CPUs, %s, %s -t%d -c%d, %d rounds of %s per target (order rotating), load average %s at the start",
+		time.Now().Format("2006-01-02"), model, runtime.NumCPU(), runtime.Version(), wrkName, cfg.threads, cfg.conns, cfg.rounds, cfg.duration, loadAverage())
+}
+
+// loadAverage is /proc/loadavg's 1, 5 and 15 minute figures.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
 // world is everything that runs during the load scenarios.
@@ -168,14 +177,20 @@ type world struct {
 	upstream, bare, core       *proc
 	redis                      *proc
 	upAddr, bareAddr, coreAddr string
-	outAddr, metricsAddr       string
+	// outpost serves the app at outAddr with its access log to a file;
+	// quiet is a second outpost serving the same site at quietAddr with
+	// the access log off (the core's log_level warning).
+	outAddr, metricsAddr        string
+	quietAddr, quietMetricsAddr string
+	outpost, quiet              *proc
 	// nginx protects the app with the outpost (the forward floors start
 	// their own, see forwardAuth).
 	nginx      *proc
 	ngxOutAddr string
 	redisAddr  string
 	coreFile   string
-	outpost    *proc
+	// reports are the load scenarios measured so far, for the summary.
+	reports []report
 }
 
 const (
@@ -183,20 +198,28 @@ const (
 	benchPassword    = "bench-password"
 	benchAppPassword = "bench-app-password"
 	outpostToken     = "bench-outpost-token-0123456789abcdef"
+	quietToken       = "bench-outpost-quiet-token-0123456789"
 )
 
-func run(cfg config) {
+// The outposts' access logs, as the reports name them.
+const (
+	logToFile = "to a file"
+	logOff    = "off (log_level warning)"
+)
+
+func run(cfg config, machine string) {
 	w := &world{cfg: cfg}
-	w.upAddr, w.bareAddr, w.coreAddr = freeAddr(), freeAddr(), freeAddr()
+	w.upAddr, w.coreAddr = freeAddr(), freeAddr()
 	w.outAddr, w.metricsAddr = freeAddr(), freeAddr()
+	w.quietAddr, w.quietMetricsAddr = freeAddr(), freeAddr()
 	w.ngxOutAddr = freeAddr()
-	w.upstream = start(cfg.dir, "upstream", nil, false, cfg.self, "upstream", "--listen", w.upAddr)
-	w.bare = start(cfg.dir, "bare", nil, false, cfg.self, "bare", "--listen", w.bareAddr, "--upstream", "http://"+w.upAddr)
+	w.upstream = start(cfg.dir, "upstream", nil, cfg.self, "upstream", "--listen", w.upAddr)
 	waitTCP(w.upstream, w.upAddr, 10*time.Second)
-	waitTCP(w.bare, w.bareAddr, 10*time.Second)
+	floor := w.startBare("bare")
+	w.bare, w.bareAddr = floor.proc, floor.addr
 	w.coreFile = filepath.Join(cfg.dir, "core.yaml")
 	writeCoreConfig(w, 0)
-	w.core = start(cfg.dir, "devcore", nil, false, cfg.outpost, "devcore", "--config", w.coreFile, "--listen", w.coreAddr)
+	w.core = start(cfg.dir, "devcore", nil, cfg.outpost, "devcore", "--config", w.coreFile, "--listen", w.coreAddr)
 	waitTCP(w.core, w.coreAddr, 20*time.Second)
 	if cfg.redis != "" {
 		w.redisAddr = freeAddr()
@@ -211,34 +234,25 @@ func run(cfg config) {
 	time.Sleep(2 * time.Second)
 	idle := rssMB(w.outpost.pid())
 	fmt.Printf("\nidle outpost after start-up (memory store, 2 providers): RSS %.1f MB (target < 20 MB)\n", idle)
+	w.startQuiet(nil)
 
-	printHeader()
-	site := "http://" + w.outAddr
-	floor := "http://" + w.bareAddr
-	var cookie string
-	if cfg.want("proxy") || cfg.want("websocket") || cfg.want("providers") {
-		cookie = signIn(site, benchUser, benchPassword)
+	signedIn := func(dial string) []string {
+		return []string{"Cookie: " + signInVia("http://"+w.outAddr, dial, benchUser, benchPassword), "Accept: text/html"}
 	}
 	if cfg.want("proxy") {
-		h := []string{"Cookie: " + cookie, "Accept: text/html"}
-		expect(site+"/", h, 200, "ok bench")
-		printRow(w.compareHTTP("proxy session (memory)", "bare", floor+"/", site+"/", h, procs{w.bare}, procs{w.outpost}))
+		w.proxyMode("proxy session (memory)", "/", signedIn, 200, "ok bench", true, "")
 	}
 	if cfg.want("bearer") {
 		tok := bearerToken("http://"+w.coreAddr, "app-client", benchUser, benchAppPassword)
 		h := []string{"Authorization: Bearer " + tok, "Accept: application/json"}
-		expect(site+"/api/v1/query", h, 200, "ok bench")
-		printRow(w.compareHTTP("bearer token", "bare", floor+"/api/v1/query", site+"/api/v1/query", h, procs{w.bare}, procs{w.outpost}))
+		w.proxyMode("bearer token", "/api/v1/query", func(string) []string { return h }, 200, "ok bench", true, "")
 	}
 	if cfg.want("redirect") {
-		h := []string{"Accept: text/html"}
-		expect(site+"/", h, 302, "")
-		r := w.compareHTTP("unauthenticated (302)", "bare", floor+"/", site+"/", h, procs{w.bare}, procs{w.outpost})
-		r.note = "outpost answers 302 itself; the floor proxies a 200"
-		printRow(r)
+		w.proxyMode("unauthenticated (302)", "/", func(string) []string { return []string{"Accept: text/html"} }, 302, "", false,
+			"the outpost answers 302 itself; the floor proxies a 200")
 	}
 	if cfg.want("websocket") {
-		printRow(w.compareWebsocket(cookie))
+		w.compareWebsocket(signIn("http://"+w.outAddr, benchUser, benchPassword))
 	}
 	if cfg.want("forward") && w.nginx != nil {
 		w.forwardAuth()
@@ -252,32 +266,44 @@ func run(cfg config) {
 				name = "proxy session (redis, no cache)"
 			}
 			w.startOutpost(env)
-			rc := signIn(site, benchUser, benchPassword)
-			h := []string{"Cookie: " + rc, "Accept: text/html"}
-			expect(site+"/", h, 200, "ok bench")
-			printRow(w.compareHTTP(name, "bare", floor+"/", site+"/", h, procs{w.bare}, procs{w.outpost}))
+			w.startQuiet(env)
+			w.proxyMode(name, "/", signedIn, 200, "ok bench", true, "")
 		}
 	}
+	w.quiet.stop()
+	machine += ", " + loadAverage() + " at the end of the load scenarios"
 	if cfg.scale && cfg.want("providers") {
 		w.providerSwap()
 	}
 	if cfg.scale && cfg.sessions > 0 && (len(cfg.only) == 0 || cfg.only["sessions"]) {
 		sessionScale(w)
 	}
+	printMarkdown(machine, w.reports)
 }
 
 // startOutpost (re)starts the outpost on its fixed address with extra env
-// and waits until its configuration is loaded.
+// and waits until its configuration is loaded. Its log (the access log at
+// level info) goes to a file, as deployed.
 func (w *world) startOutpost(env []string) {
-	if w.outpost != nil {
-		w.outpost.stop()
-	}
+	w.outpost.stop()
+	w.outpost = w.launchOutpost("outpost", outpostToken, w.outAddr, w.metricsAddr, env)
+}
+
+// startQuiet (re)starts the second outpost, whose access log is off: its
+// outpost in the devcore has log_level warning (the core's level wins over
+// AUTHENTIK_LOG_LEVEL, which says the same).
+func (w *world) startQuiet(env []string) {
+	w.quiet.stop()
+	w.quiet = w.launchOutpost("outpost-quiet", quietToken, w.quietAddr, w.quietMetricsAddr, append([]string{"AUTHENTIK_LOG_LEVEL=warning"}, env...))
+}
+
+func (w *world) launchOutpost(name, token, addr, metricsAddr string, env []string) *proc {
 	base := []string{
 		"AUTHENTIK_HOST=http://" + w.coreAddr + "/",
-		"AUTHENTIK_TOKEN=" + outpostToken,
-		"AUTHENTIK_LISTEN__HTTP=" + w.outAddr,
+		"AUTHENTIK_TOKEN=" + token,
+		"AUTHENTIK_LISTEN__HTTP=" + addr,
 		"AUTHENTIK_LISTEN__HTTPS=127.0.0.1:0",
-		"AUTHENTIK_LISTEN__METRICS=" + w.metricsAddr,
+		"AUTHENTIK_LISTEN__METRICS=" + metricsAddr,
 		// nginx reaches the outpost from 127.0.0.2 (proxy_bind); wrk from
 		// 127.0.0.1 is an untrusted client like any browser.
 		"AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS=127.0.0.2/32",
@@ -285,8 +311,73 @@ func (w *world) startOutpost(env []string) {
 		"OUTPOST_LISTEN__MAX_WEBSOCKETS_PER_CLIENT=" + fmt.Sprint(cmp.Or(w.cfg.conns*2, 128)),
 	}
 	base = append(base, w.cfg.outpostEnv...)
-	w.outpost = start(w.cfg.dir, "outpost", append(base, env...), !w.cfg.outpostLog, w.cfg.outpost, "serve")
-	waitHTTP(w.outpost, "http://"+w.metricsAddr+"/outpost.goauthentik.io/ready", http.StatusOK, 60*time.Second)
+	p := start(w.cfg.dir, name, append(base, env...), w.cfg.outpost, "serve")
+	waitHTTP(p, "http://"+metricsAddr+"/outpost.goauthentik.io/ready", http.StatusOK, 60*time.Second)
+	return p
+}
+
+// proxyMode measures one proxy-mode scenario in the same rounds: the floor
+// (a bare proxy), the identity ceiling (unless ceiling is false), the
+// outpost with its access log to a file and the outpost with it off.
+// headers(dial) are the headers of a client of the outpost served at dial
+// ("": the main one), which must answer status and body; the floors are
+// sent the main outpost's.
+func (w *world) proxyMode(name, path string, headers func(dial string) []string, status int, body string, ceiling bool, note string) {
+	site, quiet := "http://"+w.outAddr+path, "http://"+w.quietAddr+path
+	h := headers("")
+	hq := append(slices.Clip(headers(w.quietAddr)), "Host: "+w.outAddr)
+	expect(site, h, status, body)
+	expect(quiet, hq, status, body)
+	app := func(p *proc) procs { return procs{p, w.upstream} }
+	parts := []string{"proxy", "app"}
+	r := report{name: name, note: note}
+	floor := w.httpTarget("floor (bare proxy, pooled buffers)", "", "http://"+w.bareAddr+path, h, app(w.bare), parts)
+	targets := []target{floor}
+	if w.cfg.oldFloor {
+		old := w.startBare("bare-old", "--unpooled")
+		defer old.stop()
+		targets = append(targets, w.httpTarget("old floor (a copy buffer per request)", "", "http://"+old.addr+path, h, app(old.proc), parts))
+	}
+	if ceiling {
+		ceil, identity := w.startCeiling(name, h, hq)
+		defer ceil.stop()
+		r.identity = identity
+		expect("http://"+ceil.addr+path, h, status, body)
+		targets = append(targets, w.httpTarget("identity ceiling (bare + fixed identity)", "", "http://"+ceil.addr+path, h, app(ceil.proc), parts))
+	}
+	targets = append(targets,
+		w.httpTarget("outpost, log to a file", logToFile, site, h, app(w.outpost), parts),
+		w.httpTarget("outpost, log off", logOff, quiet, hq, app(w.quiet), parts))
+	ss := w.measure(targets...)
+	r.floor, ss = ss[0], ss[1:]
+	if w.cfg.oldFloor {
+		r.oldFloor, ss = ss[0], ss[1:]
+	}
+	if ceiling {
+		r.ceiling, ss = ss[0], ss[1:]
+	}
+	r.outposts = ss
+	w.add(r)
+}
+
+func (w *world) add(r report) {
+	r.print()
+	w.reports = append(w.reports, r)
+}
+
+// target is one side of a comparison: how to load it for a while, and the
+// processes a request passes (the first one's RSS is reported; an outpost
+// first has its log measured).
+type target struct {
+	label, access string
+	run           func(time.Duration) result
+	procs         procs
+	parts         []string
+}
+
+func (w *world) httpTarget(label, access, url string, headers []string, ps procs, parts []string) target {
+	return target{label: label, access: access, procs: ps, parts: parts,
+		run: func(d time.Duration) result { return runWrk(w.cfg, url, headers, d) }}
 }
 
 // procs are the processes whose CPU time a side of a comparison counts.
@@ -302,56 +393,53 @@ func (ps procs) cpuTime() (each []time.Duration, sum time.Duration) {
 	return each, sum
 }
 
-// compareHTTP runs the floor and the outpost in alternating rounds. CPU
-// time per request is the sum over each side's processes; peak RSS is the
-// first one's.
-func (w *world) compareHTTP(name, floorName, floorURL, outURL string, headers []string, floorProcs, outProcs procs) row {
-	m := w.measureHTTP(headers, target{floorURL, floorProcs}, target{outURL, outProcs})
-	return row{name: name, floorName: floorName, floor: m[0], outpost: m[1]}
-}
-
-// target is one side of a comparison: where wrk sends its requests, and
-// the processes a request passes (the first one's RSS is reported).
-type target struct {
-	url   string
-	procs procs
-}
-
-// measureHTTP drives each target with wrk, cfg.rounds times, and returns
-// each one's medians. The order rotates every round, and reverses every
+// measure drives each target cfg.rounds times and returns each one's
+// runs and medians. The order rotates every round, and reverses every
 // other, so that no target always runs first or always follows the same
-// one (with two targets: floor, outpost; then outpost, floor).
-func (w *world) measureHTTP(headers []string, targets ...target) []result {
+// one (with two targets: floor, outpost; then outpost, floor). An
+// outpost's log file is emptied before each run and its size read after.
+func (w *world) measure(targets ...target) []*series {
 	cfg := w.cfg
 	if cfg.warmup > 0 {
 		for _, t := range targets {
-			runWrk(cfg, t.url, headers, cfg.warmup)
+			t.run(cfg.warmup)
 		}
 	}
 	one := func(t target) result {
-		resetPeak(t.procs[0].pid())
+		p := t.procs[0]
+		if t.access != "" {
+			p.truncateLog()
+		}
+		resetPeak(p.pid())
 		each0, c0 := t.procs.cpuTime()
-		r := runWrk(cfg, t.url, headers, cfg.duration)
-		r.peakMB = peakMB(t.procs[0].pid())
+		r := t.run(cfg.duration)
+		r.peakMB = peakMB(p.pid())
 		each1, c1 := t.procs.cpuTime()
 		n := r.rps * cfg.duration.Seconds()
 		r.cpuPerReq = perOp(c1-c0, n)
 		for j := range each1 {
 			r.parts = append(r.parts, perOp(each1[j]-each0[j], n))
 		}
+		if t.access != "" && n > 0 {
+			time.Sleep(100 * time.Millisecond) // lines still in a buffer
+			r.logPerReq = float64(p.logSize()) / n
+			p.truncateLog()
+		}
 		return r
 	}
-	runs := make([][]result, len(targets))
+	out := make([]*series, len(targets))
+	for j, t := range targets {
+		out[j] = &series{label: t.label, access: t.access, parts: t.parts}
+	}
 	for i := range cfg.rounds {
 		for _, j := range roundOrder(len(targets), i) {
-			runs[j] = append(runs[j], one(targets[j]))
+			out[j].runs = append(out[j].runs, one(targets[j]))
 		}
 	}
-	medians := make([]result, len(targets))
-	for j, rs := range runs {
-		medians[j] = median(rs)
+	for _, s := range out {
+		s.med = median(s.runs)
 	}
-	return medians
+	return out
 }
 
 // roundOrder is the order of n targets in round i.
@@ -366,33 +454,18 @@ func roundOrder(n, i int) []int {
 	return order
 }
 
-func (w *world) compareWebsocket(cookie string) row {
-	cfg := w.cfg
+// compareWebsocket measures message round trips on open sockets through
+// the floor and the outpost (whose access log has one line a socket, not
+// a message: no second outpost).
+func (w *world) compareWebsocket(cookie string) {
 	hdr := http.Header{"Cookie": {cookie}}
-	floorURL, outURL := "ws://"+w.bareAddr+"/ws", "ws://"+w.outAddr+"/ws"
-	if cfg.warmup > 0 {
-		runWebsocket(cfg, floorURL, hdr, cfg.warmup)
-		runWebsocket(cfg, outURL, hdr, cfg.warmup)
+	ws := func(label, access, url string, p *proc) target {
+		return target{label: label, access: access, procs: procs{p},
+			run: func(d time.Duration) result { return runWebsocket(w.cfg, url, hdr, d) }}
 	}
-	var fs, os []result
-	for i := range cfg.rounds {
-		one := func(url string, p *proc) result {
-			resetPeak(p.pid())
-			c0 := cpuTime(p.pid())
-			r := runWebsocket(cfg, url, hdr, cfg.duration)
-			r.peakMB = peakMB(p.pid())
-			r.cpuPerReq = perOp(cpuTime(p.pid())-c0, r.rps*cfg.duration.Seconds())
-			return r
-		}
-		if i%2 == 0 {
-			fs = append(fs, one(floorURL, w.bare))
-			os = append(os, one(outURL, w.outpost))
-		} else {
-			os = append(os, one(outURL, w.outpost))
-			fs = append(fs, one(floorURL, w.bare))
-		}
-	}
-	return row{name: "websocket round trip", floorName: "bare", floor: median(fs), outpost: median(os), note: "messages/s on open sockets"}
+	ss := w.measure(ws("floor (bare proxy, pooled buffers)", "", "ws://"+w.bareAddr+"/ws", w.bare),
+		ws("outpost, log to a file", logToFile, "ws://"+w.outAddr+"/ws", w.outpost))
+	w.add(report{name: "websocket round trip", unit: "msg/s", floor: ss[0], outposts: ss[1:], note: "messages/s on open sockets"})
 }
 
 func perOp(cpu time.Duration, ops float64) time.Duration {

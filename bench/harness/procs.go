@@ -33,22 +33,19 @@ func freeAddr() string {
 	return ln.Addr().String()
 }
 
-// start runs name with args and env; its output goes to a file in dir
-// unless quiet, when it goes to /dev/null (the outpost's access log at a
-// hundred thousand lines a second would fill the disk and cost the harness
-// CPU to read).
-func start(dir, name string, env []string, quiet bool, bin string, args ...string) *proc {
+// start runs name with args and env; its output goes to a file in dir,
+// opened for appending as a log file is, so that the harness can empty it
+// between runs (truncateLog) while the process keeps writing.
+func start(dir, name string, env []string, bin string, args ...string) *proc {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	logPath := os.DevNull
-	if !quiet {
-		logPath = filepath.Join(dir, name+".log")
-	}
-	f, err := os.Create(logPath)
+	logPath := filepath.Join(dir, name+".log")
+	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
 	if err != nil {
 		fatalf("%s: %v", name, err)
 	}
+	defer f.Close() // the child has its own copy
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		fatalf("starting %s: %v", name, err)
@@ -84,6 +81,23 @@ func stopAll() {
 }
 
 func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+// logSize is how many bytes the process has written to its log since the
+// last truncateLog.
+func (p *proc) logSize() int64 {
+	fi, err := os.Stat(p.log)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// truncateLog empties the process's log; it goes on appending at the start.
+func (p *proc) truncateLog() {
+	if err := os.Truncate(p.log, 0); err != nil {
+		fatalf("%s: %v", p.name, err)
+	}
+}
 
 // waitHTTP polls url until it answers want, or fails after timeout.
 func waitHTTP(p *proc, url string, want int, timeout time.Duration) {

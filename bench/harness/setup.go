@@ -31,8 +31,9 @@ func hashOnce() {
 // extraHost is the external host of the i-th scale provider (1-based).
 func extraHost(i int) string { return fmt.Sprintf("p%04d.bench.test", i) }
 
-// writeCoreConfig writes the devcore's file: the app (proxy mode, on the
-// outpost's own address), fwd (forward_single behind nginx) and extra
+// writeCoreConfig writes the devcore's file: two outposts (the second with
+// its log off), the app (proxy mode, on the outpost's own address), fwd
+// (forward_single behind nginx) and, for the first outpost, extra
 // providers more, then the user. Rewriting it is a configuration change the
 // devcore pushes to the outpost (TRIGGER_UPDATE).
 func writeCoreConfig(w *world, extra int) {
@@ -45,13 +46,24 @@ func writeCoreConfig(w *world, extra int) {
 	fmt.Fprintf(&b, `admin_token: bench-admin-token-0123456789
 outposts:
   - pk: 7d3b9f5c-2a61-4e8e-9c1d-0b5a4f3e2d10
-    name: bench-outpost
+    name: bench-outpost-1
     token: %s
     refresh_interval_s: 3600
     config:
       log_level: info
       authentik_host: http://%s
     providers: [%s]
+  # The same outpost with its access log off (a second process: see
+  # startQuiet); a name of the same length, so that it sends the app
+  # headers of the same size.
+  - pk: 2c9e4b7a-5d18-4f3a-8e6b-3a0f1d2c4b95
+    name: bench-outpost-2
+    token: %s
+    refresh_interval_s: 3600
+    config:
+      log_level: warning
+      authentik_host: http://%s
+    providers: [app, fwd]
 providers:
   - name: app
     mode: proxy
@@ -71,7 +83,7 @@ providers:
     cookie_secret: fwd-cookie-secret-0123456789abcdef
     access_token_validity: 86400
     scopes_to_request: [openid, email, profile, entitlements, ak_proxy]
-`, outpostToken, w.coreAddr, strings.Join(names, ", "), w.outAddr, w.upAddr, w.ngxOutAddr, w.upAddr)
+`, outpostToken, w.coreAddr, strings.Join(names, ", "), quietToken, w.coreAddr, w.outAddr, w.upAddr, w.ngxOutAddr, w.upAddr)
 	for i := 1; i <= extra; i++ {
 		fmt.Fprintf(&b, `  - name: p%04d
     external_host: http://%s
@@ -79,7 +91,7 @@ providers:
     client_id: p%04d-client
     client_secret: p%04d-client-secret-0123456789abcdef0123456789
     cookie_secret: p%04d-cookie-secret-0123456789abcdef
-    skip_path_regex: |
+    skip_path_regex: |-
       ^/public/
 `, i, extraHost(i), w.upAddr, i, i, i)
 	}
@@ -111,7 +123,7 @@ func startRedis(cfg config, name, addr string) *proc {
 	port := addr[strings.LastIndexByte(addr, ':')+1:]
 	dir := filepath.Join(cfg.dir, name)
 	_ = os.MkdirAll(dir, 0o700)
-	p := start(cfg.dir, name, nil, false, cfg.redis, "--bind", "127.0.0.1", "--port", port, "--save", "",
+	p := start(cfg.dir, name, nil, cfg.redis, "--bind", "127.0.0.1", "--port", port, "--save", "",
 		"--appendonly", "no", "--dir", dir, "--protected-mode", "no")
 	waitTCP(p, addr, 10*time.Second)
 	return p
@@ -168,7 +180,7 @@ http {
 	if out, err := exec.Command(cfg.nginx, "-t", "-p", dir, "-c", path).CombinedOutput(); err != nil {
 		fatalf("nginx -t: %v\n%s", err, out)
 	}
-	p := start(cfg.dir, name, nil, false, cfg.nginx, "-p", dir, "-c", path)
+	p := start(cfg.dir, name, nil, cfg.nginx, "-p", dir, "-c", path)
 	waitTCP(p, addr, 10*time.Second)
 	return p
 }

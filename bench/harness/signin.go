@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -13,10 +15,22 @@ import (
 )
 
 // browserClient keeps cookies, follows redirects and asks for pages as a
-// browser does (Accept: text/html).
-func browserClient() *http.Client {
+// browser does (Accept: text/html). With dial set, connections to host go
+// to dial instead (as curl --resolve does): a second outpost serving the
+// same site on another address.
+func browserClient(host, dial string) *http.Client {
 	jar, _ := cookiejar.New(nil)
-	return &http.Client{Jar: jar, Timeout: 20 * time.Second}
+	c := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+	if dial != "" {
+		d := &net.Dialer{Timeout: 10 * time.Second}
+		c.Transport = &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if addr == host {
+				addr = dial
+			}
+			return d.DialContext(ctx, network, addr)
+		}}
+	}
+	return c
 }
 
 var (
@@ -37,8 +51,15 @@ func getPage(c *http.Client, u string) *http.Response {
 // signIn loads site (through the outpost or nginx), fills the devcore's
 // login form, and returns the Cookie header value a signed-in browser sends
 // to site afterwards.
-func signIn(site, user, password string) string {
-	c := browserClient()
+func signIn(site, user, password string) string { return signInVia(site, "", user, password) }
+
+// signInVia signs in at site served from the address dial ("": site's own).
+func signInVia(site, dial, user, password string) string {
+	u, err := url.Parse(site)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	c := browserClient(u.Host, dial)
 	resp := getPage(c, site+"/")
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -63,7 +84,6 @@ func signIn(site, user, password string) string {
 	if out.StatusCode != 200 || !strings.HasPrefix(string(got), "ok "+user) {
 		fatalf("sign-in at %s ended with %d at %s: %.300s", site, out.StatusCode, out.Request.URL, got)
 	}
-	u, _ := url.Parse(site)
 	var parts []string
 	for _, ck := range c.Jar.Cookies(u) {
 		parts = append(parts, ck.Name+"="+ck.Value)
@@ -92,9 +112,10 @@ func bearerToken(core, clientID, user, appPassword string) string {
 	return tok.AccessToken
 }
 
-// expect makes one request as the load generator will and checks the
-// answer, so a scenario never measures the wrong thing fast.
-func expect(u string, headers []string, status int, bodyPrefix string) {
+// fetch makes one request as the load generator will (headers as wrk's
+// -H, Host included) and returns the status and body; it does not follow
+// redirects.
+func fetch(u string, headers []string) (int, []byte) {
 	req, _ := http.NewRequest("GET", u, nil)
 	for _, h := range headers {
 		name, value, _ := strings.Cut(h, ": ")
@@ -104,14 +125,20 @@ func expect(u string, headers []string, status int, bodyPrefix string) {
 		}
 		req.Header.Set(name, value)
 	}
-	c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.Do(req)
+	resp, err := noRedirect.Do(req)
 	if err != nil {
-		fatalf("check %s: %v", u, err)
+		fatalf("GET %s: %v", u, err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != status || !strings.HasPrefix(string(body), bodyPrefix) {
-		fatalf("check %s: want %d %q, got %d %.200q", u, status, bodyPrefix, resp.StatusCode, body)
+	return resp.StatusCode, body
+}
+
+// expect makes one request as the load generator will and checks the
+// answer, so a scenario never measures the wrong thing fast.
+func expect(u string, headers []string, status int, bodyPrefix string) {
+	got, body := fetch(u, headers)
+	if got != status || !strings.HasPrefix(string(body), bodyPrefix) {
+		fatalf("check %s: want %d %q, got %d %.200q", u, status, bodyPrefix, got, body)
 	}
 }

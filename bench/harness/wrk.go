@@ -23,6 +23,9 @@ type result struct {
 	// processes counted, it is their sum, and parts is each one's.
 	cpuPerReq time.Duration
 	parts     []time.Duration
+	// logPerReq is the bytes per request the outpost wrote to its log
+	// file during the run (outposts only).
+	logPerReq float64
 }
 
 var (
@@ -97,11 +100,7 @@ func median(rs []result) result {
 		for i, r := range rs {
 			v[i] = f(r)
 		}
-		sort.Float64s(v)
-		if len(v)%2 == 1 {
-			return v[len(v)/2]
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+		return medianOf(v)
 	}
 	var out result
 	out.rps = pick(func(r result) float64 { return r.rps })
@@ -109,6 +108,7 @@ func median(rs []result) result {
 	out.p99 = time.Duration(pick(func(r result) float64 { return float64(r.p99) }))
 	out.peakMB = pick(func(r result) float64 { return r.peakMB })
 	out.cpuPerReq = time.Duration(pick(func(r result) float64 { return float64(r.cpuPerReq) }))
+	out.logPerReq = pick(func(r result) float64 { return r.logPerReq })
 	for i := range rs[0].parts {
 		out.parts = append(out.parts, time.Duration(pick(func(r result) float64 { return float64(r.parts[i]) })))
 	}
@@ -123,41 +123,16 @@ func median(rs []result) result {
 	return out
 }
 
-// row is one scenario's line of the report.
-type row struct {
-	name, floorName string
-	floor, outpost  result
-	unit            string // "req/s" or "msg/s"
-	note            string
-}
-
-func printHeader() {
-	fmt.Printf("\n%-31s %-8s %9s %8s %8s %7s %6s %4s | %9s %8s %8s %7s %6s %4s | %6s %8s %7s\n",
-		"scenario", "floor", "floor/s", "p50", "p99", "peakMB", "cpu/r", "err", "outpost/s", "p50", "p99", "peakMB", "cpu/r", "err", "ratio", "+p99", "+cpu/r")
-	fmt.Println(strings.Repeat("-", 160))
-}
-
-func printRow(r row) {
-	ratio := 0.0
-	if r.floor.rps > 0 {
-		ratio = r.outpost.rps / r.floor.rps
+// medianOf sorts v and returns its median (0 if empty).
+func medianOf(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
 	}
-	fmt.Printf("%-31s %-8s %9.0f %8s %8s %7.1f %6s %4d | %9.0f %8s %8s %7.1f %6s %4d | %5.1f%% %8s %7s",
-		r.name, r.floorName, r.floor.rps, fmtDur(r.floor.p50), fmtDur(r.floor.p99), r.floor.peakMB, fmtDur(r.floor.cpuPerReq), r.floor.errors,
-		r.outpost.rps, fmtDur(r.outpost.p50), fmtDur(r.outpost.p99), r.outpost.peakMB, fmtDur(r.outpost.cpuPerReq), r.outpost.errors,
-		100*ratio, fmtDur(r.outpost.p99-r.floor.p99), fmtDur(r.outpost.cpuPerReq-r.floor.cpuPerReq))
-	if r.note != "" {
-		fmt.Printf("  (%s)", r.note)
+	sort.Float64s(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
 	}
-	for _, side := range []struct {
-		name string
-		res  result
-	}{{"floor", r.floor}, {"outpost", r.outpost}} {
-		if side.res.errorKinds != "" {
-			fmt.Printf("  [%s errors: %s]", side.name, side.res.errorKinds)
-		}
-	}
-	fmt.Println()
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 func fmtDur(d time.Duration) string {

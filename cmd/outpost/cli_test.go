@@ -90,7 +90,7 @@ func TestEachCommandHasItsOwnHelp(t *testing.T) {
 	}{
 		{"serve", "usage: outpost serve [--config FILE]", "  --config string"},
 		{"demo", "usage: outpost demo [flags]", "  --listen string"},
-		{"devcore", "usage: outpost devcore --config FILE [--listen ADDR]", "  --config string"},
+		{"devcore", "usage: outpost devcore --config FILE [--listen ADDR] [--core-version VERSION]", "  --config string"},
 		{"whoami", "usage: outpost whoami [--listen ADDR]", "  --listen string"},
 		{"healthcheck", "usage: outpost healthcheck [URL | proxy]", ""},
 		{"version", "usage: outpost version", ""},
@@ -155,6 +155,7 @@ func TestUsageMistakesAreOneLineAndExit2(t *testing.T) {
 		{nil, []string{"serve", "--config", "x.yaml", "extra"}, `outpost serve: unexpected argument "extra" (outpost serve --help)`},
 		{nil, []string{"demo", "--nope"}, "outpost demo: flag provided but not defined: -nope (outpost demo --help lists the flags)"},
 		{nil, []string{"devcore"}, "outpost devcore: --config FILE is required (outpost devcore --help)"},
+		{nil, []string{"devcore", "--config", "core.yaml", "--core-version", "2026.9"}, `outpost devcore: --core-version "2026.9": want one of 2026.2, 2026.8, 2026.11`},
 		{nil, []string{"whoami", "--listen"}, "outpost whoami: flag needs an argument: -listen (outpost whoami --help lists the flags)"},
 		{nil, []string{"healthcheck", "--url", "x"}, "outpost healthcheck: flag provided but not defined: -url (outpost healthcheck --help lists the flags)"},
 		{nil, []string{"healthcheck", "http://a/", "http://b/"}, `outpost healthcheck: unexpected argument "http://b/" (outpost healthcheck --help)`},

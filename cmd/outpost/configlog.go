@@ -4,31 +4,47 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"log/slog"
+	"slices"
 
 	"github.com/outpost-dev/outpost/outpostapi"
 )
 
-// configInForce logs "configuration in force" once per configuration: a
-// core refresh that brings back the same providers every few minutes is a
-// debug line, not another info line that reads like a change. A YAML file
-// is only read again when it changed, so each of its snapshots is logged.
-type configInForce struct {
-	last [sha256.Size]byte
-	seen bool
+// configReport is the one place that tells the operator what configuration
+// is in force, whichever source it came from: the first one, each one that
+// replaces it, and each provider left out. A core refresh that brings back
+// the same every few minutes is a debug line, not another info line that
+// reads like a change; a YAML file is only read again when it changed or
+// on SIGUSR1, so each of its snapshots is logged. A provider left out is
+// named once per cause. Its methods are called from the source's
+// goroutine, one at a time.
+type configReport struct {
+	last    [sha256.Size]byte
+	seen    bool
+	leftOut []outpostapi.ProviderError
 }
 
-// log writes the line for snap, whose data plane left out failed providers
-// (already named by the data plane's own log line).
-func (c *configInForce) log(log *slog.Logger, snap *outpostapi.Snapshot, failed int) {
+// inForce logs snap, put in force without the providers the data plane
+// could not build (dropped).
+func (c *configReport) inForce(log *slog.Logger, snap *outpostapi.Snapshot, dropped []outpostapi.ProviderError) {
+	leftOut := append(slices.Clone(snap.Rejected), dropped...)
+	for _, e := range leftOut {
+		if !slices.Contains(c.leftOut, e) {
+			log.Warn("provider left out of the configuration", "provider", e.Provider, "field", e.Field, "error", e.Err)
+		}
+	}
+	c.leftOut = leftOut
 	sum := fingerprint(snap)
 	attrs := []any{"source", snap.Source, "outpost", snap.Outpost.Name,
-		"providers", len(snap.Providers) - failed, "rejected", len(snap.Rejected) + failed}
-	if c.seen && sum == c.last && snap.Source == "core" {
+		"providers", len(snap.Providers) - len(dropped), "rejected", len(leftOut)}
+	switch {
+	case !c.seen:
+		log.Info("configuration in force", attrs...)
+	case sum == c.last && snap.Source == "core":
 		log.Debug("configuration refreshed, unchanged", attrs...)
-		return
+	default:
+		log.Info("configuration reloaded", attrs...)
 	}
 	c.last, c.seen = sum, true
-	log.Info("configuration in force", attrs...)
 }
 
 // fingerprint is what the configuration says, without when it was loaded.

@@ -17,13 +17,14 @@ import (
 func TestCoreModeLogLines(t *testing.T) {
 	t.Parallel()
 	cfg := filepath.Join(t.TempDir(), "core.yaml")
+	// Provider d is one the core serves and the outpost refuses: domain
+	// mode without a cookie_domain.
 	doc := strings.Replace(devcoreYAML, "providers: [a, c]", "providers: [a, c, d]\n    config: {log_level: debug}", 1) + `  - name: d
+    mode: forward_domain
     external_host: http://d.test
-    internal_host: http://127.0.0.1:1
     client_id: d
     client_secret: d-secret-0123456789abcdef0123456789
     cookie_secret: d-cookie-0123456789
-    skip_path_regex: "(unclosed"
 `
 	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/outpost-dev/outpost/internal/config"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/outpostapi/devcore"
 	"github.com/outpost-dev/outpost/proxy"
@@ -62,18 +63,11 @@ func runDemo(ctx context.Context, a demoAddrs, out *os.File) error {
 	// The outpost must be reachable under the host its provider names.
 	_, port, _ := net.SplitHostPort(a.outpost)
 	token := randomHex(24)
-	cfgText, err := renderTemplate(demoConfigTemplate, map[string]string{
-		"Token":        token,
-		"CoreURL":      "http://" + coreLn.Addr().String(),
-		"ExternalURL":  "http://localhost:" + port,
-		"UpstreamURL":  "http://" + upLn.Addr().String(),
-		"ClientSecret": randomHex(32),
-		"CookieSecret": randomHex(16),
-	})
+	cfgText, err := demoCoreConfig(token, coreLn.Addr().String(), port, upLn.Addr().String())
 	if err != nil {
 		return closeBoth(coreLn, upLn, err)
 	}
-	env, err := outpostapi.LoadEnv(mapLookup(map[string]string{
+	env, err := config.Load(mapLookup(map[string]string{
 		"AUTHENTIK_HOST":            "http://" + coreLn.Addr().String() + "/",
 		"AUTHENTIK_TOKEN":           token,
 		"AUTHENTIK_LISTEN__HTTP":    a.outpost,
@@ -92,6 +86,20 @@ func runDemo(ctx context.Context, a demoAddrs, out *os.File) error {
 		banner: func(addrs listenAddrs, snap *outpostapi.Snapshot) {
 			printDemoBanner(out, a, port, coreLn.Addr().String(), addrs, snap, token)
 		},
+	})
+}
+
+// demoCoreConfig is the stand-in core's configuration for the demo: the
+// outpost's token, the core's and the upstream's addresses, the outpost's
+// port.
+func demoCoreConfig(token, coreAddr, port, upstreamAddr string) ([]byte, error) {
+	return renderTemplate(demoConfigTemplate, map[string]string{
+		"Token":        token,
+		"CoreURL":      "http://" + coreAddr,
+		"ExternalURL":  "http://localhost:" + port,
+		"UpstreamURL":  "http://" + upstreamAddr,
+		"ClientSecret": randomHex(32),
+		"CookieSecret": randomHex(16),
 	})
 }
 

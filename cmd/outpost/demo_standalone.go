@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/outpost-dev/outpost/internal/config"
 	"github.com/outpost-dev/outpost/outpostapi"
 )
 
@@ -29,13 +30,7 @@ func runStandaloneDemo(ctx context.Context, a demoAddrs, out *os.File) error {
 		return err
 	}
 	_, port, _ := net.SplitHostPort(a.outpost)
-	values := map[string]string{
-		"ExternalURL":  "http://localhost:" + port,
-		"UpstreamURL":  "http://" + upLn.Addr().String(),
-		"IssuerURL":    "http://" + coreLn.Addr().String() + "/application/o/whoami/",
-		"ClientSecret": randomHex(32),
-		"CookieSecret": randomHex(16),
-	}
+	values := standaloneDemoValues(coreLn.Addr().String(), port, upLn.Addr().String())
 	issuerText, err := renderTemplate(standaloneIssuerTemplate, values)
 	if err != nil {
 		return closeBoth(coreLn, upLn, err)
@@ -55,7 +50,7 @@ func runStandaloneDemo(ctx context.Context, a demoAddrs, out *os.File) error {
 	if err := os.WriteFile(configPath, outpostText, 0o600); err != nil {
 		return closeBoth(coreLn, upLn, err)
 	}
-	env, err := outpostapi.LoadEnv(mapLookup(map[string]string{
+	env, err := config.Load(mapLookup(map[string]string{
 		"AUTHENTIK_LISTEN__HTTP":    a.outpost,
 		"AUTHENTIK_LISTEN__METRICS": a.metrics,
 		"AUTHENTIK_LOG_LEVEL":       "info",
@@ -71,6 +66,18 @@ func runStandaloneDemo(ctx context.Context, a demoAddrs, out *os.File) error {
 			printStandaloneBanner(out, port, configPath, addrs, snap)
 		},
 	})
+}
+
+// standaloneDemoValues fill both templates of the standalone demo: the
+// issuer's (the stand-in core) and the outpost's.
+func standaloneDemoValues(coreAddr, port, upstreamAddr string) map[string]string {
+	return map[string]string{
+		"ExternalURL":  "http://localhost:" + port,
+		"UpstreamURL":  "http://" + upstreamAddr,
+		"IssuerURL":    "http://" + coreAddr + "/application/o/whoami/",
+		"ClientSecret": randomHex(32),
+		"CookieSecret": randomHex(16),
+	}
 }
 
 func printStandaloneBanner(out *os.File, port, configPath string, addrs listenAddrs, snap *outpostapi.Snapshot) {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/outpost-dev/outpost/internal/config"
 )
 
 // healthcheckCommand is what container healthchecks run (spec §1.1): HEAD the
@@ -22,7 +24,7 @@ func healthcheckCommand(getenv func(string) string, args []string) error {
 	}
 	addr := getenv("AUTHENTIK_LISTEN__METRICS")
 	if addr == "" {
-		addr = "0.0.0.0:9300"
+		addr = config.DefaultListenMetrics
 	}
 	// The newer comma-list form: the first address is enough.
 	addr = strings.TrimSpace(strings.Split(addr, ",")[0])

@@ -56,10 +56,11 @@ a generated providers.yaml and the stand-in core acts as a plain OpenID Connect 
 (docs/standalone.md).
 `
 
-const devcoreHelp = `usage: outpost devcore --config FILE [--listen ADDR]
+const devcoreHelp = `usage: outpost devcore --config FILE [--listen ADDR] [--core-version VERSION]
 
 Run the stand-in core: the outpost API of authentik and an OpenID Connect provider, from a
-YAML file that is reloaded when it changes (docs/devcore.md).
+YAML file that is reloaded when it changes (docs/devcore.md). --core-version overrides the
+file's core_version: the authentik release whose API shapes it serves.
 `
 
 const whoamiHelp = `usage: outpost whoami [--listen ADDR]

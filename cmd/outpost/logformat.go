@@ -4,7 +4,7 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/outpost-dev/outpost/outpostapi"
+	"github.com/outpost-dev/outpost/internal/config"
 )
 
 // authentikLogger is the "logger" value of every line in authentik's
@@ -17,11 +17,11 @@ const authentikLogger = "authentik.outpost"
 func newFormatLogger(w io.Writer, format string, text bool, level *slog.LevelVar) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redactAttr}
 	switch format {
-	case outpostapi.LogFormatText:
+	case config.LogFormatText:
 		return slog.New(slog.NewTextHandler(w, opts))
-	case outpostapi.LogFormatJSON:
+	case config.LogFormatJSON:
 		return slog.New(newLineHandler(w, opts))
-	case outpostapi.LogFormatAuthentik:
+	case config.LogFormatAuthentik:
 		opts.ReplaceAttr = authentikAttr
 		return slog.New(slog.NewJSONHandler(&lockedWriter{w: w}, opts)).With("logger", authentikLogger)
 	}

@@ -56,6 +56,9 @@ func newLogger(w io.Writer, text bool, level *slog.LevelVar) *slog.Logger {
 func isTerminal(w io.Writer) bool {
 	// A character device is not enough: /dev/null is one, and an outpost
 	// whose log goes there must not pay for the text format.
+	if b, ok := w.(*logBuffer); ok {
+		w = b.out
+	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -431,14 +431,10 @@ func TestDevcoreFileChangeReachesOutpost(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(devcoreYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	coreAddr, httpAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	coreAddr := freeAddr(t)
 	core := start(t, nil, "devcore", "--config", cfg, "--listen", coreAddr)
 	core.waitFor(t, "devcore listening", 30*time.Second)
-	out := start(t, []string{
-		"AUTHENTIK_HOST=http://" + coreAddr + "/", "AUTHENTIK_TOKEN=file-outpost-token",
-		"AUTHENTIK_LISTEN__HTTP=" + httpAddr, "AUTHENTIK_LISTEN__METRICS=" + metricsAddr,
-	})
-	out.waitFor(t, "configuration in force", 30*time.Second)
+	out, httpAddr := startOutpostOn(t, coreAddr)
 	if code, body := get(t, "http://"+httpAddr+"/", "b.test"); code != 400 || !strings.Contains(body, "No application is configured for b.test") {
 		t.Fatalf("b.test before the edit: %d %q", code, body)
 	}

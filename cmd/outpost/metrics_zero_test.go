@@ -43,6 +43,7 @@ func TestCountersAtZeroInAFreshProcess(t *testing.T) {
 		`outpost_auth_decisions_total{host="prom.test",method="none",result="login_redirect"}`,
 		`outpost_auth_decisions_total{host="prom.test",method="session",result="denied"}`,
 		`outpost_credentials_rate_limited_total{host="prom.test"}`,
+		`outpost_log_lines_dropped_total`,
 	} {
 		t.Run(series, func(t *testing.T) {
 			if !strings.Contains(text, "\n"+series+" 0\n") {

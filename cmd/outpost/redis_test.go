@@ -26,11 +26,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// replicaSet is two outpost processes sharing one Redis, behind one name
+// replicaSet is two outpost processes sharing one store, behind one name
 // (outpost.test) that a client reaches on alternating replicas, request by
 // request, as a load balancer without sticky sessions would send it.
 type replicaSet struct {
-	redis    *redistest.Server
 	core     string // a counting proxy in front of the devcore
 	token    string
 	addrs    [2]string
@@ -44,9 +43,11 @@ type replicaSet struct {
 
 const replicaHost = "outpost.test"
 
-func newReplicaSet(t *testing.T, validity int) *replicaSet {
+// newReplicaSet starts the replicas with storeEnv, the variables that
+// point them at the shared store.
+func newReplicaSet(t *testing.T, validity int, storeEnv ...string) *replicaSet {
 	t.Helper()
-	rs := &replicaSet{redis: redistest.Start(t), token: "replica-outpost-token-0123456789"}
+	rs := &replicaSet{token: "replica-outpost-token-0123456789"}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rs.upstream.Add(1)
 		fmt.Fprintf(w, "upstream saw %s as %q", r.URL.Path, r.Header.Get("X-Authentik-Username"))
@@ -117,11 +118,10 @@ users:
 
 	for i := range rs.addrs {
 		rs.addrs[i] = freeAddr(t)
-		rs.env[i] = []string{
+		rs.env[i] = append([]string{
 			"AUTHENTIK_HOST=" + rs.core + "/", "AUTHENTIK_TOKEN=" + rs.token,
 			"AUTHENTIK_LISTEN__HTTP=" + rs.addrs[i], "AUTHENTIK_LISTEN__METRICS=" + freeAddr(t),
-			"OUTPOST_SESSION_URL=" + rs.redis.URL(),
-		}
+		}, storeEnv...)
 		rs.startReplica(t, i)
 	}
 	return rs
@@ -245,8 +245,15 @@ func (rs *replicaSet) signedInOn(t *testing.T, c *http.Client, i int) bool {
 // going away and coming back, a token refresh under 50 parallel requests,
 // sign-out and the core's SESSION_END all behave as with one outpost.
 func TestReplicasShareSessionsThroughRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	testReplicasShareSessions(t, srv.Kill, srv.Restart, "OUTPOST_SESSION_URL="+srv.URL())
+}
+
+// testReplicasShareSessions runs the replicas on the store storeEnv names;
+// down and up take the store away and bring it back with its data.
+func testReplicasShareSessions(t *testing.T, down, up func(), storeEnv ...string) {
 	const validity = 24 // seconds; refresh is due in the last quarter (6 s)
-	rs := newReplicaSet(t, validity)
+	rs := newReplicaSet(t, validity, storeEnv...)
 	c := rs.client(t)
 
 	rs.login(t, c)
@@ -268,21 +275,21 @@ func TestReplicasShareSessionsThroughRedis(t *testing.T) {
 		}
 	}
 
-	// Redis goes away: 503 on both, nothing reaches the app; it comes back
-	// (with its data) and service resumes by itself.
-	rs.redis.Kill()
+	// The store goes away: 503 on both, nothing reaches the app; it comes
+	// back (with its data) and service resumes by itself.
+	down()
 	before := rs.upstream.Load()
 	time.Sleep(1100 * time.Millisecond) // past any cache
 	for i := range 4 {
 		code, _, body := do(t, rs.on(c, i%2), "http://"+replicaHost+"/while-down")
 		if code != http.StatusServiceUnavailable || !strings.Contains(body, "Service unavailable") {
-			t.Errorf("replica %d with redis down: %d %s", i%2, code, body)
+			t.Errorf("replica %d with the store down: %d %s", i%2, code, body)
 		}
 	}
 	if rs.upstream.Load() != before {
-		t.Fatal("a request reached the app while redis was down")
+		t.Fatal("a request reached the app while the store was down")
 	}
-	rs.redis.Restart()
+	up()
 	for i := range 2 {
 		deadline := time.Now().Add(10 * time.Second)
 		for {
@@ -291,7 +298,7 @@ func TestReplicasShareSessionsThroughRedis(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("replica %d did not recover after redis came back: %d %s", i, code, body)
+				t.Fatalf("replica %d did not recover after the store came back: %d %s", i, code, body)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}

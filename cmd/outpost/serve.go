@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/outpost-dev/outpost/internal/config"
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/proxy"
@@ -35,7 +36,7 @@ func serveCommand(args []string) error {
 	// With no mode the other variables are still checked: every mistake
 	// is reported at once, the missing mode last.
 	none := noMode(*configPath, os.LookupEnv)
-	env, err := outpostapi.LoadEnv(os.LookupEnv, *configPath == "" && !none)
+	env, err := config.Load(os.LookupEnv, *configPath == "" && !none)
 	if none {
 		return errors.Join(err, errNoMode)
 	}
@@ -49,7 +50,7 @@ func serveCommand(args []string) error {
 
 // outpostOptions is everything runOutpost needs; the demo fills it in too.
 type outpostOptions struct {
-	env        outpostapi.Env
+	env        config.Env
 	configPath string
 	// ready, if set, is closed once the listeners accept connections.
 	ready chan<- listenAddrs
@@ -62,92 +63,82 @@ type listenAddrs struct{ http, metrics string }
 // runOutpost runs the outpost until ctx is done, then drains and returns.
 func runOutpost(ctx context.Context, o outpostOptions) error {
 	level := new(slog.LevelVar)
-	envLevel, err := parseLevel(o.env.LogLevel)
+	envLevel, err := parseLevel(o.env.Log.Level)
 	if err != nil {
 		return fmt.Errorf("AUTHENTIK_LOG_LEVEL: %w", err)
 	}
 	level.Set(envLevel)
-	log := newFormatLogger(os.Stderr, o.env.LogFormat, o.env.Debug, level)
+	// Lines leave the request path (logbuffer.go); every return below
+	// writes out what is buffered, the drain at SIGTERM included.
+	logs := newLogBuffer(os.Stderr)
+	defer logs.Close()
+	log := newFormatLogger(logs, o.env.Log.Format, o.env.Log.Debug, level)
 	instance := uuid.NewString()
 
-	// An Env not made by LoadEnv has no limits; zero would mean none.
-	limits := o.env.Limits
-	if limits == (outpostapi.Limits{}) {
-		limits = outpostapi.DefaultLimits
-	}
-	for _, name := range o.env.AdditionalHeaders {
-		if err := proxy.CheckAdditionalHeaderName(name); err != nil {
-			return fmt.Errorf("OUTPOST_AUTH__ADDITIONAL_HEADERS: %w", err)
-		}
-	}
 	m := metrics.New(instance, version, buildHash)
+	m.WatchLogDrops(logs.Dropped)
 	store, storeKind, err := newSessionStore(o.env, log, sessionHooks{OnEvict: m.SessionEvictions.Inc, OnStoreError: m.Proxy.StoreError})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	m.WatchSessions(storeKind, func() (int, error) { return store.Len(context.Background()) })
-	// With a core, configuration errors seen by the data plane are reported
-	// to it through the source's own REST client.
-	var coreSrc *outpostapi.CoreSource
-	var events func(context.Context, outpostapi.Event)
-	if o.configPath == "" {
-		coreSrc = outpostapi.NewCoreSource(o.env, outpostapi.CoreOptions{
-			Logger: log, Version: version, BuildHash: buildHash, InstanceUUID: instance,
-		})
-		client := coreSrc.Client()
-		events = func(ctx context.Context, ev outpostapi.Event) {
-			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			if err := client.PostEvent(ctx, ev); err != nil {
-				log.Warn("could not report an event to the core", "action", ev.Action, "error", err)
-			}
-		}
-	}
-	dataPlane := proxy.New(proxy.Options{
-		Events: events,
-		Log:    log, Store: store, Version: userAgentVersion(),
-		BrowserURL: o.env.HostBrowser, Insecure: o.env.Insecure, TrustedProxies: o.env.TrustedProxyCIDRs,
-		MaxWebsocketsPerClient:      limits.MaxWebsocketsPerClient,
-		AllowedUpgrades:             o.env.AllowedUpgrades,
-		CredentialFailuresPerMinute: limits.FailedCredentialsPerMinute,
-		CredentialCacheTTL:          limits.CredentialCacheTTL,
-		AdditionalHeaders:           o.env.AdditionalHeaders,
-		BackchannelLogoutsPerMinute: limits.BackchannelLogoutsPerMinute,
-		ResponseHeaderTimeout:       limits.ResponseHeaderTimeout,
-		Metrics:                     m.Proxy,
-	})
+	src, events := configSource(o, log, instance, m)
+	// The environment's settings, and what is not configuration.
+	popts := o.env.Proxy
+	popts.Log, popts.Store, popts.Version, popts.Events, popts.Metrics = log, store, userAgentVersion(), events, m.Proxy
+	dataPlane := proxy.New(popts)
 	// Stops the providers' discovery retries.
 	defer dataPlane.Close()
 
-	var inForce configInForce
-	onSnapshot := func(snap *outpostapi.Snapshot) {
-		// Update logs each provider it leaves out; this line only counts.
-		failed := dataPlane.Update(snap)
-		m.SetOutpost(snap.Outpost.Name)
-		m.MarkRefreshed(snap.LoadedAt)
-		m.RefreshResult(nil, snap.LoadedAt)
-		m.SetProviders(len(snap.Providers)-len(failed), len(snap.Rejected)+len(failed))
-		// The configuration's level wins while it sets one; without it,
-		// the environment's applies again.
-		if snap.Outpost.LogLevel != "" {
-			level.Set(coreLevel(snap.Outpost.LogLevel))
-		} else {
-			level.Set(envLevel)
-		}
-		inForce.log(log, snap, len(failed))
-		if o.onSnapshot != nil {
-			o.onSnapshot(snap)
-		}
+	var report configReport
+	handlers := outpostapi.Handlers{
+		OnSnapshot: func(snap *outpostapi.Snapshot) {
+			failed := dataPlane.Update(snap)
+			m.SetOutpost(snap.Outpost.Name)
+			m.MarkRefreshed(snap.LoadedAt)
+			m.RefreshResult(nil, snap.LoadedAt)
+			m.SetProviders(len(snap.Providers)-len(failed), len(snap.Rejected)+len(failed))
+			// The configuration's level wins while it sets one; without
+			// it, the environment's applies again.
+			if snap.Outpost.LogLevel != "" {
+				level.Set(coreLevel(snap.Outpost.LogLevel))
+			} else {
+				level.Set(envLevel)
+			}
+			report.inForce(log, snap, failed)
+			if o.onSnapshot != nil {
+				o.onSnapshot(snap)
+			}
+		},
+		OnSessionEnd: func(e outpostapi.SessionEnd) {
+			n, err := store.DeleteBySID(context.Background(), e.SessionID)
+			if err != nil {
+				// The store remembers it: refused here, retried until Redis confirms.
+				log.Error("session end from core: not confirmed by the session store yet; refused here and retried", "session_id", e.SessionID, "error", err)
+				return
+			}
+			log.Info("session end from core", "session_id", e.SessionID, "legacy", e.Legacy, "sessions_ended", n)
+		},
+		OnConnection: m.SetConnected,
+		// Successes arrive as snapshots; only failures count here.
+		OnRefresh: func(err error) {
+			if err != nil {
+				now := time.Now()
+				m.RefreshResult(err, now)
+				dataPlane.RefreshFailed(err, now)
+			}
+		},
 	}
 
 	// One count per client over every listener, metrics included.
-	conns := proxy.NewConnLimit(limits.MaxConnsPerClient, o.env.TrustedProxyCIDRs, log)
-	httpLns, err := listenAll("AUTHENTIK_LISTEN__HTTP", o.env.ListenHTTPAll, o.env.ListenHTTP)
+	listen, trusted := o.env.Listen, o.env.Proxy.TrustedProxies
+	conns := proxy.NewConnLimit(listen.MaxConnsPerClient, trusted, log)
+	httpLns, err := listenAll("AUTHENTIK_LISTEN__HTTP", listen.HTTP)
 	if err != nil {
 		return err
 	}
-	metricsLns, err := listenAll("AUTHENTIK_LISTEN__METRICS", o.env.ListenMetricsAll, o.env.ListenMetrics)
+	metricsLns, err := listenAll("AUTHENTIK_LISTEN__METRICS", listen.Metrics)
 	if err != nil {
 		closeAll(httpLns)
 		return err
@@ -166,10 +157,10 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	// A listener that dies takes the process down with it: an outpost that
 	// cannot serve must not look alive to its supervisor.
 	serve := func(name string, h http.Handler, ln net.Listener) {
-		srv := proxy.NewHTTPServerWith(h, limits.BodyIdleTimeout)
-		srv.ReadHeaderTimeout = limits.ReadHeaderTimeout
-		srv.IdleTimeout = limits.IdleTimeout
-		srv.MaxHeaderBytes = limits.MaxHeaderBytes
+		srv := proxy.NewHTTPServerWith(h, listen.BodyIdleTimeout)
+		srv.ReadHeaderTimeout = listen.ReadHeaderTimeout
+		srv.IdleTimeout = listen.IdleTimeout
+		srv.MaxHeaderBytes = listen.MaxHeaderBytes
 		// TLS handshake and connection errors in the same log format as
 		// everything else, not plain stderr.
 		srv.ErrorLog = slog.NewLogLogger(log.With("listener", name).Handler(), slog.LevelWarn)
@@ -181,7 +172,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		errc <- err
 	}
 	for _, ln := range httpLns {
-		go serve("http", dataPlane, proxy.ProxyProtocolListener(conns.Listener(ln), o.env.TrustedProxyCIDRs))
+		go serve("http", dataPlane, proxy.ProxyProtocolListener(conns.Listener(ln), trusted))
 	}
 	for _, ln := range tlsLns {
 		go serve("https", dataPlane, ln)
@@ -193,48 +184,6 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 		o.ready <- listenAddrs{http: httpLns[0].Addr().String(), metrics: metricsLns[0].Addr().String()}
 	}
 
-	var trigger func()
-	var runSource func() error
-	if o.configPath != "" {
-		src := outpostapi.NewStaticSource(o.configPath, log)
-		trigger = src.TriggerRefresh
-		runSource = func() error {
-			return src.Run(ctx, onSnapshot, func(err error) {
-				now := time.Now()
-				m.RefreshResult(err, now)
-				dataPlane.RefreshFailed(err, now)
-				log.Error("configuration reload failed", "error", err)
-			})
-		}
-	} else {
-		trigger = coreSrc.TriggerRefresh
-		// Down until the websocket says otherwise: a core never reached
-		// must show as a link that is down, not as no link at all.
-		m.SetConnected(false)
-		runSource = func() error {
-			return coreSrc.Run(ctx, outpostapi.Handlers{
-				OnSnapshot: onSnapshot,
-				OnSessionEnd: func(e outpostapi.SessionEnd) {
-					n, err := store.DeleteBySID(context.Background(), e.SessionID)
-					if err != nil {
-						// The store remembers it: refused here, retried until Redis confirms.
-						log.Error("session end from core: not confirmed by the session store yet; refused here and retried", "session_id", e.SessionID, "error", err)
-						return
-					}
-					log.Info("session end from core", "session_id", e.SessionID, "legacy", e.Legacy, "sessions_ended", n)
-				},
-				OnConnection: m.SetConnected,
-				// Successes arrive as snapshots; only failures count here.
-				OnRefresh: func(err error) {
-					if err != nil {
-						now := time.Now()
-						m.RefreshResult(err, now)
-						dataPlane.RefreshFailed(err, now)
-					}
-				},
-			})
-		}
-	}
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
@@ -245,12 +194,12 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 				return
 			case <-usr1:
 				log.Info("SIGUSR1: refreshing configuration")
-				trigger()
+				src.TriggerRefresh()
 			}
 		}
 	}()
 
-	srcErr := runSource()
+	srcErr := src.Run(ctx, handlers)
 	if srcErr != nil && !errors.Is(srcErr, context.Canceled) {
 		log.Error("configuration source stopped", "error", srcErr)
 	}
@@ -270,10 +219,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 
 // listenAll opens every address of a listener variable (the newer comma-list
 // form, spec §19); all or none.
-func listenAll(variable string, all []string, first string) ([]net.Listener, error) {
-	if len(all) == 0 {
-		all = []string{first}
-	}
+func listenAll(variable string, all []string) ([]net.Listener, error) {
 	var lns []net.Listener
 	for _, addr := range all {
 		ln, err := net.Listen("tcp", addr)

@@ -11,7 +11,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/outpost-dev/outpost/outpostapi"
+	"github.com/outpost-dev/outpost/internal/config"
 	"github.com/outpost-dev/outpost/session"
 	"github.com/redis/go-redis/v9"
 )
@@ -34,18 +34,22 @@ const (
 )
 
 // newSessionStore builds the store the environment asks for: Redis when
-// AUTHENTIK_REDIS__HOST or OUTPOST_SESSION_URL is set, else memory. kind is
-// "redis" or "memory". A Redis that is down at start is not fatal: requests
-// get 503 until it answers.
-func newSessionStore(env outpostapi.Env, log *slog.Logger, hooks sessionHooks) (store session.Store, kind string, err error) {
+// AUTHENTIK_REDIS__HOST or OUTPOST_SESSION_URL is set, PostgreSQL when
+// AUTHENTIK_POSTGRESQL__HOST is, else memory. kind is "redis", "postgresql"
+// or "memory". A store that is down at start is not fatal: requests get 503
+// until it answers.
+func newSessionStore(env config.Env, log *slog.Logger, hooks sessionHooks) (store session.Store, kind string, err error) {
 	// OUTPOST_SESSION_CACHE_SIZE sizes either store's cache; 0 turns it off.
 	cacheSize := env.Sessions.CacheSize
 	if cacheSize == 0 {
 		cacheSize = -1
 	}
+	if env.Sessions.Postgres != nil {
+		return newPostgresSessionStore(env, log, hooks, cacheSize)
+	}
 	r := env.Sessions.Redis
 	if r == nil {
-		return session.NewMemoryStore(session.MemoryOptions{OnEvict: hooks.OnEvict, CacheSize: cacheSize, MaxSessionsPerSubject: env.Sessions.MaxPerUser}), "memory", nil
+		return session.NewMemoryStore(session.MemoryOptions{OnEvict: hooks.OnEvict, CacheSize: cacheSize, MaxSessionsPerSubject: env.Sessions.MaxSessionsPerSubject}), "memory", nil
 	}
 	opts := &redis.Options{
 		Addr:         r.Addr,

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outpost-dev/outpost/outpostapi"
+	"github.com/outpost-dev/outpost/internal/config"
 	"github.com/outpost-dev/outpost/session"
 )
 
@@ -20,8 +20,8 @@ func TestMemoryStoreCacheSizeFromEnv(t *testing.T) {
 	for _, c := range []struct {
 		size   int
 		shared bool
-	}{{outpostapi.DefaultSessionCacheSize, true}, {0, false}} {
-		st, kind, err := newSessionStore(outpostapi.Env{Sessions: outpostapi.SessionEnv{CacheSize: c.size}}, log, sessionHooks{})
+	}{{session.DefaultMemoryCacheSize, true}, {0, false}} {
+		st, kind, err := newSessionStore(config.Env{Sessions: config.Sessions{CacheSize: c.size}}, log, sessionHooks{})
 		if err != nil || kind != "memory" {
 			t.Fatalf("newSessionStore = %s, %v", kind, err)
 		}

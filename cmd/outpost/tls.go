@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"net"
 
-	"github.com/outpost-dev/outpost/outpostapi"
+	"github.com/outpost-dev/outpost/internal/config"
 	"github.com/outpost-dev/outpost/proxy"
 )
 
@@ -16,13 +16,10 @@ import (
 // PROXY header from trusted peers only, before TLS. Serve them like the
 // HTTP ones: they hand out TLS connections. conns counts each client's
 // connections before the PROXY header and TLS.
-func startTLS(env outpostapi.Env, dataPlane *proxy.Server, conns *proxy.ConnLimit, log *slog.Logger) ([]net.Listener, error) {
-	want := env.ListenHTTPSAll
-	if len(want) == 0 && env.ListenHTTPS != "" {
-		want = []string{env.ListenHTTPS}
-	}
+func startTLS(env config.Env, dataPlane *proxy.Server, conns *proxy.ConnLimit, log *slog.Logger) ([]net.Listener, error) {
+	want := env.Listen.HTTPS
 	if len(want) == 0 {
-		// Only an Env not made by LoadEnv has no HTTPS address.
+		// Only an Env not made by config.Load has no HTTPS address.
 		return nil, nil
 	}
 	fallback, err := proxy.FallbackCertificate()
@@ -33,7 +30,7 @@ func startTLS(env outpostapi.Env, dataPlane *proxy.Server, conns *proxy.ConnLimi
 	cfg := proxy.TLSConfig(certs.GetCertificate)
 	var lns []net.Listener
 	for _, addr := range want {
-		ln, err := proxy.ListenTLSWith(addr, env.TrustedProxyCIDRs, cfg, conns.Listener)
+		ln, err := proxy.ListenTLSWith(addr, env.Proxy.TrustedProxies, cfg, conns.Listener)
 		if err != nil {
 			closeAll(lns)
 			return nil, fmt.Errorf("AUTHENTIK_LISTEN__HTTPS: %w", err)

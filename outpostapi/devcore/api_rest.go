@@ -46,7 +46,7 @@ func (c *controlPlane) serveAPI(w http.ResponseWriter, r *http.Request) {
 		}
 	case path == "/root/config/":
 		if apiMethods(w, r, http.MethodGet) {
-			apiJSON(w, http.StatusOK, rootConfig())
+			apiJSON(w, http.StatusOK, rootConfig(cfg))
 		}
 	case path == "/events/events/":
 		if apiMethods(w, r, http.MethodPost) {
@@ -243,7 +243,7 @@ func renderList(cfg *Config, o *OutpostConfig, key listKey) (int, []byte, error)
 	switch key.path {
 	case pathOutposts:
 		// An outpost's service account sees its own outpost only.
-		page, ok = paginate(q, []*OutpostConfig{o}, func(o *OutpostConfig) outpostapi.Outpost { return outpostObject(cfg, o) })
+		page, ok = paginate(q, []*OutpostConfig{o}, func(o *OutpostConfig) apiOutpost { return outpostObject(cfg, o) })
 	case pathProxyProviders:
 		page, ok = paginate(q, filterProxyProviders(cfg, o, q), func(p *ProviderConfig) outpostapi.ProxyOutpostConfig {
 			return proxyOutpostConfig(cfg, p, key.base)

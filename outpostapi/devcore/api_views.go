@@ -17,43 +17,67 @@ var (
 	invalidationFlowPK  = uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://outpost.dev/devcore/flow/default-provider-invalidation-flow")).String()
 )
 
+// apiOutpost is an item of GET /api/v3/outposts/instances/ (spec §3.3):
+// outpostapi.Outpost with providers_obj items whose flows may be null.
+type apiOutpost struct {
+	outpostapi.Outpost
+	ProvidersObj []apiProviderRef `json:"providers_obj"`
+}
+
+// apiProviderRef is an item of providers_obj. The flow fields, shallower
+// than ProviderRef's, take their names, so that they can be null.
+type apiProviderRef struct {
+	outpostapi.ProviderRef
+	AuthorizationFlow *string `json:"authorization_flow"`
+	InvalidationFlow  *string `json:"invalidation_flow"`
+}
+
 // outpostObject is o as GET /api/v3/outposts/instances/ returns it (spec
-// §3.3), every required property present.
-func outpostObject(cfg *Config, o *OutpostConfig) outpostapi.Outpost {
+// §3.3), every required property present, in the shape of the core release
+// cfg speaks as.
+func outpostObject(cfg *Config, o *OutpostConfig) apiOutpost {
 	provs := cfg.providersOf(o)
 	// authentik lists the m2m relation in primary-key order.
 	slices.SortFunc(provs, func(a, b *ProviderConfig) int { return a.PK - b.PK })
+	var authFlow, invalidationFlow *string
+	if !cfg.release.nullFlows {
+		authFlow, invalidationFlow = &authorizationFlowPK, &invalidationFlowPK
+	}
 	pks := make([]int, 0, len(provs))
-	refs := make([]outpostapi.ProviderRef, 0, len(provs))
+	refs := make([]apiProviderRef, 0, len(provs))
 	for _, p := range provs {
 		pks = append(pks, p.PK)
-		refs = append(refs, outpostapi.ProviderRef{
-			PK:                                 p.PK,
-			Name:                               p.Name,
-			AuthorizationFlow:                  authorizationFlowPK,
-			InvalidationFlow:                   invalidationFlowPK,
-			Component:                          "ak-provider-proxy-form",
-			AssignedApplicationSlug:            p.ApplicationSlug,
-			AssignedApplicationName:            p.ApplicationName,
-			AssignedBackchannelApplicationSlug: "",
-			AssignedBackchannelApplicationName: "",
-			VerboseName:                        "Proxy Provider",
-			VerboseNamePlural:                  "Proxy Providers",
-			MetaModelName:                      "authentik_providers_proxy.proxyprovider",
+		refs = append(refs, apiProviderRef{
+			ProviderRef: outpostapi.ProviderRef{
+				PK:                                 p.PK,
+				Name:                               p.Name,
+				Component:                          "ak-provider-proxy-form",
+				AssignedApplicationSlug:            p.ApplicationSlug,
+				AssignedApplicationName:            p.ApplicationName,
+				AssignedBackchannelApplicationSlug: "",
+				AssignedBackchannelApplicationName: "",
+				VerboseName:                        "Proxy Provider",
+				VerboseNamePlural:                  "Proxy Providers",
+				MetaModelName:                      "authentik_providers_proxy.proxyprovider",
+			},
+			AuthorizationFlow: authFlow,
+			InvalidationFlow:  invalidationFlow,
 		})
 	}
-	return outpostapi.Outpost{
-		PK:                   o.PK,
-		Name:                 o.Name,
-		Type:                 "proxy",
-		Providers:            pks,
-		ProvidersObj:         refs,
-		ServiceConnection:    nil,
-		ServiceConnectionObj: json.RawMessage("null"),
-		RefreshIntervalS:     o.RefreshIntervalS,
-		TokenIdentifier:      "ak-outpost-" + o.PK + "-api",
-		Config:               o.Config,
-		Managed:              nil,
+	return apiOutpost{
+		Outpost: outpostapi.Outpost{
+			PK:                   o.PK,
+			Name:                 o.Name,
+			Type:                 "proxy",
+			Providers:            pks,
+			ServiceConnection:    nil,
+			ServiceConnectionObj: json.RawMessage("null"),
+			RefreshIntervalS:     o.RefreshIntervalS,
+			TokenIdentifier:      "ak-outpost-" + o.PK + "-api",
+			Config:               o.Config,
+			Managed:              nil,
+		},
+		ProvidersObj: refs,
 	}
 }
 
@@ -131,8 +155,8 @@ func certificateObject(cc *CertificateConfig) apiCertificate {
 }
 
 // rootConfig is GET /api/v3/root/config/: error reporting off, authentik's
-// default cache timeouts.
-func rootConfig() outpostapi.RootConfig {
+// default cache timeouts, the capabilities of the release cfg speaks as.
+func rootConfig(cfg *Config) outpostapi.RootConfig {
 	return outpostapi.RootConfig{
 		ErrorReporting: outpostapi.ErrorReporting{
 			Enabled:          false,
@@ -141,7 +165,7 @@ func rootConfig() outpostapi.RootConfig {
 			SendPII:          false,
 			TracesSampleRate: 0,
 		},
-		Capabilities:         []string{},
+		Capabilities:         slices.Clone(cfg.release.capabilities),
 		CacheTimeout:         300,
 		CacheTimeoutFlows:    300,
 		CacheTimeoutPolicies: 300,

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,6 +30,13 @@ import (
 type Config struct {
 	// Listen is the address to serve on when not given on the command line.
 	Listen string `yaml:"listen"`
+	// CoreVersion is the authentik release whose API shapes are served
+	// (CoreVersions); default DefaultCoreVersion.
+	CoreVersion string `yaml:"core_version"`
+	// TrustedProxyCIDRs are the peers whose X-Forwarded-* headers a
+	// 2026.8+ core honours (AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS); unset:
+	// the core's default, the private and loopback ranges.
+	TrustedProxyCIDRs []string `yaml:"trusted_proxy_cidrs"`
 	// Outposts the core knows; each outpost token sees only its own outpost.
 	Outposts []OutpostConfig `yaml:"outposts"`
 	// Providers are proxy providers; each is bound to the application Slug.
@@ -47,6 +55,10 @@ type Config struct {
 	baseDir string
 	// src is the parsed document, for the line numbers of validation errors.
 	src *yaml.Node
+	// release is what CoreVersion serves.
+	release coreRelease
+	// trusted is TrustedProxyCIDRs, parsed.
+	trusted []netip.Prefix
 	// Lookups by name/uuid into the slices above.
 	providerIdx map[string]int
 	certNameIdx map[string]int
@@ -231,14 +243,23 @@ func (c *Config) fieldErr(label string, path []any, format string, args ...any) 
 // yamlLine is the line of the deepest node found along path (string keys,
 // int indexes), or 0 without a document.
 func yamlLine(root *yaml.Node, path ...any) int {
+	if n := yamlNode(root, path...); n != nil {
+		return n.Line
+	}
+	return 0
+}
+
+// yamlNode is the deepest node found along path below the document's root
+// node, or nil without a document or when not even the first step is found.
+func yamlNode(root *yaml.Node, path ...any) *yaml.Node {
 	if root == nil {
-		return 0
+		return nil
 	}
 	n := root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
-	line := 0
+	var found *yaml.Node
 	for _, p := range path {
 		var next *yaml.Node
 		switch k := p.(type) {
@@ -258,9 +279,9 @@ func yamlLine(root *yaml.Node, path ...any) int {
 		if next == nil {
 			break
 		}
-		n, line = next, next.Line
+		n, found = next, next
 	}
-	return line
+	return found
 }
 
 // applyDefaults fills defaults and checks references between sections. It is
@@ -273,6 +294,12 @@ func (c *Config) applyDefaults() error {
 	// standalone outposts); with neither there is nothing to serve.
 	if len(c.Outposts) == 0 && len(c.Providers) == 0 {
 		return c.fieldErr("outposts", []any{"outposts"}, "at least one outpost or provider is required")
+	}
+	if err := c.checkCoreVersion(); err != nil {
+		return err
+	}
+	if err := c.checkTrustedProxies(); err != nil {
+		return err
 	}
 	if err := c.checkGroups(); err != nil {
 		return err
@@ -430,6 +457,9 @@ func (c *Config) checkProviders() error {
 		// The outpost refuses shorter cookie secrets.
 		if len(p.CookieSecret) < 16 {
 			return perr("cookie_secret", "must be at least 16 characters")
+		}
+		if err := c.checkSkipPathRegex(i, label("skip_path_regex")); err != nil {
+			return err
 		}
 		if j, dup := clientIDs[p.ClientID]; dup {
 			return perr("client_id", "%q is also the client_id of providers[%d]", p.ClientID, j)

@@ -191,7 +191,7 @@ func outpostDigest(cfg *Config, o *OutpostConfig) []byte {
 	// configurations fairly.
 	const base = "http://devcore.invalid"
 	view := struct {
-		Outpost   outpostapi.Outpost
+		Outpost   apiOutpost
 		Providers []outpostapi.ProxyOutpostConfig
 		Certs     []apiCertificate
 	}{Outpost: outpostObject(cfg, o)}

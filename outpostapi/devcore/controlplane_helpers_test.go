@@ -130,6 +130,16 @@ func startCoreAt(t *testing.T, cfg *Config, addr string) *testCore {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveCoreAt(t, s, addr)
+}
+
+func startCore(t *testing.T, cfg *Config) *testCore { return startCoreAt(t, cfg, "127.0.0.1:0") }
+
+// serveCore serves s on a free 127.0.0.1 port until the test ends.
+func serveCore(t *testing.T, s *Server) *testCore { return serveCoreAt(t, s, "127.0.0.1:0") }
+
+func serveCoreAt(t *testing.T, s *Server, addr string) *testCore {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -144,8 +154,6 @@ func startCoreAt(t *testing.T, cfg *Config, addr string) *testCore {
 	})
 	return tc
 }
-
-func startCore(t *testing.T, cfg *Config) *testCore { return startCoreAt(t, cfg, "127.0.0.1:0") }
 
 // get does a request with an optional bearer token and returns the status
 // and the raw body.

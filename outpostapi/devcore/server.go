@@ -3,6 +3,7 @@ package devcore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,9 +19,12 @@ import (
 type Server struct {
 	cfg atomic.Pointer[Config]
 	log *slog.Logger
-	ctl *controlPlane
-	idp *identityProvider
-	mux *http.ServeMux
+	// coreVersion, when set, replaces the core_version of every
+	// configuration put in force (Options.CoreVersion).
+	coreVersion string
+	ctl         *controlPlane
+	idp         *identityProvider
+	mux         *http.ServeMux
 
 	httpSrv *http.Server
 	// swapMu orders SetConfig calls, so that each TRIGGER_UPDATE decision
@@ -42,6 +46,10 @@ type Server struct {
 // Options tune a Server.
 type Options struct {
 	Logger *slog.Logger
+	// CoreVersion, when set, is the authentik release the devcore speaks
+	// as whatever core_version the configuration (and every reload of it)
+	// says; one of CoreVersions.
+	CoreVersion string
 }
 
 // New builds a Server serving cfg. A Config that did not come from
@@ -53,23 +61,29 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if err := cfg.applyDefaults(); err != nil {
 		return nil, err
 	}
+	if opts.CoreVersion != "" {
+		if _, err := lookupCoreRelease(opts.CoreVersion); err != nil {
+			return nil, fmt.Errorf("devcore: core version %w", err)
+		}
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	s := &Server{
 		log:         log,
+		coreVersion: opts.CoreVersion,
 		mux:         http.NewServeMux(),
 		closeDone:   make(chan struct{}),
 		watchSettle: 200 * time.Millisecond,
 	}
-	s.cfg.Store(cfg)
+	s.cfg.Store(s.speakingAs(cfg))
 	s.ctl = newControlPlane(s)
 	s.idp = newIdentityProvider(s)
 	s.ctl.routes(s.mux)
 	s.idp.routes(s.mux)
 	s.httpSrv = &http.Server{
-		Handler:           s.mux,
+		Handler:           s.untrustedForwarding(s.mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -77,7 +91,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 }
 
 // Handler is the devcore's whole HTTP surface.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.httpSrv.Handler }
 
 // config is the configuration in force; never mutated, replaced whole.
 func (s *Server) config() *Config { return s.cfg.Load() }
@@ -94,6 +108,7 @@ func (s *Server) SetConfig(c *Config) error {
 	if err := c.applyDefaults(); err != nil {
 		return err
 	}
+	c = s.speakingAs(c)
 	s.swapMu.Lock()
 	defer s.swapMu.Unlock()
 	old := s.cfg.Load()

@@ -1,4 +1,4 @@
-package outpostapi
+package config
 
 import (
 	"strings"
@@ -21,7 +21,7 @@ func TestLogFormatEnv(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.value, func(t *testing.T) {
-			env, err := LoadEnv(func(k string) (string, bool) {
+			env, err := Load(func(k string) (string, bool) {
 				if k == "AUTHENTIK_LOG__FORMAT" && tc.set {
 					return tc.value, true
 				}
@@ -33,8 +33,8 @@ func TestLogFormatEnv(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || env.LogFormat != tc.want {
-				t.Errorf("LogFormat %q, err %v; want %q", env.LogFormat, err, tc.want)
+			if err != nil || env.Log.Format != tc.want {
+				t.Errorf("Log.Format %q, err %v; want %q", env.Log.Format, err, tc.want)
 			}
 		})
 	}

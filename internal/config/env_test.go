@@ -1,4 +1,4 @@
-package outpostapi
+package config
 
 import (
 	"fmt"
@@ -18,34 +18,32 @@ func mapLookup(m map[string]string) func(string) (string, bool) {
 }
 
 func TestLoadEnvDefaults(t *testing.T) {
-	env, err := LoadEnv(mapLookup(map[string]string{
+	env, err := Load(mapLookup(map[string]string{
 		"AUTHENTIK_HOST":  "https://auth.example.com",
 		"AUTHENTIK_TOKEN": "tok",
 	}), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := env.Host.String(); got != "https://auth.example.com/" {
+	if got := env.Core.Host.String(); got != "https://auth.example.com/" {
 		t.Errorf("Host = %q, want the path completed to /", got)
 	}
-	if env.Token != "tok" || env.Insecure || env.Debug || env.HostBrowser != nil {
+	if env.Core.Token != "tok" || env.Core.Insecure || env.Proxy.Insecure || env.Log.Debug || env.Proxy.BrowserURL != nil {
 		t.Errorf("unexpected values: %v", env)
 	}
-	if env.ListenHTTP != "0.0.0.0:9000" || env.ListenHTTPS != "0.0.0.0:9443" || env.ListenMetrics != "0.0.0.0:9300" {
-		t.Errorf("listen defaults: %q %q %q", env.ListenHTTP, env.ListenHTTPS, env.ListenMetrics)
-	}
-	if !reflect.DeepEqual(env.ListenMetricsAll, []string{"0.0.0.0:9300"}) {
-		t.Errorf("ListenMetricsAll = %v", env.ListenMetricsAll)
+	if !reflect.DeepEqual(env.Listen.HTTP, []string{"0.0.0.0:9000"}) || !reflect.DeepEqual(env.Listen.HTTPS, []string{"0.0.0.0:9443"}) ||
+		!reflect.DeepEqual(env.Listen.Metrics, []string{"0.0.0.0:9300"}) {
+		t.Errorf("listen defaults: %q %q %q", env.Listen.HTTP, env.Listen.HTTPS, env.Listen.Metrics)
 	}
 	var want []netip.Prefix
 	for _, s := range strings.Split(DefaultTrustedCIDRs, ",") {
 		want = append(want, netip.MustParsePrefix(s))
 	}
-	if !reflect.DeepEqual(env.TrustedProxyCIDRs, want) {
-		t.Errorf("TrustedProxyCIDRs = %v, want %v", env.TrustedProxyCIDRs, want)
+	if !reflect.DeepEqual(env.Proxy.TrustedProxies, want) {
+		t.Errorf("TrustedProxies = %v, want %v", env.Proxy.TrustedProxies, want)
 	}
-	if env.LogLevel != "info" {
-		t.Errorf("LogLevel = %q", env.LogLevel)
+	if env.Log.Level != "info" {
+		t.Errorf("Log.Level = %q", env.Log.Level)
 	}
 }
 
@@ -55,7 +53,7 @@ func TestLoadEnvValues(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("  from-file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env, err := LoadEnv(mapLookup(map[string]string{
+	env, err := Load(mapLookup(map[string]string{
 		"AUTHENTIK_HOST":                        "https://core.internal:8443/auth/?region=eu&x=1",
 		"AUTHENTIK_TOKEN":                       "file://" + tokenFile,
 		"AUTHENTIK_INSECURE":                    "YES",
@@ -70,39 +68,39 @@ func TestLoadEnvValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if env.Host.Path != "/auth/" || env.Host.RawQuery != "region=eu&x=1" || env.Host.Host != "core.internal:8443" {
-		t.Errorf("Host = %v", env.Host)
+	if env.Core.Host.Path != "/auth/" || env.Core.Host.RawQuery != "region=eu&x=1" || env.Core.Host.Host != "core.internal:8443" {
+		t.Errorf("Host = %v", env.Core.Host)
 	}
-	if env.Token != "from-file" {
-		t.Errorf("file:// token not resolved and trimmed: %q", env.Token)
+	if env.Core.Token != "from-file" {
+		t.Errorf("file:// token not resolved and trimmed: %q", env.Core.Token)
 	}
-	if !env.Insecure || env.Debug {
-		t.Errorf("Insecure=%t Debug=%t", env.Insecure, env.Debug)
+	if !env.Core.Insecure || !env.Proxy.Insecure || env.Log.Debug {
+		t.Errorf("Insecure=%t/%t Debug=%t", env.Core.Insecure, env.Proxy.Insecure, env.Log.Debug)
 	}
-	if env.HostBrowser == nil || env.HostBrowser.String() != "https://fallback.example.com" {
-		t.Errorf("HostBrowser = %v", env.HostBrowser)
+	if env.Proxy.BrowserURL == nil || env.Proxy.BrowserURL.String() != "https://fallback.example.com" {
+		t.Errorf("BrowserURL = %v", env.Proxy.BrowserURL)
 	}
-	if env.ListenHTTP != "[::]:9000" || !reflect.DeepEqual(env.ListenHTTPAll, []string{"[::]:9000", "127.0.0.1:9001"}) {
-		t.Errorf("ListenHTTP = %q %v", env.ListenHTTP, env.ListenHTTPAll)
+	if !reflect.DeepEqual(env.Listen.HTTP, []string{"[::]:9000", "127.0.0.1:9001"}) {
+		t.Errorf("Listen.HTTP = %v", env.Listen.HTTP)
 	}
-	if env.ListenHTTPS != "[::]:9443" || env.ListenMetrics != "127.0.0.1:0" {
-		t.Errorf("ListenHTTPS=%q ListenMetrics=%q", env.ListenHTTPS, env.ListenMetrics)
+	if !reflect.DeepEqual(env.Listen.HTTPS, []string{"[::]:9443"}) || !reflect.DeepEqual(env.Listen.Metrics, []string{"127.0.0.1:0"}) {
+		t.Errorf("Listen.HTTPS=%q Listen.Metrics=%q", env.Listen.HTTPS, env.Listen.Metrics)
 	}
 	want := []netip.Prefix{netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("192.168.1.0/24")}
-	if !reflect.DeepEqual(env.TrustedProxyCIDRs, want) {
-		t.Errorf("TrustedProxyCIDRs = %v, want %v", env.TrustedProxyCIDRs, want)
+	if !reflect.DeepEqual(env.Proxy.TrustedProxies, want) {
+		t.Errorf("TrustedProxies = %v, want %v", env.Proxy.TrustedProxies, want)
 	}
-	if env.LogLevel != "warning" {
-		t.Errorf("LogLevel = %q", env.LogLevel)
+	if env.Log.Level != "warning" {
+		t.Errorf("Log.Level = %q", env.Log.Level)
 	}
 }
 
 func TestLoadEnvStandaloneNeedsNoCore(t *testing.T) {
-	env, err := LoadEnv(mapLookup(nil), false)
+	env, err := Load(mapLookup(nil), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if env.Host != nil || env.Token != "" {
+	if env.Core.Host != nil || env.Core.Token != "" {
 		t.Errorf("unexpected core settings: %v", env)
 	}
 }
@@ -154,7 +152,7 @@ func TestLoadEnvErrors(t *testing.T) {
 			for _, k := range tc.unset {
 				delete(m, k)
 			}
-			_, err := LoadEnv(mapLookup(m), true)
+			_, err := Load(mapLookup(m), true)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -170,7 +168,7 @@ func TestLoadEnvErrors(t *testing.T) {
 }
 
 func TestLoadEnvReportsEveryProblem(t *testing.T) {
-	_, err := LoadEnv(mapLookup(map[string]string{"AUTHENTIK_DEBUG": "x", "AUTHENTIK_LOG_LEVEL": "y"}), true)
+	_, err := Load(mapLookup(map[string]string{"AUTHENTIK_DEBUG": "x", "AUTHENTIK_LOG_LEVEL": "y"}), true)
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -182,7 +180,7 @@ func TestLoadEnvReportsEveryProblem(t *testing.T) {
 }
 
 func TestEnvStringRedactsToken(t *testing.T) {
-	env, err := LoadEnv(mapLookup(map[string]string{"AUTHENTIK_HOST": "http://a/", "AUTHENTIK_TOKEN": "very-secret"}), true)
+	env, err := Load(mapLookup(map[string]string{"AUTHENTIK_HOST": "http://a/", "AUTHENTIK_TOKEN": "very-secret"}), true)
 	if err != nil {
 		t.Fatal(err)
 	}

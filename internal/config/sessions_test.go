@@ -1,4 +1,4 @@
-package outpostapi
+package config
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ func TestSessionEnv(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		env  map[string]string
-		want string // SessionEnv.String()
+		want string // Sessions.String()
 		err  string // substring of the error; "" = no error
 	}{
 		{"none", nil, "memory", ""},
@@ -43,7 +43,7 @@ func TestSessionEnv(t *testing.T) {
 		{"bad max per user", map[string]string{"OUTPOST_SESSION_MAX_PER_USER": "0"}, "", "OUTPOST_SESSION_MAX_PER_USER: want a whole number of at least 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env, err := LoadEnv(mapLookup(tc.env), false)
+			env, err := Load(mapLookup(tc.env), false)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error = %v, want one containing %q", err, tc.err)
@@ -68,10 +68,10 @@ func TestSessionEnv(t *testing.T) {
 			}
 		})
 	}
-	if env, _ := LoadEnv(mapLookup(map[string]string{"OUTPOST_SESSION_MAX_PER_USER": "5"}), false); env.Sessions.MaxPerUser != 5 {
-		t.Errorf("OUTPOST_SESSION_MAX_PER_USER=5 read as %d", env.Sessions.MaxPerUser)
+	if env, _ := Load(mapLookup(map[string]string{"OUTPOST_SESSION_MAX_PER_USER": "5"}), false); env.Sessions.MaxSessionsPerSubject != 5 {
+		t.Errorf("OUTPOST_SESSION_MAX_PER_USER=5 read as %d", env.Sessions.MaxSessionsPerSubject)
 	}
-	env, _ := LoadEnv(mapLookup(map[string]string{"AUTHENTIK_REDIS__HOST": "r", "AUTHENTIK_REDIS__PASSWORD": "file://" + pwFile}), false)
+	env, _ := Load(mapLookup(map[string]string{"AUTHENTIK_REDIS__HOST": "r", "AUTHENTIK_REDIS__PASSWORD": "file://" + pwFile}), false)
 	if env.Sessions.Redis.Password != "s3cret-from-file" {
 		t.Errorf("file:// password not resolved")
 	}

@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// decodeStoredSession reads the d field of a session in Redis: a record,
-// or the JSON that versions before records wrote (legacySession), so that
-// upgrading signs nobody out. Sessions saved from now on are records.
+// decodeStoredSession reads a session as a shared store holds it (Redis's
+// d field, PostgreSQL's data column): a record, or the JSON that versions
+// before records wrote (legacySession), so that upgrading signs nobody
+// out. Sessions saved from now on are records.
 func decodeStoredSession(d string) (*Session, error) {
 	if len(d) == 0 || d[0] != '{' {
 		return decodeRecord(d)

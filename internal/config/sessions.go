@@ -1,4 +1,4 @@
-package outpostapi
+package config
 
 import (
 	"fmt"
@@ -6,27 +6,33 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/outpost-dev/outpost/session"
 )
 
-// SessionEnv says where sessions live. With Redis nil they stay in this
-// process's memory (one replica, or sticky routing).
-type SessionEnv struct {
-	Redis *RedisEnv
+// Sessions says where sessions live. With Redis and Postgres nil they
+// stay in this process's memory (one replica, or sticky routing).
+type Sessions struct {
+	Redis *Redis
+	// Postgres is set by AUTHENTIK_POSTGRESQL__HOST (postgres.go).
+	Postgres *Postgres
 	// Prefix starts every Redis key (OUTPOST_SESSION_PREFIX, default
-	// "outpost:"), so several deployments can share one Redis.
+	// session.DefaultRedisPrefix), so several deployments can share one
+	// Redis.
 	Prefix string
 	// CacheSize bounds the per-replica read cache in front of Redis, or
 	// the memory store's decoded sessions (OUTPOST_SESSION_CACHE_SIZE,
-	// default 10000; 0 turns it off).
+	// default session.DefaultMemoryCacheSize; 0 turns it off).
 	CacheSize int
-	// MaxPerUser bounds one account's sessions at one provider in the
-	// memory store (OUTPOST_SESSION_MAX_PER_USER, default 50; 0: default).
-	MaxPerUser int
+	// MaxSessionsPerSubject bounds one account's sessions at one provider
+	// in the memory and PostgreSQL stores (OUTPOST_SESSION_MAX_PER_USER; 0:
+	// the store's default, session.DefaultMaxSessionsPerSubject).
+	MaxSessionsPerSubject int
 }
 
-// RedisEnv is the Redis connection, from AUTHENTIK_REDIS__* or from
+// Redis is the Redis connection, from AUTHENTIK_REDIS__* or from
 // OUTPOST_SESSION_URL. Never log Password; String redacts it.
-type RedisEnv struct {
+type Redis struct {
 	// Addr is host:port.
 	Addr     string
 	Username string
@@ -42,17 +48,20 @@ type RedisEnv struct {
 	From string
 }
 
-// DefaultSessionCacheSize is the read cache size when none is set.
-const DefaultSessionCacheSize = 10000
+// defaultRedisPort is Redis's own.
+const defaultRedisPort = "6379"
 
-func (s SessionEnv) String() string {
+func (s Sessions) String() string {
+	if s.Postgres != nil {
+		return fmt.Sprintf("postgresql(%s cache=%d)", s.Postgres, s.CacheSize)
+	}
 	if s.Redis == nil {
 		return "memory"
 	}
 	return fmt.Sprintf("redis(%s prefix=%q cache=%d)", s.Redis, s.Prefix, s.CacheSize)
 }
 
-func (r *RedisEnv) String() string {
+func (r *Redis) String() string {
 	pw := ""
 	if r.Password != "" {
 		pw = " password=[redacted]"
@@ -65,15 +74,15 @@ func (r *RedisEnv) String() string {
 }
 
 // GoString redacts under %#v too.
-func (r *RedisEnv) GoString() string { return r.String() }
+func (r *Redis) GoString() string { return r.String() }
 
 var redisVars = []string{
 	"AUTHENTIK_REDIS__HOST", "AUTHENTIK_REDIS__PORT", "AUTHENTIK_REDIS__USERNAME", "AUTHENTIK_REDIS__PASSWORD",
 	"AUTHENTIK_REDIS__DB", "AUTHENTIK_REDIS__TLS", "AUTHENTIK_REDIS__TLS_REQS", "AUTHENTIK_REDIS__TLS_CA_CERT",
 }
 
-func loadSessionEnv(get func(string) (string, bool), fail func(name, format string, args ...any)) SessionEnv {
-	se := SessionEnv{Prefix: "outpost:", CacheSize: DefaultSessionCacheSize}
+func loadSessions(get func(string) (string, bool), fail func(name, format string, args ...any)) Sessions {
+	se := Sessions{Prefix: session.DefaultRedisPrefix, CacheSize: session.DefaultMemoryCacheSize}
 	if v, ok := get("OUTPOST_SESSION_PREFIX"); ok {
 		if strings.ContainsAny(v, " \t\r\n") {
 			fail("OUTPOST_SESSION_PREFIX", "must not contain white space, got %q", v)
@@ -93,7 +102,7 @@ func loadSessionEnv(get func(string) (string, bool), fail func(name, format stri
 		if err != nil || n < 1 {
 			fail("OUTPOST_SESSION_MAX_PER_USER", "want a whole number of at least 1, got %q", v)
 		} else {
-			se.MaxPerUser = n
+			se.MaxSessionsPerSubject = n
 		}
 	}
 	var set []string
@@ -129,8 +138,8 @@ func loadSessionEnv(get func(string) (string, bool), fail func(name, format stri
 		fail("AUTHENTIK_REDIS__HOST", "want a host name or IP address, got %q (for a URL use OUTPOST_SESSION_URL)", host)
 		return se
 	}
-	r := &RedisEnv{From: "AUTHENTIK_REDIS__*", Username: vals["AUTHENTIK_REDIS__USERNAME"], Password: vals["AUTHENTIK_REDIS__PASSWORD"]}
-	port := "6379"
+	r := &Redis{From: "AUTHENTIK_REDIS__*", Username: vals["AUTHENTIK_REDIS__USERNAME"], Password: vals["AUTHENTIK_REDIS__PASSWORD"]}
+	port := defaultRedisPort
 	if v, ok := vals["AUTHENTIK_REDIS__PORT"]; ok {
 		if n, err := strconv.ParseUint(v, 10, 16); err != nil || n == 0 {
 			fail("AUTHENTIK_REDIS__PORT", "want a port from 1 to 65535, got %q", v)
@@ -184,13 +193,13 @@ func parseTLSReqs(v string) (bool, error) {
 // parseSessionURL reads redis://[user:password@]host[:port][/db] and
 // rediss:// (TLS). Query: tls_reqs=none|optional|required, ca_cert=/path.
 // Errors never include the password.
-func parseSessionURL(raw string) (*RedisEnv, error) {
+func parseSessionURL(raw string) (*Redis, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url's error quotes the input, password and all.
 		return nil, fmt.Errorf("not a URL (want redis://[user:password@]host[:port][/db] or rediss://...)")
 	}
-	r := &RedisEnv{From: "OUTPOST_SESSION_URL", TLSVerify: true}
+	r := &Redis{From: "OUTPOST_SESSION_URL", TLSVerify: true}
 	switch u.Scheme {
 	case "redis":
 	case "rediss":
@@ -203,7 +212,7 @@ func parseSessionURL(raw string) (*RedisEnv, error) {
 	}
 	port := u.Port()
 	if port == "" {
-		port = "6379"
+		port = defaultRedisPort
 	} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
 		return nil, fmt.Errorf("%s: bad port %q", u.Redacted(), port)
 	}
