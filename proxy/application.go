@@ -239,7 +239,7 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 			r.Header.Del(name)
 		}
 	}
-	d := a.record(r, id, a.decide(id, r.URL, r.Method))
+	d := a.logDecision(r, id, a.decide(id, r.URL, r.Method))
 	// The client's credentials were for the outpost, not the app, unless
 	// the provider leaves the header to the app (intercept_header_auth off).
 	if a.provider.InterceptHeaderAuth {
@@ -251,7 +251,7 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 			if id.method != metrics.MethodSession {
 				// Opened with a token or an app password: no stored
 				// session to follow, so the credential itself is.
-				r = a.trackCredentialWebsocket(r, id.cred.header, s)
+				r = a.trackCredentialWebsocket(r, id.header, s)
 			} else {
 				var ok bool
 				if r, ok = a.trackWebsocket(w, r, s); !ok {
@@ -265,7 +265,7 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 	case allowAnonymous:
 		a.upstream.serve(w, r, upstreamTarget{URL: a.provider.InternalURL, Upgrade: up})
 	case refuseUnauthorized:
-		a.unauthorized(w, r, id.cred)
+		a.unauthorized(w, r, id)
 	case refuseForbidden:
 		a.forbidden(w, r, s)
 	case refuseLimited:
@@ -284,28 +284,6 @@ func (a *application) setIdentity(h http.Header, s *session.Session) {
 		BasicAuthEnabled: a.provider.BasicAuthEnabled, BasicAuthUserAttribute: a.provider.BasicAuthUserAttribute,
 		BasicAuthPasswordAttribute: a.provider.BasicAuthPasswordAttribute, Additional: a.additional,
 	})
-}
-
-// skipped reports whether path may pass without sign-in. With ";"
-// parameters in it, the rule must match both the path as written and the
-// path a server that drops them acts on: /admin;.css is /admin to Tomcat.
-func (a *application) skipped(path string) bool {
-	if !a.matchesSkip(path) {
-		return false
-	}
-	if bare := withoutPathParams(path); bare != path {
-		return a.matchesSkip(bare)
-	}
-	return true
-}
-
-func (a *application) matchesSkip(path string) bool {
-	for _, re := range a.provider.SkipPaths {
-		if re.MatchString(path) {
-			return true
-		}
-	}
-	return false
 }
 
 // target is internal_host, or the session's ak_proxy.backend_override, with
@@ -352,40 +330,22 @@ func (a *application) redirectToStart(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, a.startURL(back), http.StatusFound)
 }
 
-// isAPIClient: machines get a 401 they can act on, not a login page. A
-// machine is anything that sends credentials or X-Requested-With, or is not
-// a browser loading a page (promtool, curl and scripts accept no HTML).
-func isAPIClient(r *http.Request) bool {
-	return r.Header.Get("Authorization") != "" || !browserNavigation(r)
-}
-
-// browserNavigation: a browser loading a page. Browsers accept text/html
-// for every navigation and say so in Sec-Fetch-Mode; their background
-// requests send X-Requested-With (many frameworks) or ask for JSON.
-func browserNavigation(r *http.Request) bool {
-	if r.Header.Get("X-Requested-With") != "" || wantsJSON(r) {
-		return false
-	}
-	return r.Header.Get("Sec-Fetch-Mode") == "navigate" ||
-		strings.Contains(strings.ToLower(r.Header.Get("Accept")), "text/html")
-}
-
 // unauthorized is the 401 a machine client can act on: a challenge for the
 // scheme it used (RFC 6750 error="invalid_token" for a refused token) and
 // a JSON body. Without credentials only Bearer is offered: a Basic
 // challenge would make browsers pop up a password dialog for a page's
 // background requests.
-func (a *application) unauthorized(w http.ResponseWriter, r *http.Request, cred credential) {
+func (a *application) unauthorized(w http.ResponseWriter, r *http.Request, id identity) {
 	realm := `realm="` + a.provider.ExternalURL.Host + `"`
 	body := `{"error":"unauthorized","message":"sign in or send credentials"}`
 	switch {
-	case cred.presented && cred.scheme == "Bearer":
+	case id.presented && id.scheme == "Bearer":
 		w.Header().Set("WWW-Authenticate", `Bearer `+realm+`, error="invalid_token", error_description="the token is invalid, expired, revoked or not for this application"`)
 		body = `{"error":"invalid_token","message":"the token is invalid, expired, revoked or not for this application"}`
-	case cred.presented && cred.scheme == "Basic":
+	case id.presented && id.scheme == "Basic":
 		w.Header().Set("WWW-Authenticate", `Basic `+realm+`, charset="UTF-8"`)
 		body = `{"error":"invalid_credentials","message":"the user name or app password is wrong"}`
-	case cred.presented:
+	case id.presented:
 		w.Header()["WWW-Authenticate"] = []string{`Bearer ` + realm, `Basic ` + realm + `, charset="UTF-8"`}
 		body = `{"error":"invalid_request","message":"unsupported authorization scheme: use Bearer or Basic"}`
 	default:

@@ -6,9 +6,7 @@ import (
 	"strings"
 
 	"github.com/outpost-dev/outpost/authz"
-	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
-	"github.com/outpost-dev/outpost/session"
 )
 
 // decision is what happens to a request once it is authenticated (or not).
@@ -55,7 +53,7 @@ func (a *application) decide(id identity, target *url.URL, method string) verdic
 		return verdict{decision: refuseForbidden, denial: res}
 	case a.skipTarget(target):
 		return verdict{decision: allowAnonymous}
-	case id.cred.limited:
+	case id.limited:
 		return verdict{decision: refuseLimited}
 	case id.apiClient:
 		return verdict{decision: refuseUnauthorized}
@@ -99,85 +97,8 @@ func (a *application) evaluate(claims map[string]any, method, path string) authz
 	return res
 }
 
-// identity is who a request proved to be, and how.
-type identity struct {
-	// session is nil when the request proved nothing. From a header it
-	// lives for this request only.
-	session *session.Session
-	// method is how: metrics.MethodSession, MethodBearer or MethodBasic.
-	method string
-	// cred is what the Authorization header said, for the 401 challenge.
-	cred credential
-	// apiClient: answer 401, not a login page.
-	apiClient bool
-}
-
-// authenticate finds the request's identity in the order of spec §10: the
-// session cookie, then the Authorization header. An error means the
-// session store could not answer: the caller must refuse.
-func (a *application) authenticate(w http.ResponseWriter, r *http.Request) (identity, error) {
-	s, err := a.currentSession(w, r)
-	if err != nil {
-		return identity{}, err
-	}
-	if s != nil {
-		// apiClient matters only to a request without an identity.
-		return identity{session: s, method: metrics.MethodSession}, nil
-	}
-	id := identity{apiClient: isAPIClient(r)}
-	id.cred = a.authenticateHeader(r)
-	if id.cred.session != nil {
-		id.session, id.method = id.cred.session, id.cred.method
-		return id, nil
-	}
-	if id.cred.presented && !a.provider.InterceptHeaderAuth {
-		// The header belongs to the app (intercept_header_auth off): a
-		// browser carrying one still gets the login page.
-		id.apiClient = !browserNavigation(r)
-	}
-	return id, nil
-}
-
-// record notes the decision in the request's access line and in the
-// decision metric (a refusal by the rules also in a log line naming the
-// rule), and returns it.
-func (a *application) record(r *http.Request, id identity, v verdict) decision {
-	s, d := id.session, v.decision
-	result, method := metrics.ResultAllowed, metrics.MethodNone
-	switch d {
-	case allowIdentified:
-		method = id.method
-	case allowAnonymous:
-		method = metrics.MethodSkipped
-	case refuseUnauthorized, refuseLimited:
-		result = metrics.ResultUnauthorized
-	case startSignIn:
-		result = metrics.ResultLoginRedirect
-	case refuseForbidden:
-		result, method = metrics.ResultDenied, id.method
-		method0, path0 := requested(r)
-		a.log.Warn("access denied by the provider's rules", "provider", a.provider.Name, "user", userName(s.Claims),
-			"rule", v.denial.Rule, "reason", v.denial.Reason, "method", method0, "path", path0,
-			"client_ip", clientIPString(originOf(r)), "request_id", requestID(r))
-	}
-	a.metrics.Decision(result, method)
-	if info := infoOf(r); info != nil {
-		info.result, info.method = result, method
-		if s != nil {
-			info.user = userName(s.Claims)
-		}
-	}
-	return d
-}
-
-// userName is how logs name a person: preferred_username, else sub.
-func userName(claims map[string]any) string {
-	if u, _ := claims["preferred_username"].(string); u != "" {
-		return u
-	}
-	s, _ := claims["sub"].(string)
-	return s
-}
+// The skip rules (skip_path_regex, spec §11) decide here and nowhere
+// else: which requests pass without sign-in.
 
 // skipTarget applies skip_path_regex (spec §11): to the path, or for
 // forward_domain to the URL (scheme, host and path). The query never
@@ -189,4 +110,49 @@ func (a *application) skipTarget(u *url.URL) bool {
 		return a.matchesSkip(c.String()) && a.matchesSkip(withoutPathParamsURL(&c))
 	}
 	return a.skipped(u.Path)
+}
+
+// skipped reports whether path may pass without sign-in. With ";"
+// parameters in it, the rule must match both the path as written and the
+// path a server that drops them acts on: /admin;.css is /admin to Tomcat.
+func (a *application) skipped(path string) bool {
+	if !a.matchesSkip(path) {
+		return false
+	}
+	if bare := withoutPathParams(path); bare != path {
+		return a.matchesSkip(bare)
+	}
+	return true
+}
+
+func (a *application) matchesSkip(path string) bool {
+	for _, re := range a.provider.SkipPaths {
+		if re.MatchString(path) {
+			return true
+		}
+	}
+	return false
+}
+
+// withoutPathParamsURL is u as skipTarget matches it for forward_domain,
+// with the path a server that drops ";" parameters acts on.
+func withoutPathParamsURL(u *url.URL) string {
+	c := *u
+	c.Path, c.RawPath = withoutPathParams(u.Path), ""
+	return c.String()
+}
+
+// withoutPathParams is p with each segment's ";parameters" removed and the
+// result made canonical: the path a Java server (Tomcat, Jetty) acts on.
+func withoutPathParams(p string) string {
+	if !strings.Contains(p, ";") {
+		return p
+	}
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if j := strings.IndexByte(s, ';'); j >= 0 {
+			segs[i] = s[:j]
+		}
+	}
+	return canonicalPath(strings.Join(segs, "/"))
 }

@@ -37,7 +37,7 @@ var errNoOriginalMethod = errors.New("the request carries no original method (ng
 // original URL's host names, and says whose metrics it counts in. It
 // reports false where no forward-mode application is concerned (a provider
 // in proxy mode serves the endpoint's path as any other).
-func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, st *state, kind forwardKind) (*metrics.Host, bool) {
+func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, st *dataPlane, kind forwardKind) (*metrics.Host, bool) {
 	info := infoOf(r)
 	req, refusal := resolveForward(r, kind)
 	if refusal != nil {
@@ -120,7 +120,7 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		a.refuseForward(w, r, kind, operatorFault(errNoOriginalMethod.Error()))
 		return
 	}
-	switch a.record(r, id, a.decideOverrides(r, id, orig, a.decide(id, orig, req.method))) {
+	switch a.logDecision(r, id, a.decideOverrides(r, id, orig, a.decide(id, orig, req.method))) {
 	case allowIdentified:
 		a.setIdentity(w.Header(), s)
 		w.WriteHeader(http.StatusOK)
@@ -134,7 +134,7 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		}
 		w.WriteHeader(http.StatusOK)
 	case refuseUnauthorized:
-		a.unauthorized(refusalWriter(w, kind), r, id.cred)
+		a.unauthorized(refusalWriter(w, kind), r, id)
 	case refuseForbidden:
 		a.forbidden(refusalWriter(w, kind), r, s)
 	case refuseLimited:
@@ -207,12 +207,6 @@ func (h headerOnly) WriteHeader(code int) {
 }
 
 func (h headerOnly) Write(p []byte) (int, error) { return len(p), nil }
-
-func withoutPathParamsURL(u *url.URL) string {
-	c := *u
-	c.Path, c.RawPath = withoutPathParams(u.Path), ""
-	return c.String()
-}
 
 // refuseForward answers a forward-auth request that cannot be decided. An
 // operator's mistake is logged as an error and reported to the core (at

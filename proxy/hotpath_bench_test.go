@@ -184,7 +184,7 @@ func BenchmarkRoute(b *testing.B) {
 }
 
 // BenchmarkSessionLookup is the cookie decode (HMAC + AES) and the memory
-// store's Get, as currentSession does them.
+// store's Get, as cookieSession does them.
 func BenchmarkSessionLookup(b *testing.B) {
 	e := newBenchEnv(b, 1, "")
 	r := e.browserRequest()
@@ -208,7 +208,7 @@ func BenchmarkSessionLookup(b *testing.B) {
 	b.Run("current_session", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if s, err := e.app.currentSession(w, r); s == nil || err != nil {
+			if s, err := e.app.cookieSession(w, r); s == nil || err != nil {
 				b.Fatal("no session", err)
 			}
 		}
@@ -219,7 +219,7 @@ func BenchmarkSessionLookup(b *testing.B) {
 			r := e.browserRequest()
 			w := httptest.NewRecorder()
 			for pb.Next() {
-				if s, err := e.app.currentSession(w, r); s == nil || err != nil {
+				if s, err := e.app.cookieSession(w, r); s == nil || err != nil {
 					b.Fatal("no session", err)
 				}
 			}
@@ -249,7 +249,7 @@ func BenchmarkSetIdentityHeaders(b *testing.B) {
 }
 
 // BenchmarkDecisionPath is everything the outpost adds before the upstream
-// call, in order: trust, route, session, decision, record, headers.
+// call, in order: trust, route, session, decision, logging it, headers.
 func BenchmarkDecisionPath(b *testing.B) {
 	e := newBenchEnv(b, 1, "")
 	st := e.srv.current.Load()
@@ -272,7 +272,7 @@ func BenchmarkDecisionPath(b *testing.B) {
 			b.Fatal(err)
 		}
 		app.removeOwnCookies(r)
-		if d := app.record(r, id, app.decide(id, r.URL, r.Method)); d != allowIdentified {
+		if d := app.logDecision(r, id, app.decide(id, r.URL, r.Method)); d != allowIdentified {
 			b.Fatal(d)
 		}
 		h := make(http.Header, len(r.Header)+identityRoom)

@@ -251,7 +251,7 @@ func (a *application) signOut(w http.ResponseWriter, r *http.Request) {
 		writeFormPage(w, r, http.StatusOK, "Sign out?", "Another site asked to sign you out. Sign out only if you meant to.", a.ownURL(pathSignOut), "Sign out")
 		return
 	}
-	s, err := a.currentSession(w, r)
+	s, err := a.cookieSession(w, r)
 	if err != nil {
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Sign-out failed", "The session store is unavailable.", err)
 		return

@@ -55,18 +55,3 @@ func ambiguousURLPath(u *url.URL) bool {
 	return strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c") || strings.Contains(raw, "%23") ||
 		strings.Contains(raw, "%00") || strings.ContainsAny(u.Path, "\\\x00")
 }
-
-// withoutPathParams is p with each segment's ";parameters" removed and the
-// result made canonical: the path a Java server (Tomcat, Jetty) acts on.
-func withoutPathParams(p string) string {
-	if !strings.Contains(p, ";") {
-		return p
-	}
-	segs := strings.Split(p, "/")
-	for i, s := range segs {
-		if j := strings.IndexByte(s, ';'); j >= 0 {
-			segs[i] = s[:j]
-		}
-	}
-	return canonicalPath(strings.Join(segs, "/"))
-}

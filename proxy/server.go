@@ -30,7 +30,7 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	trust   trust
-	current atomic.Pointer[state]
+	current atomic.Pointer[dataPlane]
 	// refreshFailed is the last refresh's failure while an older
 	// configuration serves; nil once a refresh succeeds.
 	refreshFailed atomic.Pointer[string]
@@ -122,8 +122,9 @@ type Options struct {
 	ResponseHeaderTimeout time.Duration
 }
 
-// state is everything built from one snapshot.
-type state struct {
+// dataPlane is everything built from one snapshot: what Update puts in
+// force.
+type dataPlane struct {
 	snap   *outpostapi.Snapshot
 	router *router
 	// other counts requests no provider of this snapshot serves.
@@ -177,7 +178,7 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 	defer s.updating.Unlock()
 	defer s.shared.codecs.Rotate()
 	apps := make(map[*outpostapi.Provider]*application, len(snap.Providers))
-	st := &state{snap: snap, other: s.opts.Metrics.Host(snap.Outpost.Name, metrics.OtherHost),
+	st := &dataPlane{snap: snap, other: s.opts.Metrics.Host(snap.Outpost.Name, metrics.OtherHost),
 		apps: make(map[string]*application, len(snap.Providers)), leftOut: map[string]string{},
 		leftOutHosts: map[string]outpostapi.ProviderError{}}
 	var failed []outpostapi.ProviderError
@@ -216,7 +217,7 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 
 // reportProviders sets the readiness metric of every provider of next and
 // drops the series of those only prev had.
-func (s *Server) reportProviders(prev, next *state) {
+func (s *Server) reportProviders(prev, next *dataPlane) {
 	m := s.opts.Metrics
 	for name, app := range next.apps {
 		if d := app.oidc.discovery; d != nil {
@@ -400,7 +401,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, info *requestInfo
 // saying what the outpost knows to a browser. A provider that was left out
 // for the host is named in the log, for the operator; random Host headers
 // from scanners are only a debug line.
-func (s *Server) unknownHost(w http.ResponseWriter, r *http.Request, st *state, host string) {
+func (s *Server) unknownHost(w http.ResponseWriter, r *http.Request, st *dataPlane, host string) {
 	msg := "No application is configured for " + host + " on this outpost."
 	if perr, ok := st.leftOutHosts[strings.ToLower(host)]; ok {
 		s.log.Warn("request for the host of a provider left out of the configuration", "host", host,

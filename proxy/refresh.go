@@ -29,41 +29,6 @@ func refreshDue(s *session.Session, now time.Time) bool {
 	return s.TokenExpiry.Sub(now) < window
 }
 
-// currentSession returns the request's session, or nil when there is none.
-// A cookie that is present but unusable (forged, too old, its session gone)
-// is expired in the response. An error means the store could not answer:
-// the caller must deny.
-func (a *application) currentSession(w http.ResponseWriter, r *http.Request) (*session.Session, error) {
-	id, err := a.sessionCookies.SessionID(r)
-	if errors.Is(err, session.ErrNoCookie) {
-		return nil, nil
-	}
-	if err != nil {
-		http.SetCookie(w, a.sessionCookies.Expire())
-		return nil, nil
-	}
-	s, err := a.store.Get(r.Context(), id)
-	if errors.Is(err, session.ErrNotFound) || (err == nil && s.Provider != a.provider.ClientID) {
-		http.SetCookie(w, a.sessionCookies.Expire())
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if now := time.Now(); refreshDue(s, now) {
-		if a.backoff.waiting(s.ID, now) {
-			if now.Before(s.TokenExpiry) {
-				return s, nil // a refresh failed a moment ago; the token still holds
-			}
-			// The session lives on (its refresh token was not refused), but
-			// cannot be served until the identity provider answers again.
-			return nil, errRefreshUnavailable
-		}
-		return a.refresh(w, r, s)
-	}
-	return s, nil
-}
-
 // refreshLockTTL bounds how long one refresh holds the session's lock (the
 // token call itself is bounded by backchannelTimeout), and how long others
 // wait for it.

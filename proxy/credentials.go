@@ -1,8 +1,11 @@
 package proxy
 
+// Checking a Bearer token or Basic credentials with the identity provider
+// (spec §10): what the header loaders of identity_chain.go ask, through
+// the credential cache.
+
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,133 +16,15 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4/jwt"
-	"github.com/outpost-dev/outpost/metrics"
-	"github.com/outpost-dev/outpost/session"
 )
-
-// tokenUsername is the Basic-auth user name that means "the password is a
-// token" (spec §10).
-const tokenUsername = "goauthentik.io/token"
 
 // maxIdPBody bounds what is read from an identity provider's answer.
 const maxIdPBody = 1 << 20
-
-// credential is the outcome of a request's Authorization header.
-type credential struct {
-	// presented: the request carried an Authorization header.
-	presented bool
-	// session is the identity it proved, nil when it proved none. It is a
-	// request-scoped session: nothing is stored.
-	session *session.Session
-	// method is metrics.MethodBearer or metrics.MethodBasic.
-	method string
-	// scheme is the scheme the client used, for the challenge.
-	scheme string
-	// limited: the client IP has used its budget of refused credentials,
-	// so this one was not checked.
-	limited bool
-	// header is the Authorization header as sent, to check it again (a
-	// websocket opened with it).
-	header string
-}
-
-// errLimited is the outcome of a credential not checked because its client
-// IP is over its budget of refused ones; it is never cached.
-var errLimited = errors.New("too many refused credentials from this address")
 
 // errRejected is a credential the identity provider (or local verification)
 // refused: worth caching briefly. Other errors (the provider unreachable)
 // are not cached.
 var errRejected = errors.New("credential rejected")
-
-// authenticateHeader checks the Authorization header: a Bearer token (local
-// JWT verification, then introspection), or Basic credentials (an app
-// password through the client_credentials grant, or a token under the user
-// name goauthentik.io/token). Outcomes are cached per exact header value.
-func (a *application) authenticateHeader(r *http.Request) credential {
-	header := r.Header.Get("Authorization")
-	if header == "" {
-		return credential{}
-	}
-	scheme, value, _ := strings.Cut(header, " ")
-	value = strings.TrimSpace(value)
-	c := credential{presented: true, scheme: scheme, header: header}
-	var verify func(context.Context) (*verifiedCredential, error)
-	switch {
-	case strings.EqualFold(scheme, "Bearer") && value != "":
-		c.scheme, c.method = "Bearer", metrics.MethodBearer
-		verify = func(ctx context.Context) (*verifiedCredential, error) { return a.verifyBearer(ctx, value) }
-	case strings.EqualFold(scheme, "Basic") && value != "":
-		c.scheme, c.method = "Basic", metrics.MethodBasic
-		user, password, ok := decodeBasic(value)
-		switch {
-		case !ok:
-			return c
-		case user == tokenUsername:
-			verify = func(ctx context.Context) (*verifiedCredential, error) { return a.verifyBearer(ctx, password) }
-		default:
-			verify = func(ctx context.Context) (*verifiedCredential, error) {
-				return a.verifyAppPassword(ctx, user, password)
-			}
-		}
-	default:
-		return c
-	}
-	ip := originOf(r).ClientIP
-	var v *verifiedCredential
-	var err error
-	if a.failures.exhausted(ip) {
-		// Over budget: what is cached still answers, nothing new is tried.
-		var known bool
-		if v, err, known = a.credentials.cached(a.provider.ClientID, header); !known {
-			err = errLimited
-		}
-	} else {
-		v, err = a.credentials.lookup(a.provider.ClientID, header, func() (*verifiedCredential, error) {
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), backchannelTimeout)
-			defer cancel()
-			return verify(ctx)
-		})
-	}
-	switch {
-	case errors.Is(err, errLimited) && !a.provider.InterceptHeaderAuth:
-		// The header may be the app's own API key: not checked, left to
-		// the app, but no 429 for the app's clients.
-		return c
-	case errors.Is(err, errLimited):
-		c.limited = true
-		a.metrics.CredentialsLimited()
-		a.log.Warn("credential not checked: too many refused from this address", "provider", a.provider.Name,
-			"client_ip", clientIPString(originOf(r)), "request_id", requestID(r))
-		return c
-	case errors.Is(err, errRejected):
-		a.failures.failed(ip)
-	}
-	if err != nil {
-		level := "rejected"
-		if !errors.Is(err, errRejected) {
-			level = "could not be checked"
-		}
-		a.log.Warn("credential "+level, "provider", a.provider.Name, "scheme", c.scheme,
-			"client_ip", clientIPString(originOf(r)), "request_id", requestID(r), "error", err)
-		return c
-	}
-	c.session = &session.Session{
-		Provider: a.provider.ClientID, Claims: v.claims, AccessToken: v.raw,
-		Sub: claimString(v.claims, "sub"), SID: claimString(v.claims, "sid"),
-		TokenExpiry: v.expiry, ExpiresAt: v.expiry,
-	}
-	return c
-}
-
-func decodeBasic(value string) (user, password string, ok bool) {
-	raw, err := base64.StdEncoding.DecodeString(value)
-	if err != nil {
-		return "", "", false
-	}
-	user, password, ok = strings.Cut(string(raw), ":")
-	return user, password, ok && user != "" && password != ""
-}
 
 // verifiedCredential is what a good credential proved.
 type verifiedCredential struct {
