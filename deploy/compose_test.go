@@ -15,7 +15,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/outpost-dev/outpost/outpostapi/devcore"
+	"github.com/outpost-dev/outpost/internal/devcore"
 )
 
 // loadCompose loads a compose file the way `docker compose` does (schema

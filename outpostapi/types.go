@@ -1,6 +1,8 @@
 // Package outpostapi is the outpost's side of the core contract
-// (shared/spec/core-protocol.md): the wire types, the REST client, the
-// websocket control channel, and the static YAML source used without a core.
+// (docs/core-protocol.md; "spec §N" in comments cites the sections of that
+// contract as read from authentik 2026.2): the wire types, the REST client,
+// the websocket control channel, and the two configuration sources behind
+// one Source interface, the core and the YAML file used without a core.
 //
 // Wire types are strict in what they send and tolerant in what they accept:
 // every property the core's schema requires is always marshalled (no

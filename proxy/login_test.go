@@ -25,7 +25,7 @@ import (
 	"github.com/outpost-dev/outpost/internal/webtest"
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
-	"github.com/outpost-dev/outpost/outpostapi/devcore"
+	"github.com/outpost-dev/outpost/internal/devcore"
 	"github.com/outpost-dev/outpost/proxy"
 	"github.com/outpost-dev/outpost/session"
 	"golang.org/x/crypto/bcrypt"

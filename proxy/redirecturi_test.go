@@ -17,7 +17,7 @@ import (
 	"github.com/outpost-dev/outpost/internal/testissuer"
 	"github.com/outpost-dev/outpost/internal/webtest"
 	"github.com/outpost-dev/outpost/outpostapi"
-	"github.com/outpost-dev/outpost/outpostapi/devcore"
+	"github.com/outpost-dev/outpost/internal/devcore"
 	"github.com/outpost-dev/outpost/proxy"
 	"github.com/outpost-dev/outpost/session"
 )

@@ -30,7 +30,7 @@ import (
 
 	"github.com/outpost-dev/outpost/internal/proctest"
 	"github.com/outpost-dev/outpost/outpostapi"
-	"github.com/outpost-dev/outpost/outpostapi/devcore"
+	"github.com/outpost-dev/outpost/internal/devcore"
 	"github.com/outpost-dev/outpost/proxy"
 )
 

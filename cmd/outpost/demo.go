@@ -20,7 +20,7 @@ import (
 
 	"github.com/outpost-dev/outpost/internal/config"
 	"github.com/outpost-dev/outpost/outpostapi"
-	"github.com/outpost-dev/outpost/outpostapi/devcore"
+	"github.com/outpost-dev/outpost/internal/devcore"
 	"github.com/outpost-dev/outpost/proxy"
 )
 

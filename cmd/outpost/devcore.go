@@ -12,7 +12,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/outpost-dev/outpost/outpostapi/devcore"
+	"github.com/outpost-dev/outpost/internal/devcore"
 )
 
 func devcoreCommand(args []string) error {

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/outpost-dev/outpost/internal/redistest"
-	"github.com/outpost-dev/outpost/outpostapi/devcore"
+	"github.com/outpost-dev/outpost/internal/devcore"
 	"golang.org/x/crypto/bcrypt"
 )
 

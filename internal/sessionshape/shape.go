@@ -34,7 +34,7 @@ type Fields struct {
 }
 
 // Make is session i as a sign-in at the devcore stores it: an ID token and
-// an access token as the devcore issues them (outpostapi/devcore
+// an access token as the devcore issues them (internal/devcore
 // tokens.go: the ID token claims of the default scopes, the access token
 // the same plus azp, uid and scope), signed with alg ("HS256", or "RS256"
 // as authentik signs with a certificate: a key id and a random 256-byte

@@ -1,6 +1,6 @@
 // Package devcore is a stand-in for an authentik core: it serves outposts and
 // proxy providers from a YAML file over the same REST + websocket contract
-// (shared/spec/core-protocol.md), and the OAuth2/OIDC endpoints of a proxy
+// (docs/core-protocol.md), and the OAuth2/OIDC endpoints of a proxy
 // provider with a small login form, so the demo and the tests run with
 // nothing else installed.
 package devcore

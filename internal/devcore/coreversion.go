@@ -7,7 +7,7 @@ import (
 )
 
 // DefaultCoreVersion is the authentik release the devcore speaks as when
-// the file does not say (shared/spec/core-protocol.md describes it).
+// the file does not say (docs/core-protocol.md describes it).
 const DefaultCoreVersion = "2026.2"
 
 // coreRelease is what differs, on the wire an outpost reads, between the
