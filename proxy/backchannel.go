@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/outpost-dev/outpost/session"
 )
 
 // OpenID Connect Back-Channel Logout 1.0, for standalone providers: the
@@ -143,17 +141,9 @@ func (a *application) endByLogoutToken(ctx context.Context, raw string) (int, er
 	if c.JTI == "" {
 		return 0, errors.New("logout token has no jti")
 	}
-	guard, ok := a.store.(session.ReplayGuard)
-	if !ok {
-		return 0, fmt.Errorf("%w: the session store cannot guard against replays", errLogoutUnavailable)
-	}
-	sd, ok := a.store.(session.ScopedDeleter)
-	if !ok {
-		return 0, fmt.Errorf("%w: the session store cannot end one provider's sessions", errLogoutUnavailable)
-	}
 	sum := sha256.Sum256([]byte(c.Issuer + "\x00" + c.JTI))
 	key := "logout-jti:" + hex.EncodeToString(sum[:])
-	first, err := guard.FirstUse(ctx, key, logoutTokenMaxAge+2*logoutClockSkew)
+	first, err := a.store.FirstUse(ctx, key, logoutTokenMaxAge+2*logoutClockSkew)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", errLogoutUnavailable, err)
 	}
@@ -162,14 +152,14 @@ func (a *application) endByLogoutToken(ctx context.Context, raw string) (int, er
 	}
 	var n int
 	if c.SID != "" {
-		n, err = sd.DeleteBySIDFor(ctx, a.provider.ClientID, c.SID)
+		n, err = a.store.DeleteBySIDFor(ctx, a.provider.ClientID, c.SID)
 	} else {
-		n, err = sd.DeleteBySubFor(ctx, a.provider.ClientID, c.Subject)
+		n, err = a.store.DeleteBySubFor(ctx, a.provider.ClientID, c.Subject)
 	}
 	if err != nil {
 		// The identity provider is told to try again (503): the same
 		// token must then not be taken for a replay.
-		if ferr := guard.Forget(ctx, key); ferr != nil {
+		if ferr := a.store.Forget(ctx, key); ferr != nil {
 			a.log.Error("back-channel logout: a retry of this token will be refused as a replay", "provider", a.provider.Name, "error", ferr)
 		}
 		return 0, fmt.Errorf("%w: %v", errLogoutUnavailable, err)

@@ -339,16 +339,12 @@ func (a *application) endSessionsOf(ctx context.Context, s *session.Session) (in
 		n, err := a.store.DeleteBySub(ctx, s.Sub)
 		return 1 + n, err
 	}
-	sd, ok := a.store.(session.ScopedDeleter)
-	if !ok {
-		return 1, nil
-	}
 	total := 1
 	var errs []error
 	// On to every client even when one fails: each failed deletion is
 	// remembered and retried by the store.
 	for _, client := range a.issuerClients {
-		n, err := sd.DeleteBySubFor(ctx, client, s.Sub)
+		n, err := a.store.DeleteBySubFor(ctx, client, s.Sub)
 		errs = append(errs, err)
 		total += n
 	}

@@ -68,20 +68,18 @@ func (e *storeError) Unwrap() error { return e.err }
 
 // refresh redeems the session's refresh token once however many requests
 // see the expiring token together: in this process they share one result,
-// and across replicas the store's lock (session.Locker) lets one redeem
+// and across replicas the store's lock (Store.Lock) lets one redeem
 // while the others wait and then re-read the session it saved.
 func (a *application) refresh(w http.ResponseWriter, r *http.Request, s *session.Session) (*session.Session, error) {
 	v, err, _ := a.refreshes.Do(s.ID, func() (any, error) {
 		ctx := context.WithoutCancel(r.Context())
-		if lk, ok := a.store.(session.Locker); ok {
-			lctx, cancel := context.WithTimeout(ctx, refreshLockTTL)
-			unlock, err := lk.Lock(lctx, "refresh:"+s.ID, refreshLockTTL)
-			cancel()
-			if err != nil {
-				return nil, &storeError{err}
-			}
-			defer unlock()
+		lctx, cancel := context.WithTimeout(ctx, refreshLockTTL)
+		unlock, err := a.store.Lock(lctx, "refresh:"+s.ID, refreshLockTTL)
+		cancel()
+		if err != nil {
+			return nil, &storeError{err}
 		}
+		defer unlock()
 		// Another request or replica may have refreshed it a moment ago, or
 		// ended it: read what the store holds now, past any cache.
 		cur, err := a.store.Get(session.WithoutCache(ctx), s.ID)

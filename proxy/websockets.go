@@ -123,9 +123,7 @@ func (c *sessionConns) watch(st session.Store, log *slog.Logger) {
 		c.mu.Lock()
 		c.log = log
 		c.mu.Unlock()
-		if w, ok := st.(session.RevocationWatcher); ok {
-			w.OnRevoke(func(ids []string) { c.revoke(ids) })
-		}
+		st.OnRevoke(func(ids []string) { c.revoke(ids) })
 		c.watchFeed(st)
 	})
 }

@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// Locker is implemented by stores that can serialise work on a key across
-// every process sharing the store (for Redis: every replica), such as
-// redeeming a session's refresh token exactly once.
+// Locker serialises work on a key across every process sharing the store
+// (for Redis: every replica), such as redeeming a session's refresh token
+// exactly once.
 type Locker interface {
 	// Lock waits until it holds key, or ctx ends (then it returns ctx's
 	// error). The lock lapses by itself after ttl, so a holder that dies

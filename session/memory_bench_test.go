@@ -87,7 +87,7 @@ func BenchmarkRecord(b *testing.B) {
 	b.Run("decode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_, _ = decodeRecord(rec, "p", nil)
+			_, _ = decodeRecord(rec)
 		}
 	})
 }

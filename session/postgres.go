@@ -67,7 +67,7 @@ const DefaultPostgresSchema = "outpost"
 // later already runs on.
 //
 // Tables, in the outpost's schema (postgres_schema.go): sessions (one row a
-// session, the Redis store's JSON in data, indexed by sid, sub, provider and
+// session, its record (record.go) in data, indexed by sid, sub, provider and
 // expiry), once_keys (replay guard), locks (refresh locks), and
 // schema_migrations. Notifications on channel <schema>_events carry
 // "r <origin> <ids…>" (revoked) and "s <origin> <id>" (replaced), sent in
@@ -250,10 +250,11 @@ func (s *PostgresStore) save(ctx context.Context, sess *Session, mustExist bool)
 	if sess.ID == "" {
 		return false, errNoID
 	}
-	raw, err := encodeSession(sess)
+	rec, err := encodeRecord(sess)
 	if err != nil {
 		return false, fmt.Errorf("session store (postgresql) save: %w", err)
 	}
+	raw := []byte(rec) // bytea
 	var saved bool
 	var evicted []string
 	err = s.tx(ctx, "save", func(ctx context.Context, tx pgx.Tx) error {

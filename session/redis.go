@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,7 +57,7 @@ const (
 //
 // Keys (P is the prefix):
 //
-//	P s:<id>    hash {d: session JSON, sid, sub}, expires with the session (PEXPIREAT)
+//	P s:<id>    hash {d: the session's record (record.go), sid, sub, prov}, expires with the session (PEXPIREAT)
 //	P sid:<sid> set of session ids; its expiry is kept ≥ its members'
 //	P sub:<sub> set of session ids; likewise
 //	P exp       sorted set id → expiry (ms), for Len without scanning
@@ -132,41 +131,6 @@ func (s *RedisStore) fail(op string, err error) error {
 	return fmt.Errorf("session store (redis) %s: %w", op, err)
 }
 
-// storedSession is the JSON kept in Redis; field names are the format.
-type storedSession struct {
-	ID           string         `json:"id"`
-	Provider     string         `json:"provider"`
-	Claims       map[string]any `json:"claims"`
-	Sub          string         `json:"sub,omitempty"`
-	SID          string         `json:"sid,omitempty"`
-	AccessToken  string         `json:"access_token,omitempty"`
-	IDToken      string         `json:"id_token,omitempty"`
-	RefreshToken string         `json:"refresh_token,omitempty"`
-	TokenExpiry  time.Time      `json:"token_expiry"`
-	CreatedAt    time.Time      `json:"created_at"`
-	ExpiresAt    time.Time      `json:"expires_at"`
-}
-
-func encodeSession(s *Session) ([]byte, error) {
-	return json.Marshal(storedSession{
-		ID: s.ID, Provider: s.Provider, Claims: s.Claims, Sub: s.Sub, SID: s.SID,
-		AccessToken: s.AccessToken, IDToken: s.IDToken, RefreshToken: s.RefreshToken,
-		TokenExpiry: s.TokenExpiry, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt,
-	})
-}
-
-func decodeSession(b []byte) (*Session, error) {
-	var st storedSession
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, err
-	}
-	return &Session{
-		ID: st.ID, Provider: st.Provider, Claims: st.Claims, Sub: st.Sub, SID: st.SID,
-		AccessToken: st.AccessToken, IDToken: st.IDToken, RefreshToken: st.RefreshToken,
-		TokenExpiry: st.TokenExpiry, CreatedAt: st.CreatedAt, ExpiresAt: st.ExpiresAt,
-	}, nil
-}
-
 func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
 	return s.get(ctx, id, s.opts.Now(), func(ctx context.Context) ([]byte, error) {
 		raw, err := s.client.HGet(ctx, s.sessionKey(id), "d").Bytes()
@@ -181,7 +145,7 @@ func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
 }
 
 // saveScript replaces a session and its index entries atomically.
-// KEYS[1] session hash. ARGV: prefix, id, json, sid, sub, expiresAt ms,
+// KEYS[1] session hash. ARGV: prefix, id, record, sid, sub, expiresAt ms,
 // now ms, origin, provider, and "1" to write only over a session that
 // still exists (SaveIfExists: then -1 means it was gone, nothing written).
 // Each index set it adds to is pruned of ids whose session is gone
@@ -239,7 +203,7 @@ func (s *RedisStore) save(ctx context.Context, sess *Session, mustExist bool) (b
 	if strings.ContainsAny(sess.ID, " \t\r\n") {
 		return false, errors.New("session id contains white space")
 	}
-	raw, err := encodeSession(sess)
+	raw, err := encodeRecord(sess)
 	if err != nil {
 		return false, fmt.Errorf("session store (redis) save: %w", err)
 	}

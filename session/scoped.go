@@ -2,8 +2,8 @@ package session
 
 import "context"
 
-// ScopedDeleter is implemented by stores that can end the sessions of a
-// core sid or a subject within one provider only. A standalone provider's
+// ScopedDeleter ends the sessions of a core sid or a subject within one
+// provider only; a provider of "" matches nothing. A standalone provider's
 // back-channel logout uses it: one identity provider's word must not end
 // sessions that another provider's issuer vouched for.
 type ScopedDeleter interface {

@@ -41,7 +41,16 @@ var ErrNotFound = errors.New("session not found")
 
 // Store keeps sessions. Implementations are safe for concurrent use. Errors
 // other than ErrNotFound mean the store could not answer; callers must deny.
+// Every store also serialises refreshes (Locker), ends one provider's
+// sessions (ScopedDeleter), tells of revocations (RevocationWatcher) and
+// remembers one-time values (ReplayGuard), each across every process
+// sharing it.
 type Store interface {
+	Locker
+	ScopedDeleter
+	RevocationWatcher
+	ReplayGuard
+
 	// Get returns the session, or ErrNotFound when it is absent or expired.
 	// The returned session is read-only: it may be shared with the store
 	// and with other requests (a lookup per request must not copy the

@@ -78,7 +78,7 @@ func (s *shared) get(ctx context.Context, id string, now time.Time, fetch func(c
 	if raw == nil {
 		return nil, ErrNotFound
 	}
-	sess, err := decodeSession(raw)
+	sess, err := decodeStoredSession(string(raw))
 	if err != nil {
 		// Not ours or damaged: it cannot authenticate anyone.
 		s.log.Warn("unreadable session in "+s.name, "error", err)

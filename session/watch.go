@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// RevocationWatcher is implemented by stores that tell when sessions end by
-// revocation (Delete, DeleteBySID, DeleteBySub), wherever it happened: in
-// this process or, for a shared store, on another replica, and when the
+// RevocationWatcher tells when sessions end by revocation (Delete,
+// DeleteBySID, DeleteBySub and their scoped forms), wherever it happened:
+// in this process or, for a shared store, on another replica, and when the
 // store itself ends them (the memory store's evictions for room and its
 // sweep of expired sessions). A session running out may go untold (a Redis
 // key timing out): watchers of one session check at its expiry.
@@ -18,8 +18,8 @@ type RevocationWatcher interface {
 	OnRevoke(fn func(ids []string)) (stop func())
 }
 
-// ReplayGuard is implemented by stores that can remember a one-time value
-// (a logout token's jti) across every process sharing the store.
+// ReplayGuard remembers a one-time value (a logout token's jti) across
+// every process sharing the store.
 type ReplayGuard interface {
 	// FirstUse records key for ttl and reports whether it was new. An error
 	// means the store could not answer: treat the value as used.

@@ -261,6 +261,7 @@ func sessionsRedisCommand(args []string) {
 	fs := flag.NewFlagSet("sessions-redis", flag.ExitOnError)
 	n := fs.Int("n", 1000000, "sessions")
 	addr := fs.String("addr", "", "redis address (an empty server)")
+	alg := fs.String("alg", "HS256", "token signatures: HS256 or RS256")
 	_ = fs.Parse(args)
 	client := redis.NewClient(&redis.Options{Addr: *addr, PoolSize: 64})
 	ctx := context.Background()
@@ -297,7 +298,7 @@ func sessionsRedisCommand(args []string) {
 				if i >= *n {
 					return
 				}
-				s := scaleSession(i, now, "HS256")
+				s := scaleSession(i, now, *alg)
 				ids[i] = s.ID
 				if err := st.Save(ctx, s); err != nil {
 					fatalf("save: %v", err)
@@ -308,9 +309,9 @@ func sessionsRedisCommand(args []string) {
 	wg.Wait()
 	took := time.Since(t0)
 	used := usedMB() - before
-	size, _ := json.Marshal(scaleSession(0, now, "HS256"))
-	fmt.Printf("redis store, %d sessions: used_memory +%.0f MB (%.2f KB per session; the session JSON is %.1f KB); saved in %s (%.0f/s from 32 goroutines)\n",
-		*n, used, used*1024/float64(*n), float64(len(size))/1024, fmtDur(took), float64(*n)/took.Seconds())
+	size, _ := json.Marshal(scaleSession(0, now, *alg))
+	fmt.Printf("redis store, %d sessions, %s tokens: used_memory +%.0f MB (%.2f KB per session; the session as JSON would be %.1f KB); saved in %s (%.0f/s from 32 goroutines)\n",
+		*n, *alg, used, used*1024/float64(*n), float64(len(size))/1024, fmtDur(took), float64(*n)/took.Seconds())
 	get := func(ctx context.Context, id string) error {
 		_, err := st.Get(ctx, id)
 		return err

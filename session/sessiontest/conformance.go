@@ -182,24 +182,12 @@ func Run(t *testing.T, newStore Factory) {
 	// its refresh was in flight, the refreshed tokens are dropped.
 	t.Run("SaveIfExists", func(t *testing.T) {
 		ends := map[string]func(st session.Store, s *session.Session){
-			"Delete":      func(st session.Store, s *session.Session) { _ = st.Delete(ctx, s.ID) },
-			"DeleteBySID": func(st session.Store, s *session.Session) { _, _ = st.DeleteBySID(ctx, s.SID) },
-			"DeleteBySub": func(st session.Store, s *session.Session) { _, _ = st.DeleteBySub(ctx, s.Sub) },
-			"DeleteBySIDFor": func(st session.Store, s *session.Session) {
-				if sd, ok := st.(session.ScopedDeleter); ok {
-					_, _ = sd.DeleteBySIDFor(ctx, s.Provider, s.SID)
-				} else {
-					_ = st.Delete(ctx, s.ID)
-				}
-			},
-			"DeleteBySubFor": func(st session.Store, s *session.Session) {
-				if sd, ok := st.(session.ScopedDeleter); ok {
-					_, _ = sd.DeleteBySubFor(ctx, s.Provider, s.Sub)
-				} else {
-					_ = st.Delete(ctx, s.ID)
-				}
-			},
-			"never saved": func(session.Store, *session.Session) {},
+			"Delete":         func(st session.Store, s *session.Session) { _ = st.Delete(ctx, s.ID) },
+			"DeleteBySID":    func(st session.Store, s *session.Session) { _, _ = st.DeleteBySID(ctx, s.SID) },
+			"DeleteBySub":    func(st session.Store, s *session.Session) { _, _ = st.DeleteBySub(ctx, s.Sub) },
+			"DeleteBySIDFor": func(st session.Store, s *session.Session) { _, _ = st.DeleteBySIDFor(ctx, s.Provider, s.SID) },
+			"DeleteBySubFor": func(st session.Store, s *session.Session) { _, _ = st.DeleteBySubFor(ctx, s.Provider, s.Sub) },
+			"never saved":    func(session.Store, *session.Session) {},
 		}
 		for name, end := range ends {
 			t.Run(name, func(t *testing.T) {
@@ -325,22 +313,18 @@ func Run(t *testing.T, newStore Factory) {
 
 	t.Run("Locker", func(t *testing.T) {
 		st := open(t)
-		lk, ok := st.(session.Locker)
-		if !ok {
-			t.Skip("store is not a session.Locker")
-		}
-		unlock, err := lk.Lock(ctx, "k", time.Minute)
+		unlock, err := st.Lock(ctx, "k", time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Held: another taker waits, and gives up with its context.
 		short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		if _, err := lk.Lock(short, "k", time.Minute); !errors.Is(err, context.DeadlineExceeded) {
+		if _, err := st.Lock(short, "k", time.Minute); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("second Lock on a held key = %v, want the context's deadline", err)
 		}
 		cancel()
 		// Another key is independent.
-		other, err := lk.Lock(ctx, "other", time.Minute)
+		other, err := st.Lock(ctx, "other", time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -348,7 +332,7 @@ func Run(t *testing.T, newStore Factory) {
 		// A waiter gets it as soon as the holder releases.
 		got := make(chan time.Time, 1)
 		go func() {
-			u, err := lk.Lock(ctx, "k", time.Minute)
+			u, err := st.Lock(ctx, "k", time.Minute)
 			if err == nil {
 				got <- time.Now()
 				u()
@@ -368,37 +352,33 @@ func Run(t *testing.T, newStore Factory) {
 		}
 		// A holder that never releases loses the lock after its ttl, and its
 		// late unlock does not release the next holder's lock.
-		stale, err := lk.Lock(ctx, "lapse", 300*time.Millisecond)
+		stale, err := st.Lock(ctx, "lapse", 300*time.Millisecond)
 		if err != nil {
 			t.Fatal(err)
 		}
 		wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
 		defer wcancel()
-		next, err := lk.Lock(wctx, "lapse", time.Minute)
+		next, err := st.Lock(wctx, "lapse", time.Minute)
 		if err != nil {
 			t.Fatalf("lock never lapsed: %v", err)
 		}
 		stale()
 		short, cancel = context.WithTimeout(ctx, 200*time.Millisecond)
-		if _, err := lk.Lock(short, "lapse", time.Minute); err == nil {
+		if _, err := st.Lock(short, "lapse", time.Minute); err == nil {
 			t.Error("a lapsed holder's unlock released the next holder's lock")
 		}
 		cancel()
 		next()
-		if _, err := lk.Lock(ctx, "zero", 0); err == nil {
+		if _, err := st.Lock(ctx, "zero", 0); err == nil {
 			t.Error("Lock with no ttl succeeded")
 		}
 	})
 
 	t.Run("RevocationWatcher", func(t *testing.T) {
 		st := open(t)
-		w, ok := st.(session.RevocationWatcher)
-		if !ok {
-			t.Skip("store is not a session.RevocationWatcher")
-		}
 		var mu sync.Mutex
 		var seen []string
-		stop := w.OnRevoke(func(ids []string) {
+		stop := st.OnRevoke(func(ids []string) {
 			mu.Lock()
 			seen = append(seen, ids...)
 			mu.Unlock()
@@ -444,41 +424,33 @@ func Run(t *testing.T, newStore Factory) {
 
 	t.Run("ReplayGuard", func(t *testing.T) {
 		st := open(t)
-		g, ok := st.(session.ReplayGuard)
-		if !ok {
-			t.Skip("store is not a session.ReplayGuard")
-		}
-		if first, err := g.FirstUse(ctx, "jti-1", 500*time.Millisecond); err != nil || !first {
+		if first, err := st.FirstUse(ctx, "jti-1", 500*time.Millisecond); err != nil || !first {
 			t.Fatalf("first use = %v, %v", first, err)
 		}
-		if first, err := g.FirstUse(ctx, "jti-1", 500*time.Millisecond); err != nil || first {
+		if first, err := st.FirstUse(ctx, "jti-1", 500*time.Millisecond); err != nil || first {
 			t.Fatalf("second use = %v, %v; want a replay", first, err)
 		}
-		if first, _ := g.FirstUse(ctx, "jti-2", time.Minute); !first {
+		if first, _ := st.FirstUse(ctx, "jti-2", time.Minute); !first {
 			t.Error("another key counted as used")
 		}
 		// A use whose work failed is forgotten, and may be tried again.
-		if err := g.Forget(ctx, "jti-2"); err != nil {
+		if err := st.Forget(ctx, "jti-2"); err != nil {
 			t.Fatalf("Forget: %v", err)
 		}
-		if first, err := g.FirstUse(ctx, "jti-2", time.Minute); err != nil || !first {
+		if first, err := st.FirstUse(ctx, "jti-2", time.Minute); err != nil || !first {
 			t.Errorf("after Forget, use = %v, %v; want a first use", first, err)
 		}
-		if first, _ := g.FirstUse(ctx, "jti-2", time.Minute); first {
+		if first, _ := st.FirstUse(ctx, "jti-2", time.Minute); first {
 			t.Error("used again after Forget and a new use")
 		}
 		time.Sleep(700 * time.Millisecond)
-		if first, _ := g.FirstUse(ctx, "jti-1", time.Minute); !first {
+		if first, _ := st.FirstUse(ctx, "jti-1", time.Minute); !first {
 			t.Error("key still used after its ttl")
 		}
 	})
 
 	t.Run("ScopedDeleter", func(t *testing.T) {
 		st := open(t)
-		sd, ok := st.(session.ScopedDeleter)
-		if !ok {
-			t.Skip("store is not a session.ScopedDeleter")
-		}
 		other := sample("b1", "alice", "core-1", time.Hour)
 		other.Provider = "client-b"
 		for _, s := range []*session.Session{sample("a1", "alice", "core-1", time.Hour), sample("a2", "alice", "core-2", time.Hour), other} {
@@ -486,19 +458,19 @@ func Run(t *testing.T, newStore Factory) {
 				t.Fatal(err)
 			}
 		}
-		if n, err := sd.DeleteBySIDFor(ctx, "client-a", "core-1"); err != nil || n != 1 {
+		if n, err := st.DeleteBySIDFor(ctx, "client-a", "core-1"); err != nil || n != 1 {
 			t.Fatalf("DeleteBySIDFor = %d, %v; want 1", n, err)
 		}
 		if _, err := st.Get(ctx, "b1"); err != nil {
 			t.Errorf("another provider's session with the same sid was ended: %v", err)
 		}
-		if n, err := sd.DeleteBySubFor(ctx, "client-a", "alice"); err != nil || n != 1 {
+		if n, err := st.DeleteBySubFor(ctx, "client-a", "alice"); err != nil || n != 1 {
 			t.Fatalf("DeleteBySubFor = %d, %v; want 1", n, err)
 		}
 		if _, err := st.Get(ctx, "b1"); err != nil {
 			t.Errorf("another provider's session of the same sub was ended: %v", err)
 		}
-		if n, _ := sd.DeleteBySubFor(ctx, "", "alice"); n != 0 {
+		if n, _ := st.DeleteBySubFor(ctx, "", "alice"); n != 0 {
 			t.Errorf("empty provider matched %d sessions", n)
 		}
 		// The unscoped index still finds what is left.
