@@ -21,6 +21,8 @@ func TestDemoStandalone(t *testing.T) {
 	httpAddr, metricsAddr, coreAddr, upAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	p := start(t, nil, "demo", "--standalone", "--listen", httpAddr, "--metrics", metricsAddr, "--core", coreAddr, "--upstream", upAddr)
 	p.waitFor(t, "Press Ctrl-C", 60*time.Second)
+	// The start-up log line names the URI to register.
+	p.waitOutput(t, `"msg":"register this redirect URI at the issuer","provider":"whoami"`, 5*time.Second)
 	out := p.output()
 	_, port, _ := net.SplitHostPort(httpAddr)
 	app := "http://localhost:" + port
@@ -28,8 +30,6 @@ func TestDemoStandalone(t *testing.T) {
 		"standalone mode", "http://localhost:" + port + "/", "demo / " + demoPassword, "guest / " + demoPassword,
 		"issuer:       http://" + coreAddr + "/application/o/whoami/",
 		"redirect URI: " + app + "/outpost.goauthentik.io/callback",
-		// The start-up log line names the URI to register.
-		`"msg":"register this redirect URI at the issuer","provider":"whoami"`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -127,6 +127,21 @@ func (p *process) waitFor(t *testing.T, want string, timeout time.Duration) stri
 	}
 }
 
+// waitOutput waits until the output so far contains want, whether or not
+// waitFor has already read past that line. Log lines reach the output up
+// to 10 ms after they are logged (the log buffer), so a line logged
+// before a banner printed on stdout may still arrive after it.
+func (p *process) waitOutput(t *testing.T, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(p.output(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("output lacks %q after %s:\n%s", want, timeout, p.output())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func (p *process) wait(t *testing.T, timeout time.Duration) int {
 	t.Helper()
 	select {
