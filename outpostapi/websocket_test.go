@@ -121,11 +121,13 @@ func TestWebsocketURL(t *testing.T) {
 
 func TestJitter(t *testing.T) {
 	for _, d := range []time.Duration{time.Second, 30 * time.Second, 3} {
-		for range 1000 {
-			if j := jitter(d); j < d/2 || j > d {
-				t.Fatalf("jitter(%v) = %v", d, j)
+		t.Run(d.String(), func(t *testing.T) {
+			for range 1000 {
+				if j := jitter(d); j < d/2 || j > d {
+					t.Fatalf("jitter(%v) = %v", d, j)
+				}
 			}
-		}
+		})
 	}
 }
 
