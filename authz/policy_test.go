@@ -51,9 +51,11 @@ func TestGetRuleCoversHead(t *testing.T) {
 	p := compileYAML(t, headPolicy)
 	ops := claimsOf(t, `{"groups":["ops"]}`)
 	for _, m := range []string{"GET", "HEAD", "head", "get"} {
-		if got := p.Evaluate(ops, m, "/reports"); got.Allowed {
-			t.Errorf("%s /reports allowed for ops", m)
-		}
+		t.Run(m, func(t *testing.T) {
+			if got := p.Evaluate(ops, m, "/reports"); got.Allowed {
+				t.Errorf("%s /reports allowed for ops", m)
+			}
+		})
 	}
 	if got := p.Evaluate(ops, "POST", "/reports"); !got.Allowed {
 		t.Errorf("POST /reports refused for ops: %+v (the GET rule does not cover it)", got)
@@ -106,10 +108,12 @@ func TestEvaluate(t *testing.T) {
 		{"display-name form", `{"groups":["ops"],"email":"Eve <eve@example.com>","email_verified":true}`, "GET", "/", false, "allowed_email_domains"},
 	}
 	for _, c := range cases {
-		got := p.Evaluate(claimsOf(t, c.claims), c.method, c.path)
-		if got.Allowed != c.allowed || got.Rule != c.rule {
-			t.Errorf("%s: %+v, want allowed=%t rule=%q", c.name, got, c.allowed, c.rule)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			got := p.Evaluate(claimsOf(t, c.claims), c.method, c.path)
+			if got.Allowed != c.allowed || got.Rule != c.rule {
+				t.Errorf("%s: %+v, want allowed=%t rule=%q", c.name, got, c.allowed, c.rule)
+			}
+		})
 	}
 }
 
@@ -140,16 +144,18 @@ allow_unverified_email: true
 		"groups in the groups": {`"roles":null`, "allowed_groups"},
 		"other email":          {`"email":"alice2@example.com"`, "allowed_emails"},
 	} {
-		var m map[string]any
-		_ = json.Unmarshal([]byte(good), &m)
-		var patch map[string]any
-		_ = json.Unmarshal([]byte("{"+c.edit+"}"), &patch)
-		for k, v := range patch {
-			m[k] = v
-		}
-		if r := p.Evaluate(m, "GET", "/"); r.Allowed || r.Rule != c.rule {
-			t.Errorf("%s: %+v, want refused by %s", name, r, c.rule)
-		}
+		t.Run(name, func(t *testing.T) {
+			var m map[string]any
+			_ = json.Unmarshal([]byte(good), &m)
+			var patch map[string]any
+			_ = json.Unmarshal([]byte("{"+c.edit+"}"), &patch)
+			for k, v := range patch {
+				m[k] = v
+			}
+			if r := p.Evaluate(m, "GET", "/"); r.Allowed || r.Rule != c.rule {
+				t.Errorf("%s: %+v, want refused by %s", name, r, c.rule)
+			}
+		})
 	}
 	var nilPolicy *Policy
 	if !nilPolicy.Evaluate(nil, "GET", "/").Allowed {
@@ -173,15 +179,17 @@ func TestCompileErrorsNameTheField(t *testing.T) {
 		"groups_claim: roles":                          "allowed_groups",
 		"paths: [{prefix: /a, allowed_users: ['  ']}]": "paths[0].allowed_users[0]",
 	} {
-		var c Config
-		if err := yaml.Unmarshal([]byte(doc), &c); err != nil {
-			t.Fatalf("%s: yaml: %v", doc, err)
-		}
-		_, err := Compile(c)
-		e, ok := err.(*Error)
-		if !ok || e.Field != field {
-			t.Errorf("%s: error %v, want field %s", doc, err, field)
-		}
+		t.Run(doc, func(t *testing.T) {
+			var c Config
+			if err := yaml.Unmarshal([]byte(doc), &c); err != nil {
+				t.Fatalf("%s: yaml: %v", doc, err)
+			}
+			_, err := Compile(c)
+			e, ok := err.(*Error)
+			if !ok || e.Field != field {
+				t.Errorf("%s: error %v, want field %s", doc, err, field)
+			}
+		})
 	}
 }
 

@@ -270,10 +270,12 @@ func TestHealthcheckURL(t *testing.T) {
 	defer srv.Close()
 	base := "http://" + ln.Addr().String()
 	for path, want := range map[string]int{"/ok": 0, "/missing": 1} {
-		code := runExit(t, bin, []string{"PATH=" + os.Getenv("PATH")}, "healthcheck", base+path)
-		if code != want {
-			t.Errorf("healthcheck %s: exit %d, want %d", path, code, want)
-		}
+		t.Run(path, func(t *testing.T) {
+			code := runExit(t, bin, []string{"PATH=" + os.Getenv("PATH")}, "healthcheck", base+path)
+			if code != want {
+				t.Errorf("healthcheck %s: exit %d, want %d", path, code, want)
+			}
+		})
 	}
 	// Without a URL it asks the metrics listener, as before.
 	code := runExit(t, bin, []string{"AUTHENTIK_LISTEN__METRICS=" + ln.Addr().String()}, "healthcheck")

@@ -272,15 +272,17 @@ func TestDockerfileBuildCommand(t *testing.T) {
 		t.Errorf("the binary needs %v: not static", libs)
 	}
 	for _, name := range []string{"outpost", "proxy"} {
-		out, err := exec.Command(filepath.Join(dir, name), "version").CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s version: %v\n%s", name, err, out)
-		}
-		for _, want := range []string{"9.8.7", "deadbee", runtime.Version()} {
-			if !strings.Contains(string(out), want) {
-				t.Errorf("%s version = %q, want %q in it", name, out, want)
+		t.Run(name, func(t *testing.T) {
+			out, err := exec.Command(filepath.Join(dir, name), "version").CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s version: %v\n%s", name, err, out)
 			}
-		}
+			for _, want := range []string{"9.8.7", "deadbee", runtime.Version()} {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("%s version = %q, want %q in it", name, out, want)
+				}
+			}
+		})
 	}
 }
 

@@ -34,10 +34,12 @@ func promtool(t *testing.T) string {
 func TestAlertRulesPassPromtool(t *testing.T) {
 	tool := promtool(t)
 	for _, args := range [][]string{{"check", "rules", rulesFile}, {"test", "rules", rulesTestFile}} {
-		out, err := exec.Command(tool, args...).CombinedOutput()
-		if err != nil {
-			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+		t.Run(args[0], func(t *testing.T) {
+			out, err := exec.Command(tool, args...).CombinedOutput()
+			if err != nil {
+				t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -102,16 +103,18 @@ func TestPingAnyMethodAndReadiness(t *testing.T) {
 		t.Errorf("ready after a failed reload: %d %q", resp.StatusCode, b)
 	}
 	for _, method := range []string{"GET", "HEAD", "POST", "DELETE"} {
-		req, _ := http.NewRequest(method, srv.URL+PingPath, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent || len(b) != 0 {
-			t.Errorf("%s ping: %d %q", method, resp.StatusCode, b)
-		}
+		t.Run(method, func(t *testing.T) {
+			req, _ := http.NewRequest(method, srv.URL+PingPath, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNoContent || len(b) != 0 {
+				t.Errorf("%s ping: %d %q", method, resp.StatusCode, b)
+			}
+		})
 	}
 	resp, err = http.Get(srv.URL + "/other")
 	if err != nil {
@@ -154,13 +157,17 @@ func TestCoreLinkAndBuildSeries(t *testing.T) {
 
 func TestLabelsAreBounded(t *testing.T) {
 	for in, want := range map[string]string{"GET": "GET", "PROPFIND": "other", "get": "other", "": "other", "BREW\x00": "other"} {
-		if got := Method(in); got != want {
-			t.Errorf("Method(%q) = %q, want %q", in, got, want)
-		}
+		t.Run(in, func(t *testing.T) {
+			if got := Method(in); got != want {
+				t.Errorf("Method(%q) = %q, want %q", in, got, want)
+			}
+		})
 	}
 	for in, want := range map[int]string{200: "2xx", 101: "1xx", 302: "3xx", 499: "4xx", 503: "5xx", 0: "other", 999: "other"} {
-		if got := statusClass(in); got != want {
-			t.Errorf("statusClass(%d) = %q, want %q", in, got, want)
-		}
+		t.Run(strconv.Itoa(in), func(t *testing.T) {
+			if got := statusClass(in); got != want {
+				t.Errorf("statusClass(%d) = %q, want %q", in, got, want)
+			}
+		})
 	}
 }

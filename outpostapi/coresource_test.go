@@ -797,9 +797,11 @@ func TestOutpostInfo(t *testing.T) {
 		{"no config", Outpost{}, OutpostInfo{RefreshInterval: 300 * time.Second}},
 	}
 	for _, tc := range cases {
-		if got := outpostInfo(tc.op); got != tc.want {
-			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if got := outpostInfo(tc.op); got != tc.want {
+				t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+			}
+		})
 	}
 }
 

@@ -23,13 +23,15 @@ func TestAllowedUpgradesSettings(t *testing.T) {
 		t.Errorf("unset allowed_upgrades read as %q, want nil (the outpost's default)", snap.Providers[0].AllowedUpgrades)
 	}
 	for list, want := range map[string]string{"[websocket, SPDY/3.1]": "websocket|SPDY/3.1", "[]": ""} {
-		snap, err := ParseStatic([]byte(withUpgrades(list)), dir)
-		if err != nil {
-			t.Fatalf("%s: %v", list, err)
-		}
-		if got := snap.Providers[0].AllowedUpgrades; got == nil || strings.Join(got, "|") != want {
-			t.Errorf("allowed_upgrades: %s read as %q, want %q", list, got, want)
-		}
+		t.Run(list, func(t *testing.T) {
+			snap, err := ParseStatic([]byte(withUpgrades(list)), dir)
+			if err != nil {
+				t.Fatalf("%s: %v", list, err)
+			}
+			if got := snap.Providers[0].AllowedUpgrades; got == nil || strings.Join(got, "|") != want {
+				t.Errorf("allowed_upgrades: %s read as %q, want %q", list, got, want)
+			}
+		})
 	}
 	_, err = ParseStatic([]byte(withUpgrades("[websocket, 'h2c tunnel']")), dir)
 	if err == nil || !strings.Contains(err.Error(), "line 10") || !strings.Contains(err.Error(), "allowed_upgrades") {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,16 +34,18 @@ func TestDecodeMessage(t *testing.T) {
 		{`{"instruction":1}{}`, WebsocketMessage{}, "not a message"},
 	}
 	for _, tc := range cases {
-		got, err := DecodeMessage([]byte(tc.in))
-		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("DecodeMessage(%s) err = %v, want %q", tc.in, err, tc.wantErr)
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := DecodeMessage([]byte(tc.in))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("DecodeMessage(%s) err = %v, want %q", tc.in, err, tc.wantErr)
+				}
+				return
 			}
-			continue
-		}
-		if err != nil || !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("DecodeMessage(%s) = %#v, %v; want %#v", tc.in, got, err, tc.want)
-		}
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("DecodeMessage(%s) = %#v, %v; want %#v", tc.in, got, err, tc.want)
+			}
+		})
 	}
 }
 
@@ -104,23 +107,27 @@ func TestWebsocketURL(t *testing.T) {
 		{"https://example.com/?instance_uuid=spoof", 0, "wss://example.com/ws/outpost/" + pk + "/?instance_uuid=" + inst},
 	}
 	for _, tc := range cases {
-		u, err := url.Parse(tc.host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := websocketURL(u, pk, inst, tc.attempt); got != tc.want {
-			t.Errorf("websocketURL(%s, %d) = %s, want %s", tc.host, tc.attempt, got, tc.want)
-		}
+		t.Run(tc.host+"_attempt"+strconv.Itoa(tc.attempt), func(t *testing.T) {
+			u, err := url.Parse(tc.host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := websocketURL(u, pk, inst, tc.attempt); got != tc.want {
+				t.Errorf("websocketURL(%s, %d) = %s, want %s", tc.host, tc.attempt, got, tc.want)
+			}
+		})
 	}
 }
 
 func TestJitter(t *testing.T) {
 	for _, d := range []time.Duration{time.Second, 30 * time.Second, 3} {
-		for range 1000 {
-			if j := jitter(d); j < d/2 || j > d {
-				t.Fatalf("jitter(%v) = %v", d, j)
+		t.Run(d.String(), func(t *testing.T) {
+			for range 1000 {
+				if j := jitter(d); j < d/2 || j > d {
+					t.Fatalf("jitter(%v) = %v", d, j)
+				}
 			}
-		}
+		})
 	}
 }
 

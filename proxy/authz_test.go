@@ -224,18 +224,20 @@ func TestRulesSameInProxyAndForwardAuth(t *testing.T) {
 		{"nogroup", "GET", "/-/healthy", 200}, // a skipped path stays public
 	}
 	for _, c := range cases {
-		// Each client has its own address, so the wrong-credential budget
-		// of one never affects another.
-		token := s.issuer.Token(c.user, "prom-client", time.Hour)
-		fwdToken := s.issuer.Token(c.user, "fwd-client", time.Hour)
-		pStatus, pBody := s.viaProxy(t, c.method, c.path, "Authorization", "Bearer "+token)
-		fStatus, _ := s.viaForward(t, c.method, c.path, "Authorization", "Bearer "+fwdToken)
-		if pStatus != c.want || fStatus != c.want {
-			t.Errorf("%s %s %s: proxy %d, forward auth %d, want %d (%s)", c.user, c.method, c.path, pStatus, fStatus, c.want, pBody)
-		}
-		if pStatus == 200 && c.path != "/-/healthy" && !strings.Contains(pBody, `as "`+c.user+`"`) {
-			t.Errorf("%s %s: app saw %s", c.user, c.path, pBody)
-		}
+		t.Run(fmt.Sprintf("%s_%s_%s", c.user, c.method, c.path), func(t *testing.T) {
+			// Each client has its own address, so the wrong-credential budget
+			// of one never affects another.
+			token := s.issuer.Token(c.user, "prom-client", time.Hour)
+			fwdToken := s.issuer.Token(c.user, "fwd-client", time.Hour)
+			pStatus, pBody := s.viaProxy(t, c.method, c.path, "Authorization", "Bearer "+token)
+			fStatus, _ := s.viaForward(t, c.method, c.path, "Authorization", "Bearer "+fwdToken)
+			if pStatus != c.want || fStatus != c.want {
+				t.Errorf("%s %s %s: proxy %d, forward auth %d, want %d (%s)", c.user, c.method, c.path, pStatus, fStatus, c.want, pBody)
+			}
+			if pStatus == 200 && c.path != "/-/healthy" && !strings.Contains(pBody, `as "`+c.user+`"`) {
+				t.Errorf("%s %s: app saw %s", c.user, c.path, pBody)
+			}
+		})
 	}
 }
 
@@ -366,12 +368,14 @@ func TestRulesForBrowserSessions(t *testing.T) {
 func TestEmailRuleEdgeCases(t *testing.T) {
 	s := newAuthzStack(t)
 	for user, want := range map[string]int{"olga": 200, "mallory": 403, "uma": 403, "eve": 403, "nogroup": 200} {
-		req, _ := http.NewRequest("GET", s.outpost+"/", nil)
-		req.Host = "mail.localhost:" + s.port
-		req.Header.Set("Authorization", "Bearer "+s.issuer.Token(user, "mail-client", time.Hour))
-		if got, body := do(t, req); got != want {
-			t.Errorf("%s: %d, want %d (%s)", user, got, want, body)
-		}
+		t.Run(user, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", s.outpost+"/", nil)
+			req.Host = "mail.localhost:" + s.port
+			req.Header.Set("Authorization", "Bearer "+s.issuer.Token(user, "mail-client", time.Hour))
+			if got, body := do(t, req); got != want {
+				t.Errorf("%s: %d, want %d (%s)", user, got, want, body)
+			}
+		})
 	}
 }
 

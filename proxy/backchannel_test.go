@@ -281,10 +281,12 @@ func TestBackchannelLogout(t *testing.T) {
 		"empty":            "",
 	}
 	for name, tok := range refused {
-		code, body := post(tok)
-		if code != http.StatusBadRequest || !strings.Contains(body, `"error":"invalid_request"`) {
-			t.Errorf("%s: %d %s, want 400 with a JSON error", name, code, body)
-		}
+		t.Run(name, func(t *testing.T) {
+			code, body := post(tok)
+			if code != http.StatusBadRequest || !strings.Contains(body, `"error":"invalid_request"`) {
+				t.Errorf("%s: %d %s, want 400 with a JSON error", name, code, body)
+			}
+		})
 	}
 	if !served(alice) || !served(aliceOther) {
 		t.Fatal("a refused logout token ended a session")

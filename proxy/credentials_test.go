@@ -87,11 +87,13 @@ func TestBearerTokenBoundToItsApplication(t *testing.T) {
 		{"A's token at B", st.appB, tokA},
 		{"B's token at A", "", tokB},
 	} {
-		resp, body := call(t, st, c.host, "/private", "Bearer "+c.token, "application/json")
-		if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) ||
-			!strings.Contains(body, `"error":"invalid_token"`) {
-			t.Errorf("%s: %d %q %s", c.name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := call(t, st, c.host, "/private", "Bearer "+c.token, "application/json")
+			if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) ||
+				!strings.Contains(body, `"error":"invalid_token"`) {
+				t.Errorf("%s: %d %q %s", c.name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+			}
+		})
 	}
 
 	resp, body = call(t, st, st.appB, "/private", "Bearer "+tokB, "application/json")
@@ -155,13 +157,15 @@ func TestRefusedBearerTokens(t *testing.T) {
 		t.Fatal("test setup: the token names no alice to change")
 	}
 	for name, bad := range cases {
-		for _, accept := range []string{"application/json", "text/html"} {
-			resp, body := call(t, st, "", "/private", "Bearer "+bad, accept)
-			if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `Bearer realm=`) ||
-				!strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
-				t.Errorf("%s (Accept %s): %d %q %s", name, accept, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+		t.Run(name, func(t *testing.T) {
+			for _, accept := range []string{"application/json", "text/html"} {
+				resp, body := call(t, st, "", "/private", "Bearer "+bad, accept)
+				if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `Bearer realm=`) ||
+					!strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+					t.Errorf("%s (Accept %s): %d %q %s", name, accept, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+				}
 			}
-		}
+		})
 	}
 	if n := st.upstreamCount(); n != 0 {
 		t.Errorf("%d refused requests reached the app", n)
@@ -215,14 +219,16 @@ func TestBasicCredentials(t *testing.T) {
 		"app password":         basic("alice", "alice-app-pw"),
 		"goauthentik.io/token": basic("goauthentik.io/token", tok),
 	} {
-		resp, body := call(t, st, "", "/metrics", auth, "")
-		if resp.StatusCode != 200 || !strings.Contains(body, `as "alice"`) {
-			t.Errorf("%s: %d %s", name, resp.StatusCode, body)
-			continue
-		}
-		if got := st.lastUpstream(t).Header.Get("Authorization"); got != "" {
-			t.Errorf("%s: the app received the client's credentials %q", name, got)
-		}
+		t.Run(name, func(t *testing.T) {
+			resp, body := call(t, st, "", "/metrics", auth, "")
+			if resp.StatusCode != 200 || !strings.Contains(body, `as "alice"`) {
+				t.Errorf("%s: %d %s", name, resp.StatusCode, body)
+				return
+			}
+			if got := st.lastUpstream(t).Header.Get("Authorization"); got != "" {
+				t.Errorf("%s: the app received the client's credentials %q", name, got)
+			}
+		})
 	}
 	for name, auth := range map[string]string{
 		"wrong password":                   basic("alice", "nope"),
@@ -231,10 +237,12 @@ func TestBasicCredentials(t *testing.T) {
 		"not base64":                       "Basic %%%",
 		"no colon":                         "Basic " + base64.StdEncoding.EncodeToString([]byte("alice")),
 	} {
-		resp, body := call(t, st, "", "/metrics", auth, "text/html")
-		if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic realm=") {
-			t.Errorf("%s: %d %q %s", name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
-		}
+		t.Run(name, func(t *testing.T) {
+			resp, body := call(t, st, "", "/metrics", auth, "text/html")
+			if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic realm=") {
+				t.Errorf("%s: %d %q %s", name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+			}
+		})
 	}
 }
 
@@ -251,18 +259,20 @@ func TestNegotiationBrowserVersusMachine(t *testing.T) {
 		"Accept: application/json": {"Accept", "application/json"},
 		"X-Requested-With":         {"X-Requested-With", "XMLHttpRequest"},
 	} {
-		req, _ := http.NewRequest("GET", st.outpost+"/graph", nil)
-		req.Header.Set(hdr[0], hdr[1])
-		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := readBody(resp)
-		var parsed map[string]any
-		if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="`+strings.TrimPrefix(st.outpost, "http://")+`"` ||
-			json.Unmarshal([]byte(body), &parsed) != nil {
-			t.Errorf("%s: %d %q %s", name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
-		}
+		t.Run(name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", st.outpost+"/graph", nil)
+			req.Header.Set(hdr[0], hdr[1])
+			resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readBody(resp)
+			var parsed map[string]any
+			if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="`+strings.TrimPrefix(st.outpost, "http://")+`"` ||
+				json.Unmarshal([]byte(body), &parsed) != nil {
+				t.Errorf("%s: %d %q %s", name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+			}
+		})
 	}
 	resp, _ = call(t, st, "", "/graph", "Token abc", "text/html")
 	if resp.StatusCode != 401 || len(resp.Header.Values("WWW-Authenticate")) != 2 {
@@ -366,17 +376,19 @@ func TestPromtoolThroughTheOutpost(t *testing.T) {
 		"app password": url.UserPassword("alice", "alice-app-pw"),
 		"token":        url.UserPassword("goauthentik.io/token", tok),
 	} {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			out, err := query(user)
-			if err == nil && strings.Contains(out, `up{instance="`+prom.Addr+`", job="prometheus"} => 1`) {
-				break
+		t.Run(name, func(t *testing.T) {
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				out, err := query(user)
+				if err == nil && strings.Contains(out, `up{instance="`+prom.Addr+`", job="prometheus"} => 1`) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("promtool with %s: %v\n%s", name, err, out)
+				}
+				time.Sleep(250 * time.Millisecond) // Prometheus has not scraped itself yet
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("promtool with %s: %v\n%s", name, err, out)
-			}
-			time.Sleep(250 * time.Millisecond) // Prometheus has not scraped itself yet
-		}
+		})
 	}
 	out, err := query(nil)
 	if err == nil || !strings.Contains(out, "401") {

@@ -32,32 +32,34 @@ func TestCaddyForwardAuth(t *testing.T) {
 
 	// Forged identity, signed in and on a skipped path: never reaches the app.
 	for _, path := range []string{"/again", "/public/logo.png"} {
-		req, _ := http.NewRequest("GET", site+path, nil)
-		req.Header.Set("X-Authentik-Username", "admin")
-		req.Header["X_Authentik_Username"] = []string{"admin"}
-		client := &http.Client{}
-		if path == "/again" {
-			client.Jar = c.Jar
-		}
-		r, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		readBody(r)
-		if r.StatusCode != 200 {
-			t.Fatalf("%s: %d", path, r.StatusCode)
-		}
-		got := lastSeen()
-		want := "alice"
-		if path != "/again" {
-			want = ""
-		}
-		if v := got.Header.Values("X-Authentik-Username"); len(v) > 1 || got.Header.Get("X-Authentik-Username") != want {
-			t.Errorf("%s: app saw X-Authentik-Username %q, want %q", path, v, want)
-		}
-		if _, ok := got.Header["X_Authentik_Username"]; ok {
-			t.Errorf("%s: underscore variant reached the app", path)
-		}
+		t.Run(path, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", site+path, nil)
+			req.Header.Set("X-Authentik-Username", "admin")
+			req.Header["X_Authentik_Username"] = []string{"admin"}
+			client := &http.Client{}
+			if path == "/again" {
+				client.Jar = c.Jar
+			}
+			r, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readBody(r)
+			if r.StatusCode != 200 {
+				t.Fatalf("%s: %d", path, r.StatusCode)
+			}
+			got := lastSeen()
+			want := "alice"
+			if path != "/again" {
+				want = ""
+			}
+			if v := got.Header.Values("X-Authentik-Username"); len(v) > 1 || got.Header.Get("X-Authentik-Username") != want {
+				t.Errorf("%s: app saw X-Authentik-Username %q, want %q", path, v, want)
+			}
+			if _, ok := got.Header["X_Authentik_Username"]; ok {
+				t.Errorf("%s: underscore variant reached the app", path)
+			}
+		})
 	}
 
 	readBody(getPage(t, c, site+"/outpost.goauthentik.io/sign_out"))

@@ -88,22 +88,24 @@ func TestNginxAuthRequest(t *testing.T) {
 		{"curl without credentials", "", "*/*", 401, `Bearer realm=`},
 		{"bad token", "Bearer " + tok + "x", "text/html", 401, `error="invalid_token"`},
 	} {
-		req, _ := http.NewRequest("GET", site+"/api/data", nil)
-		if c.auth != "" {
-			req.Header.Set("Authorization", c.auth)
-		}
-		req.Header.Set("Accept", c.accept)
-		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := readBody(resp)
-		if resp.StatusCode != c.status || !strings.Contains(resp.Header.Get("WWW-Authenticate"), c.challenge) {
-			t.Errorf("%s: %d %q %s", c.name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
-		}
-		if c.status == 200 && body != `app says hello to "alice"` {
-			t.Errorf("%s: app got %q", c.name, body)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", site+"/api/data", nil)
+			if c.auth != "" {
+				req.Header.Set("Authorization", c.auth)
+			}
+			req.Header.Set("Accept", c.accept)
+			resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readBody(resp)
+			if resp.StatusCode != c.status || !strings.Contains(resp.Header.Get("WWW-Authenticate"), c.challenge) {
+				t.Errorf("%s: %d %q %s", c.name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+			}
+			if c.status == 200 && body != `app says hello to "alice"` {
+				t.Errorf("%s: app got %q", c.name, body)
+			}
+		})
 	}
 
 	// Sign-out through nginx ends the session: the next visit signs in again.

@@ -67,30 +67,35 @@ func TestForwardAuthSignInAndEndpoints(t *testing.T) {
 	// Signed in: every endpoint answers 200 with the identity headers, and
 	// the forged header the client sent plays no part.
 	for _, tc := range []struct {
+		name     string
 		endpoint string
 		headers  map[string]string
 	}{
-		{"/outpost.goauthentik.io/auth/traefik", traefik},
-		{"/outpost.goauthentik.io/auth/caddy", traefik},
-		{"/outpost.goauthentik.io/auth/nginx", map[string]string{"X-Original-Uri": "/app/page"}},
-		{"/outpost.goauthentik.io/auth/nginx", map[string]string{"X-Original-Url": st.outpost + "/app/page"}},
-		{"/outpost.goauthentik.io/auth/envoy/app/page?x=1", nil},
+		{"traefik", "/outpost.goauthentik.io/auth/traefik", traefik},
+		{"caddy", "/outpost.goauthentik.io/auth/caddy", traefik},
+		{"nginx X-Original-Uri", "/outpost.goauthentik.io/auth/nginx", map[string]string{"X-Original-Uri": "/app/page"}},
+		{"nginx X-Original-Url", "/outpost.goauthentik.io/auth/nginx", map[string]string{"X-Original-Url": st.outpost + "/app/page"}},
+		{"envoy", "/outpost.goauthentik.io/auth/envoy/app/page?x=1", nil},
 	} {
-		resp, body := askAuth(t, st, c, tc.endpoint, tc.headers)
-		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Authentik-Username") != "alice" ||
-			resp.Header.Get("X-Authentik-Email") != "alice@example.com" || resp.Header.Get("X-Authentik-Meta-Provider") != "app" {
-			t.Errorf("%s signed in: %d %v %s", tc.endpoint, resp.StatusCode, resp.Header, body)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := askAuth(t, st, c, tc.endpoint, tc.headers)
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Authentik-Username") != "alice" ||
+				resp.Header.Get("X-Authentik-Email") != "alice@example.com" || resp.Header.Get("X-Authentik-Meta-Provider") != "app" {
+				t.Errorf("%s signed in: %d %v %s", tc.endpoint, resp.StatusCode, resp.Header, body)
+			}
+		})
 	}
 
 	// No original path passes unchecked, the outpost's own prefix included:
 	// nginx routes those paths to the outpost itself, so one inside an
 	// original URL is what a client wrote.
 	for _, uri := range []string{"/outpost.goauthentik.io/start", "/outpost.goauthentik.io", "/outpost.goauthentik.iox/admin"} {
-		resp, _ := askAuth(t, st, browser(t), "/outpost.goauthentik.io/auth/nginx", map[string]string{"X-Original-Uri": uri})
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("nginx, signed out, %s: %d, want 401", uri, resp.StatusCode)
-		}
+		t.Run(uri, func(t *testing.T) {
+			resp, _ := askAuth(t, st, browser(t), "/outpost.goauthentik.io/auth/nginx", map[string]string{"X-Original-Uri": uri})
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("nginx, signed out, %s: %d, want 401", uri, resp.StatusCode)
+			}
+		})
 	}
 
 	// nginx, signed out: 401 for nginx to turn into its own redirect,
@@ -157,64 +162,66 @@ func sessionCookieName() string { return session.CookieName("app-client") }
 // never a 200.
 func TestForwardAuthFailsClosed(t *testing.T) {
 	for _, trusted := range []bool{true, false} {
-		st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid]", mode: "forward_single", trusted: trusted})
-		host := strings.TrimPrefix(st.outpost, "http://")
-		secrets := map[string]string{"Cookie": "sid=secret-cookie", "Authorization": "Bearer secret-token", "X-Secret-Thing": "secret-x"}
-		cases := []struct {
-			endpoint string
-			headers  map[string]string
-		}{
-			{"/outpost.goauthentik.io/auth/traefik", map[string]string{"X-Forwarded-Host": host, "X-Forwarded-Uri": "/"}},
-			{"/outpost.goauthentik.io/auth/caddy", map[string]string{"X-Forwarded-Proto": "http", "X-Forwarded-Uri": "/"}},
-			{"/outpost.goauthentik.io/auth/nginx", nil},
-		}
-		if !trusted {
-			// Complete headers, from a peer whose headers do not count.
-			cases = append(cases, struct {
+		t.Run(fmt.Sprintf("trusted=%t", trusted), func(t *testing.T) {
+			st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid]", mode: "forward_single", trusted: trusted})
+			host := strings.TrimPrefix(st.outpost, "http://")
+			secrets := map[string]string{"Cookie": "sid=secret-cookie", "Authorization": "Bearer secret-token", "X-Secret-Thing": "secret-x"}
+			cases := []struct {
 				endpoint string
 				headers  map[string]string
-			}{"/outpost.goauthentik.io/auth/traefik", map[string]string{"X-Forwarded-Proto": "http", "X-Forwarded-Host": host, "X-Forwarded-Uri": "/"}},
-				struct {
+			}{
+				{"/outpost.goauthentik.io/auth/traefik", map[string]string{"X-Forwarded-Host": host, "X-Forwarded-Uri": "/"}},
+				{"/outpost.goauthentik.io/auth/caddy", map[string]string{"X-Forwarded-Proto": "http", "X-Forwarded-Uri": "/"}},
+				{"/outpost.goauthentik.io/auth/nginx", nil},
+			}
+			if !trusted {
+				// Complete headers, from a peer whose headers do not count.
+				cases = append(cases, struct {
 					endpoint string
 					headers  map[string]string
-				}{"/outpost.goauthentik.io/auth/nginx", map[string]string{"X-Original-Uri": "/"}})
-		}
-		for round := range 3 {
-			for _, tc := range cases {
-				headers := map[string]string{}
-				for k, v := range tc.headers {
-					headers[k] = v
-				}
-				for k, v := range secrets {
-					headers[k] = v
-				}
-				resp, body := askAuth(t, st, nil, tc.endpoint, headers)
-				// nginx's is plain text; a browser's behind another proxy
-				// (askAuth asks as one) is the page. Neither names what was sent.
-				if resp.StatusCode != http.StatusInternalServerError || body != "configuration error" && !strings.Contains(body, "<h1>Configuration error</h1>") {
-					t.Errorf("trusted=%v round %d %s %v: %d %q", trusted, round, tc.endpoint, tc.headers, resp.StatusCode, body)
+				}{"/outpost.goauthentik.io/auth/traefik", map[string]string{"X-Forwarded-Proto": "http", "X-Forwarded-Host": host, "X-Forwarded-Uri": "/"}},
+					struct {
+						endpoint string
+						headers  map[string]string
+					}{"/outpost.goauthentik.io/auth/nginx", map[string]string{"X-Original-Uri": "/"}})
+			}
+			for round := range 3 {
+				for _, tc := range cases {
+					headers := map[string]string{}
+					for k, v := range tc.headers {
+						headers[k] = v
+					}
+					for k, v := range secrets {
+						headers[k] = v
+					}
+					resp, body := askAuth(t, st, nil, tc.endpoint, headers)
+					// nginx's is plain text; a browser's behind another proxy
+					// (askAuth asks as one) is the page. Neither names what was sent.
+					if resp.StatusCode != http.StatusInternalServerError || body != "configuration error" && !strings.Contains(body, "<h1>Configuration error</h1>") {
+						t.Errorf("trusted=%v round %d %s %v: %d %q", trusted, round, tc.endpoint, tc.headers, resp.StatusCode, body)
+					}
 				}
 			}
-		}
-		// Trusted: two causes (Traefik/Caddy without their headers, nginx
-		// without its); untrusted: one (the peer is not trusted).
-		want := 2
-		if !trusted {
-			want = 1
-		}
-		events := coreEvents(t, st, want)
-		time.Sleep(300 * time.Millisecond) // any event over the limit would be posted by now
-		if events = coreEvents(t, st, want); len(events) != want {
-			t.Errorf("trusted=%v: %d requests made %d events, want %d (one a minute per cause)", trusted, 3*len(cases), len(events), want)
-		}
-		for _, ev := range events {
-			if ev["action"] != "configuration_error" {
-				t.Errorf("event %v", ev)
+			// Trusted: two causes (Traefik/Caddy without their headers, nginx
+			// without its); untrusted: one (the peer is not trusted).
+			want := 2
+			if !trusted {
+				want = 1
 			}
-			if b, _ := json.Marshal(ev); strings.Contains(string(b), "secret") {
-				t.Errorf("trusted=%v: an event carries a cookie, credential or unknown header: %s", trusted, b)
+			events := coreEvents(t, st, want)
+			time.Sleep(300 * time.Millisecond) // any event over the limit would be posted by now
+			if events = coreEvents(t, st, want); len(events) != want {
+				t.Errorf("trusted=%v: %d requests made %d events, want %d (one a minute per cause)", trusted, 3*len(cases), len(events), want)
 			}
-		}
+			for _, ev := range events {
+				if ev["action"] != "configuration_error" {
+					t.Errorf("event %v", ev)
+				}
+				if b, _ := json.Marshal(ev); strings.Contains(string(b), "secret") {
+					t.Errorf("trusted=%v: an event carries a cookie, credential or unknown header: %s", trusted, b)
+				}
+			}
+		})
 	}
 }
 
@@ -302,10 +309,12 @@ func TestForwardDomainAcrossSubdomains(t *testing.T) {
 		t.Fatalf("after sign-in at the auth host the browser is at %s", after.Request.URL)
 	}
 	for _, app := range []string{"app1.example.test", "app2.example.test", "deep.team.example.test"} {
-		resp, body := ask(app)
-		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Authentik-Username") != "alice" {
-			t.Errorf("%s after one sign-in: %d %s", app, resp.StatusCode, body)
-		}
+		t.Run(app, func(t *testing.T) {
+			resp, body := ask(app)
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Authentik-Username") != "alice" {
+				t.Errorf("%s after one sign-in: %d %s", app, resp.StatusCode, body)
+			}
+		})
 	}
 	// The look-alike never gets the session cookie, and is not accepted as a
 	// place to send the person after sign-in.
@@ -397,19 +406,21 @@ func TestSameAnswerInBothModes(t *testing.T) {
 		return fmt.Sprintf("unexpected %d", r.StatusCode)
 	}
 	for _, path := range []string{"/", "/graph?g0.expr=up", "/public/logo.png", "/public/..;/admin", "/admin;.png"} {
-		for _, signedIn := range []bool{false, true} {
-			for _, api := range []bool{false, true} {
-				p, f := proxyAnswer(path, signedIn, api), forwardAnswer(path, signedIn, api)
-				if p != f {
-					t.Errorf("%s signedIn=%v api=%v: proxy mode says %q, forward auth says %q", path, signedIn, api, p, f)
-				}
-				if strings.HasPrefix(p, "unexpected") {
-					t.Errorf("%s signedIn=%v api=%v: %s", path, signedIn, api, p)
-				}
-				if signedIn && p != "allow with identity" {
-					t.Errorf("%s signed in: %q", path, p)
+		t.Run(path, func(t *testing.T) {
+			for _, signedIn := range []bool{false, true} {
+				for _, api := range []bool{false, true} {
+					p, f := proxyAnswer(path, signedIn, api), forwardAnswer(path, signedIn, api)
+					if p != f {
+						t.Errorf("%s signedIn=%v api=%v: proxy mode says %q, forward auth says %q", path, signedIn, api, p, f)
+					}
+					if strings.HasPrefix(p, "unexpected") {
+						t.Errorf("%s signedIn=%v api=%v: %s", path, signedIn, api, p)
+					}
+					if signedIn && p != "allow with identity" {
+						t.Errorf("%s signed in: %q", path, p)
+					}
 				}
 			}
-		}
+		})
 	}
 }

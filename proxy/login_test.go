@@ -554,16 +554,18 @@ func TestSkipPathAndAPIClients(t *testing.T) {
 		}
 	}
 	for _, h := range [][2]string{{"Accept", "application/json"}, {"X-Requested-With", "XMLHttpRequest"}, {"Authorization", "Bearer nope"}} {
-		req, _ := http.NewRequest("GET", st.outpost+"/api/v1/query", nil)
-		req.Header.Set(h[0], h[1])
-		r, err := noFollow.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		readBody(r)
-		if r.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer realm=") {
-			t.Errorf("%s: %d %q", h[0], r.StatusCode, r.Header.Get("WWW-Authenticate"))
-		}
+		t.Run(h[0], func(t *testing.T) {
+			req, _ := http.NewRequest("GET", st.outpost+"/api/v1/query", nil)
+			req.Header.Set(h[0], h[1])
+			r, err := noFollow.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readBody(r)
+			if r.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer realm=") {
+				t.Errorf("%s: %d %q", h[0], r.StatusCode, r.Header.Get("WWW-Authenticate"))
+			}
+		})
 	}
 }
 
@@ -684,30 +686,32 @@ func TestSkipPathTraversal(t *testing.T) {
 		"/public/x;/../../admin", "/admin;/public/", "/admin%23/public/", "/public/%00/../admin", "//public/../admin",
 		"/public/.%2e/admin", "/public/%2E%2E/admin", "/PUBLIC/../admin",
 	} {
-		conn, err := net.Dial("tcp", strings.TrimPrefix(st.outpost, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		// A raw request line: clients would clean the path themselves.
-		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/html\r\nConnection: close\r\n\r\n", p, strings.TrimPrefix(st.outpost, "http://"))
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		readBody(resp)
-		conn.Close()
-		for _, r := range st.upstreamSnapshot() {
-			if strings.Contains(r.URL.RawPath+r.URL.Path, "admin") {
-				t.Fatalf("%s reached the upstream unauthenticated as %q", p, r.URL.RequestURI())
+		t.Run(p, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(st.outpost, "http://"))
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if resp.StatusCode != http.StatusMovedPermanently && resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("%s: %d", p, resp.StatusCode)
-		}
-		t.Logf("%-28s → %d %s", p, resp.StatusCode, resp.Header.Get("Location"))
-		if resp.StatusCode == http.StatusMovedPermanently && resp.Header.Get("Location") != "/admin" {
-			t.Errorf("%s: redirected to %q", p, resp.Header.Get("Location"))
-		}
+			// A raw request line: clients would clean the path themselves.
+			fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/html\r\nConnection: close\r\n\r\n", p, strings.TrimPrefix(st.outpost, "http://"))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readBody(resp)
+			conn.Close()
+			for _, r := range st.upstreamSnapshot() {
+				if strings.Contains(r.URL.RawPath+r.URL.Path, "admin") {
+					t.Fatalf("%s reached the upstream unauthenticated as %q", p, r.URL.RequestURI())
+				}
+			}
+			if resp.StatusCode != http.StatusMovedPermanently && resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("%s: %d", p, resp.StatusCode)
+			}
+			t.Logf("%-28s → %d %s", p, resp.StatusCode, resp.Header.Get("Location"))
+			if resp.StatusCode == http.StatusMovedPermanently && resp.Header.Get("Location") != "/admin" {
+				t.Errorf("%s: redirected to %q", p, resp.Header.Get("Location"))
+			}
+		})
 	}
 }
 
@@ -748,28 +752,32 @@ func TestHostBrowserRewriting(t *testing.T) {
 func TestStaticPrefixNeverProxied(t *testing.T) {
 	st := newStack(t)
 	for _, p := range []string{"/outpost.goauthentik.io/static/dist/x.css", "/outpost.goauthentik.io/static"} {
-		resp, err := http.Get(st.outpost + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		readBody(resp)
-		if resp.StatusCode != http.StatusNotFound {
-			t.Errorf("%s: %d", p, resp.StatusCode)
-		}
+		t.Run(p, func(t *testing.T) {
+			resp, err := http.Get(st.outpost + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readBody(resp)
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("%s: %d", p, resp.StatusCode)
+			}
+		})
 	}
 	if st.upstreamCount() != 0 {
 		t.Error("a static path reached the upstream")
 	}
 	// And the skip rule itself still works, parameters and all.
 	for _, p := range []string{"/public/status", "/public/a;v=1/b"} {
-		resp, err := http.Get(st.outpost + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		readBody(resp)
-		if resp.StatusCode != 200 {
-			t.Errorf("%s: %d, want the skipped path served", p, resp.StatusCode)
-		}
+		t.Run(p, func(t *testing.T) {
+			resp, err := http.Get(st.outpost + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readBody(resp)
+			if resp.StatusCode != 200 {
+				t.Errorf("%s: %d, want the skipped path served", p, resp.StatusCode)
+			}
+		})
 	}
 }
 
@@ -852,29 +860,31 @@ func TestCookieGarbageEverywhere(t *testing.T) {
 	}
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for vname, v := range values {
-		for _, path := range []string{"/", "/graph", "/outpost.goauthentik.io/start", "/outpost.goauthentik.io/callback?state=x&code=y",
-			"/outpost.goauthentik.io/sign_out", "/public/x", "/outpost.goauthentik.io/ping", "/?X-authentik-logout=true"} {
-			before := st.upstreamCount()
-			req, _ := http.NewRequest("GET", st.outpost+path, nil)
-			req.Header.Set("Cookie", name+"="+v)
-			resp, err := noFollow.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			readBody(resp)
-			if resp.StatusCode >= 500 && resp.StatusCode != http.StatusBadGateway {
-				t.Errorf("%s cookie on %s: %d", vname, path, resp.StatusCode)
-			}
-			reached := st.upstreamCount() > before
-			if reached && !strings.HasPrefix(path, "/public/") {
-				t.Errorf("%s cookie on %s reached the upstream", vname, path)
-			}
-			if reached {
-				if u := st.lastUpstream(t).Header.Get("X-Authentik-Username"); u != "" {
-					t.Errorf("%s cookie on %s: upstream was told the user is %q", vname, path, u)
+		t.Run(vname, func(t *testing.T) {
+			for _, path := range []string{"/", "/graph", "/outpost.goauthentik.io/start", "/outpost.goauthentik.io/callback?state=x&code=y",
+				"/outpost.goauthentik.io/sign_out", "/public/x", "/outpost.goauthentik.io/ping", "/?X-authentik-logout=true"} {
+				before := st.upstreamCount()
+				req, _ := http.NewRequest("GET", st.outpost+path, nil)
+				req.Header.Set("Cookie", name+"="+v)
+				resp, err := noFollow.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				readBody(resp)
+				if resp.StatusCode >= 500 && resp.StatusCode != http.StatusBadGateway {
+					t.Errorf("%s cookie on %s: %d", vname, path, resp.StatusCode)
+				}
+				reached := st.upstreamCount() > before
+				if reached && !strings.HasPrefix(path, "/public/") {
+					t.Errorf("%s cookie on %s reached the upstream", vname, path)
+				}
+				if reached {
+					if u := st.lastUpstream(t).Header.Get("X-Authentik-Username"); u != "" {
+						t.Errorf("%s cookie on %s: upstream was told the user is %q", vname, path, u)
+					}
 				}
 			}
-		}
+		})
 	}
 	// Duplicated cookies: a garbage copy beside the real one does not lock
 	// the person out, and two copies never mix identities.

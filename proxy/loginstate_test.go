@@ -61,8 +61,10 @@ func TestStateRejections(t *testing.T) {
 		"empty":             "",
 	}
 	for name, raw := range cases {
-		if _, err := parseState("secret-one-0123456789", "app", raw); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
+		t.Run(name, func(t *testing.T) {
+			if _, err := parseState("secret-one-0123456789", "app", raw); err == nil {
+				t.Errorf("%s: accepted", name)
+			}
+		})
 	}
 }

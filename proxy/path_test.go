@@ -12,9 +12,11 @@ func TestCanonicalPath(t *testing.T) {
 		"/": "/", "": "/", "/a/b": "/a/b", "/a/b/": "/a/b/", "/a/../b": "/b", "/a/./b": "/a/b",
 		"//a": "/a", "/a//b/": "/a/b/", "/..": "/", "/a/..": "/", "/../../etc/passwd": "/etc/passwd", "a": "/a",
 	} {
-		if got := canonicalPath(in); got != want {
-			t.Errorf("canonicalPath(%q) = %q, want %q", in, got, want)
-		}
+		t.Run(in, func(t *testing.T) {
+			if got := canonicalPath(in); got != want {
+				t.Errorf("canonicalPath(%q) = %q, want %q", in, got, want)
+			}
+		})
 	}
 }
 

@@ -43,9 +43,11 @@ func TestValidRedirect(t *testing.T) {
 		{d, "https://example.com.evil.org/", ""},
 	}
 	for _, tc := range cases {
-		if got := validRedirect(&tc.p, tc.rd); got != tc.want {
-			t.Errorf("validRedirect(%s, %q) = %q, want %q", tc.p.Name, tc.rd, got, tc.want)
-		}
+		t.Run(tc.p.Name+"_"+tc.rd, func(t *testing.T) {
+			if got := validRedirect(&tc.p, tc.rd); got != tc.want {
+				t.Errorf("validRedirect(%s, %q) = %q, want %q", tc.p.Name, tc.rd, got, tc.want)
+			}
+		})
 	}
 }
 

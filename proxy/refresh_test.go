@@ -28,8 +28,10 @@ func TestRefreshDue(t *testing.T) {
 		{"no iat claim", &session.Session{RefreshToken: "r", TokenExpiry: now.Add(30 * time.Second)}, true},
 	}
 	for _, tc := range cases {
-		if got := refreshDue(tc.s, now); got != tc.want {
-			t.Errorf("%s: refreshDue = %v, want %v", tc.name, got, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if got := refreshDue(tc.s, now); got != tc.want {
+				t.Errorf("%s: refreshDue = %v, want %v", tc.name, got, tc.want)
+			}
+		})
 	}
 }

@@ -59,13 +59,15 @@ func TestRoute(t *testing.T) {
 		"twin.example.net":       "", // two apps on that name: neither
 	}
 	for host, want := range cases {
-		got := ""
-		if app := r.route(host); app != nil {
-			got = app.provider.Name
-		}
-		if got != want {
-			t.Errorf("route(%q) = %q, want %q", host, got, want)
-		}
+		t.Run(host, func(t *testing.T) {
+			got := ""
+			if app := r.route(host); app != nil {
+				got = app.provider.Name
+			}
+			if got != want {
+				t.Errorf("route(%q) = %q, want %q", host, got, want)
+			}
+		})
 	}
 
 	single := routerFor(&outpostapi.Snapshot{Providers: snap.Providers[:1]})
@@ -198,19 +200,21 @@ func TestUpdateLeavesOutUnbuildableProvider(t *testing.T) {
 	// Nothing is served as "bad", and "good" does not take its host over:
 	// the single-provider fallback (spec §4) is off when one was left out.
 	for host, want := range map[string]int{"good.example.com": http.StatusFound, "bad.example.com": http.StatusBadRequest} {
-		req := httptest.NewRequest("GET", "http://"+host+"/", nil)
-		req.Header.Set("Accept", "text/html")
-		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, req)
-		if rec.Code != want {
-			t.Errorf("%s: %d, want %d", host, rec.Code, want)
-		}
-		if loc := rec.Header().Get("Location"); want == http.StatusFound && !strings.HasPrefix(loc, "https://good.example.com/outpost.goauthentik.io/start") {
-			t.Errorf("%s: sent to %s", host, loc)
-		}
-		// A browser's page says a provider for the host was refused.
-		if want == http.StatusBadRequest && !strings.Contains(rec.Body.String(), "its configuration was refused") {
-			t.Errorf("%s: %s", host, rec.Body.String())
-		}
+		t.Run(host, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "http://"+host+"/", nil)
+			req.Header.Set("Accept", "text/html")
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, req)
+			if rec.Code != want {
+				t.Errorf("%s: %d, want %d", host, rec.Code, want)
+			}
+			if loc := rec.Header().Get("Location"); want == http.StatusFound && !strings.HasPrefix(loc, "https://good.example.com/outpost.goauthentik.io/start") {
+				t.Errorf("%s: sent to %s", host, loc)
+			}
+			// A browser's page says a provider for the host was refused.
+			if want == http.StatusBadRequest && !strings.Contains(rec.Body.String(), "its configuration was refused") {
+				t.Errorf("%s: %s", host, rec.Body.String())
+			}
+		})
 	}
 }

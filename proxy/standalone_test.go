@@ -149,13 +149,15 @@ func TestSignOutEndsOnlyTheSameIssuersSessions(t *testing.T) {
 	noFollow := *c
 	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	for host, want := range map[string]int{hostA: http.StatusOK, hostB: http.StatusFound} {
-		resp, err := noFollow.Get("http://" + host + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		readBody(resp)
-		if resp.StatusCode != want {
-			t.Errorf("after sign-out at b: %s answers %d, want %d", host, resp.StatusCode, want)
-		}
+		t.Run(host, func(t *testing.T) {
+			resp, err := noFollow.Get("http://" + host + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			readBody(resp)
+			if resp.StatusCode != want {
+				t.Errorf("after sign-out at b: %s answers %d, want %d", host, resp.StatusCode, want)
+			}
+		})
 	}
 }

@@ -195,21 +195,25 @@ func TestTLSSNISelectsTheProvidersCertificate(t *testing.T) {
 	}))
 
 	for _, tc := range []struct{ name, sni string }{{"exact", "a.test"}, {"case and trailing dot", "A.Test."}} {
-		if _, err := handshake(t, o.addr, trusting(tc.sni, a)); err != nil {
-			t.Errorf("%s: SNI %q does not get a.test's certificate: %v", tc.name, tc.sni, err)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := handshake(t, o.addr, trusting(tc.sni, a)); err != nil {
+				t.Errorf("%s: SNI %q does not get a.test's certificate: %v", tc.name, tc.sni, err)
+			}
+		})
 	}
 	if _, err := handshake(t, o.addr, trusting("b.test", b)); err != nil {
 		t.Errorf("SNI b.test does not get b.test's certificate: %v", err)
 	}
 	for _, sni := range []string{"unknown.test", "c.test", "d.test", "a.test.evil", ""} {
-		leaf, err := handshake(t, o.addr, insecure(sni))
-		if err != nil {
-			t.Fatalf("SNI %q: %v", sni, err)
-		}
-		if leaf.Subject.CommonName != "authentik default certificate" {
-			t.Errorf("SNI %q got %q, want the fallback certificate", sni, leaf.Subject.CommonName)
-		}
+		t.Run(sni, func(t *testing.T) {
+			leaf, err := handshake(t, o.addr, insecure(sni))
+			if err != nil {
+				t.Fatalf("SNI %q: %v", sni, err)
+			}
+			if leaf.Subject.CommonName != "authentik default certificate" {
+				t.Errorf("SNI %q got %q, want the fallback certificate", sni, leaf.Subject.CommonName)
+			}
+		})
 	}
 
 	// The fallback is what the reference serves.
@@ -334,14 +338,16 @@ func TestTLSCertificateFollowsTheSnapshot(t *testing.T) {
 		"no key":             {UUID: id, CertPEM: two.certPEM},
 		"someone else's key": {UUID: id, CertPEM: two.certPEM, KeyPEM: one.keyPEM},
 	} {
-		o.update(t, tlsSnapshot(t, []string{"a.test"}, map[string]outpostapi.Certificate{"a.test": bad}))
-		leaf, err := handshake(t, o.addr, insecure("a.test"))
-		if err != nil {
-			t.Fatalf("%s: handshake failed: %v", name, err)
-		}
-		if leaf.Subject.CommonName != "authentik default certificate" {
-			t.Errorf("%s: served %q, want the fallback", name, leaf.Subject.CommonName)
-		}
+		t.Run(name, func(t *testing.T) {
+			o.update(t, tlsSnapshot(t, []string{"a.test"}, map[string]outpostapi.Certificate{"a.test": bad}))
+			leaf, err := handshake(t, o.addr, insecure("a.test"))
+			if err != nil {
+				t.Fatalf("%s: handshake failed: %v", name, err)
+			}
+			if leaf.Subject.CommonName != "authentik default certificate" {
+				t.Errorf("%s: served %q, want the fallback", name, leaf.Subject.CommonName)
+			}
+		})
 	}
 	if n := strings.Count(o.logs.String(), "cannot be served"); n != 3 {
 		t.Errorf("%d log lines about unusable certificates, want 3:\n%s", n, o.logs)

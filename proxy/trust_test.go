@@ -194,89 +194,93 @@ func TestForwardedHeadersEndToEnd(t *testing.T) {
 	snap := &outpostapi.Snapshot{Providers: []outpostapi.Provider{mk("app", "https://app.example.com"), mk("admin", "https://admin.example.com")}}
 
 	for _, trusted := range []bool{false, true} {
-		var cidrs []netip.Prefix
-		if trusted {
-			cidrs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-		}
-		s := New(Options{Log: discard(), TrustedProxies: cidrs})
-		s.Update(snap)
-		front := httptest.NewServer(s)
-		req, _ := http.NewRequest("GET", front.URL+"/public/x", nil)
-		req.Host = "app.example.com"
-		req.Header.Set("X-Forwarded-Host", "admin.example.com")
-		req.Header.Set("X-Forwarded-For", "198.51.100.7")
-		req.Header.Set("X-Forwarded-Proto", "https")
-		req.Header["X_Real_IP"] = []string{"1.1.1.1"}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		front.Close()
-		mu.Lock()
-		r := seen
-		mu.Unlock()
-		if resp.StatusCode != 200 || r == nil {
-			t.Fatalf("trusted=%v: %d", trusted, resp.StatusCode)
-		}
-		wantXFF, wantHost, wantProto := "127.0.0.1", "app.example.com", "http"
-		if trusted {
-			wantXFF, wantHost, wantProto = "198.51.100.7, 127.0.0.1", "admin.example.com", "https"
-		}
-		if got := r.Header.Get("X-Forwarded-For"); got != wantXFF {
-			t.Errorf("trusted=%v: upstream X-Forwarded-For %q, want %q", trusted, got, wantXFF)
-		}
-		if got := r.Header.Get("X-Forwarded-Host"); got != wantHost {
-			t.Errorf("trusted=%v: upstream X-Forwarded-Host %q (routed to the wrong app?), want %q", trusted, got, wantHost)
-		}
-		if got := r.Header.Get("X-Forwarded-Proto"); got != wantProto {
-			t.Errorf("trusted=%v: upstream X-Forwarded-Proto %q, want %q", trusted, got, wantProto)
-		}
-		if _, ok := r.Header["X_Real_IP"]; ok {
-			t.Errorf("trusted=%v: underscore forwarding header reached the upstream", trusted)
-		}
+		t.Run(fmt.Sprintf("trusted=%t", trusted), func(t *testing.T) {
+			var cidrs []netip.Prefix
+			if trusted {
+				cidrs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+			}
+			s := New(Options{Log: discard(), TrustedProxies: cidrs})
+			s.Update(snap)
+			front := httptest.NewServer(s)
+			req, _ := http.NewRequest("GET", front.URL+"/public/x", nil)
+			req.Host = "app.example.com"
+			req.Header.Set("X-Forwarded-Host", "admin.example.com")
+			req.Header.Set("X-Forwarded-For", "198.51.100.7")
+			req.Header.Set("X-Forwarded-Proto", "https")
+			req.Header["X_Real_IP"] = []string{"1.1.1.1"}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			front.Close()
+			mu.Lock()
+			r := seen
+			mu.Unlock()
+			if resp.StatusCode != 200 || r == nil {
+				t.Fatalf("trusted=%v: %d", trusted, resp.StatusCode)
+			}
+			wantXFF, wantHost, wantProto := "127.0.0.1", "app.example.com", "http"
+			if trusted {
+				wantXFF, wantHost, wantProto = "198.51.100.7, 127.0.0.1", "admin.example.com", "https"
+			}
+			if got := r.Header.Get("X-Forwarded-For"); got != wantXFF {
+				t.Errorf("trusted=%v: upstream X-Forwarded-For %q, want %q", trusted, got, wantXFF)
+			}
+			if got := r.Header.Get("X-Forwarded-Host"); got != wantHost {
+				t.Errorf("trusted=%v: upstream X-Forwarded-Host %q (routed to the wrong app?), want %q", trusted, got, wantHost)
+			}
+			if got := r.Header.Get("X-Forwarded-Proto"); got != wantProto {
+				t.Errorf("trusted=%v: upstream X-Forwarded-Proto %q, want %q", trusted, got, wantProto)
+			}
+			if _, ok := r.Header["X_Real_IP"]; ok {
+				t.Errorf("trusted=%v: underscore forwarding header reached the upstream", trusted)
+			}
+		})
 	}
 }
 
 func TestProxyProtocolOnlyFromTrustedPeers(t *testing.T) {
 	for _, trusted := range []bool{true, false} {
-		cidrs := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
-		if trusted {
-			cidrs = append(cidrs, netip.MustParsePrefix("127.0.0.0/8"))
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		remote := make(chan string, 1)
-		srv := NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { remote <- r.RemoteAddr }))
-		go func() { _ = srv.Serve(ProxyProtocolListener(ln, cidrs)) }()
+		t.Run(fmt.Sprintf("trusted=%t", trusted), func(t *testing.T) {
+			cidrs := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+			if trusted {
+				cidrs = append(cidrs, netip.MustParsePrefix("127.0.0.0/8"))
+			}
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			remote := make(chan string, 1)
+			srv := NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { remote <- r.RemoteAddr }))
+			go func() { _ = srv.Serve(ProxyProtocolListener(ln, cidrs)) }()
 
-		conn, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprint(conn, "PROXY TCP4 198.51.100.7 10.0.0.1 40000 80\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		conn.Close()
-		if trusted {
-			if err != nil || resp.StatusCode != 200 {
-				t.Fatalf("trusted PROXY header: %v %v", resp, err)
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
 			}
-			if got := <-remote; !strings.HasPrefix(got, "198.51.100.7:") {
-				t.Errorf("trusted PROXY header: remote %q", got)
+			fmt.Fprint(conn, "PROXY TCP4 198.51.100.7 10.0.0.1 40000 80\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			conn.Close()
+			if trusted {
+				if err != nil || resp.StatusCode != 200 {
+					t.Fatalf("trusted PROXY header: %v %v", resp, err)
+				}
+				if got := <-remote; !strings.HasPrefix(got, "198.51.100.7:") {
+					t.Errorf("trusted PROXY header: remote %q", got)
+				}
+			} else {
+				if err == nil && resp.StatusCode == 200 {
+					t.Errorf("an untrusted peer's PROXY header was accepted (remote %q)", <-remote)
+				}
+				select {
+				case got := <-remote:
+					t.Errorf("request served with remote %q", got)
+				default:
+				}
 			}
-		} else {
-			if err == nil && resp.StatusCode == 200 {
-				t.Errorf("an untrusted peer's PROXY header was accepted (remote %q)", <-remote)
-			}
-			select {
-			case got := <-remote:
-				t.Errorf("request served with remote %q", got)
-			default:
-			}
-		}
-		_ = srv.Close()
+			_ = srv.Close()
+		})
 	}
 }

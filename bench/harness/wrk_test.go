@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"testing"
 	"time"
 )
@@ -42,24 +43,26 @@ Transfer/sec:      1.51MB
 // second, ...) equally often: none is favoured by running first or last.
 func TestRoundOrderIsBalanced(t *testing.T) {
 	for _, n := range []int{2, 3} {
-		place := map[[2]int]int{} // {target, place}: rounds
-		for i := range 2 * n {
-			order := roundOrder(n, i)
-			seen := map[int]bool{}
-			for k, j := range order {
-				seen[j] = true
-				place[[2]int{j, k}]++
-			}
-			if len(order) != n || len(seen) != n {
-				t.Fatalf("n=%d round %d: %v", n, i, order)
-			}
-		}
-		for j := range n {
-			for k := range n {
-				if got := place[[2]int{j, k}]; got != 2 {
-					t.Errorf("n=%d: target %d ran in place %d in %d of %d rounds, want 2", n, j, k, got, 2*n)
+		t.Run("n="+strconv.Itoa(n), func(t *testing.T) {
+			place := map[[2]int]int{} // {target, place}: rounds
+			for i := range 2 * n {
+				order := roundOrder(n, i)
+				seen := map[int]bool{}
+				for k, j := range order {
+					seen[j] = true
+					place[[2]int{j, k}]++
+				}
+				if len(order) != n || len(seen) != n {
+					t.Fatalf("n=%d round %d: %v", n, i, order)
 				}
 			}
-		}
+			for j := range n {
+				for k := range n {
+					if got := place[[2]int{j, k}]; got != 2 {
+						t.Errorf("n=%d: target %d ran in place %d in %d of %d rounds, want 2", n, j, k, got, 2*n)
+					}
+				}
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,29 +14,31 @@ import (
 
 func TestLogsRedactSecrets(t *testing.T) {
 	for _, text := range []bool{false, true} {
-		var buf bytes.Buffer
-		level := new(slog.LevelVar)
-		level.Set(levelTrace)
-		log := newLogger(&buf, text, level)
-		log.Debug("request",
-			"Cookie", "authentik_proxy_1234=SECRET1",
-			"authorization", "Bearer SECRET2",
-			"set-cookie", "a=SECRET3",
-			"token", "SECRET4",
-			"url", "https://app/outpost.goauthentik.io/callback?X-authentik-auth-callback=true&code=SECRET5&state=SECRET6",
-			"error", errors.New(`Post "https://core/token?client_secret=SECRET7&x=1": timeout`),
-			slog.Group("req", "id_token_hint", "SECRET8", "path", "/graph?q=1&state=SECRET9"),
-			"user", "alice",
-		)
-		out := buf.String()
-		for i := 1; i <= 9; i++ {
-			if secret := "SECRET" + string(rune('0'+i)); strings.Contains(out, secret) {
-				t.Errorf("text=%v: %s leaked:\n%s", text, secret, out)
+		t.Run("text="+strconv.FormatBool(text), func(t *testing.T) {
+			var buf bytes.Buffer
+			level := new(slog.LevelVar)
+			level.Set(levelTrace)
+			log := newLogger(&buf, text, level)
+			log.Debug("request",
+				"Cookie", "authentik_proxy_1234=SECRET1",
+				"authorization", "Bearer SECRET2",
+				"set-cookie", "a=SECRET3",
+				"token", "SECRET4",
+				"url", "https://app/outpost.goauthentik.io/callback?X-authentik-auth-callback=true&code=SECRET5&state=SECRET6",
+				"error", errors.New(`Post "https://core/token?client_secret=SECRET7&x=1": timeout`),
+				slog.Group("req", "id_token_hint", "SECRET8", "path", "/graph?q=1&state=SECRET9"),
+				"user", "alice",
+			)
+			out := buf.String()
+			for i := 1; i <= 9; i++ {
+				if secret := "SECRET" + string(rune('0'+i)); strings.Contains(out, secret) {
+					t.Errorf("text=%v: %s leaked:\n%s", text, secret, out)
+				}
 			}
-		}
-		if !strings.Contains(out, "alice") || !strings.Contains(out, "X-authentik-auth-callback=true") || !strings.Contains(out, "q=1") {
-			t.Errorf("text=%v: redaction removed more than secrets:\n%s", text, out)
-		}
+			if !strings.Contains(out, "alice") || !strings.Contains(out, "X-authentik-auth-callback=true") || !strings.Contains(out, "q=1") {
+				t.Errorf("text=%v: redaction removed more than secrets:\n%s", text, out)
+			}
+		})
 	}
 }
 
@@ -43,41 +46,47 @@ func TestLogsRedactSecrets(t *testing.T) {
 // writes it without the hook, in both formats and at every level.
 func TestLogLevelAsSlogWritesIt(t *testing.T) {
 	for _, l := range []slog.Level{levelTrace, slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError, slog.LevelError + 2} {
-		for _, text := range []bool{false, true} {
-			var ours, plain bytes.Buffer
-			opts := &slog.HandlerOptions{Level: levelTrace}
-			var ref *slog.Logger
-			if text {
-				ref = slog.New(slog.NewTextHandler(&plain, opts))
-			} else {
-				ref = slog.New(slog.NewJSONHandler(&plain, opts))
+		t.Run(l.String(), func(t *testing.T) {
+			for _, text := range []bool{false, true} {
+				var ours, plain bytes.Buffer
+				opts := &slog.HandlerOptions{Level: levelTrace}
+				var ref *slog.Logger
+				if text {
+					ref = slog.New(slog.NewTextHandler(&plain, opts))
+				} else {
+					ref = slog.New(slog.NewJSONHandler(&plain, opts))
+				}
+				lv := new(slog.LevelVar)
+				lv.Set(levelTrace)
+				log := newLogger(&ours, text, lv)
+				at := time.Date(2026, 11, 25, 1, 2, 3, 4, time.UTC)
+				for _, lg := range []*slog.Logger{log, ref} {
+					r := slog.NewRecord(at, l, "hello", 0)
+					r.AddAttrs(slog.String("user", "alice"), slog.Group("g", slog.Any("level", l)))
+					_ = lg.Handler().Handle(context.Background(), r)
+				}
+				if ours.String() != plain.String() {
+					t.Errorf("text=%v level %v:\n ours  %s plain %s", text, l, ours.String(), plain.String())
+				}
 			}
-			lv := new(slog.LevelVar)
-			lv.Set(levelTrace)
-			log := newLogger(&ours, text, lv)
-			at := time.Date(2026, 11, 25, 1, 2, 3, 4, time.UTC)
-			for _, lg := range []*slog.Logger{log, ref} {
-				r := slog.NewRecord(at, l, "hello", 0)
-				r.AddAttrs(slog.String("user", "alice"), slog.Group("g", slog.Any("level", l)))
-				_ = lg.Handler().Handle(context.Background(), r)
-			}
-			if ours.String() != plain.String() {
-				t.Errorf("text=%v level %v:\n ours  %s plain %s", text, l, ours.String(), plain.String())
-			}
-		}
+		})
 	}
 }
 
 func TestSecretKeysInAnyCase(t *testing.T) {
 	for _, k := range []string{"cookie", "Cookie", "SET-COOKIE", "Set_Cookie", "x-authentik-jwt", "X-Authentik-JWT", "id_token_hint", "Id-Token-Hint"} {
-		if !secretKey(k) {
-			t.Errorf("%q is not taken for secret", k)
-		}
+		t.Run(k, func(t *testing.T) {
+			if !secretKey(k) {
+				t.Errorf("%q is not taken for secret", k)
+			}
+		})
 	}
 	for _, k := range []string{"user", "path", "cookies", "token_type", "Set-Cookie2", "", "ℂookie"} {
-		if secretKey(k) {
-			t.Errorf("%q is taken for secret", k)
-		}
+		t.Run(k, func(t *testing.T) {
+			if secretKey(k) {
+				t.Errorf("%q is taken for secret", k)
+			}
+		})
 	}
 }
 

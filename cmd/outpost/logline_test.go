@@ -63,11 +63,13 @@ func TestLineHandlerAsSlog(t *testing.T) {
 		}
 	}
 	for _, l := range []slog.Level{levelTrace, slog.LevelDebug, slog.LevelWarn, slog.LevelError + 2} {
-		r := lineRecord(at, "request", "k", "v", 2, 1)
-		r.Level = l
-		if !checkAsSlog(t, r) {
-			t.Errorf("level %v: not written by the quick path", l)
-		}
+		t.Run(l.String(), func(t *testing.T) {
+			r := lineRecord(at, "request", "k", "v", 2, 1)
+			r.Level = l
+			if !checkAsSlog(t, r) {
+				t.Errorf("level %v: not written by the quick path", l)
+			}
+		})
 	}
 	slow := map[string]slog.Record{
 		"zero time":           lineRecord(time.Time{}, "request", "k", "v", 1, 1),
@@ -87,9 +89,11 @@ func TestLineHandlerAsSlog(t *testing.T) {
 		"secret in later one": lineRecord(at, "request", "k", "v", 1, 1, slog.String("token", "abc")),
 	}
 	for name, r := range slow {
-		if checkAsSlog(t, r) {
-			t.Errorf("%s: written by the quick path", name)
-		}
+		t.Run(name, func(t *testing.T) {
+			if checkAsSlog(t, r) {
+				t.Errorf("%s: written by the quick path", name)
+			}
+		})
 	}
 }
 

@@ -297,30 +297,33 @@ func TestStandaloneServeReloadAndSignals(t *testing.T) {
 
 func TestStartupErrorsNameTheProblem(t *testing.T) {
 	cases := []struct {
+		name string
 		env  []string
 		args []string
 		want string
 	}{
-		{nil, nil, "AUTHENTIK_HOST"},
-		{[]string{"AUTHENTIK_HOST=http://127.0.0.1:1/"}, nil, "AUTHENTIK_TOKEN"},
-		{[]string{"AUTHENTIK_HOST=http://127.0.0.1:1/", "AUTHENTIK_TOKEN=t", "AUTHENTIK_INSECURE=maybe"}, nil, "AUTHENTIK_INSECURE"},
-		{[]string{"AUTHENTIK_HOST=http://127.0.0.1:1/", "AUTHENTIK_TOKEN=t", "AUTHENTIK_LOG_LEVEL=loud"}, nil, "AUTHENTIK_LOG_LEVEL"},
-		{nil, []string{"--config", "/nonexistent/providers.yaml"}, "/nonexistent/providers.yaml"},
-		{nil, []string{"nonsense"}, "unknown command"},
-		{[]string{"AUTHENTIK_HOST=http://127.0.0.1:1/", "AUTHENTIK_TOKEN=t", "AUTHENTIK_LOG__FORMAT=xml"}, nil, `AUTHENTIK_LOG__FORMAT: unknown format "xml" (want json, text or authentik)`},
-		{[]string{"OUTPOST_AUTH__ADDITIONAL_HEADERS=X-Role,Cookie"}, []string{"--config", "/nonexistent/providers.yaml"}, "OUTPOST_AUTH__ADDITIONAL_HEADERS: Cookie is a standard request header"},
+		{"no host", nil, nil, "AUTHENTIK_HOST"},
+		{"no token", []string{"AUTHENTIK_HOST=http://127.0.0.1:1/"}, nil, "AUTHENTIK_TOKEN"},
+		{"bad AUTHENTIK_INSECURE", []string{"AUTHENTIK_HOST=http://127.0.0.1:1/", "AUTHENTIK_TOKEN=t", "AUTHENTIK_INSECURE=maybe"}, nil, "AUTHENTIK_INSECURE"},
+		{"bad log level", []string{"AUTHENTIK_HOST=http://127.0.0.1:1/", "AUTHENTIK_TOKEN=t", "AUTHENTIK_LOG_LEVEL=loud"}, nil, "AUTHENTIK_LOG_LEVEL"},
+		{"missing config file", nil, []string{"--config", "/nonexistent/providers.yaml"}, "/nonexistent/providers.yaml"},
+		{"unknown command", nil, []string{"nonsense"}, "unknown command"},
+		{"unknown log format", []string{"AUTHENTIK_HOST=http://127.0.0.1:1/", "AUTHENTIK_TOKEN=t", "AUTHENTIK_LOG__FORMAT=xml"}, nil, `AUTHENTIK_LOG__FORMAT: unknown format "xml" (want json, text or authentik)`},
+		{"Cookie as an additional header", []string{"OUTPOST_AUTH__ADDITIONAL_HEADERS=X-Role,Cookie"}, []string{"--config", "/nonexistent/providers.yaml"}, "OUTPOST_AUTH__ADDITIONAL_HEADERS: Cookie is a standard request header"},
 	}
 	for _, tc := range cases {
-		cmd := exec.Command(binary, tc.args...)
-		cmd.Env = append(tc.env, "AUTHENTIK_LISTEN__HTTP="+freeAddr(t), "AUTHENTIK_LISTEN__METRICS="+freeAddr(t))
-		out, err := cmd.CombinedOutput()
-		if err == nil {
-			t.Errorf("%v %v: started, want a failure naming %s", tc.env, tc.args, tc.want)
-			continue
-		}
-		if !strings.Contains(string(out), tc.want) {
-			t.Errorf("%v %v: output does not name %s:\n%s", tc.env, tc.args, tc.want, out)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(binary, tc.args...)
+			cmd.Env = append(tc.env, "AUTHENTIK_LISTEN__HTTP="+freeAddr(t), "AUTHENTIK_LISTEN__METRICS="+freeAddr(t))
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Errorf("%v %v: started, want a failure naming %s", tc.env, tc.args, tc.want)
+				return
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Errorf("%v %v: output does not name %s:\n%s", tc.env, tc.args, tc.want, out)
+			}
+		})
 	}
 }
 

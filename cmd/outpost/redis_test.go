@@ -398,21 +398,24 @@ func TestSessionStoreConfiguration(t *testing.T) {
 	}
 	host, port, _ := net.SplitHostPort(srv.Addr())
 	for _, tc := range []struct {
+		name string
 		env  []string
 		want string
 	}{
-		{[]string{"AUTHENTIK_REDIS__HOST=" + host, "AUTHENTIK_REDIS__PORT=" + port, "AUTHENTIK_REDIS__PASSWORD=s3cret-pw"}, `"sessions in redis"`},
-		{[]string{"OUTPOST_SESSION_URL=" + srv.URL()}, `"sessions in redis"`},
-		{[]string{"OUTPOST_SESSION_URL=redis://:wrong-s3cret-pw@" + srv.Addr() + "/0"}, "refused the connection"},
+		{"host, port and password", []string{"AUTHENTIK_REDIS__HOST=" + host, "AUTHENTIK_REDIS__PORT=" + port, "AUTHENTIK_REDIS__PASSWORD=s3cret-pw"}, `"sessions in redis"`},
+		{"session URL", []string{"OUTPOST_SESSION_URL=" + srv.URL()}, `"sessions in redis"`},
+		{"wrong password", []string{"OUTPOST_SESSION_URL=redis://:wrong-s3cret-pw@" + srv.Addr() + "/0"}, "refused the connection"},
 	} {
-		env := append([]string{"AUTHENTIK_LISTEN__HTTP=" + freeAddr(t), "AUTHENTIK_LISTEN__METRICS=" + freeAddr(t)}, tc.env...)
-		p := start(t, env, "--config", cfg)
-		p.waitFor(t, tc.want, 30*time.Second)
-		p.waitFor(t, "configuration in force", 30*time.Second)
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		p.wait(t, 30*time.Second)
-		if out := p.output(); strings.Contains(out, "s3cret-pw") {
-			t.Errorf("the Redis password is in the output:\n%s", out)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			env := append([]string{"AUTHENTIK_LISTEN__HTTP=" + freeAddr(t), "AUTHENTIK_LISTEN__METRICS=" + freeAddr(t)}, tc.env...)
+			p := start(t, env, "--config", cfg)
+			p.waitFor(t, tc.want, 30*time.Second)
+			p.waitFor(t, "configuration in force", 30*time.Second)
+			_ = p.cmd.Process.Signal(syscall.SIGTERM)
+			p.wait(t, 30*time.Second)
+			if out := p.output(); strings.Contains(out, "s3cret-pw") {
+				t.Errorf("the Redis password is in the output:\n%s", out)
+			}
+		})
 	}
 }

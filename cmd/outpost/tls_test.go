@@ -114,10 +114,12 @@ func TestHTTPSStandalone(t *testing.T) {
 
 	waitServed(t, httpsAddr, "prom.test", "prom-1", 10*time.Second)
 	for _, sni := range []string{"other.test", ""} {
-		leaf, err := served(httpsAddr, sni, 0)
-		if err != nil || leaf.Subject.CommonName != "authentik default certificate" {
-			t.Errorf("SNI %q: %v %v, want the fallback certificate", sni, leaf, err)
-		}
+		t.Run(sni, func(t *testing.T) {
+			leaf, err := served(httpsAddr, sni, 0)
+			if err != nil || leaf.Subject.CommonName != "authentik default certificate" {
+				t.Errorf("SNI %q: %v %v, want the fallback certificate", sni, leaf, err)
+			}
+		})
 	}
 	if _, err := served(httpsAddr, "prom.test", tls.VersionTLS11); err == nil {
 		t.Error("TLS 1.1 was accepted")

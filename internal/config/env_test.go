@@ -224,24 +224,30 @@ func TestResolveEnvValue(t *testing.T) {
 		{"https://example.com/?env://X", "https://example.com/?env://X", false},
 	}
 	for _, tc := range cases {
-		got, err := ResolveEnvValue(tc.in, lookup)
-		if (err != nil) != tc.wantErr || got != tc.want {
-			t.Errorf("ResolveEnvValue(%q) = %q, %v; want %q, err=%t", tc.in, got, err, tc.want, tc.wantErr)
-		}
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ResolveEnvValue(tc.in, lookup)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("ResolveEnvValue(%q) = %q, %v; want %q, err=%t", tc.in, got, err, tc.want, tc.wantErr)
+			}
+		})
 	}
 }
 
 func TestParseEnvBool(t *testing.T) {
 	for in, want := range map[string]bool{"true": true, "TRUE": true, "1": true, "Yes": true, "false": false, "False": false, "0": false, "NO": false} {
-		got, err := ParseEnvBool(in)
-		if err != nil || got != want {
-			t.Errorf("ParseEnvBool(%q) = %t, %v", in, got, err)
-		}
+		t.Run(in, func(t *testing.T) {
+			got, err := ParseEnvBool(in)
+			if err != nil || got != want {
+				t.Errorf("ParseEnvBool(%q) = %t, %v", in, got, err)
+			}
+		})
 	}
 	for _, in := range []string{"", "y", "on", "2", "truee"} {
-		if _, err := ParseEnvBool(in); err == nil {
-			t.Errorf("ParseEnvBool(%q) accepted", in)
-		}
+		t.Run(in, func(t *testing.T) {
+			if _, err := ParseEnvBool(in); err == nil {
+				t.Errorf("ParseEnvBool(%q) accepted", in)
+			}
+		})
 	}
 }
 
@@ -264,10 +270,12 @@ func TestParseList(t *testing.T) {
 		{`["a"`, nil, true},
 	}
 	for _, tc := range cases {
-		got, err := ParseList(tc.in)
-		if (err != nil) != tc.wantErr || !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("ParseList(%q) = %#v, %v; want %#v, err=%t", tc.in, got, err, tc.want, tc.wantErr)
-		}
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseList(tc.in)
+			if (err != nil) != tc.wantErr || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("ParseList(%q) = %#v, %v; want %#v, err=%t", tc.in, got, err, tc.want, tc.wantErr)
+			}
+		})
 	}
 }
 

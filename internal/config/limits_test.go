@@ -76,9 +76,11 @@ func TestEnvLimits(t *testing.T) {
 		"OUTPOST_LISTEN__MAX_CONNS_PER_CLIENT":         "0", "OUTPOST_LISTEN__BODY_IDLE_TIMEOUT": "0s",
 		"OUTPOST_PROXY__RESPONSE_HEADER_TIMEOUT": "60",
 	} {
-		_, err := Load(lookup(map[string]string{name: v}), false)
-		if err == nil || !strings.Contains(err.Error(), name) {
-			t.Errorf("%s=%q: %v", name, v, err)
-		}
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(lookup(map[string]string{name: v}), false)
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%q: %v", name, v, err)
+			}
+		})
 	}
 }

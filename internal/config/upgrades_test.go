@@ -19,22 +19,26 @@ func TestAllowedUpgradesEnv(t *testing.T) {
 		{"none", ""},
 		{"NONE", ""},
 	} {
-		m := map[string]string{}
-		if tc.value != "" {
-			m["OUTPOST_PROXY__ALLOWED_UPGRADES"] = tc.value
-		}
-		env, err := Load(lookup(m), false)
-		if err != nil {
-			t.Fatalf("%q: %v", tc.value, err)
-		}
-		if got := strings.Join(env.Proxy.AllowedUpgrades, "|"); got != tc.want {
-			t.Errorf("OUTPOST_PROXY__ALLOWED_UPGRADES=%q read as %q, want %q", tc.value, got, tc.want)
-		}
+		t.Run(tc.value, func(t *testing.T) {
+			m := map[string]string{}
+			if tc.value != "" {
+				m["OUTPOST_PROXY__ALLOWED_UPGRADES"] = tc.value
+			}
+			env, err := Load(lookup(m), false)
+			if err != nil {
+				t.Fatalf("%q: %v", tc.value, err)
+			}
+			if got := strings.Join(env.Proxy.AllowedUpgrades, "|"); got != tc.want {
+				t.Errorf("OUTPOST_PROXY__ALLOWED_UPGRADES=%q read as %q, want %q", tc.value, got, tc.want)
+			}
+		})
 	}
 	for _, bad := range []string{"web socket", "websocket,", "h2c/", "a;b"} {
-		_, err := Load(lookup(map[string]string{"OUTPOST_PROXY__ALLOWED_UPGRADES": bad}), false)
-		if err == nil || !strings.Contains(err.Error(), "OUTPOST_PROXY__ALLOWED_UPGRADES") {
-			t.Errorf("%q: %v, want an error naming the variable", bad, err)
-		}
+		t.Run(bad, func(t *testing.T) {
+			_, err := Load(lookup(map[string]string{"OUTPOST_PROXY__ALLOWED_UPGRADES": bad}), false)
+			if err == nil || !strings.Contains(err.Error(), "OUTPOST_PROXY__ALLOWED_UPGRADES") {
+				t.Errorf("%q: %v, want an error naming the variable", bad, err)
+			}
+		})
 	}
 }

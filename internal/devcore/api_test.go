@@ -215,9 +215,11 @@ func TestProxyProvidersPagination(t *testing.T) {
 
 	// page_size is capped at 100; invalid sizes mean the default.
 	for _, q := range []string{"?page_size=1000", "?page_size=0", "?page_size=-5", "?page_size=abc", ""} {
-		if p, names := pageOf(t, core, q); len(names) != 100 || p.TotalPages != 3 {
-			t.Errorf("%q: %d results, %+v", q, len(names), p)
-		}
+		t.Run(q, func(t *testing.T) {
+			if p, names := pageOf(t, core, q); len(names) != 100 || p.TotalPages != 3 {
+				t.Errorf("%q: %d results, %+v", q, len(names), p)
+			}
+		})
 	}
 	if p, names := pageOf(t, core, "?page=last&page_size=100"); p.Current != 3 || len(names) != 50 {
 		t.Errorf("page=last: %+v", p)
@@ -227,10 +229,12 @@ func TestProxyProvidersPagination(t *testing.T) {
 		t.Errorf("page_size=7: %+v %v", p, names)
 	}
 	for _, q := range []string{"?page=4&page_size=100", "?page=0", "?page=-1", "?page=abc", "?page=1.5"} {
-		code, b := do(t, http.MethodGet, core.url("/api/v3/outposts/proxy/"+q), tokenA, "")
-		if code != 404 || strings.TrimSpace(string(b)) != `{"detail":"Invalid page."}` {
-			t.Errorf("%s: %d %s, want 404 Invalid page.", q, code, b)
-		}
+		t.Run(q, func(t *testing.T) {
+			code, b := do(t, http.MethodGet, core.url("/api/v3/outposts/proxy/"+q), tokenA, "")
+			if code != 404 || strings.TrimSpace(string(b)) != `{"detail":"Invalid page."}` {
+				t.Errorf("%s: %d %s, want 404 Invalid page.", q, code, b)
+			}
+		})
 	}
 }
 
@@ -247,35 +251,39 @@ func TestAPIAuthentication(t *testing.T) {
 	core := startCore(t, mustParse(t, baseYAML))
 	paths := []string{"/api/v3/outposts/instances/", "/api/v3/outposts/proxy/", "/api/v3/root/config/", "/api/v3/events/events/", "/api/v3/nothing/"}
 	for _, path := range paths {
-		for _, auth := range []string{"", "Bearer", "Bearer ", "Bearer wrong", "Basic " + tokenA, tokenA, "Token " + tokenA} {
-			req, _ := http.NewRequest(http.MethodGet, core.url(path), nil)
-			if auth != "" {
-				req.Header.Set("Authorization", auth)
+		t.Run(path, func(t *testing.T) {
+			for _, auth := range []string{"", "Bearer", "Bearer ", "Bearer wrong", "Basic " + tokenA, tokenA, "Token " + tokenA} {
+				req, _ := http.NewRequest(http.MethodGet, core.url(path), nil)
+				if auth != "" {
+					req.Header.Set("Authorization", auth)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var body map[string]any
+				err = json.NewDecoder(resp.Body).Decode(&body)
+				resp.Body.Close()
+				if resp.StatusCode != 403 || err != nil || body["detail"] == "" || resp.Header.Get("Content-Type") != "application/json" {
+					t.Errorf("%s with %q: %d %v %v", path, auth, resp.StatusCode, body, err)
+				}
 			}
+		})
+	}
+	// The scheme is case-insensitive.
+	for _, scheme := range []string{"bearer", "BEARER", "BeArEr"} {
+		t.Run(scheme, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, core.url("/api/v3/root/config/"), nil)
+			req.Header.Set("Authorization", scheme+" "+tokenA)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var body map[string]any
-			err = json.NewDecoder(resp.Body).Decode(&body)
 			resp.Body.Close()
-			if resp.StatusCode != 403 || err != nil || body["detail"] == "" || resp.Header.Get("Content-Type") != "application/json" {
-				t.Errorf("%s with %q: %d %v %v", path, auth, resp.StatusCode, body, err)
+			if resp.StatusCode != 200 {
+				t.Errorf("scheme %q: %d", scheme, resp.StatusCode)
 			}
-		}
-	}
-	// The scheme is case-insensitive.
-	for _, scheme := range []string{"bearer", "BEARER", "BeArEr"} {
-		req, _ := http.NewRequest(http.MethodGet, core.url("/api/v3/root/config/"), nil)
-		req.Header.Set("Authorization", scheme+" "+tokenA)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Errorf("scheme %q: %d", scheme, resp.StatusCode)
-		}
+		})
 	}
 }
 
@@ -295,16 +303,18 @@ func TestAPIRoutes(t *testing.T) {
 		{"GET", "/api/v3/events/events/", 405},
 		{"HEAD", "/api/v3/root/config/", 200},
 	} {
-		code, b := do(t, tc.method, core.url(tc.path), tokenA, "")
-		if code != tc.code {
-			t.Errorf("%s %s: %d %s, want %d", tc.method, tc.path, code, b, tc.code)
-		}
-		if tc.method != "HEAD" && tc.code != 200 {
-			var m map[string]any
-			if err := json.Unmarshal(b, &m); err != nil || m["detail"] == nil {
-				t.Errorf("%s %s: body %s is not {\"detail\":...}", tc.method, tc.path, b)
+		t.Run(tc.method+"_"+tc.path, func(t *testing.T) {
+			code, b := do(t, tc.method, core.url(tc.path), tokenA, "")
+			if code != tc.code {
+				t.Errorf("%s %s: %d %s, want %d", tc.method, tc.path, code, b, tc.code)
 			}
-		}
+			if tc.method != "HEAD" && tc.code != 200 {
+				var m map[string]any
+				if err := json.Unmarshal(b, &m); err != nil || m["detail"] == nil {
+					t.Errorf("%s %s: body %s is not {\"detail\":...}", tc.method, tc.path, b)
+				}
+			}
+		})
 	}
 }
 
@@ -358,9 +368,11 @@ func TestCertificateEndpoints(t *testing.T) {
 		"/api/v3/crypto/certificatekeypairs/" + grafana + "/view_other/",
 		"/api/v3/crypto/certificatekeypairs/" + strings.ToUpper(grafana) + "/",
 	} {
-		if code, b := do(t, "GET", core.url(u), tokenA, ""); code != 404 {
-			t.Errorf("A GET %s: %d %s", u, code, b)
-		}
+		t.Run(u, func(t *testing.T) {
+			if code, b := do(t, "GET", core.url(u), tokenA, ""); code != 404 {
+				t.Errorf("A GET %s: %d %s", u, code, b)
+			}
+		})
 	}
 	m = getJSON(t, core.url("/api/v3/crypto/certificatekeypairs/"+bCert+"/view_certificate/"), tokenB, 200)
 	blk, _ := pem.Decode([]byte(m["data"].(string)))
@@ -404,9 +416,11 @@ func TestEventsAreRecorded(t *testing.T) {
 	}
 
 	for _, bad := range []string{"", "[]", "null", `{"app":"x"}`, `{"action":"x"}`, `{"action":1,"app":"x"}`, `{"action":"x","app":"y","context":[]}`, `{"action":"x","app":"y"} {}`} {
-		if code, b := do(t, http.MethodPost, core.url("/api/v3/events/events/"), tokenA, bad); code != 400 {
-			t.Errorf("POST %q: %d %s, want 400", bad, code, b)
-		}
+		t.Run(bad, func(t *testing.T) {
+			if code, b := do(t, http.MethodPost, core.url("/api/v3/events/events/"), tokenA, bad); code != 400 {
+				t.Errorf("POST %q: %d %s, want 400", bad, code, b)
+			}
+		})
 	}
 
 	st := getJSON(t, core.url("/api/devcore/status"), tokenB, 200)
@@ -436,9 +450,11 @@ func TestAdminEndpointsGuard(t *testing.T) {
 		token string
 		code  int
 	}{{tokenA, 200}, {tokenB, 200}, {"", 403}, {"nope", 403}} {
-		if code, b := do(t, "GET", core.url("/api/devcore/status"), tc.token, ""); code != tc.code {
-			t.Errorf("status with %q: %d %s", tc.token, code, b)
-		}
+		t.Run("no admin_token/"+tc.token, func(t *testing.T) {
+			if code, b := do(t, "GET", core.url("/api/devcore/status"), tc.token, ""); code != tc.code {
+				t.Errorf("status with %q: %d %s", tc.token, code, b)
+			}
+		})
 	}
 	// With it, only the admin token.
 	core = startCore(t, mustParse(t, "admin_token: the-admin\n"+baseYAML))
@@ -446,17 +462,21 @@ func TestAdminEndpointsGuard(t *testing.T) {
 		token string
 		code  int
 	}{{"the-admin", 200}, {tokenA, 403}, {"", 403}} {
-		if code, b := do(t, "GET", core.url("/api/devcore/status"), tc.token, ""); code != tc.code {
-			t.Errorf("status with %q: %d %s", tc.token, code, b)
-		}
-		if code, b := do(t, "POST", core.url("/api/devcore/session-end"), tc.token, `{"session_id":"x"}`); code != tc.code {
-			t.Errorf("session-end with %q: %d %s", tc.token, code, b)
-		}
+		t.Run("admin_token/"+tc.token, func(t *testing.T) {
+			if code, b := do(t, "GET", core.url("/api/devcore/status"), tc.token, ""); code != tc.code {
+				t.Errorf("status with %q: %d %s", tc.token, code, b)
+			}
+			if code, b := do(t, "POST", core.url("/api/devcore/session-end"), tc.token, `{"session_id":"x"}`); code != tc.code {
+				t.Errorf("session-end with %q: %d %s", tc.token, code, b)
+			}
+		})
 	}
 	for _, bad := range []string{"", `{}`, `{"session_id":""}`, `{"session_id":1}`, `{"session_id":"x","legacy":"yes"}`} {
-		if code, b := do(t, "POST", core.url("/api/devcore/session-end"), "the-admin", bad); code != 400 {
-			t.Errorf("session-end %q: %d %s", bad, code, b)
-		}
+		t.Run("bad session-end body/"+bad, func(t *testing.T) {
+			if code, b := do(t, "POST", core.url("/api/devcore/session-end"), "the-admin", bad); code != 400 {
+				t.Errorf("session-end %q: %d %s", bad, code, b)
+			}
+		})
 	}
 	if code, _ := do(t, "GET", core.url("/api/devcore/session-end"), "the-admin", ""); code != 405 {
 		t.Errorf("GET session-end: %d", code)

@@ -37,10 +37,12 @@ func TestRegisteredRedirectURIs(t *testing.T) {
 		{"app.example.com", nil},
 		{"://bad", nil},
 	} {
-		got := registeredRedirectURIs(&ProviderConfig{ExternalHost: tc.external})
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("%q: %q, want %q", tc.external, got, tc.want)
-		}
+		t.Run(tc.external, func(t *testing.T) {
+			got := registeredRedirectURIs(&ProviderConfig{ExternalHost: tc.external})
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("%q: %q, want %q", tc.external, got, tc.want)
+			}
+		})
 	}
 }
 
@@ -56,9 +58,11 @@ func TestFilterScope(t *testing.T) {
 		{"email openid email  unknown\tprofile", []string{"email", "openid", "profile"}},
 		{"unknown", []string{}},
 	} {
-		if got := filterScope(tc.in, sup); !slices.Equal(got, tc.want) || got == nil {
-			t.Errorf("%q: %q, want %q", tc.in, got, tc.want)
-		}
+		t.Run(tc.in, func(t *testing.T) {
+			if got := filterScope(tc.in, sup); !slices.Equal(got, tc.want) || got == nil {
+				t.Errorf("%q: %q, want %q", tc.in, got, tc.want)
+			}
+		})
 	}
 }
 
@@ -80,9 +84,11 @@ func TestPKCEVerified(t *testing.T) {
 		{s256(strings.Repeat("a", 129)), "S256", strings.Repeat("a", 129), false},
 		{s256(v + "é"), "S256", v + "é", false},
 	} {
-		if ok, _ := pkceVerified(tc.challenge, tc.method, tc.verifier); ok != tc.ok {
-			t.Errorf("%+v: %v", tc, ok)
-		}
+		t.Run(tc.challenge+"_"+tc.method+"_"+tc.verifier, func(t *testing.T) {
+			if ok, _ := pkceVerified(tc.challenge, tc.method, tc.verifier); ok != tc.ok {
+				t.Errorf("%+v: %v", tc, ok)
+			}
+		})
 	}
 }
 
@@ -101,10 +107,12 @@ func TestBearerToken(t *testing.T) {
 		{"Bearerabc", "", false},
 		{"", "", false},
 	} {
-		tok, ok := bearerToken(tc.h)
-		if tok != tc.tok || ok != tc.ok {
-			t.Errorf("%q: %q %v", tc.h, tok, ok)
-		}
+		t.Run(tc.h, func(t *testing.T) {
+			tok, ok := bearerToken(tc.h)
+			if tok != tc.tok || ok != tc.ok {
+				t.Errorf("%q: %q %v", tc.h, tok, ok)
+			}
+		})
 	}
 }
 
@@ -120,9 +128,11 @@ func TestPostLogoutAllowed(t *testing.T) {
 		"https://app.example.com.evil.io": false,
 		"":                                false,
 	} {
-		if got := postLogoutAllowed(pc, target); got != ok {
-			t.Errorf("%q: %v", target, got)
-		}
+		t.Run(target, func(t *testing.T) {
+			if got := postLogoutAllowed(pc, target); got != ok {
+				t.Errorf("%q: %v", target, got)
+			}
+		})
 	}
 	if postLogoutAllowed(&ProviderConfig{ExternalHost: "https://a.example.com/sub"}, "https://a.example.com/sub/") {
 		t.Error("trailing slash added to a path")

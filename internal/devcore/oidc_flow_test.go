@@ -160,19 +160,21 @@ func TestIssuerFollowsTokenRequestHost(t *testing.T) {
 		{"core.internal:9000", "", "http://core.internal:9000/application/o/app/"},
 		{"core.internal", "gopher", "http://core.internal/application/o/app/"},
 	} {
-		a := appRequest()
-		code := c.login(c.browser(), a, "alice", "alice-pw")
-		st, tok := c.exchange(a, code, appSecret, func(r *http.Request) {
-			r.Host = tc.host
-			if tc.proto != "" {
-				r.Header.Set("X-Forwarded-Proto", tc.proto)
+		t.Run(tc.host+"_"+tc.proto, func(t *testing.T) {
+			a := appRequest()
+			code := c.login(c.browser(), a, "alice", "alice-pw")
+			st, tok := c.exchange(a, code, appSecret, func(r *http.Request) {
+				r.Host = tc.host
+				if tc.proto != "" {
+					r.Header.Set("X-Forwarded-Proto", tc.proto)
+				}
+			})
+			if st != http.StatusOK {
+				t.Fatalf("%s: %d %v", tc.host, st, tok)
 			}
+			verifyJWT(t, str(tok, "access_token"), appSecret, tc.want, "app-client")
+			verifyJWT(t, str(tok, "id_token"), appSecret, tc.want, "app-client")
 		})
-		if st != http.StatusOK {
-			t.Fatalf("%s: %d %v", tc.host, st, tok)
-		}
-		verifyJWT(t, str(tok, "access_token"), appSecret, tc.want, "app-client")
-		verifyJWT(t, str(tok, "id_token"), appSecret, tc.want, "app-client")
 	}
 }
 
@@ -229,23 +231,25 @@ func TestLoginFailures(t *testing.T) {
 	for _, tc := range []struct{ user, pass string }{
 		{"alice", "wrong"}, {"alice", ""}, {"nobody", "alice-pw"}, {"ALICE", "alice-pw"}, {"alice", "alice-app-pw"},
 	} {
-		b := c.browser()
-		action, fields := c.getForm(b, c.authorizeURL(a))
-		resp := c.submit(b, action, fields, tc.user, tc.pass)
-		page := readBody(t, resp)
-		if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
-			t.Errorf("%s/%s: status %d Location %q", tc.user, tc.pass, resp.StatusCode, resp.Header.Get("Location"))
-		}
-		if !strings.Contains(page, "Invalid username or password.") {
-			t.Errorf("%s/%s: no error message", tc.user, tc.pass)
-		}
-		if c.sessionKey(b) != "" {
-			t.Errorf("%s/%s: a core session cookie was set", tc.user, tc.pass)
-		}
-		// The form comes back with the parameters, ready for a retry.
-		if _, f := parseForm(t, page); f.Get("state") != a.state {
-			t.Errorf("retry form lost the state: %v", f)
-		}
+		t.Run(tc.user+"_"+tc.pass, func(t *testing.T) {
+			b := c.browser()
+			action, fields := c.getForm(b, c.authorizeURL(a))
+			resp := c.submit(b, action, fields, tc.user, tc.pass)
+			page := readBody(t, resp)
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
+				t.Errorf("%s/%s: status %d Location %q", tc.user, tc.pass, resp.StatusCode, resp.Header.Get("Location"))
+			}
+			if !strings.Contains(page, "Invalid username or password.") {
+				t.Errorf("%s/%s: no error message", tc.user, tc.pass)
+			}
+			if c.sessionKey(b) != "" {
+				t.Errorf("%s/%s: a core session cookie was set", tc.user, tc.pass)
+			}
+			// The form comes back with the parameters, ready for a retry.
+			if _, f := parseForm(t, page); f.Get("state") != a.state {
+				t.Errorf("retry form lost the state: %v", f)
+			}
+		})
 	}
 
 	// CSRF: a token from another browser, or none, is refused.
@@ -253,21 +257,23 @@ func TestLoginFailures(t *testing.T) {
 	action, fields1 := c.getForm(b1, c.authorizeURL(a))
 	c.getForm(b2, c.authorizeURL(a))
 	for name, token := range map[string]string{"foreign": fields1.Get("csrf_token"), "missing": "", "garbage": "!!"} {
-		f := url.Values{}
-		for k, v := range fields1 {
-			f[k] = v
-		}
-		if token == "" {
-			f.Del("csrf_token")
-			f.Set("csrf_token", "")
-		} else {
-			f.Set("csrf_token", token)
-		}
-		resp := c.submit(b2, action, f, "alice", "alice-pw")
-		readBody(t, resp)
-		if resp.StatusCode != http.StatusForbidden || c.sessionKey(b2) != "" {
-			t.Errorf("%s CSRF token: status %d, session %q", name, resp.StatusCode, c.sessionKey(b2))
-		}
+		t.Run(name, func(t *testing.T) {
+			f := url.Values{}
+			for k, v := range fields1 {
+				f[k] = v
+			}
+			if token == "" {
+				f.Del("csrf_token")
+				f.Set("csrf_token", "")
+			} else {
+				f.Set("csrf_token", token)
+			}
+			resp := c.submit(b2, action, f, "alice", "alice-pw")
+			readBody(t, resp)
+			if resp.StatusCode != http.StatusForbidden || c.sessionKey(b2) != "" {
+				t.Errorf("%s CSRF token: status %d, session %q", name, resp.StatusCode, c.sessionKey(b2))
+			}
+		})
 	}
 	// And the right one still works.
 	codeFrom(t, c.submit(b1, action, fields1, "alice", "alice-pw"), a.redirectURI, a.state)
@@ -297,17 +303,19 @@ func TestAuthorizeRejections(t *testing.T) {
 		"other client's":        func(a *authRequest) { a.redirectURI = otherRedirect },
 		"repeated redirect_uri": func(a *authRequest) { a.extra = url.Values{"redirect_uri": {appRedirect, appRedirect}} },
 	} {
-		a := good
-		mod(&a)
-		resp, err := c.browser().Get(c.authorizeURL(a))
-		if err != nil {
-			t.Fatal(err)
-		}
-		page := readBody(t, resp)
-		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" ||
-			!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || strings.Contains(page, "<form") {
-			t.Errorf("%s: status %d, Location %q, Content-Type %q", name, resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("Content-Type"))
-		}
+		t.Run(name, func(t *testing.T) {
+			a := good
+			mod(&a)
+			resp, err := c.browser().Get(c.authorizeURL(a))
+			if err != nil {
+				t.Fatal(err)
+			}
+			page := readBody(t, resp)
+			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" ||
+				!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || strings.Contains(page, "<form") {
+				t.Errorf("%s: status %d, Location %q, Content-Type %q", name, resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("Content-Type"))
+			}
+		})
 	}
 
 	// The second registered URI (external_host + marker) is accepted.
@@ -326,20 +334,22 @@ func TestAuthorizeRejections(t *testing.T) {
 		"repeated scope": {url.Values{"scope": {"openid", "email"}}, "invalid_request"},
 		"request object": {url.Values{"request": {"eyJ..."}}, "request_not_supported"},
 	} {
-		a := good
-		a.extra = tc.extra
-		resp, err := c.browser().Get(c.authorizeURL(a))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if !strings.HasPrefix(resp.Header.Get("Location"), appRedirect+"&") {
-			t.Errorf("%s: Location %q", name, resp.Header.Get("Location"))
-			continue
-		}
-		if q := locationQuery(t, resp); q.Get("error") != tc.err || q.Get("state") != a.state || q.Get("code") != "" {
-			t.Errorf("%s: redirect query %v, want error=%s", name, q, tc.err)
-		}
+		t.Run(name, func(t *testing.T) {
+			a := good
+			a.extra = tc.extra
+			resp, err := c.browser().Get(c.authorizeURL(a))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if !strings.HasPrefix(resp.Header.Get("Location"), appRedirect+"&") {
+				t.Errorf("%s: Location %q", name, resp.Header.Get("Location"))
+				return
+			}
+			if q := locationQuery(t, resp); q.Get("error") != tc.err || q.Get("state") != a.state || q.Get("code") != "" {
+				t.Errorf("%s: redirect query %v, want error=%s", name, q, tc.err)
+			}
+		})
 	}
 }
 
@@ -578,25 +588,27 @@ func TestClientCredentialsAppPassword(t *testing.T) {
 		return st, m
 	}
 	for _, pw := range []string{"alice-app-pw", "alice-app-pw-2"} {
-		st, tok := cc("app-client", "alice", pw)
-		if st != 200 {
-			t.Fatalf("app password %s: %d %v", pw, st, tok)
-		}
-		if tok["refresh_token"] != nil || tok["token_type"] != "Bearer" || str(tok, "access_token") == "" {
-			t.Errorf("response %v", tok)
-		}
-		id := verifyJWT(t, str(tok, "id_token"), appSecret, c.ts.URL+"/application/o/app/", "app-client")
-		if id["preferred_username"] != "alice" || id["sub"] != sha256Hex("alice-devcore") || id["ak_proxy"] == nil {
-			t.Errorf("id_token claims %v", id)
-		}
-		for _, k := range []string{"sid", "amr", "nonce"} {
-			if _, ok := id[k]; ok {
-				t.Errorf("client_credentials id_token has %s", k)
+		t.Run(pw, func(t *testing.T) {
+			st, tok := cc("app-client", "alice", pw)
+			if st != 200 {
+				t.Fatalf("app password %s: %d %v", pw, st, tok)
 			}
-		}
-		if _, m := c.introspect("app-client", appSecret, str(tok, "access_token")); m["active"] != true {
-			t.Errorf("introspection of a client_credentials token: %v", m)
-		}
+			if tok["refresh_token"] != nil || tok["token_type"] != "Bearer" || str(tok, "access_token") == "" {
+				t.Errorf("response %v", tok)
+			}
+			id := verifyJWT(t, str(tok, "id_token"), appSecret, c.ts.URL+"/application/o/app/", "app-client")
+			if id["preferred_username"] != "alice" || id["sub"] != sha256Hex("alice-devcore") || id["ak_proxy"] == nil {
+				t.Errorf("id_token claims %v", id)
+			}
+			for _, k := range []string{"sid", "amr", "nonce"} {
+				if _, ok := id[k]; ok {
+					t.Errorf("client_credentials id_token has %s", k)
+				}
+			}
+			if _, m := c.introspect("app-client", appSecret, str(tok, "access_token")); m["active"] != true {
+				t.Errorf("introspection of a client_credentials token: %v", m)
+			}
+		})
 	}
 	// The password grant is the same thing in authentik.
 	st, m, _ := c.post("/application/o/token/", url.Values{
@@ -619,10 +631,12 @@ func TestClientCredentialsAppPassword(t *testing.T) {
 		"no password":                       {"app-client", "alice", "", 400, "invalid_request"},
 		"not in allowed_groups":             {"restricted-client", "bob", "bob-app-pw", 400, "invalid_grant"},
 	} {
-		st, m := cc(tc.client, tc.user, tc.pass)
-		if st != tc.status || m["error"] != tc.err || m["access_token"] != nil {
-			t.Errorf("%s: %d %v", name, st, m)
-		}
+		t.Run(name, func(t *testing.T) {
+			st, m := cc(tc.client, tc.user, tc.pass)
+			if st != tc.status || m["error"] != tc.err || m["access_token"] != nil {
+				t.Errorf("%s: %d %v", name, st, m)
+			}
+		})
 	}
 	if st, m := cc("restricted-client", "alice", "alice-app-pw"); st != 200 {
 		t.Errorf("admin at restricted: %d %v", st, m)
@@ -691,10 +705,12 @@ func TestIntrospection(t *testing.T) {
 		"empty":           {"app-client", appSecret, "", 200},
 		"id_token is not": {"app-client", appSecret, str(tok, "id_token"), 200},
 	} {
-		st, m := c.introspect(tc.id, tc.secret, tc.token)
-		if st != tc.status || (st == 200 && (m["active"] != false || len(m) != 1)) || (st == 401 && m["error"] != "invalid_client") {
-			t.Errorf("%s: %d %v", name, st, m)
-		}
+		t.Run(name, func(t *testing.T) {
+			st, m := c.introspect(tc.id, tc.secret, tc.token)
+			if st != tc.status || (st == 200 && (m["active"] != false || len(m) != 1)) || (st == 401 && m["error"] != "invalid_client") {
+				t.Errorf("%s: %d %v", name, st, m)
+			}
+		})
 	}
 	c.advance(3601 * time.Second)
 	if _, m := c.introspect("app-client", appSecret, access); m["active"] != false {
@@ -742,9 +758,11 @@ func TestUserinfo(t *testing.T) {
 		"basic":         func(r *http.Request) { r.SetBasicAuth("app-client", appSecret) },
 		"refresh token": func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+str(tok, "refresh_token")) },
 	} {
-		if st, _ := get(edit, http.MethodGet, ""); st != 401 {
-			t.Errorf("%s: %d, want 401", name, st)
-		}
+		t.Run(name, func(t *testing.T) {
+			if st, _ := get(edit, http.MethodGet, ""); st != 401 {
+				t.Errorf("%s: %d, want 401", name, st)
+			}
+		})
 	}
 	// Without openid the token may not read userinfo.
 	n := appRequest()
@@ -822,18 +840,20 @@ func TestEndSession(t *testing.T) {
 		"javascript:alert(1)":             false,
 		"https://app.example.com@evil.io": false,
 	} {
-		resp, err := c.browser().Get(c.ts.URL + "/application/o/app/end-session/?state=xyz&post_logout_redirect_uri=" + url.QueryEscape(target))
-		if err != nil {
-			t.Fatal(err)
-		}
-		readBody(t, resp)
-		loc := resp.Header.Get("Location")
-		switch {
-		case follow && (resp.StatusCode != 302 || !strings.HasPrefix(loc, target) || !strings.HasSuffix(loc, "state=xyz")):
-			t.Errorf("%s: %d %q, want a redirect there", target, resp.StatusCode, loc)
-		case !follow && (resp.StatusCode != 200 || loc != ""):
-			t.Errorf("%s: %d %q, want no redirect", target, resp.StatusCode, loc)
-		}
+		t.Run(target, func(t *testing.T) {
+			resp, err := c.browser().Get(c.ts.URL + "/application/o/app/end-session/?state=xyz&post_logout_redirect_uri=" + url.QueryEscape(target))
+			if err != nil {
+				t.Fatal(err)
+			}
+			readBody(t, resp)
+			loc := resp.Header.Get("Location")
+			switch {
+			case follow && (resp.StatusCode != 302 || !strings.HasPrefix(loc, target) || !strings.HasSuffix(loc, "state=xyz")):
+				t.Errorf("%s: %d %q, want a redirect there", target, resp.StatusCode, loc)
+			case !follow && (resp.StatusCode != 200 || loc != ""):
+				t.Errorf("%s: %d %q, want no redirect", target, resp.StatusCode, loc)
+			}
+		})
 	}
 	resp, err = c.browser().Get(c.ts.URL + "/application/o/nope/end-session/")
 	if err != nil {
@@ -880,9 +900,11 @@ func TestAdminEndSessions(t *testing.T) {
 		return st, m
 	}
 	for _, tok := range []string{"", "wrong", outpostToken + "x"} {
-		if st, _ := call("alice", tok); st != 403 {
-			t.Errorf("token %q: %d, want 403", tok, st)
-		}
+		t.Run(tok, func(t *testing.T) {
+			if st, _ := call("alice", tok); st != 403 {
+				t.Errorf("token %q: %d, want 403", tok, st)
+			}
+		})
 	}
 	if len(c.endedSIDs()) != 0 {
 		t.Fatal("sessions ended without authorization")
@@ -1017,14 +1039,16 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 		t.Errorf("jwks: %d %s", resp.StatusCode, body)
 	}
 	for _, p := range []string{"/application/o/nope/.well-known/openid-configuration", "/application/o/nope/jwks/"} {
-		resp, err = http.Get(c.ts.URL + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		readBody(t, resp)
-		if resp.StatusCode != 404 {
-			t.Errorf("%s: %d", p, resp.StatusCode)
-		}
+		t.Run(p, func(t *testing.T) {
+			resp, err := http.Get(c.ts.URL + p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readBody(t, resp)
+			if resp.StatusCode != 404 {
+				t.Errorf("%s: %d", p, resp.StatusCode)
+			}
+		})
 	}
 	// "other" has no slug configured: its name is the slug.
 	resp, err = http.Get(c.ts.URL + "/application/o/other/.well-known/openid-configuration")

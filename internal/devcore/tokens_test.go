@@ -62,17 +62,20 @@ func TestSignHS256(t *testing.T) {
 
 func TestAccessTokenValidityDefault(t *testing.T) {
 	for _, tc := range []struct {
+		name string
 		v    *float64
 		want time.Duration
 	}{
-		{nil, 86400 * time.Second},
-		{ptr(0.0), 86400 * time.Second},
-		{ptr(-5.0), 86400 * time.Second},
-		{ptr(90.9), 90 * time.Second},
+		{"unset", nil, 86400 * time.Second},
+		{"zero", ptr(0.0), 86400 * time.Second},
+		{"negative", ptr(-5.0), 86400 * time.Second},
+		{"fractional", ptr(90.9), 90 * time.Second},
 	} {
-		if got := accessTokenValidity(&ProviderConfig{AccessTokenValidity: tc.v}); got != tc.want {
-			t.Errorf("%v: %v", tc.v, got)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if got := accessTokenValidity(&ProviderConfig{AccessTokenValidity: tc.v}); got != tc.want {
+				t.Errorf("%v: %v", tc.v, got)
+			}
+		})
 	}
 }
 
