@@ -122,7 +122,7 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, set upstreamSettings, hm
 	u := &upstreamProxy{log: log, transports: ts, metrics: hm}
 	u.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			t := pr.In.Context().Value(upstreamKey{}).(upstreamTarget)
+			t := targetOf(pr.In)
 			// Only scheme and host of the target count; path and query go
 			// upstream as the client sent them.
 			pr.Out.URL.Scheme = t.URL.Scheme
@@ -131,21 +131,36 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, set upstreamSettings, hm
 			if t.HostHeader != "" {
 				pr.Out.Host = t.HostHeader
 			}
+			// Every header the outpost adds goes into one map sized for
+			// them, made once: what ReverseProxy left of the client's
+			// (after hop-by-hop removal), the forwarding headers, the
+			// request id and the identity. Adding them to ReverseProxy's
+			// copy instead grew it, more than once, on every request.
+			room := upstreamHeaderRoom
+			if t.Identity != nil && u.identity != nil {
+				room += identityRoom
+			}
+			h := make(http.Header, len(pr.Out.Header)+room)
+			maps.Copy(h, pr.Out.Header)
+			pr.Out.Header = h
 			// Forwarding headers as the trust layer left them (none from an
 			// untrusted peer), plus this hop; host and scheme as resolved.
-			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			if xff := pr.In.Header["X-Forwarded-For"]; xff != nil {
+				h["X-Forwarded-For"] = xff
+			}
 			pr.SetXForwarded()
-			if o := originOf(pr.In); o.Host != "" {
-				pr.Out.Header.Set("X-Forwarded-Host", o.Host)
-				pr.Out.Header.Set("X-Forwarded-Proto", o.Scheme)
+			info := infoOf(pr.In)
+			if info != nil && info.origin.Host != "" {
+				h.Set("X-Forwarded-Host", info.origin.Host)
+				h.Set("X-Forwarded-Proto", info.origin.Scheme)
+			}
+			if info != nil && info.newID {
+				// The id the outpost made for this request (a client's, or
+				// an untrusted proxy's, is not passed on).
+				h["X-Request-Id"] = []string{info.id}
 			}
 			if t.Identity != nil && u.identity != nil {
-				// Sized for the identity headers too: growing the map
-				// while they are added costs more than this copy.
-				h := make(http.Header, len(pr.Out.Header)+identityRoom)
-				maps.Copy(h, pr.Out.Header)
 				u.identity(h, t.Identity)
-				pr.Out.Header = h
 			}
 		},
 		Transport: transportFor(ts, set, hm),
@@ -159,7 +174,7 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, set upstreamSettings, hm
 		// for every small response).
 		FlushInterval: 0,
 		ModifyResponse: func(resp *http.Response) error {
-			t, _ := resp.Request.Context().Value(upstreamKey{}).(upstreamTarget)
+			t := targetOf(resp.Request)
 			if err := checkSwitch(resp, t.Upgrade); err != nil {
 				return err
 			}
@@ -205,17 +220,37 @@ func transportFor(ts *transports, set upstreamSettings, hm *metrics.Host) http.R
 		start := time.Now()
 		resp, err := ts.get(r.URL, set).RoundTrip(r)
 		if err == nil {
-			t, _ := r.Context().Value(upstreamKey{}).(upstreamTarget)
+			t := targetOf(r)
 			hm.UpstreamResponse(r.Method, r.URL.Scheme, t.upstreamHostLabel(), time.Since(start))
 		}
 		return resp, err
 	})
 }
 
-// serve proxies r to t.
+// serve proxies r to t. Inside the server t goes into the request's
+// record; only outside it (tests of the upstream alone) does r get a
+// context of its own, a copy of the request more.
 func (u *upstreamProxy) serve(w http.ResponseWriter, r *http.Request, t upstreamTarget) {
+	if info := infoOf(r); info != nil {
+		info.target = &t
+		u.rp.ServeHTTP(w, r)
+		return
+	}
 	u.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), upstreamKey{}, t)))
 }
+
+// targetOf is where serve sends r (the zero target outside serve).
+func targetOf(r *http.Request) upstreamTarget {
+	if info := infoOf(r); info != nil && info.target != nil {
+		return *info.target
+	}
+	t, _ := r.Context().Value(upstreamKey{}).(upstreamTarget)
+	return t
+}
+
+// upstreamHeaderRoom is how many headers Rewrite adds besides the
+// identity: X-Forwarded-For, -Host, -Proto and X-Request-Id.
+const upstreamHeaderRoom = 4
 
 // fail is the 502 page: the upstream error text only for superusers, since
 // it can name internal hosts and ports.
@@ -229,7 +264,7 @@ func (u *upstreamProxy) fail(w http.ResponseWriter, r *http.Request, err error) 
 		answerBodyTimeout(w)
 		return
 	}
-	t, _ := r.Context().Value(upstreamKey{}).(upstreamTarget)
+	t := targetOf(r)
 	kind := upstreamErrorKind(err)
 	u.metrics.UpstreamError(kind)
 	u.log.Warn("upstream request failed", "upstream", t.URL.Host, "kind", kind, "method", r.Method, "path", r.URL.Path,
