@@ -13,6 +13,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -112,8 +113,11 @@ type upstreamKey struct{}
 type upstreamProxy struct {
 	log        *slog.Logger
 	transports *transports
-	rp         *httputil.ReverseProxy
-	metrics    *metrics.Host
+	// internal is the transport to the provider's internal_host, looked
+	// up once (preset): a request to it takes no lock and builds no key.
+	internal atomic.Pointer[presetTransport]
+	rp       *httputil.ReverseProxy
+	metrics  *metrics.Host
 	// identity writes a session's identity headers (application.setIdentity).
 	identity func(http.Header, *session.Session)
 }
@@ -163,7 +167,7 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, set upstreamSettings, hm
 				u.identity(h, t.Identity)
 			}
 		},
-		Transport: transportFor(ts, set, hm),
+		Transport: transportFor(u, ts, set, hm),
 		// Streams arrive live: ReverseProxy flushes every write of an SSE
 		// response or of one without a Content-Length (chunked streams,
 		// streamed logs, long polls) whatever this is. A body of known
@@ -215,10 +219,32 @@ type transportFunc func(*http.Request) (*http.Response, error)
 
 func (f transportFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-func transportFor(ts *transports, set upstreamSettings, hm *metrics.Host) http.RoundTripper {
+// presetTransport is the shared transport for one scheme and host.
+type presetTransport struct {
+	scheme, host string
+	t            *http.Transport
+}
+
+// preset looks up the transport to target (the provider's internal_host)
+// now, for every request to it. Others (backend_override) are looked up
+// per request.
+func (u *upstreamProxy) preset(target *url.URL, set upstreamSettings) {
+	if target == nil || target.Host == "" {
+		return
+	}
+	u.internal.Store(&presetTransport{scheme: target.Scheme, host: target.Host, t: u.transports.get(target, set)})
+}
+
+func transportFor(u *upstreamProxy, ts *transports, set upstreamSettings, hm *metrics.Host) http.RoundTripper {
 	return transportFunc(func(r *http.Request) (*http.Response, error) {
 		start := time.Now()
-		resp, err := ts.get(r.URL, set).RoundTrip(r)
+		var t *http.Transport
+		if p := u.internal.Load(); p != nil && p.host == r.URL.Host && p.scheme == r.URL.Scheme {
+			t = p.t
+		} else {
+			t = ts.get(r.URL, set)
+		}
+		resp, err := t.RoundTrip(r)
 		if err == nil {
 			t := targetOf(r)
 			hm.UpstreamResponse(r.Method, r.URL.Scheme, t.upstreamHostLabel(), time.Since(start))
