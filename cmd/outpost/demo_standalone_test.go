@@ -21,6 +21,11 @@ func TestDemoStandalone(t *testing.T) {
 	httpAddr, metricsAddr, coreAddr, upAddr := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	p := start(t, nil, "demo", "--standalone", "--listen", httpAddr, "--metrics", metricsAddr, "--core", coreAddr, "--upstream", upAddr)
 	p.waitFor(t, "Press Ctrl-C", 60*time.Second)
+	// The start-up log line can come before or after the banner: logs
+	// are written from a buffer, every few milliseconds.
+	for end := time.Now().Add(10 * time.Second); !strings.Contains(p.output(), `"msg":"register this redirect URI at the issuer"`) && time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	out := p.output()
 	_, port, _ := net.SplitHostPort(httpAddr)
 	app := "http://localhost:" + port
