@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/outpost-dev/outpost/internal/config"
-	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/internal/devcore"
+	"github.com/outpost-dev/outpost/outpostapi"
 )
 
 const (

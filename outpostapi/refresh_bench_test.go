@@ -19,8 +19,8 @@ import (
 	"testing"
 
 	"github.com/outpost-dev/outpost/internal/config"
-	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/internal/devcore"
+	"github.com/outpost-dev/outpost/outpostapi"
 )
 
 // benchCore is a devcore serving n providers like bench/harness writes

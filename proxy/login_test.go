@@ -22,10 +22,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/outpost-dev/outpost/internal/devcore"
 	"github.com/outpost-dev/outpost/internal/webtest"
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
-	"github.com/outpost-dev/outpost/internal/devcore"
 	"github.com/outpost-dev/outpost/proxy"
 	"github.com/outpost-dev/outpost/session"
 	"golang.org/x/crypto/bcrypt"

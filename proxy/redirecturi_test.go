@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-dev/outpost/internal/devcore"
 	"github.com/outpost-dev/outpost/internal/testissuer"
 	"github.com/outpost-dev/outpost/internal/webtest"
 	"github.com/outpost-dev/outpost/outpostapi"
-	"github.com/outpost-dev/outpost/internal/devcore"
 	"github.com/outpost-dev/outpost/proxy"
 	"github.com/outpost-dev/outpost/session"
 )

@@ -28,9 +28,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-dev/outpost/internal/devcore"
 	"github.com/outpost-dev/outpost/internal/proctest"
 	"github.com/outpost-dev/outpost/outpostapi"
-	"github.com/outpost-dev/outpost/internal/devcore"
 	"github.com/outpost-dev/outpost/proxy"
 )
 

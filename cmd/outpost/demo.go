@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/outpost-dev/outpost/internal/config"
-	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/internal/devcore"
+	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/proxy"
 )
 

@@ -9,8 +9,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/internal/devcore"
+	"github.com/outpost-dev/outpost/outpostapi"
 )
 
 // emptyLine is the 1-based number of the first empty (or white space) line

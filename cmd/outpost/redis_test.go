@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/outpost-dev/outpost/internal/redistest"
 	"github.com/outpost-dev/outpost/internal/devcore"
+	"github.com/outpost-dev/outpost/internal/redistest"
 	"golang.org/x/crypto/bcrypt"
 )
 
