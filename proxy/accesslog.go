@@ -24,6 +24,11 @@ import (
 type requestInfo struct {
 	origin origin
 	id     string
+	// newID: id is the outpost's own, not a trusted proxy's; the upstream
+	// request carries it (Rewrite).
+	newID bool
+	// target is where the request is proxied (upstreamProxy.serve).
+	target *upstreamTarget
 	// Set once a provider handles the request.
 	provider string
 	// Set by the decision: result and method are metric label words,

@@ -81,13 +81,14 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 	}
 	hm := opts.Metrics.Host(snap.Outpost.Name, p.ExternalURL.Host)
 	sh.websockets.sessions.watch(opts.Store, opts.Log)
+	upset := upstreamSettings{verifyTLS: p.InternalHostSSLValidation, headerTimeout: responseHeaderTimeout(p, opts)}
 	a := &application{
 		provider:       p,
 		outpost:        snap.Outpost.Name,
 		log:            opts.Log,
 		store:          opts.Store,
 		oidc:           oc,
-		upstream:       newUpstreamProxy(opts.Log, sh.transports, upstreamSettings{verifyTLS: p.InternalHostSSLValidation, headerTimeout: responseHeaderTimeout(p, opts)}, hm),
+		upstream:       newUpstreamProxy(opts.Log, sh.transports, upset, hm),
 		version:        "goauthentik.io/outpost/" + opts.Version,
 		sessionCookies: sc,
 		loginCookies:   lc,
@@ -107,6 +108,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		upgrades:       allowedUpgrades(p, opts),
 	}
 	a.upstream.identity = a.setIdentity
+	a.upstream.preset(p.InternalURL, upset)
 	return a, nil
 }
 

@@ -353,8 +353,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, info *requestInfo
 	info.origin = s.trust.resolve(r)
 	info.id = r.Header.Get("X-Request-Id")
 	if !info.origin.Trusted || !validRequestID(info.id) {
-		info.id = newRequestID()
-		r.Header.Set("X-Request-Id", info.id)
+		info.id, info.newID = newRequestID(), true
+		// The upstream request gets it in Rewrite, with the other
+		// headers the outpost adds: setting it here grew the header map.
+		delete(r.Header, "X-Request-Id")
 	}
 	w.Header().Set("X-Request-Id", info.id)
 	r = withInfo(r, info)

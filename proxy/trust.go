@@ -220,7 +220,13 @@ func remoteAddr(r *http.Request) netip.Addr {
 // ProxyProtocolListener accepts a PROXY protocol (v1 or v2) header only from
 // trusted peers; from any other peer no header is read, so one sent anyway
 // breaks that connection's request instead of spoofing its address.
+//
+// With no trusted peers ln is returned as it is: nobody may send a header,
+// and a connection is then exactly what the wrapper would hand over.
 func ProxyProtocolListener(ln net.Listener, trusted []netip.Prefix) net.Listener {
+	if len(trusted) == 0 {
+		return ln
+	}
 	t := trust{cidrs: trusted}
 	return &proxyproto.Listener{
 		Listener: ln,

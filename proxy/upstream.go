@@ -13,6 +13,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -112,8 +113,11 @@ type upstreamKey struct{}
 type upstreamProxy struct {
 	log        *slog.Logger
 	transports *transports
-	rp         *httputil.ReverseProxy
-	metrics    *metrics.Host
+	// internal is the transport to the provider's internal_host, looked
+	// up once (preset): a request to it takes no lock and builds no key.
+	internal atomic.Pointer[presetTransport]
+	rp       *httputil.ReverseProxy
+	metrics  *metrics.Host
 	// identity writes a session's identity headers (application.setIdentity).
 	identity func(http.Header, *session.Session)
 }
@@ -122,7 +126,7 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, set upstreamSettings, hm
 	u := &upstreamProxy{log: log, transports: ts, metrics: hm}
 	u.rp = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			t := pr.In.Context().Value(upstreamKey{}).(upstreamTarget)
+			t := targetOf(pr.In)
 			// Only scheme and host of the target count; path and query go
 			// upstream as the client sent them.
 			pr.Out.URL.Scheme = t.URL.Scheme
@@ -131,33 +135,50 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, set upstreamSettings, hm
 			if t.HostHeader != "" {
 				pr.Out.Host = t.HostHeader
 			}
+			// Every header the outpost adds goes into one map sized for
+			// them, made once: what ReverseProxy left of the client's
+			// (after hop-by-hop removal), the forwarding headers, the
+			// request id and the identity. Adding them to ReverseProxy's
+			// copy instead grew it, more than once, on every request.
+			room := upstreamHeaderRoom
+			if t.Identity != nil && u.identity != nil {
+				room += identityRoom
+			}
+			h := make(http.Header, len(pr.Out.Header)+room)
+			maps.Copy(h, pr.Out.Header)
+			pr.Out.Header = h
 			// Forwarding headers as the trust layer left them (none from an
 			// untrusted peer), plus this hop; host and scheme as resolved.
-			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			if xff := pr.In.Header["X-Forwarded-For"]; xff != nil {
+				h["X-Forwarded-For"] = xff
+			}
 			pr.SetXForwarded()
-			if o := originOf(pr.In); o.Host != "" {
-				pr.Out.Header.Set("X-Forwarded-Host", o.Host)
-				pr.Out.Header.Set("X-Forwarded-Proto", o.Scheme)
+			info := infoOf(pr.In)
+			if info != nil && info.origin.Host != "" {
+				h.Set("X-Forwarded-Host", info.origin.Host)
+				h.Set("X-Forwarded-Proto", info.origin.Scheme)
+			}
+			if info != nil && info.newID {
+				// The id the outpost made for this request (a client's, or
+				// an untrusted proxy's, is not passed on).
+				h["X-Request-Id"] = []string{info.id}
 			}
 			if t.Identity != nil && u.identity != nil {
-				// Sized for the identity headers too: growing the map
-				// while they are added costs more than this copy.
-				h := make(http.Header, len(pr.Out.Header)+identityRoom)
-				maps.Copy(h, pr.Out.Header)
 				u.identity(h, t.Identity)
-				pr.Out.Header = h
 			}
 		},
-		Transport: transportFor(ts, set, hm),
+		Transport: transportFor(u, ts, set, hm),
 		// Streams arrive live: ReverseProxy flushes every write of an SSE
 		// response or of one without a Content-Length (chunked streams,
-		// streamed logs, long polls). Any other body is flushed at most
-		// 1 ms after a write. Not -1 for those: that flushes the headers
-		// from a timer goroutine as soon as they are written, so every
-		// small response cost two writes to the client instead of one.
-		FlushInterval: time.Millisecond,
+		// streamed logs, long polls) whatever this is. A body of known
+		// length is not flushed before its handler returns, so it costs
+		// no timer (0, not a delay: a 1 ms interval made and stopped a
+		// timer per request and fired in a few per cent of them; not -1:
+		// that flushes the headers on their own, two writes to the client
+		// for every small response).
+		FlushInterval: 0,
 		ModifyResponse: func(resp *http.Response) error {
-			t, _ := resp.Request.Context().Value(upstreamKey{}).(upstreamTarget)
+			t := targetOf(resp.Request)
 			if err := checkSwitch(resp, t.Upgrade); err != nil {
 				return err
 			}
@@ -198,22 +219,64 @@ type transportFunc func(*http.Request) (*http.Response, error)
 
 func (f transportFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-func transportFor(ts *transports, set upstreamSettings, hm *metrics.Host) http.RoundTripper {
+// presetTransport is the shared transport for one scheme and host.
+type presetTransport struct {
+	scheme, host string
+	t            *http.Transport
+}
+
+// preset looks up the transport to target (the provider's internal_host)
+// now, for every request to it. Others (backend_override) are looked up
+// per request.
+func (u *upstreamProxy) preset(target *url.URL, set upstreamSettings) {
+	if target == nil || target.Host == "" {
+		return
+	}
+	u.internal.Store(&presetTransport{scheme: target.Scheme, host: target.Host, t: u.transports.get(target, set)})
+}
+
+func transportFor(u *upstreamProxy, ts *transports, set upstreamSettings, hm *metrics.Host) http.RoundTripper {
 	return transportFunc(func(r *http.Request) (*http.Response, error) {
 		start := time.Now()
-		resp, err := ts.get(r.URL, set).RoundTrip(r)
+		var t *http.Transport
+		if p := u.internal.Load(); p != nil && p.host == r.URL.Host && p.scheme == r.URL.Scheme {
+			t = p.t
+		} else {
+			t = ts.get(r.URL, set)
+		}
+		resp, err := t.RoundTrip(r)
 		if err == nil {
-			t, _ := r.Context().Value(upstreamKey{}).(upstreamTarget)
+			t := targetOf(r)
 			hm.UpstreamResponse(r.Method, r.URL.Scheme, t.upstreamHostLabel(), time.Since(start))
 		}
 		return resp, err
 	})
 }
 
-// serve proxies r to t.
+// serve proxies r to t. Inside the server t goes into the request's
+// record; only outside it (tests of the upstream alone) does r get a
+// context of its own, a copy of the request more.
 func (u *upstreamProxy) serve(w http.ResponseWriter, r *http.Request, t upstreamTarget) {
+	if info := infoOf(r); info != nil {
+		info.target = &t
+		u.rp.ServeHTTP(w, r)
+		return
+	}
 	u.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), upstreamKey{}, t)))
 }
+
+// targetOf is where serve sends r (the zero target outside serve).
+func targetOf(r *http.Request) upstreamTarget {
+	if info := infoOf(r); info != nil && info.target != nil {
+		return *info.target
+	}
+	t, _ := r.Context().Value(upstreamKey{}).(upstreamTarget)
+	return t
+}
+
+// upstreamHeaderRoom is how many headers Rewrite adds besides the
+// identity: X-Forwarded-For, -Host, -Proto and X-Request-Id.
+const upstreamHeaderRoom = 4
 
 // fail is the 502 page: the upstream error text only for superusers, since
 // it can name internal hosts and ports.
@@ -227,7 +290,7 @@ func (u *upstreamProxy) fail(w http.ResponseWriter, r *http.Request, err error) 
 		answerBodyTimeout(w)
 		return
 	}
-	t, _ := r.Context().Value(upstreamKey{}).(upstreamTarget)
+	t := targetOf(r)
 	kind := upstreamErrorKind(err)
 	u.metrics.UpstreamError(kind)
 	u.log.Warn("upstream request failed", "upstream", t.URL.Host, "kind", kind, "method", r.Method, "path", r.URL.Path,

@@ -177,6 +177,42 @@ func TestUpstreamStreaming(t *testing.T) {
 	}
 }
 
+// A stream without a Content-Length that is not SSE (a chunked log tail,
+// a long poll) arrives as it is written too: ReverseProxy flushes bodies of
+// unknown length on every write, whatever FlushInterval says.
+func TestUpstreamChunkedStreamLive(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-release
+		fmt.Fprint(w, "last\n")
+	}))
+	defer up.Close()
+	defer close(release)
+	front := frontOf(t, newUpstreamProxy(discard(), newTransports(), upstreamSettings{verifyTLS: true}, metrics.NewProxy().Host("test", "test")), upstreamTarget{URL: mustURL(t, up.URL)})
+	resp, err := http.Get(front + "/tail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ContentLength != -1 {
+		t.Fatalf("Content-Length %d: not a stream", resp.ContentLength)
+	}
+	first := make(chan string, 1)
+	go func() { l, _ := bufio.NewReader(resp.Body).ReadString('\n'); first <- l }()
+	select {
+	case l := <-first:
+		if l != "first\n" {
+			t.Fatalf("first line %q", l)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("first line held back: the proxy buffers a stream of unknown length")
+	}
+}
+
 func TestUpstreamDown(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := "http://" + ln.Addr().String()
