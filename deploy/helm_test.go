@@ -11,29 +11,18 @@ import (
 	"testing"
 
 	"github.com/outpost-dev/outpost/outpostapi"
-	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
-	appsv1 "k8s.io/api/apps/v1"
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	"sigs.k8s.io/yaml"
 )
 
 const chartDir = "deploy/helm/outpost"
 
-// rendered is the chart's output for one set of values, decoded.
-type rendered struct {
-	deployments     []*appsv1.Deployment
-	services        []*corev1.Service
-	configMaps      []*corev1.ConfigMap
-	secrets         []*corev1.Secret
-	serviceMonitors []*monitoringv1.ServiceMonitor
-	pdbs            []*policyv1.PodDisruptionBudget
-	hpas            []*autoscalingv2.HorizontalPodAutoscaler
-}
+// rendered is the chart's output for one set of values, decoded as the
+// plain manifests are (kubernetes_test.go).
+type rendered = manifest
 
 // renderChart renders the chart as `helm template` does (client only, no
 // cluster), with the chart's values.yaml, then the files (relative to the
@@ -83,49 +72,12 @@ func decodeChart(t *testing.T, out map[string]string) *rendered {
 			continue
 		}
 		for i, doc := range splitYAML([]byte(out[name])) {
-			if err := r.decode(doc); err != nil {
+			if err := decodeStrict(r, doc); err != nil {
 				t.Errorf("%s, document %d: %v\n%s", name, i+1, err, doc)
 			}
 		}
 	}
 	return r
-}
-
-func (r *rendered) decode(doc []byte) error {
-	var head struct {
-		APIVersion string `json:"apiVersion"`
-		Kind       string `json:"kind"`
-	}
-	if err := yaml.Unmarshal(doc, &head); err != nil {
-		return err
-	}
-	var obj any
-	switch head.APIVersion + " " + head.Kind {
-	case "apps/v1 Deployment":
-		d := &appsv1.Deployment{}
-		r.deployments, obj = append(r.deployments, d), d
-	case "v1 Service":
-		s := &corev1.Service{}
-		r.services, obj = append(r.services, s), s
-	case "v1 ConfigMap":
-		c := &corev1.ConfigMap{}
-		r.configMaps, obj = append(r.configMaps, c), c
-	case "v1 Secret":
-		s := &corev1.Secret{}
-		r.secrets, obj = append(r.secrets, s), s
-	case "monitoring.coreos.com/v1 ServiceMonitor":
-		s := &monitoringv1.ServiceMonitor{}
-		r.serviceMonitors, obj = append(r.serviceMonitors, s), s
-	case "policy/v1 PodDisruptionBudget":
-		p := &policyv1.PodDisruptionBudget{}
-		r.pdbs, obj = append(r.pdbs, p), p
-	case "autoscaling/v2 HorizontalPodAutoscaler":
-		h := &autoscalingv2.HorizontalPodAutoscaler{}
-		r.hpas, obj = append(r.hpas, h), h
-	default:
-		return fmt.Errorf("unknown kind %s %s", head.APIVersion, head.Kind)
-	}
-	return yaml.UnmarshalStrict(doc, obj)
 }
 
 const (

@@ -24,8 +24,10 @@ import (
 	"github.com/outpost-dev/outpost/outpostapi"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
@@ -38,6 +40,8 @@ type manifest struct {
 	configMaps      []*corev1.ConfigMap
 	secrets         []*corev1.Secret
 	serviceMonitors []*monitoringv1.ServiceMonitor
+	pdbs            []*policyv1.PodDisruptionBudget
+	hpas            []*autoscalingv2.HorizontalPodAutoscaler
 }
 
 // decodeStrict decodes one document into the Kubernetes type its kind
@@ -71,6 +75,12 @@ func decodeStrict(m *manifest, doc []byte) error {
 	case "monitoring.coreos.com/v1 ServiceMonitor":
 		s := &monitoringv1.ServiceMonitor{}
 		m.serviceMonitors, obj = append(m.serviceMonitors, s), s
+	case "policy/v1 PodDisruptionBudget":
+		p := &policyv1.PodDisruptionBudget{}
+		m.pdbs, obj = append(m.pdbs, p), p
+	case "autoscaling/v2 HorizontalPodAutoscaler":
+		h := &autoscalingv2.HorizontalPodAutoscaler{}
+		m.hpas, obj = append(m.hpas, h), h
 	default:
 		return fmt.Errorf("unknown kind %s %s", head.APIVersion, head.Kind)
 	}
