@@ -547,12 +547,7 @@ providers:
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return proctest.FreeAddr(t)
 }
 
 // newStatusServer answers 200 on /ok and 404 elsewhere.

@@ -38,11 +38,30 @@ func (w *world) forwardAuth() {
 	// CPU per request counts every server a request passes: the auth
 	// endpoint, nginx and the app (wrk is left out).
 	parts := []string{"auth", "nginx", "app"}
-	m := w.measure(
+	targets := []target{
 		w.httpTarget("nginx200 (auth endpoint: a bare 200)", "", bareURL, h, bare, parts),
 		w.httpTarget("nginx200+id (a 200 with the identity)", "", idURL, h, id, parts),
-		w.httpTarget("outpost, log to a file", logToFile, site, h, procs{w.outpost, w.nginx, w.upstream}, parts))
-	w.add(report{name: "forward auth (nginx)", floor: m[0], ceiling: m[1], outposts: m[2:],
+		w.httpTarget("outpost, log to a file", logToFile, site, h, procs{w.outpost, w.nginx, w.upstream}, parts)}
+	if w.baseline != nil {
+		// The same nginx configuration asking the baseline outpost, for
+		// the same site (its Host), with a session signed in through it.
+		// The shipped snippets name the site by $host:$server_port, so
+		// this nginx listens on the same port, on another loopback address.
+		_, port, _ := net.SplitHostPort(w.ngxOutAddr)
+		addr := net.JoinHostPort("127.0.0.3", port)
+		ngx := startNginx(w, "nginx-baseline", addr, w.baseAddr)
+		defer ngx.stop()
+		hb := []string{"Cookie: " + signInVia("http://"+w.ngxOutAddr, addr, benchUser, benchPassword), "Accept: text/html", "Host: " + w.ngxOutAddr}
+		expect("http://"+addr+"/", hb, 200, "ok bench")
+		targets = append(targets, w.httpTarget("baseline "+w.cfg.baseline+", log to a file", w.baselineAccess(),
+			"http://"+addr+"/", hb, procs{w.baseline, ngx, w.upstream}, parts))
+	}
+	m := w.measure(targets...)
+	var baseline *series
+	if w.baseline != nil {
+		baseline, m = m[3], m[:3]
+	}
+	w.add(report{name: "forward auth (nginx)", floor: m[0], ceiling: m[1], outposts: m[2:], baseline: baseline,
 		identity: fmt.Sprintf("nginx200+id, the same nginx whose auth endpoint answers 200 with the %d header lines (%d bytes) the outpost answers with",
 			headerLines(identity), headerBytes(identity)),
 		note: "cpu/r: auth endpoint + nginx + app; peak RSS: the auth endpoint's"})

@@ -52,6 +52,9 @@ type config struct {
 	oldFloor bool
 	// outpostEnv is extra environment for every outpost started.
 	outpostEnv []string
+	// baseline is a git revision whose outpost is measured beside this
+	// tree's in the same rounds (before/after); baselineBin is its binary.
+	baseline, baselineBin string
 }
 
 func main() {
@@ -82,6 +85,7 @@ func main() {
 	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (default: all): proxy,bearer,redirect,websocket,forward,redis,providers")
 	flag.BoolVar(&cfg.scale, "scale", true, "run the scale checks")
 	flag.BoolVar(&cfg.oldFloor, "old-floor", false, "also measure the old, handicapped floor (a copy buffer allocated per request) in proxy mode")
+	flag.StringVar(&cfg.baseline, "baseline", "", "a git revision (e.g. a commit before a change) whose outpost is built and measured in the same rounds as this tree's, log to a file: the before/after of a change")
 	flag.Func("outpost-env", "NAME=VALUE for every outpost started (repeatable), e.g. GOGC=200", func(v string) error {
 		cfg.outpostEnv = append(cfg.outpostEnv, v)
 		return nil
@@ -119,6 +123,9 @@ func main() {
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fatalf("building the outpost: %v\n%s", err, out)
+	}
+	if cfg.baseline != "" {
+		cfg.baselineBin = buildBaseline(cfg)
 	}
 	run(cfg, printMachine(cfg))
 	stopAll()
@@ -183,6 +190,9 @@ type world struct {
 	outAddr, metricsAddr        string
 	quietAddr, quietMetricsAddr string
 	outpost, quiet              *proc
+	// baseline serves the same site at baseAddr, built from -baseline.
+	baseAddr, baseMetricsAddr string
+	baseline                  *proc
 	// nginx protects the app with the outpost (the forward floors start
 	// their own, see forwardAuth).
 	nginx      *proc
@@ -213,6 +223,7 @@ func run(cfg config, machine string) {
 	w.outAddr, w.metricsAddr = freeAddr(), freeAddr()
 	w.quietAddr, w.quietMetricsAddr = freeAddr(), freeAddr()
 	w.ngxOutAddr = freeAddr()
+	w.baseAddr, w.baseMetricsAddr = freeAddr(), freeAddr()
 	w.upstream = start(cfg.dir, "upstream", nil, cfg.self, "upstream", "--listen", w.upAddr)
 	waitTCP(w.upstream, w.upAddr, 10*time.Second)
 	floor := w.startBare("bare")
@@ -235,6 +246,7 @@ func run(cfg config, machine string) {
 	idle := rssMB(w.outpost.pid())
 	fmt.Printf("\nidle outpost after start-up (memory store, 2 providers): RSS %.1f MB (target < 20 MB)\n", idle)
 	w.startQuiet(nil)
+	w.startBaseline(nil)
 
 	signedIn := func(dial string) []string {
 		return []string{"Cookie: " + signInVia("http://"+w.outAddr, dial, benchUser, benchPassword), "Accept: text/html"}
@@ -267,10 +279,12 @@ func run(cfg config, machine string) {
 			}
 			w.startOutpost(env)
 			w.startQuiet(env)
+			w.startBaseline(env)
 			w.proxyMode(name, "/", signedIn, 200, "ok bench", true, "")
 		}
 	}
 	w.quiet.stop()
+	w.baseline.stop()
 	machine += ", " + loadAverage() + " at the end of the load scenarios"
 	if cfg.scale && cfg.want("providers") {
 		w.providerSwap()
@@ -297,7 +311,25 @@ func (w *world) startQuiet(env []string) {
 	w.quiet = w.launchOutpost("outpost-quiet", quietToken, w.quietAddr, w.quietMetricsAddr, append([]string{"AUTHENTIK_LOG_LEVEL=warning"}, env...))
 }
 
+// startBaseline (re)starts the outpost built from -baseline, if any, on its
+// own address: the same outpost of the core as the main one (a second
+// replica), its access log to a file.
+func (w *world) startBaseline(env []string) {
+	if w.cfg.baselineBin == "" {
+		return
+	}
+	w.baseline.stop()
+	w.baseline = w.launch(w.cfg.baselineBin, "outpost-baseline", outpostToken, w.baseAddr, w.baseMetricsAddr, env)
+}
+
+// baselineAccess is how the baseline's log is kept, as the reports name it.
+func (w *world) baselineAccess() string { return logToFile + ", built from " + w.cfg.baseline }
+
 func (w *world) launchOutpost(name, token, addr, metricsAddr string, env []string) *proc {
+	return w.launch(w.cfg.outpost, name, token, addr, metricsAddr, env)
+}
+
+func (w *world) launch(bin, name, token, addr, metricsAddr string, env []string) *proc {
 	base := []string{
 		"AUTHENTIK_HOST=http://" + w.coreAddr + "/",
 		"AUTHENTIK_TOKEN=" + token,
@@ -311,7 +343,7 @@ func (w *world) launchOutpost(name, token, addr, metricsAddr string, env []strin
 		"OUTPOST_LISTEN__MAX_WEBSOCKETS_PER_CLIENT=" + fmt.Sprint(cmp.Or(w.cfg.conns*2, 128)),
 	}
 	base = append(base, w.cfg.outpostEnv...)
-	p := start(w.cfg.dir, name, append(base, env...), w.cfg.outpost, "serve")
+	p := start(w.cfg.dir, name, append(base, env...), bin, "serve")
 	waitHTTP(p, "http://"+metricsAddr+"/outpost.goauthentik.io/ready", http.StatusOK, 60*time.Second)
 	return p
 }
@@ -348,6 +380,12 @@ func (w *world) proxyMode(name, path string, headers func(dial string) []string,
 	targets = append(targets,
 		w.httpTarget("outpost, log to a file", logToFile, site, h, app(w.outpost), parts),
 		w.httpTarget("outpost, log off", logOff, quiet, hq, app(w.quiet), parts))
+	if w.baseline != nil {
+		hb := append(slices.Clip(headers(w.baseAddr)), "Host: "+w.outAddr)
+		expect("http://"+w.baseAddr+path, hb, status, body)
+		targets = append(targets, w.httpTarget("baseline "+w.cfg.baseline+", log to a file", w.baselineAccess(),
+			"http://"+w.baseAddr+path, hb, app(w.baseline), parts))
+	}
 	ss := w.measure(targets...)
 	r.floor, ss = ss[0], ss[1:]
 	if w.cfg.oldFloor {
@@ -355,6 +393,9 @@ func (w *world) proxyMode(name, path string, headers func(dial string) []string,
 	}
 	if ceiling {
 		r.ceiling, ss = ss[0], ss[1:]
+	}
+	if w.baseline != nil {
+		r.baseline, ss = ss[len(ss)-1], ss[:len(ss)-1]
 	}
 	r.outposts = ss
 	w.add(r)

@@ -29,6 +29,8 @@ type report struct {
 	oldFloor *series // the floor before issue 25 (-old-floor)
 	ceiling  *series
 	outposts []*series
+	// baseline is the outpost built from -baseline (the "before").
+	baseline *series
 }
 
 // ratio is a ratio of two targets taken round by round: the median of
@@ -102,7 +104,11 @@ func (r report) all() []*series {
 			out = append(out, s)
 		}
 	}
-	return append(out, r.outposts...)
+	out = append(out, r.outposts...)
+	if r.baseline != nil {
+		out = append(out, r.baseline)
+	}
+	return out
 }
 
 // print writes the scenario's lines: each target's medians, then the
@@ -136,11 +142,17 @@ func (r report) print() {
 	line := func(what string, a, b *series) {
 		fmt.Printf("  %-40s %-22s by CPU %-22s p99 %s\n", what, roundRatio(a, b), cpuRatio(a, b), signed(p99Delta(a, b)))
 	}
-	for _, o := range r.outposts {
+	for _, o := range r.all()[1:] {
+		if o == r.ceiling || o == r.oldFloor {
+			continue
+		}
 		line(o.label+" / floor", r.floor, o)
 		if r.ceiling != nil {
 			line(o.label+" / ceiling", r.ceiling, o)
 		}
+	}
+	if r.baseline != nil {
+		line(r.outposts[0].label+" / baseline", r.baseline, r.outposts[0])
 	}
 	if r.ceiling != nil {
 		line("ceiling / floor", r.floor, r.ceiling)
@@ -167,7 +179,11 @@ func printMarkdown(machine string, reports []report) {
 		if r.unit != "" {
 			name += " (" + r.unit + ")"
 		}
-		for _, o := range r.outposts {
+		rows := r.outposts
+		if r.baseline != nil {
+			rows = append(slices.Clip(rows), r.baseline)
+		}
+		for _, o := range rows {
 			c, oc, cf, dp := "—", "—", "—", "—"
 			p99c, cpuc, byCPU := "—", "—", fmt.Sprintf("%.2f", cpuRatio(r.floor, o).med)
 			if r.ceiling != nil {
@@ -183,5 +199,28 @@ func printMarkdown(machine string, reports []report) {
 				fmtDur(r.floor.med.cpuPerReq), cpuc, fmtDur(o.med.cpuPerReq), byCPU)
 		}
 	}
+	printBeforeAfter(reports)
 	fmt.Println("\nRatios: medians of per-round ratios of requests/s, with their range over the rounds in parentheses; \"by CPU\": medians of per-round ratios of CPU per request, inverted (the requests/s ratio that CPU alone would give); p99 and CPU/request: medians over the rounds (CPU/request counts every server a request passes, the load generator left out).")
+}
+
+// printBeforeAfter prints, when -baseline ran, this tree's outpost (log to
+// a file) against the baseline's, scenario by scenario.
+func printBeforeAfter(reports []report) {
+	var rows []report
+	for _, r := range reports {
+		if r.baseline != nil && len(r.outposts) > 0 {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Println("\n| Scenario | req/s: before · after | After / before | By CPU | p99: before · after | After p99 − before p99 | CPU/request: before · after |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		a, b := r.outposts[0], r.baseline
+		fmt.Printf("| %s | %.0f · %.0f | %s | %s | %s · %s | %s | %s · %s |\n", r.name, b.med.rps, a.med.rps,
+			roundRatio(b, a), cpuRatio(b, a), fmtDur(b.med.p99), fmtDur(a.med.p99), signed(p99Delta(b, a)),
+			fmtDur(b.med.cpuPerReq), fmtDur(a.med.cpuPerReq))
+	}
 }

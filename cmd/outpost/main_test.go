@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/outpost-dev/outpost/internal/proctest"
 )
 
 // These tests run the real binary, as an operator or a container runtime
@@ -44,12 +46,7 @@ func TestMain(m *testing.M) {
 // freeAddr returns a 127.0.0.1 address nobody listens on right now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return proctest.FreeAddr(t)
 }
 
 // process is a running outpost binary with its output captured.

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/outpost-dev/outpost/internal/jwtsign"
 	"github.com/outpost-dev/outpost/outpostapi"
 )
 
@@ -41,7 +42,7 @@ type certMaterial struct {
 	generated bool
 	hosts     []string
 	// signer is the parsed private key when a provider signs with it.
-	signer *signingKey
+	signer *jwtsign.Key
 }
 
 // loadCertificates reads or generates every certificate's material. It runs

@@ -2,9 +2,6 @@ package devcore
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -12,8 +9,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/outpost-dev/outpost/internal/jwtsign"
 )
 
 // A provider with a signing_key signs its tokens with that certificate's
@@ -22,16 +18,9 @@ import (
 // devcore a plain OpenID Connect issuer a standalone outpost can verify:
 // without one, tokens are HS256 with the client secret (a proxy provider).
 
-// signingKey is a parsed signing keypair.
-type signingKey struct {
-	alg jose.SignatureAlgorithm
-	kid string
-	key crypto.Signer
-}
-
 // parseSigningKey reads the private key of a keypair and picks the JWS
 // algorithm its type implies.
-func parseSigningKey(m certMaterial) (*signingKey, error) {
+func parseSigningKey(m certMaterial) (*jwtsign.Key, error) {
 	if m.keyPEM == "" {
 		return nil, errors.New("the certificate has no private key")
 	}
@@ -52,26 +41,17 @@ func parseSigningKey(m certMaterial) (*signingKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("a %T cannot sign tokens (want an RSA or P-256 key)", key)
+	}
 	// The key id is the certificate's SHA-256 fingerprint: stable as long as
 	// the keypair is, and different when it is rotated.
-	kid := strings.ReplaceAll(m.fingerprintSHA256, ":", "")
-	switch k := key.(type) {
-	case *rsa.PrivateKey:
-		if k.N.BitLen() < 2048 {
-			return nil, fmt.Errorf("the RSA key has %d bits; RS256 needs at least 2048", k.N.BitLen())
-		}
-		return &signingKey{alg: jose.RS256, kid: kid, key: k}, nil
-	case *ecdsa.PrivateKey:
-		if k.Curve != elliptic.P256() {
-			return nil, errors.New("only P-256 EC keys can sign (ES256)")
-		}
-		return &signingKey{alg: jose.ES256, kid: kid, key: k}, nil
-	}
-	return nil, fmt.Errorf("a %T cannot sign tokens (want an RSA or P-256 key)", key)
+	return jwtsign.NewKey(signer, strings.ReplaceAll(m.fingerprintSHA256, ":", ""))
 }
 
 // signingKeyOf is the provider's signing key, or nil for HS256.
-func signingKeyOf(cfg *Config, pc *ProviderConfig) *signingKey {
+func signingKeyOf(cfg *Config, pc *ProviderConfig) *jwtsign.Key {
 	if pc.SigningKey == "" {
 		return nil
 	}
@@ -85,7 +65,7 @@ func signingKeyOf(cfg *Config, pc *ProviderConfig) *signingKey {
 // signingAlg is what discovery advertises for the provider.
 func signingAlg(cfg *Config, pc *ProviderConfig) string {
 	if k := signingKeyOf(cfg, pc); k != nil {
-		return string(k.alg)
+		return string(k.Alg)
 	}
 	return "HS256"
 }
@@ -97,12 +77,7 @@ func signToken(cfg *Config, pc *ProviderConfig, claims map[string]any) (string, 
 	if k == nil {
 		return signHS256(pc.ClientSecret, claims)
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: jose.JSONWebKey{Key: k.key, KeyID: k.kid}},
-		(&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		return "", err
-	}
-	return jwt.Signed(signer).Claims(claims).Serialize()
+	return k.Sign(claims)
 }
 
 // verifyToken checks a token the provider signed and returns its claims.
@@ -112,12 +87,8 @@ func verifyToken(cfg *Config, pc *ProviderConfig, token string) (map[string]any,
 	if k == nil {
 		return verifyHS256(pc.ClientSecret, token)
 	}
-	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{k.alg})
-	if err != nil {
-		return nil, err
-	}
 	var c map[string]any
-	if err := tok.Claims(k.key.Public(), &c); err != nil {
+	if err := k.Verify(token, &c); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -132,9 +103,5 @@ func (p *identityProvider) handleJWKS(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not found."})
 		return
 	}
-	keys := []jose.JSONWebKey{}
-	if k := signingKeyOf(cfg, pc); k != nil {
-		keys = append(keys, jose.JSONWebKey{Key: k.key.Public(), KeyID: k.kid, Algorithm: string(k.alg), Use: "sig"})
-	}
-	writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: keys})
+	writeJSON(w, http.StatusOK, jwtsign.Set(signingKeyOf(cfg, pc)))
 }

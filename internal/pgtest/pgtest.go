@@ -111,12 +111,7 @@ func Start(t testing.TB) *Server {
 	}
 	_ = os.Remove(pwfile)
 	for range 5 {
-		ln, lerr := net.Listen("tcp", "127.0.0.1:0")
-		if lerr != nil {
-			t.Fatal(lerr)
-		}
-		s.port = ln.Addr().(*net.TCPAddr).Port
-		_ = ln.Close()
+		s.port = proctest.FreePort(t)
 		if err = s.run(); err == nil {
 			break
 		}

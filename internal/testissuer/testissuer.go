@@ -22,8 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/outpost-dev/outpost/internal/jwtsign"
 )
 
 // User is a person the issuer signs in; Claims go into every token.
@@ -34,10 +33,9 @@ type User struct {
 
 // Issuer is a running issuer.
 type Issuer struct {
-	URL    string // the issuer identifier, no trailing slash
-	key    *rsa.PrivateKey
-	signer jose.Signer
-	users  map[string]User
+	URL   string // the issuer identifier, no trailing slash
+	key   *jwtsign.Key
+	users map[string]User
 
 	opts Options
 
@@ -79,12 +77,11 @@ func StartWith(t testing.TB, users map[string]User, opts Options) *Issuer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}},
-		(&jose.SignerOptions{}).WithType("JWT"))
+	signer, err := jwtsign.NewKey(key, "k1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	is := &Issuer{key: key, signer: signer, users: users, opts: opts, codes: map[string]grant{}, revoked: map[string]bool{}}
+	is := &Issuer{key: signer, users: users, opts: opts, codes: map[string]grant{}, revoked: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", is.discovery)
 	mux.HandleFunc("GET /jwks", is.jwks)
@@ -137,7 +134,7 @@ func (is *Issuer) Logouts() []url.Values {
 }
 
 func (is *Issuer) jwks(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, 200, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &is.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	writeJSON(w, 200, jwtsign.Set(is.key))
 }
 
 // loginForm shows a form that carries the authorization request along, in
@@ -228,7 +225,7 @@ func (is *Issuer) sign(user, clientID string, life time.Duration, extra map[stri
 		"iat": now.Unix(), "exp": now.Add(life).Unix(), "jti": randomString(), "preferred_username": user}
 	maps.Copy(claims, is.users[user].Claims)
 	maps.Copy(claims, extra)
-	out, err := jwt.Signed(is.signer).Claims(claims).Serialize()
+	out, err := is.key.Sign(claims)
 	if err != nil {
 		panic(err)
 	}
@@ -273,12 +270,8 @@ func (is *Issuer) userinfo(w http.ResponseWriter, r *http.Request) {
 }
 
 func (is *Issuer) verify(raw string) (map[string]any, bool) {
-	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
-	if err != nil {
-		return nil, false
-	}
 	var claims map[string]any
-	if err := tok.Claims(&is.key.PublicKey, &claims); err != nil {
+	if err := is.key.Verify(raw, &claims); err != nil {
 		return nil, false
 	}
 	if exp, _ := claims["exp"].(float64); time.Now().Unix() >= int64(exp) {
