@@ -1,0 +1,221 @@
+package soak
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/outpost-dev/outpost/internal/pgtest"
+	"github.com/outpost-dev/outpost/internal/proctest"
+)
+
+// fault is one thing that goes wrong; do blocks until it is over (the
+// component is back). Its window runs from the start of do to its end
+// plus -soak.grace.
+type fault struct {
+	name string
+	do   func(w *world)
+	// window is filled in when it ran.
+	start, end time.Time
+}
+
+// TestSoakPostgres is the soak with sessions in PostgreSQL.
+func TestSoakPostgres(t *testing.T) {
+	srv := pgtest.Start(t)
+	env := []string{
+		"AUTHENTIK_POSTGRESQL__HOST=" + srv.Host(), fmt.Sprintf("AUTHENTIK_POSTGRESQL__PORT=%d", srv.Port()),
+		"AUTHENTIK_POSTGRESQL__NAME=" + pgtest.Database, "AUTHENTIK_POSTGRESQL__USER=" + pgtest.User,
+		"AUTHENTIK_POSTGRESQL__PASSWORD=" + pgtest.Password, "AUTHENTIK_POSTGRESQL__SSLMODE=disable",
+	}
+	soak(t, env, fault{name: "PostgreSQL restarts", do: func(*world) { srv.Restart() }})
+}
+
+// commonFaults are the faults every store's soak injects after the
+// replica restart, in order.
+func commonFaults() []fault {
+	return []fault{
+		{name: "the core restarts (websocket close 1012)", do: func(w *world) {
+			w.core.stop()
+			w.core.run()
+			proctest.WaitTCP(w.t, "devcore", w.coreAddr, 30*time.Second)
+		}},
+		{name: "the core hangs for 10 s", do: func(w *world) {
+			w.core.signal(syscall.SIGSTOP)
+			time.Sleep(10 * time.Second)
+			w.core.signal(syscall.SIGCONT)
+		}},
+		{name: "the upstream is down for 3 s", do: func(w *world) {
+			w.upstream.down()
+			time.Sleep(3 * time.Second)
+			w.upstream.up(w.t)
+		}},
+		{name: "1,000 more providers, and back", do: func(w *world) {
+			w.writeCoreConfig(true)
+			w.waitServed(extraHost(extraProviders/2), true)
+			w.writeCoreConfig(false)
+			w.waitServed(extraHost(extraProviders/2), false)
+		}},
+	}
+}
+
+// soak runs one store's soak: sign everyone in, load, warm up, restart a
+// replica, take the baseline of memory and goroutines, inject the store's
+// faults and the common ones spread over the duration, then judge.
+func soak(t *testing.T, storeEnv []string, storeFaults ...fault) {
+	if *soakDuration < 3*time.Minute {
+		t.Fatalf("-soak.duration %s: at least 3m, the faults need it", *soakDuration)
+	}
+	w := newWorld(t, storeEnv)
+	cookies := map[string]string{}
+	for i := range users {
+		cookies[userName(i)] = w.signIn(t, userName(i))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var o outcomes
+	began := time.Now()
+	wg := w.load(ctx, cookies, *soakRate, &o)
+
+	const warmup, settle, tail = 20 * time.Second, 15 * time.Second, 20 * time.Second
+	time.Sleep(warmup)
+	faults := append([]fault{{name: "replica 0 restarts", do: func(w *world) {
+		w.replicas[0].stop()
+		w.replicas[0].run()
+		w.replicas[0].waitReady(w.t, 60*time.Second)
+	}}}, append(storeFaults, commonFaults()...)...)
+	runFault(w, &faults[0])
+	time.Sleep(settle)
+	base := w.sample()
+
+	rest := faults[1:]
+	slot := (*soakDuration - time.Since(began) - tail) / time.Duration(len(rest))
+	for i := range rest {
+		next := time.Now().Add(slot)
+		runFault(w, &rest[i])
+		time.Sleep(time.Until(next))
+	}
+	time.Sleep(tail)
+	end := w.sample()
+	cancel()
+	wg.Wait()
+	w.judge(t, &o, faults, base, end, time.Since(began))
+}
+
+func runFault(w *world, f *fault) {
+	f.start = time.Now()
+	w.t.Logf("%s: %s", f.start.Format("15:04:05.000"), f.name)
+	f.do(w)
+	f.end = time.Now()
+}
+
+// waitServed polls each replica until host is (or is no longer) served.
+func (w *world) waitServed(host string, served bool) {
+	deadline := time.Now().Add(60 * time.Second)
+	for _, r := range w.replicas {
+		for {
+			req, _ := http.NewRequest("GET", "http://"+r.httpAddr+"/", nil)
+			req.Host = host
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				// An unknown host is 400; a served one sends the browser
+				// to sign in.
+				if (resp.StatusCode != http.StatusBadRequest) == served {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				w.t.Fatalf("%s: %s still %v after 60 s", r.name, host, !served)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+}
+
+// sample is each replica's RSS and goroutines.
+type sample struct {
+	rss        [2]float64
+	goroutines [2]int
+}
+
+func (w *world) sample() sample {
+	var s sample
+	for i, r := range w.replicas {
+		s.rss[i], s.goroutines[i] = r.rssMB(), r.goroutines()
+	}
+	return s
+}
+
+// judge prints the soak's report and fails on what the issue forbids.
+func (w *world) judge(t *testing.T, o *outcomes, faults []fault, base, end sample, took time.Duration) {
+	grace := *soakGrace
+	inWindow := make([]int, len(faults))
+	var outside []failure
+	for _, f := range o.failures {
+		k := -1
+		for i := range faults {
+			if !f.at.Before(faults[i].start) && !f.at.After(faults[i].end.Add(grace)) {
+				k = i
+				break
+			}
+		}
+		if k < 0 {
+			outside = append(outside, f)
+			continue
+		}
+		inWindow[k]++
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "soak of %s: %d signed-in and %d anonymous requests answered as expected, %d reached the app\n",
+		took.Round(time.Second), o.ok.Load(), o.anonymous.Load(), w.upstream.served.Load())
+	for i, f := range faults {
+		fmt.Fprintf(&b, "  %-45s %6.1f s, 5xx or errors within it and %s after: %d\n", f.name, f.end.Sub(f.start).Seconds(), grace, inWindow[i])
+	}
+	fmt.Fprintf(&b, "  requests at the app without the identity they should carry: %d\n", w.upstream.violations.Load())
+	fmt.Fprintf(&b, "  signed-in people sent to sign in again: %d\n", len(o.lost))
+	fmt.Fprintf(&b, "  5xx or errors outside every fault's window: %d\n", len(outside))
+	fmt.Fprintf(&b, "  other unexpected answers: %d\n", len(o.unexpected))
+	for i := range w.replicas {
+		fmt.Fprintf(&b, "  replica %d: RSS %.1f → %.1f MB, goroutines %d → %d (after warm-up → at the end)\n",
+			i, base.rss[i], end.rss[i], base.goroutines[i], end.goroutines[i])
+	}
+	t.Log("\n" + b.String())
+
+	if n := w.upstream.violations.Load(); n > 0 {
+		t.Errorf("%d requests reached the app on a protected path without their identity, e.g. %v", n, w.upstream.samples)
+	}
+	for _, f := range o.lost {
+		t.Errorf("session lost at %s: %s", f.at.Format("15:04:05.000"), f.what)
+	}
+	for i, f := range outside {
+		if i == 10 {
+			t.Errorf("... and %d more outside every window", len(outside)-10)
+			break
+		}
+		t.Errorf("outside every fault's window at %s: %s", f.at.Format("15:04:05.000"), f.what)
+	}
+	for i, f := range o.unexpected {
+		if i == 10 {
+			t.Errorf("... and %d more unexpected answers", len(o.unexpected)-10)
+			break
+		}
+		t.Errorf("unexpected at %s: %s", f.at.Format("15:04:05.000"), f.what)
+	}
+	if o.ok.Load() == 0 || o.anonymous.Load() == 0 {
+		t.Errorf("the load did not run: %d signed-in, %d anonymous answers", o.ok.Load(), o.anonymous.Load())
+	}
+	for i := range w.replicas {
+		if base.rss[i] <= 0 || end.rss[i] > base.rss[i]*1.10 || end.rss[i] < base.rss[i]*0.90 {
+			t.Errorf("replica %d: RSS %.1f MB at the end against %.1f MB after warm-up: more than 10%% apart", i, end.rss[i], base.rss[i])
+		}
+		// Goroutines move with requests in flight; growth beyond that
+		// (a leak per fault) is what this catches.
+		if base.goroutines[i] <= 0 || end.goroutines[i] > base.goroutines[i]+base.goroutines[i]/10+10 {
+			t.Errorf("replica %d: %d goroutines at the end against %d after warm-up", i, end.goroutines[i], base.goroutines[i])
+		}
+	}
+}
