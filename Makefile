@@ -3,7 +3,7 @@ VERSION ?= 0.1.0
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.buildHash=$(COMMIT)
 
-.PHONY: demo demo-standalone test build fuzz lint bench
+.PHONY: demo demo-standalone test build fuzz lint bench soak
 
 demo:
 	go run ./cmd/outpost demo
@@ -39,3 +39,10 @@ BENCHTIME ?= 1s
 bench:
 	go test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./proxy ./session
 	go run ./bench/harness $(BENCH_ARGS)
+
+# The chaos soak (docs/deployment.md): two replicas behind nginx, faults
+# injected under load, per session store. make test runs it for 3 minutes;
+# the documented long run is make soak SOAK_DURATION=30m.
+SOAK_DURATION ?= 3m
+soak:
+	go test -count=1 -v -timeout 0 ./soak -args -soak.duration=$(SOAK_DURATION)

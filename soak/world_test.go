@@ -108,7 +108,9 @@ func (w *world) writeCoreConfig(many bool) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	names := []string{"app"}
+	// Two providers always: with one, the outpost serves it on any host
+	// (as authentik's does), and the swap could not be seen.
+	names := []string{"app", "other"}
 	var extra strings.Builder
 	if many {
 		for i := 1; i <= extraProviders; i++ {
@@ -128,6 +130,7 @@ outposts:
   - pk: 3f6c2a9e-8d41-4b7a-9e05-6a1d2c3b4f50
     name: soak-outpost
     token: %s
+    config: {log_level: warning}
     providers: [%s]
 providers:
   - name: app
@@ -140,8 +143,14 @@ providers:
     access_token_validity: 86400
     skip_path_regex: |-
       ^/public/
+  - name: other
+    external_host: http://other.soak.test
+    internal_host: http://%s
+    client_id: other-client
+    client_secret: other-client-secret-0123456789abcdef0123456789
+    cookie_secret: other-cookie-secret-0123456789abcdef
 %susers:
-`, outpostToken, strings.Join(names, ", "), w.lbAddr, w.upstream.addr, extra.String())
+`, outpostToken, strings.Join(names, ", "), w.lbAddr, w.upstream.addr, w.upstream.addr, extra.String())
 	for i := range users {
 		fmt.Fprintf(&b, "  - username: %s\n    password_hash: %q\n    email: %s@example.com\n    name: Soak Person %d\n", userName(i), hash, userName(i), i)
 	}
