@@ -32,7 +32,8 @@ lint:
 
 # The performance benchmark (docs/performance.md): Go microbenchmarks of the
 # per-request path, then the load harness (wrk, nginx, redis-server on
-# 127.0.0.1). Takes about 15 minutes; pass harness flags in BENCH_ARGS, e.g.
+# 127.0.0.1). Takes about 20 minutes (BenchmarkPostgresLookup fills a table with a
+# million sessions first); pass harness flags in BENCH_ARGS, e.g.
 # make bench BENCH_ARGS='-rounds 3 -only proxy,forward -sessions 0'.
 BENCH_ARGS ?=
 BENCHTIME ?= 1s
