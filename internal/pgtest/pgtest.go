@@ -10,6 +10,7 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -59,20 +60,27 @@ type Server struct {
 // or fails the test with what to install.
 func BinDir(t testing.TB) string {
 	t.Helper()
+	d, err := binDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func binDir() (string, error) {
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
 	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
-			return d
+			return d, nil
 		}
 	}
 	if p, err := exec.LookPath("postgres"); err == nil {
 		if real, err := filepath.EvalSymlinks(p); err == nil {
-			return filepath.Dir(real)
+			return filepath.Dir(real), nil
 		}
 	}
-	t.Fatal("no PostgreSQL server found: install Debian's postgresql package (make test does, through scripts/install-test-deps.sh)")
-	return ""
+	return "", errors.New("no PostgreSQL server found: install Debian's postgresql package (make test does, through scripts/install-test-deps.sh)")
 }
 
 func version(binDir string) int {
@@ -84,22 +92,59 @@ func version(binDir string) int {
 // is stopped and its files removed at cleanup.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: BinDir(t), logs: &proctest.Buffer{}}
-	s.cred = credential(t)
-	dir, err := os.MkdirTemp("", "pgtest-")
+	var s *Server
+	var err error
+	for range 5 {
+		if s, err = Launch(proctest.FreePort(t)); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.dir = dir
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	s.t = t
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			t.Logf("postgres said:\n%s", s.output())
+		}
+	})
+	return s
+}
+
+// Launch is Start outside a test (the load benchmark): a fresh server on
+// port, with User owning Database, in a temporary directory that Stop
+// removes.
+func Launch(port int) (*Server, error) {
+	bin, err := binDir()
+	if err != nil {
+		return nil, err
+	}
+	cred, err := credential()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "pgtest-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{bin: bin, cred: cred, dir: dir, port: port, logs: &proctest.Buffer{}}
+	if err := s.initAndRun(); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) initAndRun() error {
 	if s.cred != nil {
-		if err := os.Chown(dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
-			t.Fatal(err)
+		if err := os.Chown(s.dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
+			return err
 		}
 	}
-	pwfile := filepath.Join(dir, "pwfile")
+	pwfile := filepath.Join(s.dir, "pwfile")
 	if err := os.WriteFile(pwfile, []byte(superPassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if s.cred != nil {
 		_ = os.Chown(pwfile, int(s.cred.Uid), int(s.cred.Gid))
@@ -107,41 +152,33 @@ func Start(t testing.TB) *Server {
 	initdb := s.command(filepath.Join(s.bin, "initdb"), "-D", s.dataDir(), "-U", superuser, "--pwfile", pwfile,
 		"-A", "scram-sha-256", "-E", "UTF8", "--locale", "C", "--no-sync", "--no-instructions")
 	if out, err := initdb.CombinedOutput(); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
+		return fmt.Errorf("initdb: %v\n%s", err, out)
 	}
 	_ = os.Remove(pwfile)
-	for range 5 {
-		s.port = proctest.FreePort(t)
-		if err = s.run(); err == nil {
-			break
-		}
+	if err := s.run(); err != nil {
+		return fmt.Errorf("starting postgres: %w", err)
 	}
-	if err != nil {
-		t.Fatalf("starting postgres: %v", err)
-	}
-	t.Cleanup(func() {
-		s.Kill()
-		if t.Failed() {
-			t.Logf("postgres said:\n%s", s.output())
-		}
-	})
-	s.super(t, "CREATE ROLE "+User+" LOGIN PASSWORD '"+Password+"'", "CREATE DATABASE "+Database+" OWNER "+User)
-	return s
+	return s.exec("postgres", "CREATE ROLE "+User+" LOGIN PASSWORD '"+Password+"'", "CREATE DATABASE "+Database+" OWNER "+User)
+}
+
+// Stop kills the server and removes its files.
+func (s *Server) Stop() {
+	s.Kill()
+	_ = os.RemoveAll(s.dir)
 }
 
 // credential is the postgres user's when we are root, else nil.
-func credential(t testing.TB) *syscall.Credential {
-	t.Helper()
+func credential() (*syscall.Credential, error) {
 	if os.Geteuid() != 0 {
-		return nil
+		return nil, nil
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		t.Fatalf("running as root, and PostgreSQL refuses root: no postgres user to run it as (Debian's postgresql package creates it): %v", err)
+		return nil, fmt.Errorf("running as root, and PostgreSQL refuses root: no postgres user to run it as (Debian's postgresql package creates it): %v", err)
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }
 
 func (s *Server) command(name string, args ...string) *exec.Cmd {
@@ -219,28 +256,29 @@ func (s *Server) ping() error {
 	return c.Ping(ctx)
 }
 
-// super runs statements as the superuser in the postgres database.
-func (s *Server) super(t testing.TB, stmts ...string) {
-	t.Helper()
-	s.Exec(t, "postgres", stmts...)
-}
-
 // Exec runs statements as the superuser in database db, failing the test
 // on an error: to look at or change what a store wrote behind its back.
 func (s *Server) Exec(t testing.TB, db string, stmts ...string) {
 	t.Helper()
+	if err := s.exec(db, stmts...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *Server) exec(db string, stmts ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := pgx.Connect(ctx, s.superURL(db))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer c.Close(context.Background())
 	for _, q := range stmts {
 		if _, err := c.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
+			return fmt.Errorf("%s: %v", q, err)
 		}
 	}
+	return nil
 }
 
 // Query returns the first column of every row of q, as the superuser in
