@@ -13,17 +13,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/outpost-dev/outpost/internal/nginxtest"
 )
 
 // nginxBinary finds Debian's nginx, which `make test` installs.
 func nginxBinary(t *testing.T) string {
-	for _, p := range []string{"/usr/sbin/nginx", "nginx"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
+	bin, err := nginxtest.Binary()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no nginx found: install Debian's nginx package (make test does)")
-	return ""
+	return bin
 }
 
 // Real nginx with auth_request, configured with the files operators copy
@@ -165,21 +165,7 @@ func runNginxServers(t *testing.T, nginxAddr, outpostAddr, snippets string, serv
     }
 `, listen, name, deploy, s.app)
 	}
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-pid %[1]s/nginx.pid;
-error_log stderr warn;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    upstream outpost { server %[2]s; keepalive 128; }
-%[3]s}
-`, dir, outpostAddr, blocks.String())
+	conf := nginxtest.Config(dir, "stderr", 64, fmt.Sprintf("    upstream outpost { server %s; keepalive 128; }\n%s", outpostAddr, blocks.String()))
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/outpost-dev/outpost/internal/nginxtest"
 )
 
 // Rows 1, 2 and 8 of issue 21 with the outpost in proxy mode behind a
@@ -55,23 +57,11 @@ func runNginxFront(t *testing.T, addr, outpost string) {
 	t.Helper()
 	bin := nginxBinary(t)
 	dir := t.TempDir()
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-pid %[1]s/nginx.pid;
-error_log stderr warn;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    map $http_upgrade $connection_upgrade { default upgrade; '' close; }
+	conf := nginxtest.Config(dir, "stderr", 64, fmt.Sprintf(`    map $http_upgrade $connection_upgrade { default upgrade; '' close; }
     server {
-        listen %[2]s;
+        listen %[1]s;
         location / {
-            proxy_pass http://%[3]s;
+            proxy_pass http://%[2]s;
             proxy_http_version 1.1;
             proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
@@ -80,8 +70,7 @@ http {
             proxy_set_header Connection $connection_upgrade;
         }
     }
-}
-`, dir, addr, outpost)
+`, addr, outpost))
 	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-dev/outpost/internal/nginxtest"
 	"github.com/outpost-dev/outpost/internal/proctest"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -175,21 +176,9 @@ func (w *world) startNginx() {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		w.t.Fatal(err)
 	}
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    upstream outposts { server %[2]s; server %[3]s; keepalive 32; }
+	conf := nginxtest.Config(dir, dir+"/error.log", 4096, fmt.Sprintf(`    upstream outposts { server %[1]s; server %[2]s; keepalive 32; }
     server {
-        listen %[4]s;
+        listen %[3]s;
         location / {
             proxy_pass http://outposts;
             proxy_http_version 1.1;
@@ -200,8 +189,7 @@ http {
             proxy_next_upstream error timeout;
         }
     }
-}
-`, dir, w.replicas[0].httpAddr, w.replicas[1].httpAddr, w.lbAddr)
+`, w.replicas[0].httpAddr, w.replicas[1].httpAddr, w.lbAddr))
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		w.t.Fatal(err)
@@ -212,13 +200,11 @@ http {
 }
 
 func nginxBinary(t *testing.T) string {
-	for _, p := range []string{"/usr/sbin/nginx", "nginx"} {
-		if bin, err := exec.LookPath(p); err == nil {
-			return bin
-		}
+	bin, err := nginxtest.Binary()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("nginx not found: install Debian's nginx package (scripts/install-test-deps.sh does)")
-	return ""
+	return bin
 }
 
 // process is one of the outpost binary's processes, restartable.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/outpost-dev/outpost/internal/nginxtest"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -145,34 +146,20 @@ func startNginx(w *world, name, addr, auth string) *proc {
 	dir := filepath.Join(cfg.dir, name)
 	_ = os.MkdirAll(dir, 0o700)
 	deploy := filepath.Join(cfg.repo, "deploy/nginx")
-	conf := fmt.Sprintf(`daemon off;
-master_process off;
-worker_rlimit_nofile 8192;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    upstream outpost { server %[2]s; keepalive 128; }
-    upstream app { server %[3]s; keepalive 128; }
+	conf := nginxtest.Config(dir, dir+"/error.log", 4096, fmt.Sprintf(`    upstream outpost { server %[1]s; keepalive 128; }
+    upstream app { server %[2]s; keepalive 128; }
     server {
-        listen %[4]s;
+        listen %[3]s;
         proxy_bind 127.0.0.2;
-        include %[5]s/outpost-locations.conf;
+        include %[4]s/outpost-locations.conf;
         location / {
-            include %[5]s/outpost-auth.conf;
+            include %[4]s/outpost-auth.conf;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_pass http://app;
         }
     }
-}
-`, dir, auth, w.upAddr, addr, deploy)
+`, auth, w.upAddr, addr, deploy))
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		fatalf("%v", err)
