@@ -92,6 +92,22 @@ sessions:
     host: outpost-redis
     password: {secretName: outpost-redis, secretKey: redis-password}
 `
+	sentinelValues = `
+sessions:
+  redis:
+    password: {secretName: outpost-redis, secretKey: redis-password}
+    sentinel:
+      master: mymaster
+      addrs: [redis-sentinel-0.redis:26379, redis-sentinel-1.redis:26379, redis-sentinel-2.redis:26379]
+      password: {secretName: outpost-redis, secretKey: sentinel-password}
+`
+	clusterValues = `
+sessions:
+  redis:
+    password: {secretName: outpost-redis, secretKey: redis-password}
+    cluster:
+      addrs: [redis-cluster-0.redis-cluster:6379, redis-cluster-1.redis-cluster:6379]
+`
 	postgresValues = `
 sessions:
   postgresql:
@@ -139,6 +155,16 @@ func TestHelmChart(t *testing.T) {
 		"AUTHENTIK_REDIS__PORT":     "6379",
 		"AUTHENTIK_REDIS__PASSWORD": "secret:outpost-redis/redis-password",
 	}
+	sentinelEnv := map[string]string{
+		"AUTHENTIK_REDIS__SENTINEL__MASTER":   "mymaster",
+		"AUTHENTIK_REDIS__SENTINEL__ADDRS":    "redis-sentinel-0.redis:26379,redis-sentinel-1.redis:26379,redis-sentinel-2.redis:26379",
+		"AUTHENTIK_REDIS__SENTINEL__PASSWORD": "secret:outpost-redis/sentinel-password",
+		"AUTHENTIK_REDIS__PASSWORD":           "secret:outpost-redis/redis-password",
+	}
+	clusterEnv := map[string]string{
+		"AUTHENTIK_REDIS__CLUSTER__ADDRS": "redis-cluster-0.redis-cluster:6379,redis-cluster-1.redis-cluster:6379",
+		"AUTHENTIK_REDIS__PASSWORD":       "secret:outpost-redis/redis-password",
+	}
 	pgEnv := map[string]string{
 		"AUTHENTIK_POSTGRESQL__HOST":     "authentik-postgresql",
 		"AUTHENTIK_POSTGRESQL__PORT":     "5432",
@@ -171,6 +197,16 @@ func TestHelmChart(t *testing.T) {
 				"AUTHENTIK_LISTEN__TRUSTED_PROXY_CIDRS": "10.0.0.0/8,fd00::/8"})}},
 		{"core/redis", nil, []string{coreValues, redisValues, "replicaCount: 3"},
 			want{mode: "core", store: "redis", replicas: 3, env: join(coreEnv, redisEnv)}},
+		{"core/redis-sentinel", nil, []string{coreValues, sentinelValues, "replicaCount: 3"},
+			want{mode: "core", store: "redis", replicas: 3, env: join(coreEnv, sentinelEnv)}},
+		{"core/redis-sentinel/no-sentinel-password", nil, []string{coreValues, sentinelValues, "replicaCount: 2\nsessions: {redis: {sentinel: {password: {secretName: ''}}}}"},
+			want{mode: "core", store: "redis", replicas: 2, env: join(coreEnv, map[string]string{
+				"AUTHENTIK_REDIS__SENTINEL__MASTER": sentinelEnv["AUTHENTIK_REDIS__SENTINEL__MASTER"],
+				"AUTHENTIK_REDIS__SENTINEL__ADDRS":  sentinelEnv["AUTHENTIK_REDIS__SENTINEL__ADDRS"],
+				"AUTHENTIK_REDIS__PASSWORD":         sentinelEnv["AUTHENTIK_REDIS__PASSWORD"],
+			})}},
+		{"standalone/redis-cluster", nil, []string{standaloneValues, clusterValues, "replicaCount: 2"},
+			want{mode: "standalone", store: "redis", replicas: 2, env: join(clusterEnv)}},
 		{"core/postgresql", nil, []string{coreValues, postgresValues, "autoscaling: {enabled: true, minReplicas: 2, maxReplicas: 6}\nmetrics: {serviceMonitor: {enabled: true}}\npodDisruptionBudget: {minAvailable: 1, maxUnavailable: ''}"},
 			want{mode: "core", store: "postgresql", hpa: true, monitor: true, env: join(coreEnv, pgEnv)}},
 		{"standalone/memory", nil, []string{standaloneValues, "metrics: {serviceMonitor: {enabled: true}}"},
@@ -439,14 +475,20 @@ func TestHelmChartRefuses(t *testing.T) {
 			"more than one replica with sessions in memory"},
 		{"memory with an HPA", coreValues + "autoscaling: {enabled: true}",
 			"more than one replica with sessions in memory"},
-		{"redis sentinel master", coreValues + "sessions: {redis: {sentinel: {master: mymaster}}}",
-			"does not support Redis Sentinel yet"},
-		{"redis sentinel addrs", coreValues + "sessions: {redis: {sentinel: {addrs: ['s1:26379']}}}",
-			"does not support Redis Sentinel yet"},
-		{"redis cluster", coreValues + "sessions: {redis: {cluster: {addrs: ['c1:6379']}}}",
-			"does not support Redis Cluster yet"},
+		{"redis sentinel without addrs", coreValues + "sessions: {redis: {sentinel: {master: mymaster}}}",
+			"sessions.redis.sentinel.addrs: Sentinel needs the sentinels' addresses"},
+		{"redis sentinel without master", coreValues + "sessions: {redis: {sentinel: {addrs: ['s1:26379']}}}",
+			"sessions.redis.sentinel.master: Sentinel needs the name"},
+		{"redis sentinel and cluster", coreValues + "sessions: {redis: {sentinel: {master: m, addrs: ['s1:26379']}, cluster: {addrs: ['c1:6379']}}}",
+			"both sentinel and cluster are set"},
+		{"redis host and cluster", coreValues + "sessions: {redis: {host: r, cluster: {addrs: ['c1:6379']}}}",
+			"sessions.redis.host: set together with sessions.redis.sentinel or sessions.redis.cluster"},
+		{"redis cluster and postgresql", coreValues + clusterValues + "\n" + strings.Replace(postgresValues, "sessions:\n", "", 1),
+			"both sessions.redis and sessions.postgresql.host are set"},
+		{"inline sentinel password", coreValues + "sessions: {redis: {sentinel: {master: m, addrs: ['s1:26379'], password: hunter2}}}",
+			"passwords come only from a Secret"},
 		{"redis and postgresql", coreValues + redisValues + "\n" + strings.Replace(postgresValues, "sessions:\n", "", 1),
-			"both sessions.redis.host and sessions.postgresql.host are set"},
+			"both sessions.redis and sessions.postgresql.host are set"},
 		{"inline redis password", coreValues + "sessions: {redis: {host: r, password: hunter2}}",
 			"passwords come only from a Secret"},
 		{"inline postgresql password", coreValues + "sessions: {postgresql: {host: p, password: hunter2}}",

@@ -9,6 +9,8 @@ needed=(
   /usr/sbin/nginx:nginx   # auth_request in front of an app (proxy/forward_nginx_test.go)
   caddy:caddy             # forward_auth in front of an app (proxy/forward_caddy_test.go)
   redis-server:redis-server   # shared sessions (session, proxy and cmd/outpost Redis tests)
+  redis-sentinel:redis-sentinel   # Redis Sentinel (internal/redistest StartSentinel: session and cmd/outpost tests)
+  redis-cli:redis-tools   # creates the test Redis Cluster (internal/redistest StartCluster)
   /usr/lib/postgresql/*/bin/postgres:postgresql   # shared sessions (internal/pgtest: session, proxy, outpostapi and cmd/outpost PostgreSQL tests)
   prometheus:prometheus   # scrapes the outpost; promtool checks the shipped rules (cmd/outpost/prometheus_test.go)
   node:nodejs             # runs npm's oidc-provider, a third-party issuer (proxy/oidcprovider_test.go)

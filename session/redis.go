@@ -14,11 +14,21 @@ import (
 
 // RedisOptions configure a RedisStore.
 type RedisOptions struct {
-	// Client is the connection: address, credentials, database, TLS,
-	// timeouts.
+	// Exactly one of Client, Failover and Cluster says where Redis is.
+	//
+	// Client is one node: address, credentials, database, TLS, timeouts.
 	Client *redis.Options
+	// Failover is a master found through Redis Sentinel, followed when
+	// Sentinel promotes a replica.
+	Failover *redis.FailoverOptions
+	// Cluster is a Redis Cluster: sessions are spread over hash-tagged
+	// buckets (redis_layout.go). Never set ReadOnly or the route-by
+	// options: a replica can lag its master, and a session read there
+	// could be one a sign-out already ended.
+	Cluster *redis.ClusterOptions
 	// Prefix starts every key and the pub/sub channel, so several outpost
-	// deployments can share one Redis. Default "outpost:".
+	// deployments can share one Redis. Default "outpost:". On a cluster it
+	// must hold no brace (it would override the buckets' hash tags).
 	Prefix string
 	// CacheSize bounds the in-process read cache (sessions). Default 10000;
 	// negative disables the cache.
@@ -52,24 +62,32 @@ const (
 	subscriptionPing  = 250 * time.Millisecond
 )
 
-// RedisStore keeps sessions in Redis, shared by every replica that uses the
-// same Redis and prefix.
+// RedisStore keeps sessions in Redis (one node, a Sentinel-managed master
+// or a Redis Cluster), shared by every replica that uses the same Redis
+// and prefix.
 //
-// Keys (P is the prefix):
+// Keys (P is the prefix, {b} a session's bucket tag, only on a cluster:
+// redis_layout.go):
 //
-//	P s:<id>    hash {d: the session's record (record.go), sid, sub, prov}, expires with the session (PEXPIREAT)
-//	P sid:<sid> set of session ids; its expiry is kept ≥ its members'
-//	P sub:<sub> set of session ids; likewise
-//	P exp       sorted set id → expiry (ms), for Len without scanning
+//	P{b}s:<id>    hash {d: the session's record (record.go), sid, sub, prov}, expires with the session (PEXPIREAT)
+//	P{b}sid:<sid> set of the bucket's session ids of that sid; its expiry is kept ≥ its members'
+//	P{b}sub:<sub> likewise, per subject
+//	P{b}exp       sorted set id → expiry (ms), for Len without scanning
 //	P lock:<k>  refresh locks;  P once:<k>  replay guard
 //	P events    pub/sub channel: "r <origin> <ids…>" (revoked), "s <origin> <id>" (replaced)
 //
-// Every write is one Lua script, so indexes never disagree with sessions,
-// and publishes its invalidation inside that script.
+// Every write is one Lua script over one bucket's keys, so indexes never
+// disagree with sessions, and publishes its invalidation inside that
+// script. On a cluster that is a plain PUBLISH, which Redis Cluster
+// delivers to subscribers on every node.
 type RedisStore struct {
-	opts   RedisOptions
-	client *redis.Client
-	prefix string
+	opts RedisOptions
+	// client is the connection, whichever of the three kinds it is.
+	client redis.UniversalClient
+	// cluster is client when it is a Redis Cluster, else nil.
+	cluster *redis.ClusterClient
+	prefix  string
+	keys    keyspace
 	// shared: the read cache and its subscription's health, watchers,
 	// pending revocations and the deletions (shared.go).
 	shared
@@ -83,11 +101,35 @@ type RedisStore struct {
 // NewRedisStore connects lazily: a Redis that is down at start makes
 // operations fail (callers deny) until it is back.
 func NewRedisStore(opts RedisOptions) (*RedisStore, error) {
-	if opts.Client == nil {
-		return nil, errors.New("redis store: no connection options")
-	}
 	if opts.Prefix == "" {
 		opts.Prefix = DefaultRedisPrefix
+	}
+	var (
+		client  redis.UniversalClient
+		cluster *redis.ClusterClient
+		buckets = 1
+	)
+	set := 0
+	for _, given := range []bool{opts.Client != nil, opts.Failover != nil, opts.Cluster != nil} {
+		if given {
+			set++
+		}
+	}
+	switch {
+	case set > 1:
+		return nil, errors.New("redis store: more than one of Client, Failover and Cluster")
+	case opts.Client != nil:
+		client = redis.NewClient(opts.Client)
+	case opts.Failover != nil:
+		client = redis.NewFailoverClient(opts.Failover)
+	case opts.Cluster != nil:
+		if prefixHasHashTag(opts.Prefix) {
+			return nil, fmt.Errorf("redis store: the prefix %q holds a brace, which on a Redis Cluster would replace the store's hash tags", opts.Prefix)
+		}
+		cluster = redis.NewClusterClient(opts.Cluster)
+		client, buckets = cluster, clusterBuckets
+	default:
+		return nil, errors.New("redis store: no connection options")
 	}
 	if opts.CacheSize == 0 {
 		opts.CacheSize = 10000
@@ -103,26 +145,31 @@ func NewRedisStore(opts RedisOptions) (*RedisStore, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &RedisStore{
-		opts:   opts,
-		client: redis.NewClient(opts.Client),
-		prefix: opts.Prefix,
-		ctx:    ctx,
-		cancel: cancel,
+		opts:    opts,
+		client:  client,
+		cluster: cluster,
+		prefix:  opts.Prefix,
+		keys:    keyspace{prefix: opts.Prefix, buckets: buckets},
+		ctx:     ctx,
+		cancel:  cancel,
 	}
 	s.shared.init("redis", opts.Log, opts.CacheSize, opts.CacheTTL, opts.PendingRevocations, opts.RevocationRetryFor)
 	s.remove = s.removeKeys
-	s.ps = s.client.Subscribe(ctx, s.channel())
+	s.ps = s.client.Subscribe(ctx, s.keys.channel())
 	s.wg.Add(2)
 	go s.subscribe()
 	go s.retryPending()
 	return s, nil
 }
 
-// Ping checks that Redis answers, for a start-up message.
-func (s *RedisStore) Ping(ctx context.Context) error { return s.client.Ping(ctx).Err() }
-
-func (s *RedisStore) sessionKey(id string) string { return s.prefix + "s:" + id }
-func (s *RedisStore) channel() string             { return s.prefix + "events" }
+// Ping checks that Redis answers, for a start-up message: on a cluster,
+// every master.
+func (s *RedisStore) Ping(ctx context.Context) error {
+	if s.cluster != nil {
+		return s.cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() })
+	}
+	return s.client.Ping(ctx).Err()
+}
 
 func (s *RedisStore) fail(op string, err error) error {
 	if s.opts.OnError != nil {
@@ -133,7 +180,7 @@ func (s *RedisStore) fail(op string, err error) error {
 
 func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
 	return s.get(ctx, id, s.opts.Now(), func(ctx context.Context) ([]byte, error) {
-		raw, err := s.client.HGet(ctx, s.sessionKey(id), "d").Bytes()
+		raw, err := s.client.HGet(ctx, s.keys.session(id), "d").Bytes()
 		if errors.Is(err, redis.Nil) {
 			return nil, nil
 		}
@@ -145,9 +192,15 @@ func (s *RedisStore) Get(ctx context.Context, id string) (*Session, error) {
 }
 
 // saveScript replaces a session and its index entries atomically.
-// KEYS[1] session hash. ARGV: prefix, id, record, sid, sub, expiresAt ms,
-// now ms, origin, provider, and "1" to write only over a session that
-// still exists (SaveIfExists: then -1 means it was gone, nothing written).
+// KEYS: the session hash, its bucket's expiry set, sid index set and sub
+// index set. ARGV: the bucket's key start (tagged prefix), id, record,
+// sid, sub, expiresAt ms, now ms, origin, provider, "1" to write only over
+// a session that still exists (SaveIfExists: then -1 means it was gone,
+// nothing written), and the pub/sub channel.
+// The index sets the replaced session was in, and the sessions of the
+// members it prunes, are named by stored data, so the script builds those
+// names from the tagged prefix: they are in the same bucket, hence the
+// same cluster slot, as the keys it was given.
 // Each index set it adds to is pruned of ids whose session is gone
 // (expired): all of them while the set is small, a random sample of
 // pruneSample otherwise, so the work per Save stays bounded.
@@ -159,15 +212,15 @@ local old = redis.call('HMGET', KEYS[1], 'sid', 'sub')
 local existed = redis.call('DEL', KEYS[1])
 if old[1] and old[1] ~= '' then redis.call('SREM', p..'sid:'..old[1], id) end
 if old[2] and old[2] ~= '' then redis.call('SREM', p..'sub:'..old[2], id) end
-local dead = redis.call('ZRANGEBYSCORE', p..'exp', '-inf', now, 'LIMIT', 0, 100)
-if #dead > 0 then redis.call('ZREM', p..'exp', unpack(dead)) end
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)
+if #dead > 0 then redis.call('ZREM', KEYS[2], unpack(dead)) end
 if exp <= now then
-  redis.call('ZREM', p..'exp', id)
+  redis.call('ZREM', KEYS[2], id)
 else
   redis.call('HSET', KEYS[1], 'd', ARGV[3], 'sid', ARGV[4], 'sub', ARGV[5], 'prov', ARGV[9])
   redis.call('PEXPIREAT', KEYS[1], ARGV[6])
-  redis.call('ZADD', p..'exp', ARGV[6], id)
-  for _, k in ipairs({ARGV[4] ~= '' and p..'sid:'..ARGV[4] or false, ARGV[5] ~= '' and p..'sub:'..ARGV[5] or false}) do
+  redis.call('ZADD', KEYS[2], ARGV[6], id)
+  for _, k in ipairs({ARGV[4] ~= '' and KEYS[3] or false, ARGV[5] ~= '' and KEYS[4] or false}) do
     if k then
       local ids
       if redis.call('SCARD', k) <= 64 then ids = redis.call('SMEMBERS', k) else ids = redis.call('SRANDMEMBER', k, 64) end
@@ -180,7 +233,7 @@ else
     end
   end
 end
-if existed == 1 then redis.call('PUBLISH', p..'events', 's '..ARGV[8]..' '..id) end
+if existed == 1 then redis.call('PUBLISH', ARGV[11], 's '..ARGV[8]..' '..id) end
 return existed
 `)
 
@@ -211,142 +264,15 @@ func (s *RedisStore) save(ctx context.Context, sess *Session, mustExist bool) (b
 	if mustExist {
 		cond = "1"
 	}
-	res, err := saveScript.Run(ctx, s.client, []string{s.sessionKey(sess.ID)},
-		s.prefix, sess.ID, raw, sess.SID, sess.Sub, sess.ExpiresAt.UnixMilli(), s.opts.Now().UnixMilli(), s.origin, sess.Provider, cond).Int()
+	b := s.keys.bucket(sess.ID)
+	keys := []string{s.keys.session(sess.ID), s.keys.expirySet(b), s.keys.sidIndex(b, sess.SID), s.keys.subIndex(b, sess.Sub)}
+	res, err := saveScript.Run(ctx, s.client, keys,
+		s.keys.tagged(b), sess.ID, raw, sess.SID, sess.Sub, sess.ExpiresAt.UnixMilli(), s.opts.Now().UnixMilli(), s.origin, sess.Provider, cond, s.keys.channel()).Int()
 	s.saved(sess.ID)
 	if err != nil {
 		return false, s.fail("save", err)
 	}
 	return res != -1, nil
-}
-
-// deleteLua removes the sessions whose ids are in the table ids, with their
-// index and expiry entries, collecting the ids that existed in removed.
-const deleteLua = `
-local removed = {}
-local function remove(id)
-  local k = p..'s:'..id
-  local f = redis.call('HMGET', k, 'sid', 'sub')
-  if f[1] and f[1] ~= '' then redis.call('SREM', p..'sid:'..f[1], id) end
-  if f[2] and f[2] ~= '' then redis.call('SREM', p..'sub:'..f[2], id) end
-  redis.call('ZREM', p..'exp', id)
-  if redis.call('DEL', k) == 1 then removed[#removed+1] = id end
-end
-`
-
-const publishRemovedLua = `
-if #removed > 0 then redis.call('PUBLISH', p..'events', 'r '..origin..' '..table.concat(removed, ' ')) end
-`
-
-// deleteScript: ARGV prefix, origin, id.
-var deleteScript = redis.NewScript(`
-local p, origin = ARGV[1], ARGV[2]
-` + deleteLua + `
-remove(ARGV[3])
-` + publishRemovedLua + `
-return removed
-`)
-
-// deleteIndexChunk is how many members of an index set one call of
-// deleteIndexScript looks at (SSCAN's COUNT, a hint): a set of any size
-// is deleted in calls of bounded work, so one sign-out never blocks Redis
-// for long. Small sets come back whole from one SSCAN: one call.
-const deleteIndexChunk = 200
-
-// deleteIndexScript deletes one chunk of an index set. KEYS[1] the index
-// set; ARGV prefix, origin, a provider (when not empty only its sessions
-// go), and the SSCAN cursor. Every member it looks at leaves the set: its
-// session is removed, or was already gone; only another provider's stay.
-// Returns {next cursor ("0": done), removed ids}. The set is never deleted
-// whole: a session added to it while the chunks run keeps its entry.
-var deleteIndexScript = redis.NewScript(`
-local p, origin, prov = ARGV[1], ARGV[2], ARGV[3]
-` + deleteLua + `
-local scan = redis.call('SSCAN', KEYS[1], ARGV[4], 'COUNT', ARGV[5])
-for _, id in ipairs(scan[2]) do
-  local owner = redis.call('HGET', p..'s:'..id, 'prov')
-  if not owner then
-    redis.call('SREM', KEYS[1], id)
-  elseif prov == '' or owner == prov then
-    remove(id)
-  end
-end
-` + publishRemovedLua + `
-return {scan[1], removed}
-`)
-
-// removeKeys implements shared.remove: one session by its id, or those in
-// an index set.
-func (s *RedisStore) removeKeys(ctx context.Context, op string, r revocation) (int, error) {
-	switch {
-	case r.id != "":
-		removed, err := deleteScript.Run(ctx, s.client, []string{}, s.prefix, s.origin, r.id).StringSlice()
-		if err != nil {
-			return 0, s.fail(op, err)
-		}
-		s.removed(removed)
-		return len(removed), nil
-	case r.sid != "":
-		return s.deleteIndexed(ctx, op, s.prefix+"sid:"+r.sid, r.provider)
-	}
-	return s.deleteIndexed(ctx, op, s.prefix+"sub:"+r.sub, r.provider)
-}
-
-// deleteIndexed removes the sessions in index set key (only provider's
-// unless provider is ""), one bounded chunk per script call. Each chunk's
-// removals are announced as it completes; an error stops it midway, with
-// the chunks before it done.
-func (s *RedisStore) deleteIndexed(ctx context.Context, op, key, provider string) (int, error) {
-	n, cursor := 0, "0"
-	for {
-		res, err := deleteIndexScript.Run(ctx, s.client, []string{key}, s.prefix, s.origin, provider, cursor, deleteIndexChunk).Slice()
-		if err != nil {
-			return n, s.fail(op, err)
-		}
-		next, removed, err := parseChunk(res)
-		if err != nil {
-			return n, s.fail(op, err)
-		}
-		s.removed(removed)
-		n += len(removed)
-		if cursor = next; cursor == "0" {
-			return n, nil
-		}
-	}
-}
-
-func parseChunk(res []any) (cursor string, removed []string, err error) {
-	if len(res) != 2 {
-		return "", nil, fmt.Errorf("unexpected delete reply %v", res)
-	}
-	cursor, ok := res[0].(string)
-	ids, ok2 := res[1].([]any)
-	if !ok || !ok2 {
-		return "", nil, fmt.Errorf("unexpected delete reply %v", res)
-	}
-	removed = make([]string, 0, len(ids))
-	for _, id := range ids {
-		if s, ok := id.(string); ok {
-			removed = append(removed, s)
-		}
-	}
-	return cursor, removed, nil
-}
-
-// lenScript counts the live entries of the expiry set, dropping at most
-// 1000 dead ones per call: the count never waits on a backlog.
-var lenScript = redis.NewScript(`
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 1000)
-if #dead > 0 then redis.call('ZREM', KEYS[1], unpack(dead)) end
-return redis.call('ZCOUNT', KEYS[1], '(' .. ARGV[1], '+inf')
-`)
-
-func (s *RedisStore) Len(ctx context.Context) (int, error) {
-	n, err := lenScript.Run(ctx, s.client, []string{s.prefix + "exp"}, s.opts.Now().UnixMilli()).Int()
-	if err != nil {
-		return 0, s.fail("len", err)
-	}
-	return n, nil
 }
 
 var unlockScript = redis.NewScript(`
@@ -357,7 +283,7 @@ return 0
 // Lock implements Locker across replicas (SET NX PX, released only by its
 // holder).
 func (s *RedisStore) Lock(ctx context.Context, key string, ttl time.Duration) (func(), error) {
-	k := s.prefix + "lock:" + key
+	k := s.keys.lock(key)
 	return s.pollLock(ctx, ttl, func(ctx context.Context, token string) (bool, error) {
 		ok, err := s.client.SetNX(ctx, k, token, ttl).Result()
 		if err != nil && ctx.Err() == nil {
@@ -371,7 +297,7 @@ func (s *RedisStore) Lock(ctx context.Context, key string, ttl time.Duration) (f
 
 // FirstUse implements ReplayGuard across replicas.
 func (s *RedisStore) FirstUse(ctx context.Context, key string, ttl time.Duration) (bool, error) {
-	ok, err := s.client.SetNX(ctx, s.prefix+"once:"+key, "1", ttl).Result()
+	ok, err := s.client.SetNX(ctx, s.keys.once(key), "1", ttl).Result()
 	if err != nil {
 		return false, s.fail("first_use", err)
 	}
@@ -380,7 +306,7 @@ func (s *RedisStore) FirstUse(ctx context.Context, key string, ttl time.Duration
 
 // Forget implements ReplayGuard.
 func (s *RedisStore) Forget(ctx context.Context, key string) error {
-	if err := s.client.Del(ctx, s.prefix+"once:"+key).Err(); err != nil {
+	if err := s.client.Del(ctx, s.keys.once(key)).Err(); err != nil {
 		return s.fail("forget", err)
 	}
 	return nil

@@ -16,17 +16,23 @@ import (
 // (managed services) gets a warning: its policy cannot be known. A Redis
 // that was down at start, or comes back (perhaps a failover to another
 // node), is checked again and logged at ERROR: a running outpost does not
-// stop serving over it.
+// stop serving over it. Sentinel: the master it points at when checked
+// (and again after a failover, when the subscription comes back). Cluster:
+// every master.
 
 // checkEvictionPolicy returns an error for an evicting policy.
 func checkEvictionPolicy(ctx context.Context, st *session.RedisStore, log *slog.Logger) error {
-	policy, err := st.MaxmemoryPolicy(ctx)
+	policy, node, err := st.MaxmemoryPolicy(ctx)
 	if err != nil {
 		log.Warn("could not read the redis maxmemory-policy (CONFIG GET refused?): make sure it is noeviction, or revocations can miss sessions when redis is full", "error", err)
 		return nil
 	}
 	if policy != "noeviction" {
-		return fmt.Errorf("redis maxmemory-policy is %s: when full it evicts session index keys and sign-outs and SESSION_END then end nothing; set maxmemory-policy noeviction (see docs/sessions.md)", policy)
+		where := ""
+		if node != "" {
+			where = " on cluster master " + node
+		}
+		return fmt.Errorf("redis maxmemory-policy is %s%s: when full it evicts session index keys and sign-outs and SESSION_END then end nothing; set maxmemory-policy noeviction (see docs/sessions.md)", policy, where)
 	}
 	return nil
 }

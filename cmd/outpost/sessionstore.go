@@ -34,7 +34,8 @@ const (
 )
 
 // newSessionStore builds the store the environment asks for: Redis when
-// AUTHENTIK_REDIS__HOST or OUTPOST_SESSION_URL is set, PostgreSQL when
+// AUTHENTIK_REDIS__HOST (or __SENTINEL__*, __CLUSTER__ADDRS) or
+// OUTPOST_SESSION_URL is set, PostgreSQL when
 // AUTHENTIK_POSTGRESQL__HOST is, else memory. kind is "redis", "postgresql"
 // or "memory". A store that is down at start is not fatal: requests get 503
 // until it answers.
@@ -51,37 +52,12 @@ func newSessionStore(env config.Env, log *slog.Logger, hooks sessionHooks) (stor
 	if r == nil {
 		return session.NewMemoryStore(session.MemoryOptions{OnEvict: hooks.OnEvict, CacheSize: cacheSize, MaxSessionsPerSubject: env.Sessions.MaxSessionsPerSubject}), "memory", nil
 	}
-	opts := &redis.Options{
-		Addr:         r.Addr,
-		Username:     r.Username,
-		Password:     r.Password,
-		DB:           r.DB,
-		DialTimeout:  redisDialTimeout,
-		ReadTimeout:  redisIOTimeout,
-		WriteTimeout: redisIOTimeout,
-		MaxRetries:   1,
-		// A request that is gone stops waiting on Redis.
-		ContextTimeoutEnabled: true,
+	conn, err := redisConnection(r)
+	if err != nil {
+		return nil, "", err
 	}
-	if r.TLS {
-		host, _, _ := net.SplitHostPort(r.Addr)
-		cfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: !r.TLSVerify} //nolint:gosec // TLS_REQS=none asks for exactly this
-		if r.TLSCACert != "" {
-			pem, err := os.ReadFile(r.TLSCACert)
-			if err != nil {
-				return nil, "", fmt.Errorf("%s: TLS CA certificate: %w", r.From, err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, "", fmt.Errorf("%s: TLS CA certificate %s holds no PEM certificate", r.From, r.TLSCACert)
-			}
-			cfg.RootCAs = pool
-		}
-		opts.TLSConfig = cfg
-	}
-	st, err := session.NewRedisStore(session.RedisOptions{
-		Client: opts, Prefix: env.Sessions.Prefix, CacheSize: cacheSize, OnError: hooks.OnStoreError, Log: log,
-	})
+	conn.Prefix, conn.CacheSize, conn.OnError, conn.Log = env.Sessions.Prefix, cacheSize, hooks.OnStoreError, log
+	st, err := session.NewRedisStore(conn)
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", r.From, err)
 	}
@@ -105,4 +81,76 @@ func newSessionStore(env config.Env, log *slog.Logger, hooks sessionHooks) (stor
 	}
 	policyChecked(pingErr == nil)
 	return st, "redis", nil
+}
+
+// redisConnection is where r says Redis is, as the store's options: one
+// node, a master through Sentinel, or a cluster. Every kind gets the same
+// credentials, TLS, timeouts and retries.
+func redisConnection(r *config.Redis) (session.RedisOptions, error) {
+	var tlsConfig *tls.Config
+	if r.TLS {
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !r.TLSVerify} //nolint:gosec // TLS_REQS=none asks for exactly this
+		if r.Addr != "" {
+			// One node: its name. Sentinel and Cluster: crypto/tls checks
+			// each node against the address dialled (as Sentinel or the
+			// cluster announce it).
+			host, _, _ := net.SplitHostPort(r.Addr)
+			tlsConfig.ServerName = host
+		}
+		if r.TLSCACert != "" {
+			pem, err := os.ReadFile(r.TLSCACert)
+			if err != nil {
+				return session.RedisOptions{}, fmt.Errorf("%s: TLS CA certificate: %w", r.From, err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return session.RedisOptions{}, fmt.Errorf("%s: TLS CA certificate %s holds no PEM certificate", r.From, r.TLSCACert)
+			}
+			tlsConfig.RootCAs = pool
+		}
+	}
+	switch {
+	case r.Sentinel != nil:
+		return session.RedisOptions{Failover: &redis.FailoverOptions{
+			MasterName:       r.Sentinel.Master,
+			SentinelAddrs:    r.Sentinel.Addrs,
+			SentinelPassword: r.Sentinel.Password,
+			Username:         r.Username,
+			Password:         r.Password,
+			DB:               r.DB,
+			TLSConfig:        tlsConfig,
+			DialTimeout:      redisDialTimeout,
+			ReadTimeout:      redisIOTimeout,
+			WriteTimeout:     redisIOTimeout,
+			MaxRetries:       1,
+			// A request that is gone stops waiting on Redis.
+			ContextTimeoutEnabled: true,
+		}}, nil
+	case r.ClusterAddrs != nil:
+		// ReadOnly stays false: a replica may lag, and a session read
+		// there could be one a sign-out already ended.
+		return session.RedisOptions{Cluster: &redis.ClusterOptions{
+			Addrs:                 r.ClusterAddrs,
+			Username:              r.Username,
+			Password:              r.Password,
+			TLSConfig:             tlsConfig,
+			DialTimeout:           redisDialTimeout,
+			ReadTimeout:           redisIOTimeout,
+			WriteTimeout:          redisIOTimeout,
+			MaxRetries:            1,
+			ContextTimeoutEnabled: true,
+		}}, nil
+	}
+	return session.RedisOptions{Client: &redis.Options{
+		Addr:                  r.Addr,
+		Username:              r.Username,
+		Password:              r.Password,
+		DB:                    r.DB,
+		TLSConfig:             tlsConfig,
+		DialTimeout:           redisDialTimeout,
+		ReadTimeout:           redisIOTimeout,
+		WriteTimeout:          redisIOTimeout,
+		MaxRetries:            1,
+		ContextTimeoutEnabled: true,
+	}}, nil
 }

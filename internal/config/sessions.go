@@ -31,10 +31,20 @@ type Sessions struct {
 }
 
 // Redis is the Redis connection, from AUTHENTIK_REDIS__* or from
-// OUTPOST_SESSION_URL. Never log Password; String redacts it.
+// OUTPOST_SESSION_URL: one node (Addr), a master found through Sentinel
+// (Sentinel), or a Redis Cluster (ClusterAddrs); exactly one is set. Never
+// log a password; String redacts them.
 type Redis struct {
-	// Addr is host:port.
-	Addr     string
+	// Addr is host:port of a single node.
+	Addr string
+	// Sentinel finds the master through Redis Sentinel
+	// (AUTHENTIK_REDIS__SENTINEL__*).
+	Sentinel *RedisSentinel
+	// ClusterAddrs are host:port of some nodes of a Redis Cluster
+	// (AUTHENTIK_REDIS__CLUSTER__ADDRS); the client learns the rest.
+	ClusterAddrs []string
+	// Username and Password are the data nodes' (the master and
+	// replicas, or the cluster's nodes).
 	Username string
 	Password string
 	DB       int
@@ -46,6 +56,17 @@ type Redis struct {
 	TLSCACert string
 	// From names the variable(s) that configured it, for messages.
 	From string
+}
+
+// RedisSentinel is where Sentinel is and which master it watches.
+type RedisSentinel struct {
+	// Master is the name the sentinels monitor it by.
+	Master string
+	// Addrs are host:port of the sentinels.
+	Addrs []string
+	// Password is the sentinels' own (their requirepass), not the data
+	// nodes'.
+	Password string
 }
 
 // defaultRedisPort is Redis's own.
@@ -70,7 +91,17 @@ func (r *Redis) String() string {
 	if r.Username != "" {
 		user = " user=" + r.Username
 	}
-	return fmt.Sprintf("%s db=%d tls=%t verify=%t%s%s", r.Addr, r.DB, r.TLS, r.TLSVerify, user, pw)
+	where := r.Addr
+	switch {
+	case r.Sentinel != nil:
+		where = fmt.Sprintf("sentinel master=%s sentinels=%s", r.Sentinel.Master, strings.Join(r.Sentinel.Addrs, ","))
+		if r.Sentinel.Password != "" {
+			where += " sentinel_password=[redacted]"
+		}
+	case r.ClusterAddrs != nil:
+		where = "cluster nodes=" + strings.Join(r.ClusterAddrs, ",")
+	}
+	return fmt.Sprintf("%s db=%d tls=%t verify=%t%s%s", where, r.DB, r.TLS, r.TLSVerify, user, pw)
 }
 
 // GoString redacts under %#v too.
@@ -79,6 +110,7 @@ func (r *Redis) GoString() string { return r.String() }
 var redisVars = []string{
 	"AUTHENTIK_REDIS__HOST", "AUTHENTIK_REDIS__PORT", "AUTHENTIK_REDIS__USERNAME", "AUTHENTIK_REDIS__PASSWORD",
 	"AUTHENTIK_REDIS__DB", "AUTHENTIK_REDIS__TLS", "AUTHENTIK_REDIS__TLS_REQS", "AUTHENTIK_REDIS__TLS_CA_CERT",
+	sentinelMasterVar, sentinelAddrsVar, sentinelPasswordVar, clusterAddrsVar,
 }
 
 func loadSessions(get func(string) (string, bool), fail func(name, format string, args ...any)) Sessions {
@@ -129,24 +161,10 @@ func loadSessions(get func(string) (string, bool), fail func(name, format string
 	case len(set) == 0:
 		return se
 	}
-	host, ok := vals["AUTHENTIK_REDIS__HOST"]
-	if !ok {
-		fail(set[0], "set without AUTHENTIK_REDIS__HOST: set the host to use Redis for sessions, or unset %s", strings.Join(set, ", "))
-		return se
-	}
-	if strings.ContainsAny(host, "/:@ ") && !strings.HasPrefix(host, "[") {
-		fail("AUTHENTIK_REDIS__HOST", "want a host name or IP address, got %q (for a URL use OUTPOST_SESSION_URL)", host)
-		return se
-	}
 	r := &Redis{From: "AUTHENTIK_REDIS__*", Username: vals["AUTHENTIK_REDIS__USERNAME"], Password: vals["AUTHENTIK_REDIS__PASSWORD"]}
-	port := defaultRedisPort
-	if v, ok := vals["AUTHENTIK_REDIS__PORT"]; ok {
-		if n, err := strconv.ParseUint(v, 10, 16); err != nil || n == 0 {
-			fail("AUTHENTIK_REDIS__PORT", "want a port from 1 to 65535, got %q", v)
-		}
-		port = v
+	if !loadRedisTopology(r, vals, set, fail) {
+		return se
 	}
-	r.Addr = net.JoinHostPort(strings.Trim(host, "[]"), port)
 	if v, ok := vals["AUTHENTIK_REDIS__DB"]; ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -172,6 +190,14 @@ func loadSessions(get func(string) (string, bool), fail func(name, format string
 	r.TLSCACert = vals["AUTHENTIK_REDIS__TLS_CA_CERT"]
 	if (r.TLSCACert != "" || vals["AUTHENTIK_REDIS__TLS_REQS"] != "") && !r.TLS {
 		fail("AUTHENTIK_REDIS__TLS", "TLS settings are given but AUTHENTIK_REDIS__TLS is not true")
+	}
+	if r.ClusterAddrs != nil {
+		if r.DB != 0 {
+			fail("AUTHENTIK_REDIS__DB", "a Redis Cluster has only database 0 (%s is set); unset AUTHENTIK_REDIS__DB", clusterAddrsVar)
+		}
+		if strings.ContainsAny(se.Prefix, "{}") {
+			fail("OUTPOST_SESSION_PREFIX", "must not contain { or } with a Redis Cluster (%s): the store puts its own hash tags after the prefix, got %q", clusterAddrsVar, se.Prefix)
+		}
 	}
 	se.Redis = r
 	return se

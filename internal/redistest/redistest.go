@@ -1,13 +1,16 @@
 // Package redistest runs a real redis-server (Debian's package, which
 // scripts/install-test-deps.sh installs) on 127.0.0.1 for tests, and can stop
-// and restart it to test failures.
+// and restart it to test failures: one node (Start), a master and a replica
+// watched by sentinels (StartSentinel), or a Redis Cluster (StartCluster).
 package redistest
 
 import (
 	"bufio"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +30,10 @@ type Server struct {
 	Password string
 	// args are extra redis-server arguments (Options.Args).
 	args []string
+	// configFile: start from <dir>/redis.conf (Options.ConfigFile).
+	configFile bool
+	// argv, when set, is the whole command line instead (sentinels).
+	argv func() []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -62,12 +69,29 @@ type Options struct {
 	// Args are more redis-server arguments, e.g. "--maxmemory-policy",
 	// "allkeys-lru".
 	Args []string
+	// ConfigFile starts the server from a configuration file (empty at
+	// first) that CONFIG REWRITE can write, as Sentinel expects of the
+	// nodes it reconfigures; the arguments still apply over it.
+	ConfigFile bool
 }
 
 // StartWith is Start with options.
 func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), Password: o.Password, args: o.Args, logs: &strings.Builder{}}
+	s := &Server{t: t, bin: Binary(t), dir: t.TempDir(), Password: o.Password, args: o.Args, configFile: o.ConfigFile, logs: &strings.Builder{}}
+	if s.configFile {
+		if err := os.WriteFile(filepath.Join(s.dir, "redis.conf"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.start()
+	return s
+}
+
+// start runs the server on a free port, and stops it at cleanup.
+func (s *Server) start() {
+	t := s.t
+	t.Helper()
 	var err error
 	for range 5 {
 		if s.port, err = freePort(); err != nil {
@@ -78,17 +102,16 @@ func StartWith(t testing.TB, o Options) *Server {
 		}
 	}
 	if err != nil {
-		t.Fatalf("starting redis-server: %v", err)
+		t.Fatalf("starting %s: %v", filepath.Base(s.bin), err)
 	}
 	t.Cleanup(func() {
 		s.Kill()
 		if t.Failed() {
 			s.mu.Lock()
-			t.Logf("redis-server said:\n%s", s.logs.String())
+			t.Logf("%s on port %d said:\n%s", filepath.Base(s.bin), s.port, s.logs.String())
 			s.mu.Unlock()
 		}
 	})
-	return s
 }
 
 // Addr is host:port.
@@ -102,14 +125,24 @@ func (s *Server) URL() string {
 	return "redis://" + s.Addr() + "/0"
 }
 
-func (s *Server) run() error {
-	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-		"--dir", s.dir, "--daemonize", "no", "--loglevel", "warning"}
+func (s *Server) commandLine() []string {
+	if s.argv != nil {
+		return s.argv()
+	}
+	var args []string
+	if s.configFile {
+		args = append(args, filepath.Join(s.dir, "redis.conf"))
+	}
+	args = append(args, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+		"--dir", s.dir, "--daemonize", "no", "--loglevel", "warning")
 	if s.Password != "" {
 		args = append(args, "--requirepass", s.Password)
 	}
-	args = append(args, s.args...)
-	cmd := exec.Command(s.bin, args...)
+	return append(args, s.args...)
+}
+
+func (s *Server) run() error {
+	cmd := exec.Command(s.bin, s.commandLine()...)
 	w := &lockedWriter{mu: &s.mu, b: s.logs}
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.WaitDelay = 5 * time.Second
@@ -128,12 +161,12 @@ func (s *Server) run() error {
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("redis-server exited: %s", s.output())
+			return fmt.Errorf("%s exited: %s", filepath.Base(s.bin), s.output())
 		default:
 		}
 		if time.Now().After(deadline) {
 			s.Kill()
-			return fmt.Errorf("redis-server did not answer on %s: %s", s.Addr(), s.output())
+			return fmt.Errorf("%s did not answer on %s: %s", filepath.Base(s.bin), s.Addr(), s.output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -200,7 +233,7 @@ func (s *Server) Restart() {
 		}
 		time.Sleep(100 * time.Millisecond) // the port may linger briefly
 	}
-	s.t.Fatalf("restarting redis-server: %v", err)
+	s.t.Fatalf("restarting %s: %v", filepath.Base(s.bin), err)
 }
 
 // Running reports whether the process is up.

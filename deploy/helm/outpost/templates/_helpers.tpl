@@ -31,24 +31,34 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/*
 The session store the values select: memory, redis or postgresql. Refuses
-what the outpost does not do (both stores, Redis Sentinel or Cluster) and
-several replicas on memory without sticky sessions.
+what the outpost refuses (two stores, two Redis topologies, a Sentinel
+without its master or its addresses) and several replicas on memory without
+sticky sessions.
 */}}
 {{- define "outpost.sessionStore" -}}
 {{- $s := .Values.sessions }}
-{{- if or $s.redis.sentinel.master $s.redis.sentinel.addrs }}
-{{- fail "sessions.redis.sentinel: the outpost does not support Redis Sentinel yet; use a single Redis node (sessions.redis.host) or PostgreSQL (sessions.postgresql.host)" }}
+{{- $sentinel := or $s.redis.sentinel.master $s.redis.sentinel.addrs }}
+{{- $cluster := $s.redis.cluster.addrs }}
+{{- $redis := or $s.redis.host $sentinel $cluster }}
+{{- if and $sentinel $cluster }}
+{{- fail "sessions.redis: both sentinel and cluster are set; a Redis Cluster and a master found through Sentinel are different deployments, set the one you run" }}
 {{- end }}
-{{- if $s.redis.cluster.addrs }}
-{{- fail "sessions.redis.cluster: the outpost does not support Redis Cluster yet; use a single Redis node (sessions.redis.host) or PostgreSQL (sessions.postgresql.host)" }}
+{{- if and $s.redis.host (or $sentinel $cluster) }}
+{{- fail "sessions.redis.host: set together with sessions.redis.sentinel or sessions.redis.cluster; host is one Redis node, unset it for Sentinel or Cluster" }}
 {{- end }}
-{{- if and $s.redis.host $s.postgresql.host }}
-{{- fail "sessions: both sessions.redis.host and sessions.postgresql.host are set; the outpost refuses both stores at once, set one" }}
+{{- if and $sentinel (not $s.redis.sentinel.master) }}
+{{- fail "sessions.redis.sentinel.master: Sentinel needs the name the sentinels monitor the master by" }}
 {{- end }}
-{{- if or (kindIs "string" $s.redis.password) (kindIs "string" $s.postgresql.password) }}
+{{- if and $sentinel (not $s.redis.sentinel.addrs) }}
+{{- fail "sessions.redis.sentinel.addrs: Sentinel needs the sentinels' addresses (host:port)" }}
+{{- end }}
+{{- if and $redis $s.postgresql.host }}
+{{- fail "sessions: both sessions.redis and sessions.postgresql.host are set; the outpost refuses both stores at once, set one" }}
+{{- end }}
+{{- if or (kindIs "string" $s.redis.password) (kindIs "string" $s.redis.sentinel.password) (kindIs "string" $s.postgresql.password) }}
 {{- fail "sessions: passwords come only from a Secret: set password.secretName and password.secretKey, not a password value" }}
 {{- end }}
-{{- if $s.redis.host }}redis
+{{- if $redis }}redis
 {{- else if $s.postgresql.host }}
 {{- if not $s.postgresql.password.secretName }}
 {{- fail "sessions.postgresql.password.secretName: PostgreSQL needs a password from a Secret" }}
@@ -56,7 +66,7 @@ several replicas on memory without sticky sessions.
 {{- else }}
 {{- $many := or (gt (int .Values.replicaCount) 1) (and .Values.autoscaling.enabled (gt (int .Values.autoscaling.maxReplicas) 1)) }}
 {{- if and $many (not $s.memory.stickySessionsAcknowledged) }}
-{{- fail "sessions: more than one replica with sessions in memory signs users out and loops their logins unless the load balancer is sticky; set sessions.redis.host or sessions.postgresql.host, or set sessions.memory.stickySessionsAcknowledged=true if your load balancer has sticky sessions" }}
+{{- fail "sessions: more than one replica with sessions in memory signs users out and loops their logins unless the load balancer is sticky; set sessions.redis (host, sentinel or cluster) or sessions.postgresql.host, or set sessions.memory.stickySessionsAcknowledged=true if your load balancer has sticky sessions" }}
 {{- end }}memory
 {{- end }}
 {{- end }}
