@@ -20,5 +20,5 @@ echo "== go test -race"
 go test -race -count=1 -timeout 20m $(go list ./... | grep -v '/soak$')
 # The chaos soak last, alone, so that no other test's load moves its
 # windows (docs/deployment.md; make soak runs it longer).
-echo "== soak (3 minutes per store)"
+echo "== soak (3 minutes per store: PostgreSQL, Redis Sentinel)"
 go test -race -count=1 -timeout 30m -v ./soak -args -soak.duration=3m

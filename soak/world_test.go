@@ -383,3 +383,52 @@ func (r *recorder) down() {
 		_ = srv.Close()
 	}
 }
+
+// connections counts the process's established TCP connections: those a
+// client opened to its port (net/http serves each with a goroutine) and
+// those it opened to upstreamPort (a transport runs two goroutines for
+// each). /proc/net/tcp lists every socket of the network namespace; the
+// process's own are those whose inode is among its open files.
+func (p *process) connections(port, upstreamPort int) (served, toUpstream int) {
+	pid := p.pid()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0, 0
+	}
+	mine := map[string]bool{}
+	for _, fd := range fds {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if inode, ok := strings.CutPrefix(link, "socket:["); ok && err == nil {
+			mine[strings.TrimSuffix(inode, "]")] = true
+		}
+	}
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return 0, 0
+	}
+	portOf := func(addr string) int {
+		_, hex, _ := strings.Cut(addr, ":")
+		n, _ := strconv.ParseInt(hex, 16, 32)
+		return int(n)
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[3] != "01" || !mine[f[9]] {
+			continue
+		}
+		switch {
+		case portOf(f[1]) == port:
+			served++
+		case portOf(f[2]) == upstreamPort:
+			toUpstream++
+		}
+	}
+	return served, toUpstream
+}
+
+// portOf is the port of host:port.
+func portOf(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
