@@ -50,6 +50,11 @@ type Proxy struct {
 	storeErrors      *prometheus.CounterVec
 	limited          *prometheus.CounterVec
 	providerReady    *prometheus.GaugeVec
+	assertions       *prometheus.CounterVec
+	assertionKeys    *prometheus.CounterVec
+	// assertionByResult are assertions' series, by AssertionResults
+	// index: counted on every request that carries an assertion.
+	assertionByResult [3]prometheus.Counter
 }
 
 // NewProxy makes the data-plane metrics.
@@ -87,6 +92,12 @@ func NewProxy() *Proxy {
 			"Credentials not checked because the client IP sent too many wrong ones (answered 429).", "host"),
 		storeErrors: counter("outpost_session_store_errors_total",
 			"Session store operations that failed (the request was refused, never passed).", "op"),
+		assertions: counter("outpost_assertion_signed_total",
+			"Identity assertions handed to apps, by result: signed (a new signature), cached (one signed earlier for the session), failed (not signed: the request was refused).",
+			"result"),
+		assertionKeys: counter("outpost_assertion_key_events_total",
+			"Identity assertion signing key events, by event: rotated (a new key started signing), error (the keys could not be loaded or made).",
+			"event"),
 		providerReady: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "outpost_provider_ready",
 			Help: "1 while the provider can sign people in, 0 while it cannot (its issuer's discovery failed or is pending, or it was left out of the data plane).",
@@ -95,12 +106,19 @@ func NewProxy() *Proxy {
 	for _, op := range StoreOps {
 		p.storeErrors.WithLabelValues(op)
 	}
+	for i, r := range AssertionResults {
+		p.assertionByResult[i] = p.assertions.WithLabelValues(r)
+	}
+	for _, e := range []string{"rotated", "error"} {
+		p.assertionKeys.WithLabelValues(e)
+	}
 	return p
 }
 
 func (p *Proxy) register(reg prometheus.Registerer) {
 	reg.MustRegister(p.requestDuration, p.upstreamDuration, p.responses, p.decisions,
-		p.loginsStarted, p.loginsSucceeded, p.loginsFailed, p.refreshes, p.upstreamErrors, p.storeErrors, p.limited, p.providerReady)
+		p.loginsStarted, p.loginsSucceeded, p.loginsFailed, p.refreshes, p.upstreamErrors, p.storeErrors, p.limited, p.providerReady,
+		p.assertions, p.assertionKeys)
 }
 
 // ProviderReady records whether a provider of the configuration in force
@@ -125,7 +143,10 @@ var (
 	// UpstreamErrorKinds are outpost_upstream_errors_total's kinds.
 	UpstreamErrorKinds = []string{"refused", "timeout", "dns", "tls", "reset", "other"}
 	// StoreOps are outpost_session_store_errors_total's operations.
-	StoreOps = []string{"get", "save", "delete", "delete_by_sid", "delete_by_sub", "len", "lock", "first_use", "forget"}
+	StoreOps = []string{"get", "save", "delete", "delete_by_sid", "delete_by_sub", "len", "lock", "first_use", "forget", "signing_key"}
+	// AssertionResults are outpost_assertion_signed_total's results
+	// (assertion.Results).
+	AssertionResults = []string{"signed", "cached", "failed"}
 	// decisionPairs are the results with the methods each is counted with.
 	decisionPairs = map[string][]string{
 		ResultAllowed:       {MethodSession, MethodBearer, MethodBasic, MethodSkipped},

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/outpost-dev/outpost/assertion"
 	"github.com/outpost-dev/outpost/authz"
 )
 
@@ -77,6 +78,9 @@ type Provider struct {
 	// headers (standalone response_header_timeout); 0: the outpost's
 	// (OUTPOST_PROXY__RESPONSE_HEADER_TIMEOUT).
 	ResponseHeaderTimeout time.Duration
+	// Assertion is the signed identity assertion (standalone assertion);
+	// nil: the outpost's default (OUTPOST_ASSERTION__*).
+	Assertion *assertion.Settings
 }
 
 // ProviderError says why a provider was left out of a snapshot.

@@ -51,6 +51,9 @@ type StaticProvider struct {
 	// to start answering before a 504; unset:
 	// OUTPOST_PROXY__RESPONSE_HEADER_TIMEOUT.
 	ResponseHeaderTimeout *UpstreamTimeout `yaml:"response_header_timeout"`
+	// Assertion is the signed identity assertion for the app
+	// (docs/identity-assertion.md); unset: OUTPOST_ASSERTION__*.
+	Assertion *StaticAssertion `yaml:"assertion"`
 	// Authorization rules: who may pass once signed in (no core decides
 	// that in standalone mode).
 	authz.Config `yaml:",inline"`
@@ -237,6 +240,17 @@ func ParseStatic(b []byte, baseDir string) (*Snapshot, error) {
 					p.AllowedUpgrades = append(p.AllowedUpgrades, strings.TrimSpace(up))
 				}
 			}
+		}
+		if sp.Assertion != nil {
+			set, field, err := sp.Assertion.settings()
+			if err != nil {
+				aerr := perr("assertion."+field, err).(ProviderError)
+				if l := lineOf(&root, "providers", i, "assertion", field); l > 0 {
+					aerr.Line = l
+				}
+				return nil, aerr
+			}
+			p.Assertion = &set
 		}
 		if sp.SessionLifetime < 0 {
 			return nil, perr("session_lifetime", errors.New("must not be negative"))

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/outpost-dev/outpost/assertion"
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/session"
@@ -59,6 +60,12 @@ type application struct {
 	// callbackPath is the path of a standalone redirect_uri, also the
 	// callback ("" when it carries the marker query instead).
 	callbackPath string
+	// assertion are the provider's identity assertion settings, signer
+	// the outpost's (nil when assertion.Enabled is off), issuerOrigin the
+	// assertion's iss (assertion.go).
+	assertion    assertion.Settings
+	signer       *assertion.Signer
+	issuerOrigin string
 }
 
 // newApplication builds the application for p; a failure names the field.
@@ -107,6 +114,13 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		callbackPath:   outpostapi.RedirectCallbackPath(p.RedirectURI),
 		upgrades:       allowedUpgrades(p, opts),
 	}
+	a.assertion = assertionSettings(p.Assertion, opts)
+	if a.assertion.Enabled {
+		if sh.signer == nil {
+			return fail("assertion", sh.signerErr)
+		}
+		a.signer, a.issuerOrigin = sh.signer, originOfURL(p.ExternalURL)
+	}
 	a.upstream.identity = a.setIdentity
 	a.upstream.preset(p.InternalURL, upset)
 	return a, nil
@@ -148,7 +162,8 @@ func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Nothing the client says about identity survives, on any path.
 	stripIdentityHeaders(r.Header)
 	a.additional.strip(r.Header)
-	if a.servedMarker(w, r, r.URL.RawQuery) {
+	a.stripAssertion(r.Header)
+	if a.servedMarker(w, r, r.URL.RawQuery) || a.servedJWKS(w, r) {
 		return
 	}
 	if a.callbackPath != "" && r.URL.Path == a.callbackPath {
@@ -249,6 +264,15 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 	}
 	switch d {
 	case allowIdentified:
+		t := a.target(s)
+		if a.assertion.Enabled {
+			tok, err := a.signAssertion(s, a.issuerOrigin)
+			if err != nil {
+				a.assertionFailed(w, r, err)
+				return
+			}
+			t.AssertionHeader, t.Assertion = a.assertion.Header, tok
+		}
 		if up != "" {
 			if id.method != metrics.MethodSession {
 				// Opened with a token or an app password: no stored
@@ -261,7 +285,6 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-		t := a.target(s)
 		t.Identity, t.Upgrade = s, up
 		a.upstream.serve(w, r, t)
 	case allowAnonymous:

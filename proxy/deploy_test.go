@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/outpost-dev/outpost/assertion"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -36,7 +37,7 @@ func TestDeployFilesMatchEndpoints(t *testing.T) {
 	if !strings.HasSuffix(fa.Address, pathAuthTraefik) {
 		t.Errorf("traefik forwardAuth address %q does not end in %s", fa.Address, pathAuthTraefik)
 	}
-	for _, name := range identityHeaderNames {
+	for _, name := range guardedHeaderNames {
 		if !slices.ContainsFunc(fa.AuthResponseHeaders, func(h string) bool { return strings.EqualFold(h, name) }) {
 			t.Errorf("traefik authResponseHeaders lack %s", name)
 		}
@@ -71,19 +72,22 @@ func TestDeployFilesMatchEndpoints(t *testing.T) {
 	}
 }
 
+// guardedHeaderNames are the names every shipped configuration sets from
+// the outpost's answer only: the twelve and the identity assertion.
+var guardedHeaderNames = append(identityHeaderNames[:len(identityHeaderNames):len(identityHeaderNames)], assertion.DefaultHeader)
+
 // aliasSeparators are the characters HTTP allows in a header name besides
 // letters and digits. CGI, WSGI and PHP apps fold each of them, "-"
 // included, to "_", so any of them between the words of an identity name
 // makes a name such an app reads as that identity name.
 const aliasSeparators = "-_.!#$%&'*+^`|~"
 
-// identityAliases is every way a client may spell the twelve identity
-// names so that such an app reads them as the name: each separator
+// identityAliases is every way a client may spell the guarded names so that such an app reads them as the name: each separator
 // throughout, mixed with "-", cycling through all of them, and in lower
 // and upper case, as the client writes them (not canonicalized).
 func identityAliases() []string {
 	var out []string
-	for _, name := range identityHeaderNames {
+	for _, name := range guardedHeaderNames {
 		words := strings.Split(name, "-")
 		join := func(sep func(i int) string) string {
 			var b strings.Builder
@@ -165,7 +169,7 @@ func TestDeployFilesGuardIdentityHeaders(t *testing.T) {
 				t.Errorf("a client's %s (%s) is not stripped", a, http.CanonicalHeaderKey(a))
 			}
 		}
-		for _, name := range identityHeaderNames {
+		for _, name := range guardedHeaderNames {
 			if !strip.MatchString(name) {
 				t.Errorf("the answer's %s is not copied", name)
 			}
@@ -293,7 +297,7 @@ func TestDeployFilesGuardIdentityHeaders(t *testing.T) {
 			t.Error("allowed_upstream_headers_to_append appends to a client's identity headers")
 		}
 		up := patterns(resp["allowed_upstream_headers"])
-		for _, name := range identityHeaderNames {
+		for _, name := range guardedHeaderNames {
 			l := strings.ToLower(name)
 			if !slices.ContainsFunc(up, func(p map[string]any) bool {
 				return p["exact"] == l || (p["prefix"] != nil && strings.HasPrefix(l, p["prefix"].(string)))
@@ -310,7 +314,7 @@ func TestDeployFilesGuardIdentityHeaders(t *testing.T) {
 		}
 		ann := ingressAnnotations(t, ingress)
 		copied := strings.Split(ann["nginx.ingress.kubernetes.io/auth-response-headers"], ",")
-		for _, name := range identityHeaderNames {
+		for _, name := range guardedHeaderNames {
 			if !slices.ContainsFunc(copied, func(h string) bool { return strings.EqualFold(strings.TrimSpace(h), name) }) {
 				t.Errorf("auth-response-headers lack %s, so a client's copy reaches the app", name)
 			}

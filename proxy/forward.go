@@ -78,6 +78,7 @@ func (s *Server) serveForward(w http.ResponseWriter, r *http.Request, st *dataPl
 	}
 	// Nothing the client says about identity survives, on any path.
 	stripIdentityHeaders(r.Header)
+	app.stripAssertion(r.Header)
 	app.forward(w, r, kind, req)
 	return app.metrics, true
 }
@@ -122,7 +123,20 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 	}
 	switch a.logDecision(r, id, a.decideOverrides(r, id, orig, a.decide(id, orig, req.method))) {
 	case allowIdentified:
+		tok := ""
+		if a.assertion.Enabled {
+			// The app's origin: under a forward_domain provider, the host
+			// the request was for, not the outpost's.
+			var err error
+			if tok, err = a.signAssertion(s, originOfURL(orig)); err != nil {
+				a.assertionFailed(w, r, err)
+				return
+			}
+		}
 		a.setIdentity(w.Header(), s)
+		// Present even when off: the reverse proxy then overwrites a
+		// client's copy, and Caddy 2.6 sends no placeholder for it.
+		w.Header()[a.assertion.Header] = []string{tok}
 		w.WriteHeader(http.StatusOK)
 	case allowAnonymous:
 		// Every identity header, present and empty: the reverse proxy then
@@ -132,6 +146,7 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		for _, name := range identityHeaderNames {
 			w.Header()[name] = []string{""}
 		}
+		w.Header()[a.assertion.Header] = []string{""}
 		w.WriteHeader(http.StatusOK)
 	case refuseUnauthorized:
 		a.unauthorized(refusalWriter(w, kind), r, id)

@@ -86,6 +86,13 @@ type attackEnv struct {
 // alice in at each app through it.
 func newAttackEnv(t *testing.T, start func(addr, outpost, app0, app1 string)) *attackEnv {
 	t.Helper()
+	return newAttackEnvWith(t, stackOptions{}, start)
+}
+
+// newAttackEnvWith is newAttackEnv with the stack's assertion settings
+// from o.
+func newAttackEnvWith(t *testing.T, o stackOptions, start func(addr, outpost, app0, app1 string)) *attackEnv {
+	t.Helper()
 	ln := listen(t)
 	addr := ln.Addr().String()
 	ln.Close()
@@ -93,7 +100,7 @@ func newAttackEnv(t *testing.T, start func(addr, outpost, app0, app1 string)) *a
 	e := &attackEnv{addr: addr, h0: addr, h1: "app1.localhost:" + port,
 		app0: newRowApp(t, "app0"), app1: newRowApp(t, "app1")}
 	e.st = newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, ak_proxy]",
-		mode: "forward_single", trusted: true, external: "http://" + e.h0, secondApp: true, secondHost: e.h1})
+		mode: "forward_single", trusted: true, external: "http://" + e.h0, secondApp: true, secondHost: e.h1, assertion: o.assertion})
 	start(addr, strings.TrimPrefix(e.st.outpost, "http://"), e.app0.URL, e.app1.URL)
 	c := resolvingBrowser(t, ".localhost")
 	for _, site := range []struct {

@@ -165,6 +165,8 @@ type stackOptions struct {
 	// replicaStore, when set, runs a second data plane (stack.replica) on
 	// this store, fed the same configuration: another replica.
 	replicaStore session.Store
+	// assertion, when set, are the identity assertion's settings.
+	assertion *proxy.AssertionOptions
 }
 
 // holdKey carries refreshHook's hold from the request to its response.
@@ -322,6 +324,9 @@ users:
 	popts := proxy.Options{Log: cmp.Or(o.log, log), Metrics: o.metrics, CredentialCacheTTL: o.credentialTTL, Store: st.store, Version: "0.1.0", MaxWebsocketsPerClient: o.maxWebsockets,
 		AdditionalHeaders: o.additionalHeaders, AllowedUpgrades: o.allowedUpgrades,
 		Events: func(ctx context.Context, ev outpostapi.Event) { _ = events.PostEvent(ctx, ev) }}
+	if o.assertion != nil {
+		popts.Assertion = *o.assertion
+	}
 	if o.trusted {
 		popts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	}

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/outpost-dev/outpost/assertion"
 	"github.com/outpost-dev/outpost/internal/reuse"
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
@@ -72,6 +73,10 @@ type shared struct {
 	additional *additionalRegistry
 	// discoveries run the standalone providers' OIDC discovery.
 	discoveries *discoveries
+	// signer signs identity assertions with keys every replica shares;
+	// nil when its settings are unusable (signerErr says why).
+	signer    *assertion.Signer
+	signerErr error
 }
 
 // Options are the outpost-wide settings of the data plane.
@@ -120,6 +125,9 @@ type Options struct {
 	// sets none (OUTPOST_PROXY__RESPONSE_HEADER_TIMEOUT; default
 	// outpostapi.DefaultResponseHeaderTimeout).
 	ResponseHeaderTimeout time.Duration
+	// Assertion are the identity assertion's outpost-wide settings
+	// (OUTPOST_ASSERTION__*, assertion.go).
+	Assertion AssertionOptions
 }
 
 // dataPlane is everything built from one snapshot: what Update puts in
@@ -150,6 +158,7 @@ func New(opts Options) *Server {
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.NewProxy()
 	}
+	signer, signerErr := newAssertionSigner(opts)
 	return &Server{opts: opts, log: opts.Log, trust: trust{cidrs: opts.TrustedProxies}, other: opts.Metrics.Host("", metrics.OtherHost), shared: &shared{
 		transports:  newTransports(),
 		refreshes:   new(singleflight.Group),
@@ -163,12 +172,20 @@ func New(opts Options) *Server {
 		codecs:      new(reuse.Cache[session.CookieOptions, *session.Codec]),
 		additional:  newAdditionalRegistry(opts.AdditionalHeaders),
 		discoveries: newDiscoveries(opts.Log, opts.Metrics),
+		signer:      signer,
+		signerErr:   signerErr,
 	}}
 }
 
 // Close stops the background work of the providers in force (their
-// issuers' discovery retries). Requests are still served.
-func (s *Server) Close() { s.shared.discoveries.close() }
+// issuers' discovery retries, the assertion keys' refresh). Requests are
+// still served.
+func (s *Server) Close() {
+	s.shared.discoveries.close()
+	if s.shared.signer != nil {
+		s.shared.signer.Keys().Close()
+	}
+}
 
 // Update builds the data plane for snap and puts it in force. A provider
 // that cannot be built is left out and returned, for the caller to log
@@ -208,6 +225,9 @@ func (s *Server) Update(snap *outpostapi.Snapshot) []outpostapi.ProviderError {
 		keep[name] = true
 	}
 	s.shared.discoveries.keep(keep)
+	if s.shared.signer != nil {
+		wantAssertionKeys(s.shared.signer, st.apps)
+	}
 	s.reportProviders(s.current.Load(), st)
 	s.current.Store(st)
 	s.announceRedirectURIs(apps)

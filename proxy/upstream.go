@@ -96,6 +96,9 @@ type upstreamTarget struct {
 	// Upgrade is the one protocol the request may switch to ("" none): a
 	// 101 to anything else is not spliced.
 	Upgrade string
+	// Assertion, when set, is the signed identity assertion, set under
+	// AssertionHeader with the identity (assertion.go).
+	AssertionHeader, Assertion string
 }
 
 // upstreamHostLabel is the upstream_host metric label: configured hosts
@@ -165,6 +168,9 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, set upstreamSettings, hm
 			}
 			if t.Identity != nil && u.identity != nil {
 				u.identity(h, t.Identity)
+				if t.Assertion != "" {
+					h[t.AssertionHeader] = []string{t.Assertion}
+				}
 			}
 		},
 		Transport: transportFor(u, ts, set, hm),

@@ -55,6 +55,8 @@ type MemoryStore struct {
 	revoked revokeHub
 	locks   localLocks
 	once    onceSet
+	// keys are the assertion signing keys (memory_keys.go).
+	keys memoryKeys
 
 	stop     chan struct{}
 	stopOnce sync.Once

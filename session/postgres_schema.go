@@ -56,6 +56,13 @@ CREATE TABLE {s}.locks (
 );
 CREATE INDEX locks_expires_at ON {s}.locks (expires_at);
 `},
+	{2, "identity assertion signing keys", `
+CREATE TABLE {s}.signing_keys (
+	name       text PRIMARY KEY,
+	value      bytea NOT NULL,
+	expires_at timestamptz NOT NULL
+);
+`},
 }
 
 // PostgresSchemaVersion is the schema version this outpost migrates to.

@@ -298,6 +298,7 @@ func Load(lookup func(string) (string, bool), needCore bool) (Env, error) {
 	}
 
 	env.Sessions = loadPostgres(loadSessions(get, fail), get, fail)
+	env.Proxy.Assertion = loadAssertion(get, fail)
 
 	if len(errs) > 0 {
 		return Env{}, errors.Join(errs...)
