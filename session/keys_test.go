@@ -46,3 +46,16 @@ func TestPostgresKeyStoreConformance(t *testing.T) {
 		return s
 	})
 }
+
+// On Sentinel and Cluster the keys are single-key commands, which any
+// slot takes; the replicas still converge on one value.
+func TestRedisHAKeyStoreConformance(t *testing.T) {
+	t.Run("sentinel", func(t *testing.T) {
+		st := redistest.StartSentinel(t, redistest.SentinelOptions{Password: "data-pw", SentinelPassword: "sentinel-pw"})
+		sessiontest.RunKeys(t, func(t *testing.T) session.KeyStore { return openStore(t, sentinelOptions(st, "keys:")) })
+	})
+	t.Run("cluster", func(t *testing.T) {
+		c := redistest.StartCluster(t, redistest.ClusterOptions{Password: "cluster-pw"})
+		sessiontest.RunKeys(t, func(t *testing.T) session.KeyStore { return openStore(t, clusterOptions(c, "keys:")) })
+	})
+}
