@@ -189,8 +189,8 @@ func (w *world) sample() sample {
 			// A connection's goroutines come and go with the load
 			// balancer's and the transport's pools; what is left is
 			// what a leak would grow.
-			served, up := r.connections(portOf(r.httpAddr), portOf(w.upstream.addr))
-			gs[i] = append(gs[i], r.goroutines()-served-2*up)
+			served, client := r.connections(portOf(r.httpAddr), portOf(w.upstream.addr), portOf(w.coreAddr))
+			gs[i] = append(gs[i], r.goroutines()-served-2*client)
 		}
 	}
 	var s sample

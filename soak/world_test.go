@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -386,10 +387,11 @@ func (r *recorder) down() {
 
 // connections counts the process's established TCP connections: those a
 // client opened to its port (net/http serves each with a goroutine) and
-// those it opened to upstreamPort (a transport runs two goroutines for
-// each). /proc/net/tcp lists every socket of the network namespace; the
-// process's own are those whose inode is among its open files.
-func (p *process) connections(port, upstreamPort int) (served, toUpstream int) {
+// those it opened to one of clientPorts (the app, the core: a transport
+// runs two goroutines for each). /proc/net/tcp lists every socket of the
+// network namespace; the process's own are those whose inode is among its
+// open files.
+func (p *process) connections(port int, clientPorts ...int) (served, client int) {
 	pid := p.pid()
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
@@ -419,11 +421,11 @@ func (p *process) connections(port, upstreamPort int) (served, toUpstream int) {
 		switch {
 		case portOf(f[1]) == port:
 			served++
-		case portOf(f[2]) == upstreamPort:
-			toUpstream++
+		case slices.Contains(clientPorts, portOf(f[2])):
+			client++
 		}
 	}
-	return served, toUpstream
+	return served, client
 }
 
 // portOf is the port of host:port.
