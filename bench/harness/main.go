@@ -52,6 +52,9 @@ type config struct {
 	oldFloor bool
 	// outpostEnv is extra environment for every outpost started.
 	outpostEnv []string
+	// baseline is a git revision whose outpost is measured too, in the
+	// proxy-mode scenarios (-baseline); baselineBin is its binary.
+	baseline, baselineBin string
 }
 
 func main() {
@@ -82,6 +85,7 @@ func main() {
 	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (default: all): proxy,bearer,redirect,websocket,forward,redis,providers")
 	flag.BoolVar(&cfg.scale, "scale", true, "run the scale checks")
 	flag.BoolVar(&cfg.oldFloor, "old-floor", false, "also measure the old, handicapped floor (a copy buffer allocated per request) in proxy mode")
+	flag.StringVar(&cfg.baseline, "baseline", "", "git revision whose outpost is also measured in the proxy-mode scenarios (log to a file), in the same rounds: before and after")
 	flag.Func("outpost-env", "NAME=VALUE for every outpost started (repeatable), e.g. GOGC=200", func(v string) error {
 		cfg.outpostEnv = append(cfg.outpostEnv, v)
 		return nil
@@ -120,8 +124,34 @@ func main() {
 	if out, err := build.CombinedOutput(); err != nil {
 		fatalf("building the outpost: %v\n%s", err, out)
 	}
+	if cfg.baseline != "" {
+		cfg.baselineBin = buildRevision(cfg, cfg.baseline)
+	}
 	run(cfg, printMachine(cfg))
 	stopAll()
+}
+
+// buildRevision builds the outpost of git revision rev (exported from the
+// repository with git archive, so the working tree is untouched) and
+// returns the binary.
+func buildRevision(cfg config, rev string) string {
+	src := filepath.Join(cfg.dir, "baseline-src")
+	if err := os.MkdirAll(src, 0o700); err != nil {
+		fatalf("%v", err)
+	}
+	archive := exec.Command("sh", "-c", `git archive --format=tar "$1" | tar -x -C "$2"`, "sh", rev, src)
+	archive.Dir = cfg.repo
+	if out, err := archive.CombinedOutput(); err != nil {
+		fatalf("exporting %s: %v\n%s", rev, err, out)
+	}
+	bin := filepath.Join(cfg.dir, "outpost-baseline")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/outpost")
+	build.Dir = src
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fatalf("building the outpost of %s: %v\n%s", rev, err, out)
+	}
+	return bin
 }
 
 func (c config) want(s string) bool { return len(c.only) == 0 || c.only[s] }
@@ -183,6 +213,10 @@ type world struct {
 	outAddr, metricsAddr        string
 	quietAddr, quietMetricsAddr string
 	outpost, quiet              *proc
+	// baseline is the outpost built from cfg.baseline, serving the same
+	// site at baseAddr with its access log to a file (nil without one).
+	baseAddr, baseMetricsAddr string
+	baseline                  *proc
 	// nginx protects the app with the outpost (the forward floors start
 	// their own, see forwardAuth).
 	nginx      *proc
@@ -235,6 +269,12 @@ func run(cfg config, machine string) {
 	idle := rssMB(w.outpost.pid())
 	fmt.Printf("\nidle outpost after start-up (memory store, 2 providers): RSS %.1f MB (target < 20 MB)\n", idle)
 	w.startQuiet(nil)
+	if cfg.baselineBin != "" {
+		w.baseAddr, w.baseMetricsAddr = freeAddr(), freeAddr()
+		w.startBaseline(nil)
+		time.Sleep(2 * time.Second)
+		fmt.Printf("idle baseline outpost (%s): RSS %.1f MB\n", cfg.baseline, rssMB(w.baseline.pid()))
+	}
 
 	signedIn := func(dial string) []string {
 		return []string{"Cookie: " + signInVia("http://"+w.outAddr, dial, benchUser, benchPassword), "Accept: text/html"}
@@ -267,10 +307,14 @@ func run(cfg config, machine string) {
 			}
 			w.startOutpost(env)
 			w.startQuiet(env)
+			if w.baseline != nil {
+				w.startBaseline(env)
+			}
 			w.proxyMode(name, "/", signedIn, 200, "ok bench", true, "")
 		}
 	}
 	w.quiet.stop()
+	w.baseline.stop()
 	machine += ", " + loadAverage() + " at the end of the load scenarios"
 	if cfg.scale && cfg.want("providers") {
 		w.providerSwap()
@@ -297,7 +341,18 @@ func (w *world) startQuiet(env []string) {
 	w.quiet = w.launchOutpost("outpost-quiet", quietToken, w.quietAddr, w.quietMetricsAddr, append([]string{"AUTHENTIK_LOG_LEVEL=warning"}, env...))
 }
 
+// startBaseline (re)starts the baseline outpost: the main one's
+// configuration (same token) and log, another build.
+func (w *world) startBaseline(env []string) {
+	w.baseline.stop()
+	w.baseline = w.launch(w.cfg.baselineBin, "outpost-baseline", outpostToken, w.baseAddr, w.baseMetricsAddr, env)
+}
+
 func (w *world) launchOutpost(name, token, addr, metricsAddr string, env []string) *proc {
+	return w.launch(w.cfg.outpost, name, token, addr, metricsAddr, env)
+}
+
+func (w *world) launch(bin, name, token, addr, metricsAddr string, env []string) *proc {
 	base := []string{
 		"AUTHENTIK_HOST=http://" + w.coreAddr + "/",
 		"AUTHENTIK_TOKEN=" + token,
@@ -311,7 +366,7 @@ func (w *world) launchOutpost(name, token, addr, metricsAddr string, env []strin
 		"OUTPOST_LISTEN__MAX_WEBSOCKETS_PER_CLIENT=" + fmt.Sprint(cmp.Or(w.cfg.conns*2, 128)),
 	}
 	base = append(base, w.cfg.outpostEnv...)
-	p := start(w.cfg.dir, name, append(base, env...), w.cfg.outpost, "serve")
+	p := start(w.cfg.dir, name, append(base, env...), bin, "serve")
 	waitHTTP(p, "http://"+metricsAddr+"/outpost.goauthentik.io/ready", http.StatusOK, 60*time.Second)
 	return p
 }
@@ -348,6 +403,12 @@ func (w *world) proxyMode(name, path string, headers func(dial string) []string,
 	targets = append(targets,
 		w.httpTarget("outpost, log to a file", logToFile, site, h, app(w.outpost), parts),
 		w.httpTarget("outpost, log off", logOff, quiet, hq, app(w.quiet), parts))
+	if w.baseline != nil {
+		base := "http://" + w.baseAddr + path
+		hb := append(slices.Clip(headers(w.baseAddr)), "Host: "+w.outAddr)
+		expect(base, hb, status, body)
+		targets = append(targets, w.httpTarget("baseline "+w.cfg.baseline+", log to a file", logToFile+" (baseline "+w.cfg.baseline+")", base, hb, app(w.baseline), parts))
+	}
 	ss := w.measure(targets...)
 	r.floor, ss = ss[0], ss[1:]
 	if w.cfg.oldFloor {
