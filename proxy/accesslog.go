@@ -24,11 +24,17 @@ import (
 type requestInfo struct {
 	origin origin
 	id     string
+	// idLine is id as a header's values, for the response and the
+	// upstream request to share (no slice of their own).
+	idLine [1]string
 	// newID: id is the outpost's own, not a trusted proxy's; the upstream
 	// request carries it (Rewrite).
 	newID bool
-	// target is where the request is proxied (upstreamProxy.serve).
-	target *upstreamTarget
+	// target is where the request is proxied, once proxied is set
+	// (upstreamProxy.serve). Held here, not pointed to: the record is
+	// allocated anyway, the target then is not.
+	target  upstreamTarget
+	proxied bool
 	// Set once a provider handles the request.
 	provider string
 	// Set by the decision: result and method are metric label words,
@@ -81,7 +87,9 @@ func newRequestID() string {
 	for i := range raw {
 		raw[i] = byte(v >> (8 * i))
 	}
-	return hex.EncodeToString(raw[:])
+	var id [16]byte
+	hex.Encode(id[:], raw[:])
+	return string(id[:])
 }
 
 // validRequestID accepts an X-Request-Id from a trusted proxy only when it

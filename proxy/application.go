@@ -400,30 +400,50 @@ func (a *application) removeOwnCookies(r *http.Request) {
 	if len(lines) == 0 {
 		return
 	}
+	// Two passes over the same cookies: the first measures what is kept,
+	// so that the second writes it in one allocation of its size (a
+	// browser's Cookie line is mostly the outpost's own cookie).
+	size := 0
+	a.keptCookies(lines, func(part string) {
+		if size > 0 {
+			size += len("; ")
+		}
+		size += len(part)
+	})
+	if size == 0 {
+		delete(r.Header, "Cookie")
+		return
+	}
 	var kept strings.Builder
-	kept.Grow(len(lines[0]))
+	kept.Grow(size)
+	a.keptCookies(lines, func(part string) {
+		if kept.Len() > 0 {
+			kept.WriteString("; ")
+		}
+		kept.WriteString(part)
+	})
+	// The request's own slice of values, reused: one line.
+	lines[0] = kept.String()
+	r.Header["Cookie"] = lines[:1:1]
+}
+
+// keptCookies calls keep with each cookie of lines that is not the
+// outpost's, in order, trimmed as net/http trims them (the name more
+// widely, to be sure).
+func (a *application) keptCookies(lines []string, keep func(part string)) {
 	for _, line := range lines {
 		for line != "" {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
-			// Trimmed as net/http trims; the name more widely, to be sure.
 			part = textproto.TrimString(part)
 			name, _, _ := strings.Cut(part, "=")
 			name = strings.TrimSpace(name)
 			if part == "" || a.ownCookie(name) {
 				continue
 			}
-			if kept.Len() > 0 {
-				kept.WriteString("; ")
-			}
-			kept.WriteString(part)
+			keep(part)
 		}
 	}
-	if kept.Len() == 0 {
-		delete(r.Header, "Cookie")
-		return
-	}
-	r.Header["Cookie"] = []string{kept.String()}
 }
 
 // ownCookie reports whether name is one of the outpost's cookies, with or

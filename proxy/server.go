@@ -378,7 +378,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, info *requestInfo
 		// headers the outpost adds: setting it here grew the header map.
 		delete(r.Header, "X-Request-Id")
 	}
-	w.Header().Set("X-Request-Id", info.id)
+	info.idLine[0] = info.id
+	w.Header()["X-Request-Id"] = info.idLine[:]
 	r = withInfo(r, info)
 	// A forward-auth request is decided on the original request it carries,
 	// for the application that request's host names.

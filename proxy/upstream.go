@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -150,22 +151,7 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, set upstreamSettings, hm
 			h := make(http.Header, len(pr.Out.Header)+room)
 			maps.Copy(h, pr.Out.Header)
 			pr.Out.Header = h
-			// Forwarding headers as the trust layer left them (none from an
-			// untrusted peer), plus this hop; host and scheme as resolved.
-			if xff := pr.In.Header["X-Forwarded-For"]; xff != nil {
-				h["X-Forwarded-For"] = xff
-			}
-			pr.SetXForwarded()
-			info := infoOf(pr.In)
-			if info != nil && info.origin.Host != "" {
-				h.Set("X-Forwarded-Host", info.origin.Host)
-				h.Set("X-Forwarded-Proto", info.origin.Scheme)
-			}
-			if info != nil && info.newID {
-				// The id the outpost made for this request (a client's, or
-				// an untrusted proxy's, is not passed on).
-				h["X-Request-Id"] = []string{info.id}
-			}
+			setForwarding(h, pr.In, infoOf(pr.In))
 			if t.Identity != nil && u.identity != nil {
 				u.identity(h, t.Identity)
 				if t.Assertion != "" {
@@ -188,7 +174,7 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, set upstreamSettings, hm
 			if err := checkSwitch(resp, t.Upgrade); err != nil {
 				return err
 			}
-			resp.Header.Set("X-Powered-By", "goauthentik.io")
+			resp.Header["X-Powered-By"] = poweredBy
 			return nil
 		},
 		ErrorHandler: u.fail,
@@ -198,6 +184,10 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, set upstreamSettings, hm
 	}
 	return u
 }
+
+// poweredBy is the X-Powered-By value of every proxied response, shared
+// (ReverseProxy copies it into the response, and nothing changes it).
+var poweredBy = []string{"goauthentik.io"}
 
 // copyBuffers are ReverseProxy's body copy buffers, shared by every
 // upstream proxy.
@@ -264,7 +254,7 @@ func transportFor(u *upstreamProxy, ts *transports, set upstreamSettings, hm *me
 // context of its own, a copy of the request more.
 func (u *upstreamProxy) serve(w http.ResponseWriter, r *http.Request, t upstreamTarget) {
 	if info := infoOf(r); info != nil {
-		info.target = &t
+		info.target, info.proxied = t, true
 		u.rp.ServeHTTP(w, r)
 		return
 	}
@@ -273,8 +263,8 @@ func (u *upstreamProxy) serve(w http.ResponseWriter, r *http.Request, t upstream
 
 // targetOf is where serve sends r (the zero target outside serve).
 func targetOf(r *http.Request) upstreamTarget {
-	if info := infoOf(r); info != nil && info.target != nil {
-		return *info.target
+	if info := infoOf(r); info != nil && info.proxied {
+		return info.target
 	}
 	t, _ := r.Context().Value(upstreamKey{}).(upstreamTarget)
 	return t
@@ -283,6 +273,43 @@ func targetOf(r *http.Request) upstreamTarget {
 // upstreamHeaderRoom is how many headers Rewrite adds besides the
 // identity: X-Forwarded-For, -Host, -Proto and X-Request-Id.
 const upstreamHeaderRoom = 4
+
+// setForwarding sets in h, the upstream request's headers, the forwarding
+// headers of in (whose record is info, nil outside the server) and the
+// request id the outpost made for it. X-Forwarded-For is what
+// httputil.ProxyRequest.SetXForwarded sets: the list the trust layer left
+// (none from an untrusted peer), plus this hop. Host and scheme are the
+// request's origin as trust resolved it. The values share one array, each
+// header a full-capacity slice of it, instead of one allocation each.
+func setForwarding(h http.Header, in *http.Request, info *requestInfo) {
+	vals := make([]string, 0, 3)
+	set := func(name, value string) {
+		vals = append(vals, value)
+		h[name] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	if ip, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		if prior := in.Header["X-Forwarded-For"]; len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		set("X-Forwarded-For", ip)
+	} else {
+		delete(h, "X-Forwarded-For")
+	}
+	host, scheme := in.Host, "http"
+	if in.TLS != nil {
+		scheme = "https"
+	}
+	if info != nil && info.origin.Host != "" {
+		host, scheme = info.origin.Host, info.origin.Scheme
+	}
+	set("X-Forwarded-Host", host)
+	set("X-Forwarded-Proto", scheme)
+	if info != nil && info.newID {
+		// The id the outpost made for this request (a client's, or an
+		// untrusted proxy's, is not passed on); the response's slice.
+		h["X-Request-Id"] = info.idLine[:]
+	}
+}
 
 // fail is the 502 page: the upstream error text only for superusers, since
 // it can name internal hosts and ports.

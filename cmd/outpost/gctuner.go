@@ -12,10 +12,12 @@ import (
 // (GOGC=100: collect when the heap has doubled) a proxy whose live heap is
 // a few MB collects every couple of hundred requests, and the collector
 // took 15–20% of its CPU under load (docs/performance.md). A floor of
-// 32 MiB makes collections rare while the heap is small and changes
+// 8 MiB makes collections rare enough while the heap is small and changes
 // nothing once the live heap is larger than the floor (a big session
-// store): there GOGC=100 applies as usual.
-const defaultGCHeadroom = 32 << 20
+// store): there GOGC=100 applies as usual. Peak RSS under load is about
+// the rest of the process plus live heap plus this: 32 MiB cost 57–59 MB
+// for no CPU per request the harness could tell from 8 or 10 MiB.
+const defaultGCHeadroom = 8 << 20
 
 // gcTuner keeps the collector's goal at least headroom above the live
 // heap, by raising the GC percentage after each collection; never below
@@ -66,19 +68,29 @@ func (t *gcTuner) stop() { t.stopped.Store(true) }
 
 // adjust sets the percentage that puts the next goal at live+headroom.
 // The runtime applies the percentage to the live heap plus goroutine
-// stacks and globals (the GC's roots), so they count here too.
+// stacks and globals (the GC's roots), so they count here too; and it never
+// sets a goal below its minimum heap, 4 MiB scaled by the percentage, which
+// for a base under 4 MiB (an idle process) would put the goal above
+// live+headroom: there the percentage is the one that puts that minimum at
+// live+headroom instead.
 func (t *gcTuner) adjust() {
 	metrics.Read(t.sample)
-	base := uint64(1)
-	for _, s := range t.sample {
+	var v [3]uint64 // live heap, stacks, globals
+	for i, s := range t.sample {
 		if s.Value.Kind() == metrics.KindUint64 {
-			base += s.Value.Uint64()
+			v[i] = s.Value.Uint64()
 		}
 	}
-	p := int64(min(max(100, t.headroom*100/base), 100000))
+	base := 1 + v[0] + v[1] + v[2]
+	p := min(t.headroom*100/base, (v[0]+t.headroom)*100/runtimeHeapMinimum)
+	p = min(max(100, p), 100000)
 	// Only a real change is worth a call (it takes the heap lock).
-	if old := t.percent.Load(); old == 0 || p > old+old/10 || p < old-old/10 {
+	if old := t.percent.Load(); old == 0 || int64(p) > old+old/10 || int64(p) < old-old/10 {
 		debug.SetGCPercent(int(p))
-		t.percent.Store(p)
+		t.percent.Store(int64(p))
 	}
 }
+
+// runtimeHeapMinimum is the runtime's smallest goal at GOGC=100
+// (defaultHeapMinimum in runtime/mgcpacer.go), scaled by the percentage.
+const runtimeHeapMinimum = 4 << 20

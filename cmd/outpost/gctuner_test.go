@@ -3,6 +3,7 @@ package main
 import (
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 	"time"
 )
@@ -52,6 +53,34 @@ func TestGCTunerKeepsHeadroomAboveASmallHeap(t *testing.T) {
 		t.Errorf("runtime percent %d with a live heap above the headroom", gcPercent())
 	}
 	runtime.KeepAlive(big)
+}
+
+// The default headroom is what the heap may grow to above the live heap
+// before the next collection: peak RSS under load is about the process's
+// other memory plus live heap plus this (docs/performance.md). The
+// runtime's own goal must say so.
+func TestGCTunerDefaultGoal(t *testing.T) {
+	prev := gcPercent()
+	defer debug.SetGCPercent(prev)
+
+	tu := newGCTuner(defaultGCHeadroom)
+	tu.arm()
+	defer tu.stop()
+	collectUntil(t, tu, func(p int64) bool { return p > 100 })
+	deadline := time.Now().Add(5 * time.Second)
+	var room float64
+	for time.Now().Before(deadline) {
+		s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}, {Name: "/gc/heap/live:bytes"}}
+		metrics.Read(s)
+		room = float64(s[0].Value.Uint64()) - float64(s[1].Value.Uint64())
+		// The tuner leaves changes of less than a tenth alone.
+		if room > 0.85*defaultGCHeadroom && room < 1.15*defaultGCHeadroom {
+			return
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("heap goal %.1f MiB above the live heap, want about %d MiB", room/(1<<20), defaultGCHeadroom>>20)
 }
 
 func TestGCTunerLeavesAnOperatorsGOGC(t *testing.T) {
