@@ -77,6 +77,11 @@ type Provider struct {
 	// headers (standalone response_header_timeout); 0: the outpost's
 	// (OUTPOST_PROXY__RESPONSE_HEADER_TIMEOUT).
 	ResponseHeaderTimeout time.Duration
+	// ProtectedResourceMetadata says whether the provider serves OAuth
+	// protected resource metadata (RFC 9728; standalone
+	// protected_resource_metadata); nil: the outpost's default
+	// (OUTPOST_PROXY__PROTECTED_RESOURCE_METADATA).
+	ProtectedResourceMetadata *bool
 }
 
 // ProviderError says why a provider was left out of a snapshot.

@@ -120,6 +120,11 @@ type Options struct {
 	// sets none (OUTPOST_PROXY__RESPONSE_HEADER_TIMEOUT; default
 	// outpostapi.DefaultResponseHeaderTimeout).
 	ResponseHeaderTimeout time.Duration
+	// ProtectedResourceMetadata is whether providers serve the protected
+	// resource metadata (RFC 9728) where the provider does not say
+	// (OUTPOST_PROXY__PROTECTED_RESOURCE_METADATA); nil:
+	// DefaultProtectedResourceMetadata.
+	ProtectedResourceMetadata *bool
 }
 
 // dataPlane is everything built from one snapshot: what Update puts in
