@@ -81,6 +81,11 @@ type Provider struct {
 	// Assertion is the signed identity assertion (standalone assertion);
 	// nil: the outpost's default (OUTPOST_ASSERTION__*).
 	Assertion *assertion.Settings
+	// ProtectedResourceMetadata says whether the provider serves OAuth
+	// protected resource metadata (RFC 9728; standalone
+	// protected_resource_metadata); nil: the outpost's default
+	// (OUTPOST_PROXY__PROTECTED_RESOURCE_METADATA).
+	ProtectedResourceMetadata *bool
 }
 
 // ProviderError says why a provider was left out of a snapshot.

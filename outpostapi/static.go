@@ -54,6 +54,10 @@ type StaticProvider struct {
 	// Assertion is the signed identity assertion for the app
 	// (docs/identity-assertion.md); unset: OUTPOST_ASSERTION__*.
 	Assertion *StaticAssertion `yaml:"assertion"`
+	// ProtectedResourceMetadata turns this provider's OAuth protected
+	// resource metadata (RFC 9728) on or off; unset:
+	// OUTPOST_PROXY__PROTECTED_RESOURCE_METADATA.
+	ProtectedResourceMetadata *bool `yaml:"protected_resource_metadata"`
 	// Authorization rules: who may pass once signed in (no core decides
 	// that in standalone mode).
 	authz.Config `yaml:",inline"`
@@ -256,6 +260,7 @@ func ParseStatic(b []byte, baseDir string) (*Snapshot, error) {
 			return nil, perr("session_lifetime", errors.New("must not be negative"))
 		}
 		p.SessionLifetime = sp.SessionLifetime
+		p.ProtectedResourceMetadata = sp.ProtectedResourceMetadata
 		if j, dup := names[p.Name]; dup {
 			return nil, perr("name", fmt.Errorf("%q is also the name of provider #%d", p.Name, j+1))
 		}

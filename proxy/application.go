@@ -66,6 +66,9 @@ type application struct {
 	assertion    assertion.Settings
 	signer       *assertion.Signer
 	issuerOrigin string
+	// resourceIssuer is the issuer the protected resource metadata names,
+	// "" when the provider serves none (resource_metadata.go).
+	resourceIssuer string
 }
 
 // newApplication builds the application for p; a failure names the field.
@@ -113,6 +116,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		issuerClients:  issuerClients(p, snap),
 		callbackPath:   outpostapi.RedirectCallbackPath(p.RedirectURI),
 		upgrades:       allowedUpgrades(p, opts),
+		resourceIssuer: metadataIssuer(p, opts, oc),
 	}
 	a.assertion = assertionSettings(p.Assertion, opts)
 	if a.assertion.Enabled {
@@ -163,6 +167,9 @@ func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	stripIdentityHeaders(r.Header)
 	a.additional.strip(r.Header)
 	a.stripAssertion(r.Header)
+	if a.servedResourceMetadata(w, r) {
+		return
+	}
 	if a.servedMarker(w, r, r.URL.RawQuery) || a.servedJWKS(w, r) {
 		return
 	}
@@ -359,22 +366,23 @@ func (a *application) redirectToStart(w http.ResponseWriter, r *http.Request) {
 // scheme it used (RFC 6750 error="invalid_token" for a refused token) and
 // a JSON body. Without credentials only Bearer is offered: a Basic
 // challenge would make browsers pop up a password dialog for a page's
-// background requests.
+// background requests. Every Bearer challenge names the protected
+// resource metadata (RFC 9728 §5.1) where the provider serves it.
 func (a *application) unauthorized(w http.ResponseWriter, r *http.Request, id identity) {
 	realm := `realm="` + a.provider.ExternalURL.Host + `"`
 	body := `{"error":"unauthorized","message":"sign in or send credentials"}`
 	switch {
 	case id.presented && id.scheme == "Bearer":
-		w.Header().Set("WWW-Authenticate", `Bearer `+realm+`, error="invalid_token", error_description="the token is invalid, expired, revoked or not for this application"`)
+		w.Header().Set("WWW-Authenticate", a.bearerChallenge(r, `, error="invalid_token", error_description="the token is invalid, expired, revoked or not for this application"`))
 		body = `{"error":"invalid_token","message":"the token is invalid, expired, revoked or not for this application"}`
 	case id.presented && id.scheme == "Basic":
-		w.Header().Set("WWW-Authenticate", `Basic `+realm+`, charset="UTF-8"`)
+		w.Header()["WWW-Authenticate"] = a.withMetadataChallenge(r, `Basic `+realm+`, charset="UTF-8"`)
 		body = `{"error":"invalid_credentials","message":"the user name or app password is wrong"}`
 	case id.presented:
-		w.Header()["WWW-Authenticate"] = []string{`Bearer ` + realm, `Basic ` + realm + `, charset="UTF-8"`}
+		w.Header()["WWW-Authenticate"] = []string{a.bearerChallenge(r, ""), `Basic ` + realm + `, charset="UTF-8"`}
 		body = `{"error":"invalid_request","message":"unsupported authorization scheme: use Bearer or Basic"}`
 	default:
-		w.Header().Set("WWW-Authenticate", `Bearer `+realm)
+		w.Header().Set("WWW-Authenticate", a.bearerChallenge(r, ""))
 	}
 	if strings.Contains(r.Header.Get("Accept"), "text/html") && !wantsJSON(r) {
 		// A person behind the client (a browser sending a stale token): the

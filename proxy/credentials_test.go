@@ -268,7 +268,7 @@ func TestNegotiationBrowserVersusMachine(t *testing.T) {
 			}
 			body := readBody(resp)
 			var parsed map[string]any
-			if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="`+strings.TrimPrefix(st.outpost, "http://")+`"` ||
+			if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") != `Bearer realm="`+strings.TrimPrefix(st.outpost, "http://")+`", resource_metadata="`+st.outpost+`/.well-known/oauth-protected-resource"` ||
 				json.Unmarshal([]byte(body), &parsed) != nil {
 				t.Errorf("%s: %d %q %s", name, resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
 			}

@@ -128,6 +128,11 @@ type Options struct {
 	// Assertion are the identity assertion's outpost-wide settings
 	// (OUTPOST_ASSERTION__*, assertion.go).
 	Assertion AssertionOptions
+	// ProtectedResourceMetadata is whether providers serve the protected
+	// resource metadata (RFC 9728) where the provider does not say
+	// (OUTPOST_PROXY__PROTECTED_RESOURCE_METADATA); nil:
+	// DefaultProtectedResourceMetadata.
+	ProtectedResourceMetadata *bool
 }
 
 // dataPlane is everything built from one snapshot: what Update puts in

@@ -297,6 +297,15 @@ func Load(lookup func(string) (string, bool), needCore bool) (Env, error) {
 		env.Proxy.AllowedUpgrades = list
 	}
 
+	if v, ok := get("OUTPOST_PROXY__PROTECTED_RESOURCE_METADATA"); ok {
+		b, err := ParseEnvBool(v)
+		if err != nil {
+			fail("OUTPOST_PROXY__PROTECTED_RESOURCE_METADATA", "%v", err)
+		} else {
+			env.Proxy.ProtectedResourceMetadata = &b
+		}
+	}
+
 	env.Sessions = loadPostgres(loadSessions(get, fail), get, fail)
 	env.Proxy.Assertion = loadAssertion(get, fail)
 
