@@ -36,7 +36,7 @@ func TestReplicasShareSessionsThroughPostgres(t *testing.T) {
 	srv := pgtest.Start(t)
 	testReplicasShareSessions(t, srv.Kill, srv.Restart, postgresEnv(t, srv, pgtest.Password)...)
 	// The sessions were in the outpost's schema, nowhere else.
-	if got := srv.Query(t, `SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tableowner = $1`, pgtest.User); fmt.Sprint(got) != "[outpost.locks,outpost.once_keys,outpost.schema_migrations,outpost.sessions]" {
+	if got := srv.Query(t, `SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tableowner = $1`, pgtest.User); fmt.Sprint(got) != "[outpost.locks,outpost.once_keys,outpost.schema_migrations,outpost.sessions,outpost.signing_keys]" {
 		t.Errorf("the outpost's tables: %v", got)
 	}
 }
