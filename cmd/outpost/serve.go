@@ -92,11 +92,9 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	defer dataPlane.Close()
 
 	var report configReport
-	shrink := newMemoryReturner()
 	handlers := outpostapi.Handlers{
 		OnSnapshot: func(snap *outpostapi.Snapshot) {
 			failed := dataPlane.Update(snap)
-			shrink.configured(len(snap.Providers))
 			m.SetOutpost(snap.Outpost.Name)
 			m.MarkRefreshed(snap.LoadedAt)
 			m.RefreshResult(nil, snap.LoadedAt)
