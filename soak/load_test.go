@@ -65,7 +65,7 @@ func (w *world) load(ctx context.Context, cookies map[string]string, rate int, o
 	workers := 2*len(cookies) + 4
 	interval := time.Duration(int64(time.Second) * int64(workers) / int64(max(rate, 1)))
 	var wg sync.WaitGroup
-	run := func(id int, one func(n int)) {
+	run := func(one func(n int)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -81,17 +81,14 @@ func (w *world) load(ctx context.Context, cookies map[string]string, rate int, o
 			}
 		}()
 	}
-	id := 0
 	for user, cookie := range cookies {
 		lostOnce := &atomic.Bool{}
 		for range 2 {
-			id++
-			run(id, func(n int) { w.signedInRequest(ctx, client, user, cookie, n, lostOnce, o) })
+			run(func(n int) { w.signedInRequest(ctx, client, user, cookie, n, lostOnce, o) })
 		}
 	}
 	for range 4 {
-		id++
-		run(id, func(n int) { w.anonymousRequest(ctx, client, n, o) })
+		run(func(n int) { w.anonymousRequest(ctx, client, n, o) })
 	}
 	return &wg
 }

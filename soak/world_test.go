@@ -408,7 +408,8 @@ func (p *process) connections(port int, clientPorts ...int) (served, client int)
 	if err != nil {
 		return 0, 0
 	}
-	portOf := func(addr string) int {
+	// /proc/net/tcp writes addresses as hex ip:port.
+	hexPort := func(addr string) int {
 		_, hex, _ := strings.Cut(addr, ":")
 		n, _ := strconv.ParseInt(hex, 16, 32)
 		return int(n)
@@ -419,9 +420,9 @@ func (p *process) connections(port int, clientPorts ...int) (served, client int)
 			continue
 		}
 		switch {
-		case portOf(f[1]) == port:
+		case hexPort(f[1]) == port:
 			served++
-		case slices.Contains(clientPorts, portOf(f[2])):
+		case slices.Contains(clientPorts, hexPort(f[2])):
 			client++
 		}
 	}

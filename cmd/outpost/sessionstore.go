@@ -109,48 +109,30 @@ func redisConnection(r *config.Redis) (session.RedisOptions, error) {
 			tlsConfig.RootCAs = pool
 		}
 	}
+	// One set of options for the three clients, so that timeouts, retries
+	// and credentials cannot drift between them.
+	o := &redis.UniversalOptions{
+		Addrs:        []string{r.Addr},
+		Username:     r.Username,
+		Password:     r.Password,
+		DB:           r.DB,
+		TLSConfig:    tlsConfig,
+		DialTimeout:  redisDialTimeout,
+		ReadTimeout:  redisIOTimeout,
+		WriteTimeout: redisIOTimeout,
+		MaxRetries:   1,
+		// A request that is gone stops waiting on Redis.
+		ContextTimeoutEnabled: true,
+	}
 	switch {
 	case r.Sentinel != nil:
-		return session.RedisOptions{Failover: &redis.FailoverOptions{
-			MasterName:       r.Sentinel.Master,
-			SentinelAddrs:    r.Sentinel.Addrs,
-			SentinelPassword: r.Sentinel.Password,
-			Username:         r.Username,
-			Password:         r.Password,
-			DB:               r.DB,
-			TLSConfig:        tlsConfig,
-			DialTimeout:      redisDialTimeout,
-			ReadTimeout:      redisIOTimeout,
-			WriteTimeout:     redisIOTimeout,
-			MaxRetries:       1,
-			// A request that is gone stops waiting on Redis.
-			ContextTimeoutEnabled: true,
-		}}, nil
+		o.Addrs, o.MasterName, o.SentinelPassword = r.Sentinel.Addrs, r.Sentinel.Master, r.Sentinel.Password
+		return session.RedisOptions{Failover: o.Failover()}, nil
 	case r.ClusterAddrs != nil:
 		// ReadOnly stays false: a replica may lag, and a session read
 		// there could be one a sign-out already ended.
-		return session.RedisOptions{Cluster: &redis.ClusterOptions{
-			Addrs:                 r.ClusterAddrs,
-			Username:              r.Username,
-			Password:              r.Password,
-			TLSConfig:             tlsConfig,
-			DialTimeout:           redisDialTimeout,
-			ReadTimeout:           redisIOTimeout,
-			WriteTimeout:          redisIOTimeout,
-			MaxRetries:            1,
-			ContextTimeoutEnabled: true,
-		}}, nil
+		o.Addrs = r.ClusterAddrs
+		return session.RedisOptions{Cluster: o.Cluster()}, nil
 	}
-	return session.RedisOptions{Client: &redis.Options{
-		Addr:                  r.Addr,
-		Username:              r.Username,
-		Password:              r.Password,
-		DB:                    r.DB,
-		TLSConfig:             tlsConfig,
-		DialTimeout:           redisDialTimeout,
-		ReadTimeout:           redisIOTimeout,
-		WriteTimeout:          redisIOTimeout,
-		MaxRetries:            1,
-		ContextTimeoutEnabled: true,
-	}}, nil
+	return session.RedisOptions{Client: o.Simple()}, nil
 }
