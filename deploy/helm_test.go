@@ -14,6 +14,8 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v3/pkg/lint"
+	"helm.sh/helm/v3/pkg/lint/support"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -33,6 +35,34 @@ func renderChart(t *testing.T, files []string, overrides ...string) (map[string]
 	if err != nil {
 		t.Fatalf("loading the chart: %v", err)
 	}
+	rv, err := chartutil.ToRenderValues(ch, chartValues(t, files, overrides), chartutil.ReleaseOptions{
+		Name: "outpost", Namespace: "outpost", Revision: 1, IsInstall: true,
+	}, chartutil.DefaultCapabilities)
+	if err != nil {
+		return nil, err
+	}
+	return engine.Render(ch, rv)
+}
+
+// lintChart is `helm lint --strict` with the same values: every warning
+// and error is a failure; the informational messages are logged.
+func lintChart(t *testing.T, files []string, overrides ...string) {
+	t.Helper()
+	res := lint.All(filepath.Join(repo, chartDir), chartValues(t, files, overrides), "outpost", false)
+	for _, m := range res.Messages {
+		if m.Severity >= support.WarningSev {
+			t.Errorf("helm lint: %s", m)
+		} else {
+			t.Logf("helm lint: %s", m)
+		}
+	}
+}
+
+// chartValues are the values the user supplies: files (relative to the
+// chart), then overrides (YAML) on top; the chart's values.yaml comes
+// under them when the chart is rendered.
+func chartValues(t *testing.T, files, overrides []string) map[string]any {
+	t.Helper()
 	vals := map[string]any{}
 	for _, f := range files {
 		v, err := chartutil.ReadValuesFile(filepath.Join(repo, chartDir, f))
@@ -48,13 +78,7 @@ func renderChart(t *testing.T, files []string, overrides ...string) (map[string]
 		}
 		vals = chartutil.MergeTables(o, vals)
 	}
-	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{
-		Name: "outpost", Namespace: "outpost", Revision: 1, IsInstall: true,
-	}, chartutil.DefaultCapabilities)
-	if err != nil {
-		return nil, err
-	}
-	return engine.Render(ch, rv)
+	return vals
 }
 
 // decodeChart decodes every rendered object strictly into its Kubernetes
@@ -226,6 +250,7 @@ func TestHelmChart(t *testing.T) {
 			}
 			r := decodeChart(t, out)
 			checkChart(t, r, tc.want.mode, tc.want.store, tc.want.replicas, tc.want.hpa, tc.want.monitor, tc.want.env)
+			lintChart(t, tc.files, tc.overrides...)
 		})
 	}
 }

@@ -203,7 +203,25 @@ func TestDiscoveryAtStartUpAndRecovery(t *testing.T) {
 		goneAddr := freeLoopback(t)
 		o.load(t, map[string]string{"gone": "http://" + goneAddr, "graf": good})
 		waitUntil(t, "gone not ready", func() bool { return strings.Contains(o.logs.String(), goneAddr) })
+		o.get(t, "gone.localhost", "/")
+		o.get(t, "graf.localhost", "/")
+		if text := scrapeText(t, o.metrics); !strings.Contains(text, `host="gone.localhost"`) {
+			t.Fatalf("no series for gone.localhost while it is configured:\n%s", text)
+		}
 		o.load(t, map[string]string{"graf": good})
+		// Every series of the host goes with it: kept, 1,000 providers
+		// swapped in and out held 20 MB for the life of the process.
+		text := scrapeText(t, o.metrics)
+		for _, l := range strings.Split(text, "\n") {
+			if strings.Contains(l, `host="gone.localhost"`) {
+				t.Errorf("a series of the removed host is still exported: %s", l)
+			}
+		}
+		for _, series := range []string{`outpost_requests_total{host="graf.localhost"`, `outpost_logins_started_total{host="graf.localhost"}`} {
+			if !strings.Contains(text, series) {
+				t.Errorf("the remaining host lost %s", series)
+			}
+		}
 		before := strings.Count(o.logs.String(), goneAddr)
 		time.Sleep(500 * time.Millisecond) // ten retry periods of 50 ms, doubling
 		if after := strings.Count(o.logs.String(), goneAddr); after != before {

@@ -267,6 +267,17 @@ func (s *Server) reportProviders(prev, next *dataPlane) {
 			m.ForgetProvider(name)
 		}
 	}
+	// A host's series go with the last provider serving it (a host may
+	// move from one provider to another across a refresh).
+	served := make(map[string]bool, len(next.apps))
+	for _, app := range next.apps {
+		served[app.provider.ExternalURL.Host] = true
+	}
+	for _, app := range prev.apps {
+		if h := app.provider.ExternalURL.Host; !served[h] {
+			m.ForgetHost(h)
+		}
+	}
 	for name := range prev.leftOut {
 		if gone(name) {
 			m.ForgetProvider(name)

@@ -79,7 +79,7 @@ func newWorld(t *testing.T, storeEnv []string) *world {
 	w.lbAddr = proctest.FreeAddr(t)
 	w.coreAddr = proctest.FreeAddr(t)
 	w.coreFile = filepath.Join(w.dir, "core.yaml")
-	w.writeCoreConfig(false)
+	w.writeCoreConfig(0)
 	w.core = w.start("devcore", nil, "devcore", "--config", w.coreFile, "--listen", w.coreAddr)
 	proctest.WaitTCP(t, "devcore", w.coreAddr, 30*time.Second)
 	for i := range w.replicas {
@@ -103,9 +103,10 @@ func newWorld(t *testing.T, storeEnv []string) *world {
 }
 
 // writeCoreConfig writes the devcore's file: the app (proxy mode, public
-// under /public/), and with many, extraProviders more. The devcore sees
-// the change and tells the outposts (TRIGGER_UPDATE).
-func (w *world) writeCoreConfig(many bool) {
+// under /public/), and with batch > 0, extraProviders more, named for that
+// batch (batch 1 is p00001–p01000, batch 2 p01001–p02000). The devcore
+// sees the change and tells the outposts (TRIGGER_UPDATE).
+func (w *world) writeCoreConfig(batch int) {
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {
 		w.t.Fatal(err)
@@ -114,17 +115,16 @@ func (w *world) writeCoreConfig(many bool) {
 	// (as authentik's does), and the swap could not be seen.
 	names := []string{"app", "other"}
 	var extra strings.Builder
-	if many {
-		for i := 1; i <= extraProviders; i++ {
-			names = append(names, fmt.Sprintf("p%04d", i))
-			fmt.Fprintf(&extra, `  - name: p%04d
+	for k := 1; batch > 0 && k <= extraProviders; k++ {
+		i := (batch-1)*extraProviders + k
+		names = append(names, fmt.Sprintf("p%05d", i))
+		fmt.Fprintf(&extra, `  - name: p%05d
     external_host: http://%s
     internal_host: http://%s
-    client_id: p%04d-client
-    client_secret: p%04d-client-secret-0123456789abcdef0123456789
-    cookie_secret: p%04d-cookie-secret-0123456789abcdef
-`, i, extraHost(i), w.upstream.addr, i, i, i)
-		}
+    client_id: p%05d-client
+    client_secret: p%05d-client-secret-0123456789abcdef0123456789
+    cookie_secret: p%05d-cookie-secret-0123456789abcdef
+`, i, extraHost(batch, k), w.upstream.addr, i, i, i)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `admin_token: soak-admin-token-0123456789
@@ -165,8 +165,12 @@ providers:
 	}
 }
 
-func userName(i int) string  { return fmt.Sprintf("soak%02d", i) }
-func extraHost(i int) string { return fmt.Sprintf("p%04d.soak.test", i) }
+func userName(i int) string { return fmt.Sprintf("soak%02d", i) }
+
+// extraHost is the host of batch's i-th extra provider (from 1).
+func extraHost(batch, i int) string {
+	return fmt.Sprintf("p%05d.soak.test", (batch-1)*extraProviders+i)
+}
 
 // startNginx runs nginx as the replicas' load balancer: round robin, no
 // stickiness, and on a connection error (a replica restarting) the request
