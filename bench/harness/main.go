@@ -82,7 +82,7 @@ func main() {
 	flag.IntVar(&cfg.conns, "conns", 64, "connections (wrk -c) and websockets")
 	flag.IntVar(&cfg.threads, "threads", 2, "wrk threads")
 	flag.IntVar(&cfg.sessions, "sessions", 1000000, "sessions for the session scale checks (0: skip them)")
-	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (default: all): proxy,bearer,redirect,websocket,forward,redis,postgresql,providers")
+	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (default: all): proxy,bearer,redirect,websocket,forward,redis,redis-cluster,postgresql,providers")
 	flag.BoolVar(&cfg.scale, "scale", true, "run the scale checks")
 	flag.BoolVar(&cfg.oldFloor, "old-floor", false, "also measure the old, handicapped floor (a copy buffer allocated per request) in proxy mode")
 	flag.StringVar(&cfg.baseline, "baseline", "", "a git revision (e.g. a commit before a change) whose outpost is built and measured in the same rounds as this tree's, log to a file: the before/after of a change")
@@ -282,6 +282,9 @@ func run(cfg config, machine string) {
 			w.startBaseline(env)
 			w.proxyMode(name, "/", signedIn, 200, "ok bench", true, "")
 		}
+	}
+	if cfg.want("redis-cluster") && w.redis != nil {
+		w.redisClusterScenario()
 	}
 	if cfg.want("postgresql") {
 		w.postgresScenario()

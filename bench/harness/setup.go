@@ -120,12 +120,15 @@ users:
 	}
 }
 
-func startRedis(cfg config, name, addr string) *proc {
+// startRedis runs redis-server on addr without persistence, with more
+// arguments after the harness's own.
+func startRedis(cfg config, name, addr string, more ...string) *proc {
 	port := addr[strings.LastIndexByte(addr, ':')+1:]
 	dir := filepath.Join(cfg.dir, name)
 	_ = os.MkdirAll(dir, 0o700)
-	p := start(cfg.dir, name, nil, cfg.redis, "--bind", "127.0.0.1", "--port", port, "--save", "",
-		"--appendonly", "no", "--dir", dir, "--protected-mode", "no")
+	args := append([]string{"--bind", "127.0.0.1", "--port", port, "--save", "",
+		"--appendonly", "no", "--dir", dir, "--protected-mode", "no"}, more...)
+	p := start(cfg.dir, name, nil, cfg.redis, args...)
 	waitTCP(p, addr, 10*time.Second)
 	return p
 }
