@@ -19,6 +19,7 @@ import (
 	"cmp"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +27,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -82,7 +84,7 @@ func main() {
 	flag.IntVar(&cfg.conns, "conns", 64, "connections (wrk -c) and websockets")
 	flag.IntVar(&cfg.threads, "threads", 2, "wrk threads")
 	flag.IntVar(&cfg.sessions, "sessions", 1000000, "sessions for the session scale checks (0: skip them)")
-	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (default: all): proxy,bearer,redirect,websocket,forward,redis,redis-cluster,postgresql,providers")
+	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (default: all): proxy,assertion,bearer,redirect,websocket,forward,redis,redis-cluster,postgresql,providers")
 	flag.BoolVar(&cfg.scale, "scale", true, "run the scale checks")
 	flag.BoolVar(&cfg.oldFloor, "old-floor", false, "also measure the old, handicapped floor (a copy buffer allocated per request) in proxy mode")
 	flag.StringVar(&cfg.baseline, "baseline", "", "a git revision (e.g. a commit before a change) whose outpost is built and measured in the same rounds as this tree's, log to a file: the before/after of a change")
@@ -253,6 +255,20 @@ func run(cfg config, machine string) {
 	}
 	if cfg.want("proxy") {
 		w.proxyMode("proxy session (memory)", "/", signedIn, 200, "ok bench", true, "")
+	}
+	if cfg.want("assertion") {
+		// Issue 27: the signed identity assertion on (ES256, signed once
+		// per session and served from its cache), against the same
+		// ceiling; the baseline runs with the same variable.
+		env := []string{"OUTPOST_ASSERTION__ENABLED=true"}
+		w.startOutpost(env)
+		w.startQuiet(env)
+		w.startBaseline(env)
+		w.proxyMode("proxy session (memory, assertion)", "/", signedIn, 200, "ok bench", true, "")
+		w.requireAssertions()
+		w.startOutpost(nil)
+		w.startQuiet(nil)
+		w.startBaseline(nil)
 	}
 	if cfg.want("bearer") {
 		tok := bearerToken("http://"+w.coreAddr, "app-client", benchUser, benchAppPassword)
@@ -520,4 +536,24 @@ func perOp(cpu time.Duration, ops float64) time.Duration {
 		return 0
 	}
 	return time.Duration(float64(cpu) / ops)
+}
+
+// requireAssertions stops the harness unless the outpost handed out
+// assertions from its cache: a scenario that measured the outpost without
+// them would report the wrong thing.
+func (w *world) requireAssertions() {
+	resp, err := http.Get("http://" + w.metricsAddr + "/metrics")
+	if err != nil {
+		fatalf("assertion scenario: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, `outpost_assertion_signed_total{result="cached"} `); ok {
+			if n, _ := strconv.ParseFloat(v, 64); n > 0 {
+				return
+			}
+		}
+	}
+	fatalf("assertion scenario: the outpost served no cached assertion (outpost_assertion_signed_total)")
 }
