@@ -19,25 +19,28 @@ type cached struct {
 	// version is CacheKey's Version when signed: a refreshed session's
 	// new claims are never answered with the old ones.
 	version string
-	until   time.Time // renew from then
+	// keys is the key set's generation when signed: a key set that
+	// changed (a key removed from a key file) re-signs.
+	keys  uint64
+	until time.Time // renew from then
 }
 
 func newCache(max int) *cache { return &cache{max: max, m: map[cacheKey]cached{}} }
 
-func (c *cache) get(k cacheKey, version string, now time.Time) (string, bool) {
+func (c *cache) get(k cacheKey, version string, keys uint64, now time.Time) (string, bool) {
 	if c.max < 0 {
 		return "", false
 	}
 	c.mu.RLock()
 	e, ok := c.m[k]
 	c.mu.RUnlock()
-	if !ok || e.version != version || !now.Before(e.until) {
+	if !ok || e.version != version || e.keys != keys || !now.Before(e.until) {
 		return "", false
 	}
 	return e.token, true
 }
 
-func (c *cache) put(k cacheKey, version, token string, now, until time.Time) {
+func (c *cache) put(k cacheKey, version, token string, keys uint64, now, until time.Time) {
 	if c.max < 0 {
 		return
 	}
@@ -46,7 +49,7 @@ func (c *cache) put(k cacheKey, version, token string, now, until time.Time) {
 	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
 		c.makeRoom(now)
 	}
-	c.m[k] = cached{token: token, version: version, until: until}
+	c.m[k] = cached{token: token, version: version, keys: keys, until: until}
 }
 
 // makeRoom drops the expired entries, and if that is not a quarter of

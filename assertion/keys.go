@@ -42,6 +42,10 @@ type Keys struct {
 	loaded map[string]map[int64]*signingKey
 	// current is the kid that signed last per algorithm, to see rotations.
 	current map[string]string
+	// fileRaw is the key file as last parsed (KeysOptions.File).
+	fileRaw []byte
+	// gens counts the key sets published.
+	gens uint64
 
 	poke     chan struct{}
 	stop     chan struct{}
@@ -55,6 +59,10 @@ type KeysOptions struct {
 	// Store is where the keys are shared; every replica using the same
 	// store signs with the same keys.
 	Store session.KeyStore
+	// File, if set, is a key file (keyfile.go) that holds the keys
+	// instead of Store: read at Want, and again whenever it changes; the
+	// operator rotates the keys, Rotate is not used.
+	File string
 	// Rotate is the rotation period (default DefaultRotate).
 	Rotate time.Duration
 	// Lifetime is the longest an assertion lives (default DefaultLifetime):
@@ -73,7 +81,13 @@ type KeysOptions struct {
 // keyState is one immutable view of the keys.
 type keyState struct {
 	byAlg map[string]map[int64]*signingKey
+	// fixed, from a key file, is the key that signs per algorithm,
+	// whatever the time.
+	fixed map[string]*signingKey
 	jwks  []byte
+	// gen changes with the published keys: cached assertions signed
+	// under another generation are signed again.
+	gen uint64
 }
 
 // signingKey is one key: its signer and its public half.
@@ -91,8 +105,8 @@ var ErrNoKey = errors.New("no signing key for now (the key store has not answere
 
 // NewKeys makes the key set; nothing is loaded before Want.
 func NewKeys(opts KeysOptions) (*Keys, error) {
-	if opts.Store == nil {
-		return nil, errors.New("assertion keys: no key store")
+	if opts.Store == nil && opts.File == "" {
+		return nil, errors.New("assertion keys: no key store and no key file")
 	}
 	if opts.Rotate <= 0 {
 		opts.Rotate = DefaultRotate
@@ -150,8 +164,16 @@ func (k *Keys) Close() {
 // refreshEvery is how often the keys are checked: often enough that the
 // next period's key is published long before it signs.
 func (k *Keys) refreshEvery() time.Duration {
+	if k.opts.File != "" {
+		return keyFilePoll
+	}
 	return min(max(k.opts.Rotate/8, 50*time.Millisecond), time.Minute)
 }
+
+// keyFilePoll is how often a key file is read again: a Kubernetes Secret
+// mounted as a file changes under the process (through a symlink swap
+// that file-change notifications miss), and reading a few keys is cheap.
+const keyFilePoll = 2 * time.Second
 
 func (k *Keys) run() {
 	defer close(k.done)
@@ -195,6 +217,9 @@ func (k *Keys) name(alg string, e int64) string {
 func (k *Keys) Refresh(ctx context.Context) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.opts.File != "" {
+		return k.refreshFile()
+	}
 	now := k.opts.Now()
 	cur := k.epoch(now)
 	var errs []error
@@ -281,20 +306,30 @@ func (k *Keys) publish() {
 		}
 		st.byAlg[alg] = copied
 	}
-	// Stable order: by algorithm, then kid.
+	st.jwks = encodeJWKS(set)
+	if old := k.state.Load(); string(old.jwks) == string(st.jwks) {
+		st.gen = old.gen
+	} else {
+		k.gens++
+		st.gen = k.gens
+	}
+	k.state.Store(st)
+}
+
+// encodeJWKS is set as JSON, in a stable order (by algorithm, then kid).
+func encodeJWKS(set jose.JSONWebKeySet) []byte {
 	slices.SortFunc(set.Keys, func(a, b jose.JSONWebKey) int {
 		if c := cmpString(a.Algorithm, b.Algorithm); c != 0 {
 			return c
 		}
 		return cmpString(a.KeyID, b.KeyID)
 	})
-	st.jwks = emptyJWKS
 	if len(set.Keys) > 0 {
 		if b, err := json.Marshal(set); err == nil {
-			st.jwks = b
+			return b
 		}
 	}
-	k.state.Store(st)
+	return emptyJWKS
 }
 
 func cmpString(a, b string) int {
@@ -310,7 +345,11 @@ func cmpString(a, b string) int {
 // signer is the key that signs for alg now, or ErrNoKey (and a refresh is
 // asked for).
 func (k *Keys) signer(alg string) (*signingKey, error) {
-	if sk := k.state.Load().byAlg[alg][k.epoch(k.opts.Now())]; sk != nil {
+	st := k.state.Load()
+	if sk := st.fixed[alg]; sk != nil {
+		return sk, nil
+	}
+	if sk := st.byAlg[alg][k.epoch(k.opts.Now())]; st.fixed == nil && sk != nil {
 		return sk, nil
 	}
 	select {
@@ -383,7 +422,8 @@ func newSigningKey(priv any, alg string) (*signingKey, error) {
 
 // Published reports whether the JWKS holds a key.
 func (k *Keys) Published() bool {
-	return len(k.state.Load().byAlg) > 0 && string(k.JWKS()) != string(emptyJWKS)
+	st := k.state.Load()
+	return (len(st.byAlg) > 0 || len(st.fixed) > 0) && string(st.jwks) != string(emptyJWKS)
 }
 
 // Rotate is the rotation period.

@@ -95,7 +95,8 @@ type cacheKey struct{ session, audience, alg string }
 func (s *Signer) Assertion(key CacheKey, alg string, id Identity) (string, error) {
 	now := s.now()
 	ck := cacheKey{key.Session, key.Audience, alg}
-	if tok, ok := s.cache.get(ck, key.Version, now); ok {
+	gen := s.keys.state.Load().gen
+	if tok, ok := s.cache.get(ck, key.Version, gen, now); ok {
 		s.onSigned(ResultCached)
 		return tok, nil
 	}
@@ -106,7 +107,7 @@ func (s *Signer) Assertion(key CacheKey, alg string, id Identity) (string, error
 	}
 	s.onSigned(ResultSigned)
 	life := exp.Sub(now)
-	s.cache.put(ck, key.Version, tok, now, now.Add(life-life/5))
+	s.cache.put(ck, key.Version, tok, gen, now, now.Add(life-life/5))
 	return tok, nil
 }
 

@@ -40,11 +40,26 @@ type AssertionOptions struct {
 	// KeyStore shares the keys between replicas; nil: the session store
 	// (every store implements session.KeyStore).
 	KeyStore session.KeyStore
+	// KeyFile, if set, holds the keys instead of any store
+	// (OUTPOST_ASSERTION__KEY_FILE): the operator's keys, rotated by
+	// changing the file; Rotate is not used.
+	KeyFile string
 }
 
 // newAssertionSigner is the outpost's signer: its keys in the session
 // store, so every replica that shares sessions shares them.
 func newAssertionSigner(opts Options) (*assertion.Signer, error) {
+	m := opts.Metrics
+	if f := opts.Assertion.KeyFile; f != "" {
+		keys, err := assertion.NewKeys(assertion.KeysOptions{
+			File: f, Lifetime: opts.Assertion.Lifetime, Log: opts.Log,
+			OnRotate: m.AssertionKeyRotated, OnError: m.AssertionKeyError,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return assertion.NewSigner(keys, opts.Assertion.CacheSize, m.AssertionSigned), nil
+	}
 	ks := opts.Assertion.KeyStore
 	if ks == nil {
 		ks, _ = opts.Store.(session.KeyStore)
@@ -54,7 +69,6 @@ func newAssertionSigner(opts Options) (*assertion.Signer, error) {
 		// is not leaves the assertion unusable (its providers left out).
 		return nil, errors.New("the session store cannot keep signing keys (it does not implement session.KeyStore)")
 	}
-	m := opts.Metrics
 	keys, err := assertion.NewKeys(assertion.KeysOptions{
 		Store: ks, Rotate: opts.Assertion.Rotate, Lifetime: opts.Assertion.Lifetime, Log: opts.Log,
 		OnRotate: m.AssertionKeyRotated, OnError: m.AssertionKeyError,

@@ -2,13 +2,19 @@ package proxy_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -316,4 +322,145 @@ func TestAssertionRotatesAcrossReplicasWithoutFailures(t *testing.T) {
 	if len(kids) < 2 {
 		t.Errorf("%d requests over three rotation periods were signed with %d key(s)", n, len(kids))
 	}
+}
+
+// With a key file (OUTPOST_ASSERTION__KEY_FILE) two replicas sign with the
+// file's keys, not the store's, and the operator's rotation through the
+// file (the new key added second, then moved first) happens while
+// requests alternate between them, with no verification failure.
+func TestAssertionKeyFileAcrossReplicas(t *testing.T) {
+	srv := redistest.Start(t)
+	newStore := func() *session.RedisStore {
+		s, err := session.NewRedisStore(session.RedisOptions{Client: &redis.Options{Addr: srv.Addr(), Password: srv.Password}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	oldKey, newKey := p256Key(t), p256Key(t)
+	path := filepath.Join(t.TempDir(), "assertion-keys.pem")
+	writePEM(t, path, oldKey)
+	opts := assertionOn(0, 0)
+	opts.KeyFile = path
+	app := newVerifyingApp(t)
+	st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, ak_proxy]", upstream: app.URL,
+		store: newStore(), replicaStore: newStore(), assertion: opts})
+	app.trust(st.outpost, st.outpost, st.outpost+"/outpost.goauthentik.io/jwks")
+	c := browser(t)
+	readBody(signIn(t, c, getPage(t, c, st.outpost+"/"), "alice", "alice-pw"))
+	replica := st.onReplica(c)
+	n := 0
+	// request alternates between the replicas and returns the kid that
+	// signed the assertion the app verified.
+	request := func() string {
+		t.Helper()
+		cl := c
+		if n%2 == 1 {
+			cl = replica
+		}
+		n++
+		resp, err := cl.Get(st.outpost + "/page")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := readBody(resp); resp.StatusCode != 200 || !strings.HasPrefix(body, "verified ") {
+			t.Fatalf("request %d (replica %d): %d %s", n, (n-1)%2, resp.StatusCode, body)
+		}
+		return headerKid(t, app.lastAssertion())
+	}
+	// until requests until both replicas' last assertions came from kid.
+	until := func(kid string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for streak := 0; streak < 2; {
+			if request() == kid {
+				streak++
+			} else {
+				streak = 0
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the replicas did not both sign with %s within 15 s", kid)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	until(thumbprint(t, oldKey))
+	writePEM(t, path, oldKey, newKey)
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(readBody(mustGet(t, st.outpost+"/.well-known/jwks.json")), thumbprint(t, newKey)) {
+		if request() != thumbprint(t, oldKey) {
+			t.Fatal("the key added second signs")
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the key added second was not published within 15 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	writePEM(t, path, newKey, oldKey)
+	until(thumbprint(t, newKey))
+	if bad := app.bad.Load(); bad != 0 {
+		t.Errorf("%d verification failures", bad)
+	}
+}
+
+func p256Key(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// writePEM writes keys as PKCS #8 PEM to path, replacing it at once.
+func writePEM(t *testing.T, path string, keys ...*ecdsa.PrivateKey) {
+	t.Helper()
+	var b []byte
+	for _, k := range keys {
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})...)
+	}
+	if err := os.WriteFile(path+".tmp", b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// thumbprint is the kid the outpost gives k: its RFC 7638 thumbprint.
+func thumbprint(t *testing.T, k *ecdsa.PrivateKey) string {
+	t.Helper()
+	tp, err := (&jose.JSONWebKey{Key: k.Public()}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(tp)
+}
+
+// headerKid is the kid of a compact JWS.
+func headerKid(t *testing.T, tok string) string {
+	t.Helper()
+	h, _, _ := strings.Cut(tok, ".")
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		t.Fatalf("assertion %q: %v", tok, err)
+	}
+	var hdr struct{ Kid string }
+	if err := json.Unmarshal(b, &hdr); err != nil {
+		t.Fatalf("assertion header %s: %v", b, err)
+	}
+	return hdr.Kid
+}
+
+func mustGet(t *testing.T, url string) *http.Response {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }

@@ -47,6 +47,15 @@ func loadAssertion(get func(string) (string, bool), fail func(name, format strin
 		*into = d
 		return true
 	}
+	if v, ok := get("OUTPOST_ASSERTION__KEY_FILE"); ok && v != "" {
+		if err := assertion.CheckKeyFile(v); err != nil {
+			fail("OUTPOST_ASSERTION__KEY_FILE", "%v", err)
+		}
+		if _, set := get("OUTPOST_ASSERTION__ROTATE"); set {
+			fail("OUTPOST_ASSERTION__ROTATE", "not with OUTPOST_ASSERTION__KEY_FILE: the file's keys change when the file does (docs/identity-assertion.md)")
+		}
+		o.KeyFile = v
+	}
 	okRotate := timing("OUTPOST_ASSERTION__ROTATE", &o.Rotate)
 	okLifetime := timing("OUTPOST_ASSERTION__LIFETIME", &o.Lifetime)
 	if okRotate && okLifetime {

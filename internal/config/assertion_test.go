@@ -1,6 +1,13 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +50,49 @@ func TestAssertionSettings(t *testing.T) {
 			_, err := load(map[string]string{c.name: c.value})
 			if err == nil || !strings.Contains(err.Error(), c.want+":") {
 				t.Errorf("error %v, want one naming %s", err, c.want)
+			}
+		})
+	}
+}
+
+func TestAssertionKeyFileSetting(t *testing.T) {
+	load := func(vars map[string]string) (Env, error) {
+		return Load(func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, false)
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "keys.pem")
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(good, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.pem")
+	if err := os.WriteFile(bad, []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env, err := load(map[string]string{"OUTPOST_ASSERTION__KEY_FILE": good})
+	if err != nil || env.Proxy.Assertion.KeyFile != good {
+		t.Fatalf("a good key file: %v, %+v", err, env.Proxy.Assertion)
+	}
+	for _, c := range []struct {
+		name string
+		vars map[string]string
+		want string
+	}{
+		{"missing file", map[string]string{"OUTPOST_ASSERTION__KEY_FILE": filepath.Join(dir, "nope.pem")}, "OUTPOST_ASSERTION__KEY_FILE: open"},
+		{"not a key", map[string]string{"OUTPOST_ASSERTION__KEY_FILE": bad}, "OUTPOST_ASSERTION__KEY_FILE: block 1 (CERTIFICATE)"},
+		{"with a rotation period", map[string]string{"OUTPOST_ASSERTION__KEY_FILE": good, "OUTPOST_ASSERTION__ROTATE": "24h"}, "OUTPOST_ASSERTION__ROTATE: not with OUTPOST_ASSERTION__KEY_FILE"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := load(c.vars)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one with %q", err, c.want)
 			}
 		})
 	}
