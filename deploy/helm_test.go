@@ -239,6 +239,9 @@ func TestHelmChart(t *testing.T) {
 			want{mode: "standalone", store: "redis", replicas: 2, env: join(redisEnv)}},
 		{"standalone/postgresql", nil, []string{standaloneValues, postgresValues, "replicaCount: 2\nstandalone: {config: '', existingConfigMap: app-providers}"},
 			want{mode: "standalone", store: "postgresql", replicas: 2, env: join(pgEnv)}},
+		{"core/memory/assertion-keys", nil, []string{coreValues, "replicaCount: 2\nsessions: {memory: {stickySessionsAcknowledged: true}}\nassertion: {enabled: true, keys: {secretName: outpost-assertion-keys}}"},
+			want{mode: "core", store: "memory", replicas: 2, env: join(coreEnv, map[string]string{
+				"OUTPOST_ASSERTION__ENABLED": "true", "OUTPOST_ASSERTION__KEY_FILE": "/etc/outpost/assertion/keys.pem"})}},
 		{"sidecar", []string{"values-sidecar.yaml"}, nil,
 			want{mode: "standalone", store: "memory", replicas: 1, env: join()}},
 	}
@@ -250,6 +253,12 @@ func TestHelmChart(t *testing.T) {
 			}
 			r := decodeChart(t, out)
 			checkChart(t, r, tc.want.mode, tc.want.store, tc.want.replicas, tc.want.hpa, tc.want.monitor, tc.want.env)
+			if f := tc.want.env["OUTPOST_ASSERTION__KEY_FILE"]; f != "" {
+				pod := r.deployments[0].Spec.Template.Spec
+				if !mountedFile(pod, pod.Containers[0], f) {
+					t.Errorf("OUTPOST_ASSERTION__KEY_FILE=%s is not a file of a mounted Secret", f)
+				}
+			}
 			lintChart(t, tc.files, tc.overrides...)
 		})
 	}
