@@ -65,7 +65,10 @@ func parseKeyFile(raw []byte) (fileKeys, error) {
 		keys = append(keys, sk)
 	}
 	if len(bytes.TrimSpace(rest)) > 0 {
-		return nil, errors.New("text after the last PEM block, or a block that does not decode")
+		if len(keys) == 0 {
+			return nil, errors.New("no PEM block in the file: want PEM private keys (-----BEGIN PRIVATE KEY-----)")
+		}
+		return nil, fmt.Errorf("text after block %d, or a block that does not decode", len(keys))
 	}
 	if len(keys) == 0 {
 		return nil, errors.New("no PEM private key in the file")

@@ -88,8 +88,8 @@ func TestKeyFileParsing(t *testing.T) {
 		{"a certificate", pemKey(t, p256, "pkcs8") + cert, "block 2 (CERTIFICATE): not a private key block"},
 		{"encrypted", encrypted, "block 1 (EC PRIVATE KEY): encrypted or annotated"},
 		{"empty", "", "no PEM private key"},
-		{"not PEM", "hello\n", "text after the last PEM block"},
-		{"text after the keys", pemKey(t, p256, "pkcs8") + "trailing\n", "text after the last PEM block"},
+		{"not PEM", "hello\n", "no PEM block in the file"},
+		{"text after the keys", pemKey(t, p256, "pkcs8") + "trailing\n", "text after block 1"},
 		{"a damaged key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "block 1 (PRIVATE KEY):"},
 	}
 	dir := t.TempDir()
