@@ -280,14 +280,7 @@ func TestAssertionSigningFailureRefuses(t *testing.T) {
 // seconds while requests flow to both: the app, which only knows replica
 // A's JWKS URL, verifies every assertion, and sees more than one key.
 func TestAssertionRotatesAcrossReplicasWithoutFailures(t *testing.T) {
-	srv := redistest.Start(t)
-	newStore := func() *session.RedisStore {
-		s, err := session.NewRedisStore(session.RedisOptions{Client: &redis.Options{Addr: srv.Addr(), Password: srv.Password}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	newStore := redisStores(t)
 	app := newVerifyingApp(t)
 	st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, ak_proxy]", upstream: app.URL,
 		store: newStore(), replicaStore: newStore(), assertion: assertionOn(2*time.Second, 4*time.Second)})
@@ -297,23 +290,10 @@ func TestAssertionRotatesAcrossReplicasWithoutFailures(t *testing.T) {
 	replica := st.onReplica(c)
 	kids := map[string]bool{}
 	end := time.Now().Add(13 * time.Second)
+	request := alternating(t, app, st.outpost+"/page", c, replica)
 	n := 0
-	for time.Now().Before(end) {
-		cl := c
-		if n%2 == 1 {
-			cl = replica
-		}
-		n++
-		resp, err := cl.Get(st.outpost + "/page")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body := readBody(resp)
-		if resp.StatusCode != 200 || !strings.HasPrefix(body, "verified ") {
-			t.Fatalf("request %d (replica %d): %d %s", n, (n-1)%2, resp.StatusCode, body)
-		}
-		h, _, _ := strings.Cut(app.lastAssertion(), ".")
-		kids[h] = true
+	for ; time.Now().Before(end); n++ {
+		kids[request()] = true
 		time.Sleep(20 * time.Millisecond)
 	}
 	if bad := app.bad.Load(); bad != 0 {
@@ -329,14 +309,7 @@ func TestAssertionRotatesAcrossReplicasWithoutFailures(t *testing.T) {
 // file (the new key added second, then moved first) happens while
 // requests alternate between them, with no verification failure.
 func TestAssertionKeyFileAcrossReplicas(t *testing.T) {
-	srv := redistest.Start(t)
-	newStore := func() *session.RedisStore {
-		s, err := session.NewRedisStore(session.RedisOptions{Client: &redis.Options{Addr: srv.Addr(), Password: srv.Password}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	newStore := redisStores(t)
 	oldKey, newKey := p256Key(t), p256Key(t)
 	path := filepath.Join(t.TempDir(), "assertion-keys.pem")
 	writePEM(t, path, oldKey)
@@ -349,25 +322,7 @@ func TestAssertionKeyFileAcrossReplicas(t *testing.T) {
 	c := browser(t)
 	readBody(signIn(t, c, getPage(t, c, st.outpost+"/"), "alice", "alice-pw"))
 	replica := st.onReplica(c)
-	n := 0
-	// request alternates between the replicas and returns the kid that
-	// signed the assertion the app verified.
-	request := func() string {
-		t.Helper()
-		cl := c
-		if n%2 == 1 {
-			cl = replica
-		}
-		n++
-		resp, err := cl.Get(st.outpost + "/page")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if body := readBody(resp); resp.StatusCode != 200 || !strings.HasPrefix(body, "verified ") {
-			t.Fatalf("request %d (replica %d): %d %s", n, (n-1)%2, resp.StatusCode, body)
-		}
-		return headerKid(t, app.lastAssertion())
-	}
+	request := alternating(t, app, st.outpost+"/page", c, replica)
 	// until requests until both replicas' last assertions came from kid.
 	until := func(kid string) {
 		t.Helper()
@@ -463,4 +418,37 @@ func mustGet(t *testing.T, url string) *http.Response {
 		t.Fatal(err)
 	}
 	return resp
+}
+
+// redisStores starts a Redis and returns a maker of stores on it: the
+// stores of replicas that share sessions.
+func redisStores(t *testing.T) func() *session.RedisStore {
+	srv := redistest.Start(t)
+	return func() *session.RedisStore {
+		s, err := session.NewRedisStore(session.RedisOptions{Client: &redis.Options{Addr: srv.Addr(), Password: srv.Password}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+}
+
+// alternating returns a function that GETs url through each client in
+// turn, fails the test unless the app verified the assertion, and returns
+// the kid that signed it.
+func alternating(t *testing.T, app *verifyingApp, url string, clients ...*http.Client) func() string {
+	n := 0
+	return func() string {
+		t.Helper()
+		cl := clients[n%len(clients)]
+		n++
+		resp, err := cl.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := readBody(resp); resp.StatusCode != 200 || !strings.HasPrefix(body, "verified ") {
+			t.Fatalf("request %d (client %d): %d %s", n, (n-1)%len(clients), resp.StatusCode, body)
+		}
+		return headerKid(t, app.lastAssertion())
+	}
 }

@@ -30,6 +30,12 @@ func (w *world) postgresScenario() {
 		"AUTHENTIK_POSTGRESQL__NAME=" + pgtest.Database, "AUTHENTIK_POSTGRESQL__USER=" + pgtest.User,
 		"AUTHENTIK_POSTGRESQL__PASSWORD=" + pgtest.Password, "AUTHENTIK_POSTGRESQL__SSLMODE=disable",
 	}
+	w.storeScenario("proxy session (postgresql)", env)
+}
+
+// storeScenario measures proxy mode with a session in the store env
+// names, without the baseline (older revisions may not know the store).
+func (w *world) storeScenario(name string, env []string) {
 	w.baseline.stop()
 	w.baseline = nil
 	w.startOutpost(env)
@@ -37,5 +43,5 @@ func (w *world) postgresScenario() {
 	signedIn := func(dial string) []string {
 		return []string{"Cookie: " + signInVia("http://"+w.outAddr, dial, benchUser, benchPassword), "Accept: text/html"}
 	}
-	w.proxyMode("proxy session (postgresql)", "/", signedIn, 200, "ok bench", true, "")
+	w.proxyMode(name, "/", signedIn, 200, "ok bench", true, "")
 }

@@ -42,15 +42,7 @@ func (w *world) redisClusterScenario() {
 		fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	waitClusterOK(addrs)
-	env := []string{"AUTHENTIK_REDIS__CLUSTER__ADDRS=" + strings.Join(addrs, ",")}
-	w.baseline.stop()
-	w.baseline = nil
-	w.startOutpost(env)
-	w.startQuiet(env)
-	signedIn := func(dial string) []string {
-		return []string{"Cookie: " + signInVia("http://"+w.outAddr, dial, benchUser, benchPassword), "Accept: text/html"}
-	}
-	w.proxyMode("proxy session (redis cluster)", "/", signedIn, 200, "ok bench", true, "")
+	w.storeScenario("proxy session (redis cluster)", []string{"AUTHENTIK_REDIS__CLUSTER__ADDRS=" + strings.Join(addrs, ",")})
 }
 
 // waitClusterOK waits until every node says cluster_state:ok and knows
