@@ -29,9 +29,9 @@ import (
 // force. Update swaps the snapshot atomically; in-flight requests finish on
 // the one they started with.
 type Server struct {
-	opts    Options
-	log     *slog.Logger
-	trust   trust
+	opts  Options
+	log   *slog.Logger
+	trust trust
 	// tracer is Options.Tracer: nil when tracing is off.
 	tracer  trace.Tracer
 	current atomic.Pointer[dataPlane]
