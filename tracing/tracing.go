@@ -89,3 +89,13 @@ func (t *Tracing) ExportFailures() uint64 { return t.failures.n.Load() }
 
 // Shutdown exports what is still batched, within ctx, and stops.
 func (t *Tracing) Shutdown(ctx context.Context) error { return t.provider.Shutdown(ctx) }
+
+// ForceFlush exports every span ended so far, within ctx. A failure is
+// counted as the background exports' are (the SDK returns it instead).
+func (t *Tracing) ForceFlush(ctx context.Context) error {
+	err := t.provider.ForceFlush(ctx)
+	if err != nil {
+		t.failures.handle(err)
+	}
+	return err
+}
