@@ -381,3 +381,48 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// Forward auth: the reverse proxy in front (trusted) asks about a request;
+// the outpost's spans join the proxy's trace, marked forward_auth, with the
+// decision about the original request.
+func TestTraceOfAForwardAuthRequest(t *testing.T) {
+	recv := otlptest.StartHTTP(t)
+	tr := startTracing(t, recv, nil)
+	st := newStackWith(t, stackOptions{validity: 600, scopes: "[openid, email, profile, ak_proxy]", mode: "forward_single", trusted: true, tracer: tr.Tracer()})
+	host := strings.TrimPrefix(st.outpost, "http://")
+	traefik := map[string]string{"X-Forwarded-Proto": "http", "X-Forwarded-Host": host, "X-Forwarded-Uri": "/app/page?x=1"}
+	c := browser(t)
+	resp, _ := askAuth(t, st, c, "/outpost.goauthentik.io/auth/traefik", traefik)
+	readBody(signIn(t, c, getPage(t, c, resp.Header.Get("Location")), "alice", "alice-pw"))
+	for _, tc := range []struct {
+		name, trace string
+		signedIn    bool
+		decision    string
+		status      string
+	}{
+		{"signed in", strings.Repeat("1", 32), true, "allowed", "200"},
+		{"signed out", strings.Repeat("2", 32), false, "login_redirect", "302"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := maps.Clone(traefik)
+			h["Traceparent"] = "00-" + tc.trace + "-" + clientParent + "-01"
+			var jar *http.Client
+			if tc.signedIn {
+				jar = c
+			}
+			resp, body := askAuth(t, st, jar, "/outpost.goauthentik.io/auth/traefik", h)
+			if got := resp.StatusCode; got != map[bool]int{true: 200, false: 302}[tc.signedIn] {
+				t.Fatalf("%d %s", got, body)
+			}
+			flush(t, tr)
+			spans := recv.WaitFor(t, "decide span", hasSpan(tc.trace, "outpost.decide"))
+			req := spanNamed(t, spans, tc.trace, "outpost.request")
+			decide := spanNamed(t, spans, tc.trace, "outpost.decide")
+			wantParent(t, decide, req)
+			if req.ParentSpanID != clientParent || req.Attrs["outpost.route"] != "forward_auth" || req.Attrs["outpost.decision"] != tc.decision ||
+				req.Attrs["http.response.status_code"] != tc.status || decide.Attrs["outpost.decision"] != tc.decision {
+				t.Errorf("request span %v (parent %s), decide %v", req.Attrs, req.ParentSpanID, decide.Attrs)
+			}
+		})
+	}
+}
