@@ -184,9 +184,9 @@ func (a *application) checkCredential(r *http.Request, id identity, verify func(
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), backchannelTimeout)
 			defer cancel()
 			ctx, span := childSpan(a.tracer, ctx, spanCredential, trace.SpanKindInternal)
-			v, err := verify(ctx)
-			endCredential(span, err)
-			return v, err
+			cred, verr := verify(ctx)
+			endCredential(span, verr)
+			return cred, verr
 		})
 	}
 	switch {

@@ -29,11 +29,9 @@ import (
 // force. Update swaps the snapshot atomically; in-flight requests finish on
 // the one they started with.
 type Server struct {
-	opts  Options
-	log   *slog.Logger
-	trust trust
-	// tracer is Options.Tracer: nil when tracing is off.
-	tracer  trace.Tracer
+	opts    Options
+	log     *slog.Logger
+	trust   trust
 	current atomic.Pointer[dataPlane]
 	// refreshFailed is the last refresh's failure while an older
 	// configuration serves; nil once a refresh succeeds.
@@ -46,6 +44,9 @@ type Server struct {
 	// redirectURIs are the redirect URIs logged per provider name
 	// (announceRedirectURIs); guarded by updating.
 	redirectURIs map[string]string
+
+	// tracer is Options.Tracer: nil when tracing is off.
+	tracer trace.Tracer
 }
 
 // shared is what every application uses and outlives snapshots: upstream
