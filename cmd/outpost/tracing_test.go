@@ -69,3 +69,53 @@ func TestServeExportsTraces(t *testing.T) {
 		})
 	}
 }
+
+// A collector that is down changes no answer: requests are served as with
+// tracing off, and the failures are counted.
+func TestServeWithTheCollectorDown(t *testing.T) {
+	for _, protocol := range []string{"http/protobuf", "grpc"} {
+		t.Run(protocol, func(t *testing.T) {
+			cfg := filepath.Join(t.TempDir(), "providers.yaml")
+			if err := os.WriteFile(cfg, []byte(standaloneYAML), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			httpAddr, metricsAddr, collector := freeAddr(t), freeAddr(t), freeAddr(t)
+			p := start(t, []string{"AUTHENTIK_LISTEN__HTTP=" + httpAddr, "AUTHENTIK_LISTEN__METRICS=" + metricsAddr,
+				"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + collector, "OTEL_EXPORTER_OTLP_PROTOCOL=" + protocol,
+				"OTEL_EXPORTER_OTLP_TIMEOUT=500", "OTEL_BSP_SCHEDULE_DELAY=50"}, "--config", cfg)
+			p.waitFor(t, "configuration in force", 30*time.Second)
+			for range 5 {
+				if code, loc := get(t, "http://"+httpAddr+"/page", "prom.test"); code != 302 && code != 502 {
+					t.Fatalf("with the collector down: %d %s", code, loc)
+				}
+			}
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				resp, err := http.Get("http://" + metricsAddr + "/metrics")
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if failures(string(b)) > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no export failure counted:\n%s", grepLines(string(b), "outpost_trace"))
+				}
+			}
+			p.waitOutput(t, "trace export failed; requests are not affected", 5*time.Second)
+		})
+	}
+}
+
+// failures is outpost_trace_export_failures_total in a scrape, -1 if absent.
+func failures(scrape string) float64 {
+	for _, l := range strings.Split(scrape, "\n") {
+		if v, ok := strings.CutPrefix(l, "outpost_trace_export_failures_total "); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
