@@ -73,7 +73,8 @@ func New(ctx context.Context, set Settings, version string, log *slog.Logger) (*
 	)
 	if err != nil {
 		_ = exp.Shutdown(ctx)
-		return nil, fmt.Errorf("tracing: resource: %w", err)
+		// Only the environment's detector can fail: a malformed list.
+		return nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: want key=value pairs separated by commas: %w", err)
 	}
 	f := installFailureCount(log)
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
