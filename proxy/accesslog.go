@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/outpost-dev/outpost/metrics"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // requestInfo is what the outpost learns about one request as it handles
@@ -45,6 +46,8 @@ type requestInfo struct {
 	// original is the request a forward-auth request asks about: the
 	// access line names its method and URL, not the auth endpoint's.
 	original *forwardRequest
+	// span is the request's span (tracing.go); nil with tracing off.
+	span trace.Span
 }
 
 type requestInfoKey struct{}
@@ -171,7 +174,7 @@ func (s *Server) logAccess(r *http.Request, info *requestInfo, resp *responseRec
 	if !s.log.Enabled(r.Context(), slog.LevelInfo) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 17)
+	attrs := make([]slog.Attr, 0, 18)
 	host, scheme, u := info.origin.Host, info.origin.Scheme, r.URL
 	method, _ := info.requested(r)
 	if o := info.original; o != nil {
@@ -179,8 +182,15 @@ func (s *Server) logAccess(r *http.Request, info *requestInfo, resp *responseRec
 		// line reads like proxy mode's, with the endpoint that asked.
 		host, scheme, u = o.url.Host, o.url.Scheme, o.url
 	}
+	attrs = append(attrs, slog.String("request_id", info.id))
+	if info.span != nil {
+		// Only a sampled trace is exported: any other id would name
+		// nothing a trace backend has.
+		if sc := info.span.SpanContext(); sc.IsSampled() {
+			attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+		}
+	}
 	attrs = append(attrs,
-		slog.String("request_id", info.id),
 		slog.String("client_ip", clientIPString(info.origin)),
 		slog.String("host", host),
 		slog.String("scheme", scheme),

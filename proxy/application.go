@@ -16,6 +16,7 @@ import (
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/session"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -26,6 +27,8 @@ type application struct {
 	outpost  string
 	log      *slog.Logger
 	store    session.Store
+	// tracer is Options.Tracer (nil: tracing off); store is then traced.
+	tracer   trace.Tracer
 	oidc     *oidcClient
 	upstream *upstreamProxy
 	version  string
@@ -96,7 +99,8 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		provider:       p,
 		outpost:        snap.Outpost.Name,
 		log:            opts.Log,
-		store:          opts.Store,
+		store:          traceStore(opts.Store, opts.Tracer),
+		tracer:         opts.Tracer,
 		oidc:           oc,
 		upstream:       newUpstreamProxy(opts.Log, sh.transports, upset, hm),
 		version:        "goauthentik.io/outpost/" + opts.Version,
@@ -126,6 +130,7 @@ func newApplication(p *outpostapi.Provider, snap *outpostapi.Snapshot, opts Opti
 		a.signer, a.issuerOrigin = sh.signer, originOfURL(p.ExternalURL)
 	}
 	a.upstream.identity = a.setIdentity
+	a.upstream.tracer = opts.Tracer
 	a.upstream.preset(p.InternalURL, upset)
 	return a, nil
 }
@@ -250,8 +255,10 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 		// The upstream call returns when the connection closes.
 		defer a.websockets.release(ip)
 	}
-	id, err := a.authenticate(w, r)
+	rd, span := a.startSpan(r, spanDecide)
+	id, err := a.authenticate(w, rd)
 	if err != nil {
+		endDecide(span, r, err)
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Service unavailable", "Sessions cannot be checked right now. Try again in a moment.", err)
 		return
 	}
@@ -264,6 +271,7 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d := a.logDecision(r, id, a.decide(id, r.URL, r.Method))
+	endDecide(span, r, nil)
 	// The client's credentials were for the outpost, not the app, unless
 	// the provider leaves the header to the app (intercept_header_auth off).
 	if a.provider.InterceptHeaderAuth {

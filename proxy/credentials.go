@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4/jwt"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // maxIdPBody bounds what is read from an identity provider's answer.
@@ -105,7 +106,10 @@ func (a *application) issuedHere(token string) bool {
 func (a *application) introspect(ctx context.Context, eps *endpoints, token string) (*verifiedCredential, error) {
 	form := url.Values{"client_id": {a.provider.ClientID}, "client_secret": {a.provider.ClientSecret}, "token": {token}}
 	var body map[string]any
-	if err := a.postForm(ctx, eps.introspection, form, &body); err != nil {
+	ictx, span := childSpan(a.tracer, ctx, spanIntrospect, trace.SpanKindClient)
+	err := a.postForm(ictx, eps.introspection, form, &body)
+	endCredential(span, err)
+	if err != nil {
 		return nil, fmt.Errorf("introspection: %w", err)
 	}
 	if active, _ := body["active"].(bool); !active {

@@ -109,8 +109,10 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		a.callback(w, r, orig.Query())
 		return
 	}
-	id, err := a.authenticate(w, r)
+	rd, span := a.startSpan(r, spanDecide)
+	id, err := a.authenticate(w, rd)
 	if err != nil {
+		endDecide(span, r, err)
 		a.errorPage(w, r, http.StatusServiceUnavailable, "Service unavailable", "Sessions cannot be checked right now.", err)
 		return
 	}
@@ -118,10 +120,13 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 	if !req.known && a.provider.Policy.UsesMethods() {
 		// Rules that depend on the method cannot be evaluated: refuse
 		// rather than judge a POST as the reverse proxy's GET.
+		endDecide(span, r, nil)
 		a.refuseForward(w, r, kind, operatorFault(errNoOriginalMethod.Error()))
 		return
 	}
-	switch a.logDecision(r, id, a.decideOverrides(r, id, orig, a.decide(id, orig, req.method))) {
+	d := a.logDecision(r, id, a.decideOverrides(r, id, orig, a.decide(id, orig, req.method)))
+	endDecide(span, r, nil)
+	switch d {
 	case allowIdentified:
 		tok := ""
 		if a.assertion.Enabled {

@@ -27,6 +27,8 @@ import (
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/session"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // benchClaims are shaped like the devcore's (and authentik's) ID token
@@ -92,12 +94,17 @@ func newBenchEnv(b *testing.B, n int, upstream string) *benchEnv {
 // them) behind the trusted proxies, with a memory store holding one
 // session of that provider.
 func newSignedInBenchEnv(b testing.TB, snap *outpostapi.Snapshot, trusted []netip.Prefix) *benchEnv {
+	return newTracedBenchEnv(b, snap, trusted, nil)
+}
+
+// newTracedBenchEnv is newSignedInBenchEnv with tracer (nil: tracing off).
+func newTracedBenchEnv(b testing.TB, snap *outpostapi.Snapshot, trusted []netip.Prefix, tracer trace.Tracer) *benchEnv {
 	b.Helper()
 	store := session.NewMemoryStore(session.MemoryOptions{})
 	b.Cleanup(func() { _ = store.Close() })
 	// The access log is formatted as in production (JSON), then dropped.
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	srv := New(Options{Log: log, Store: store, Metrics: metrics.NewProxy(), Version: "bench", TrustedProxies: trusted})
+	srv := New(Options{Log: log, Store: store, Metrics: metrics.NewProxy(), Version: "bench", TrustedProxies: trusted, Tracer: tracer})
 	if failed := srv.Update(snap); len(failed) > 0 {
 		b.Fatalf("providers failed: %v", failed)
 	}
@@ -360,6 +367,20 @@ func BenchmarkServeHTTP(b *testing.B) {
 		e.app.upstream.internal.Load().t.ResponseHeaderTimeout = 0
 		serve(b, e.srv, e.browserRequest(), http.StatusOK)
 	})
+	b.Run("outpost_session_traced_1pct", func(b *testing.B) {
+		// Tracing on, 1 % of new traces sampled, spans batched to an
+		// exporter that drops them: the outpost's side of tracing, not
+		// the export's.
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))),
+			sdktrace.WithBatcher(discardSpans{}))
+		b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+		snap := &outpostapi.Snapshot{Outpost: outpostapi.OutpostInfo{Name: "bench"}}
+		p := provider(b, "app-0", outpostapi.ModeProxy, "https://app.example.com", "")
+		p.InternalURL = target
+		snap.Providers = append(snap.Providers, p)
+		e := newTracedBenchEnv(b, snap, nil, tp.Tracer("bench"))
+		serve(b, e.srv, e.browserRequest(), http.StatusOK)
+	})
 	b.Run("outpost_login_redirect", func(b *testing.B) {
 		e := newBenchEnv(b, 1, up.URL)
 		base := e.browserRequest()
@@ -457,3 +478,9 @@ func BenchmarkUpdate(b *testing.B) {
 		})
 	}
 }
+
+// discardSpans is a span exporter that drops what it is given.
+type discardSpans struct{}
+
+func (discardSpans) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardSpans) Shutdown(context.Context) error                             { return nil }

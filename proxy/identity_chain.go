@@ -10,6 +10,7 @@ import (
 
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/session"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // The authentication chain (spec §10): who a request is, found in one
@@ -94,7 +95,10 @@ func (a *application) cookieSession(w http.ResponseWriter, r *http.Request) (*se
 			// cannot be served until the identity provider answers again.
 			return nil, errRefreshUnavailable
 		}
-		return a.refresh(w, r, s)
+		rr, span := a.startSpan(r, spanRefresh)
+		fresh, err := a.refresh(w, rr, s)
+		endRefresh(span, fresh, err)
+		return fresh, err
 	}
 	return s, nil
 }
@@ -179,7 +183,10 @@ func (a *application) checkCredential(r *http.Request, id identity, verify func(
 		v, err = a.credentials.lookup(a.provider.ClientID, id.header, func() (*verifiedCredential, error) {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), backchannelTimeout)
 			defer cancel()
-			return verify(ctx)
+			ctx, span := childSpan(a.tracer, ctx, spanCredential, trace.SpanKindInternal)
+			cred, verr := verify(ctx)
+			endCredential(span, verr)
+			return cred, verr
 		})
 	}
 	switch {

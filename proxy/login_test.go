@@ -28,6 +28,7 @@ import (
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/proxy"
 	"github.com/outpost-dev/outpost/session"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -45,6 +46,8 @@ type stack struct {
 	browserCore string
 	// tokenHosts are the Host headers the core saw on token requests.
 	tokenHosts []string
+	// coreTraces are "path traceparent" of every core request that carried one.
+	coreTraces []string
 	store      session.Store
 	mu         sync.Mutex
 	upstream   []*http.Request
@@ -167,6 +170,8 @@ type stackOptions struct {
 	replicaStore session.Store
 	// assertion, when set, are the identity assertion's settings.
 	assertion *proxy.AssertionOptions
+	// tracer, when set, traces the outpost's requests (tracing_test.go).
+	tracer trace.Tracer
 }
 
 // holdKey carries refreshHook's hold from the request to its response.
@@ -216,6 +221,11 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 		return nil
 	}}
 	counter := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tp := r.Header.Get("Traceparent"); tp != "" {
+			st.mu.Lock()
+			st.coreTraces = append(st.coreTraces, r.URL.Path+" "+tp)
+			st.mu.Unlock()
+		}
 		if r.Method == http.MethodPost && r.URL.Path == "/application/o/token/" {
 			st.mu.Lock()
 			st.tokenHosts = append(st.tokenHosts, r.Host+" "+r.Header.Get("X-Forwarded-Proto"))
@@ -322,7 +332,7 @@ users:
 		st.store = session.NewMemoryStore(session.MemoryOptions{})
 	}
 	popts := proxy.Options{Log: cmp.Or(o.log, log), Metrics: o.metrics, CredentialCacheTTL: o.credentialTTL, Store: st.store, Version: "0.1.0", MaxWebsocketsPerClient: o.maxWebsockets,
-		AdditionalHeaders: o.additionalHeaders, AllowedUpgrades: o.allowedUpgrades,
+		AdditionalHeaders: o.additionalHeaders, AllowedUpgrades: o.allowedUpgrades, Tracer: o.tracer,
 		Events: func(ctx context.Context, ev outpostapi.Event) { _ = events.PostEvent(ctx, ev) }}
 	if o.assertion != nil {
 		popts.Assertion = *o.assertion

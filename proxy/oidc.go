@@ -136,6 +136,9 @@ type backchannelTransport struct {
 func (t *backchannelTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("User-Agent", t.userAgent)
+	// The span the call is made under (a refresh, a credential check),
+	// if any: with tracing off there is none, and nothing is set.
+	injectTrace(r.Context(), r.Header)
 	if t.host != "" && t.host != r.URL.Host {
 		r.Host = t.host
 		r.Header.Set("X-Forwarded-Proto", t.proto)

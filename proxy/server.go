@@ -21,6 +21,7 @@ import (
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/session"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -43,6 +44,9 @@ type Server struct {
 	// redirectURIs are the redirect URIs logged per provider name
 	// (announceRedirectURIs); guarded by updating.
 	redirectURIs map[string]string
+
+	// tracer is Options.Tracer: nil when tracing is off.
+	tracer trace.Tracer
 }
 
 // shared is what every application uses and outlives snapshots: upstream
@@ -133,6 +137,9 @@ type Options struct {
 	// (OUTPOST_PROXY__PROTECTED_RESOURCE_METADATA); nil:
 	// DefaultProtectedResourceMetadata.
 	ProtectedResourceMetadata *bool
+	// Tracer starts the spans of requests (tracing.go, docs/tracing.md);
+	// nil: tracing is off, and costs a request nothing.
+	Tracer trace.Tracer
 }
 
 // dataPlane is everything built from one snapshot: what Update puts in
@@ -164,7 +171,7 @@ func New(opts Options) *Server {
 		opts.Metrics = metrics.NewProxy()
 	}
 	signer, signerErr := newAssertionSigner(opts)
-	return &Server{opts: opts, log: opts.Log, trust: trust{cidrs: opts.TrustedProxies}, other: opts.Metrics.Host("", metrics.OtherHost), shared: &shared{
+	return &Server{opts: opts, log: opts.Log, trust: trust{cidrs: opts.TrustedProxies}, tracer: opts.Tracer, other: opts.Metrics.Host("", metrics.OtherHost), shared: &shared{
 		transports:  newTransports(),
 		refreshes:   new(singleflight.Group),
 		backoff:     new(refreshBackoff),
@@ -361,6 +368,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec, info := &st.rec, &st.info
 	kind, hm := s.serve(rec, r, info)
 	took := time.Since(start)
+	if info.span != nil {
+		method, _ := info.requested(r)
+		endRequest(info, method, kind, rec.statusCode())
+	}
 	hm.Request(r.Method, kind, rec.statusCode(), took)
 	// Probes would drown the log; they are in the metrics.
 	if kind != metrics.KindPing {
@@ -396,6 +407,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, info *requestInfo
 	}
 	info.idLine[0] = info.id
 	w.Header()["X-Request-Id"] = info.idLine[:]
+	if s.tracer != nil {
+		r = r.WithContext(s.startRequest(r, info))
+	}
 	r = withInfo(r, info)
 	// A forward-auth request is decided on the original request it carries,
 	// for the application that request's host names.

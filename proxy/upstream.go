@@ -21,6 +21,7 @@ import (
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/session"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Upstream timeouts. There is no overall response timeout: streams, SSE and
@@ -124,6 +125,9 @@ type upstreamProxy struct {
 	metrics  *metrics.Host
 	// identity writes a session's identity headers (application.setIdentity).
 	identity func(http.Header, *session.Session)
+	// tracer, when set, gives the call its span and the upstream the
+	// trace context (tracing.go); nil: tracing off.
+	tracer trace.Tracer
 }
 
 func newUpstreamProxy(log *slog.Logger, ts *transports, set upstreamSettings, hm *metrics.Host) *upstreamProxy {
@@ -148,10 +152,18 @@ func newUpstreamProxy(log *slog.Logger, ts *transports, set upstreamSettings, hm
 			if t.Identity != nil && u.identity != nil {
 				room += identityRoom
 			}
+			if u.tracer != nil {
+				room += traceHeaderRoom
+			}
 			h := make(http.Header, len(pr.Out.Header)+room)
 			maps.Copy(h, pr.Out.Header)
 			pr.Out.Header = h
 			setForwarding(h, pr.In, infoOf(pr.In))
+			if u.tracer != nil {
+				// The outpost's span: a client's traceparent never reaches
+				// the upstream (startRequest removed it).
+				injectTrace(pr.Out.Context(), h)
+			}
 			if t.Identity != nil && u.identity != nil {
 				u.identity(h, t.Identity)
 				if t.Assertion != "" {
@@ -244,6 +256,9 @@ func transportFor(u *upstreamProxy, ts *transports, set upstreamSettings, hm *me
 		if err == nil {
 			t := targetOf(r)
 			hm.UpstreamResponse(r.Method, r.URL.Scheme, t.upstreamHostLabel(), time.Since(start))
+			if u.tracer != nil {
+				upstreamAnswered(r, resp.StatusCode)
+			}
 		}
 		return resp, err
 	})
@@ -255,6 +270,10 @@ func transportFor(u *upstreamProxy, ts *transports, set upstreamSettings, hm *me
 func (u *upstreamProxy) serve(w http.ResponseWriter, r *http.Request, t upstreamTarget) {
 	if info := infoOf(r); info != nil {
 		info.target, info.proxied = t, true
+		if u.tracer != nil {
+			u.serveTraced(w, r, t)
+			return
+		}
 		u.rp.ServeHTTP(w, r)
 		return
 	}
@@ -326,6 +345,9 @@ func (u *upstreamProxy) fail(w http.ResponseWriter, r *http.Request, err error) 
 	t := targetOf(r)
 	kind := upstreamErrorKind(err)
 	u.metrics.UpstreamError(kind)
+	if u.tracer != nil {
+		upstreamFailed(r, kind)
+	}
 	u.log.Warn("upstream request failed", "upstream", t.URL.Host, "kind", kind, "method", r.Method, "path", r.URL.Path,
 		"request_id", requestID(r), "error", err)
 	if kind == "timeout" {

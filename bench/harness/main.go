@@ -10,7 +10,8 @@
 // Redis, and the outpost's idle RSS.
 //
 // The same binary is also the upstream (`harness upstream`), the floor
-// (`harness bare`) and the session scale checks (`harness sessions-memory`,
+// (`harness bare`), the tracing scenario's collector stand-in (`harness
+// otlp-sink`) and the session scale checks (`harness sessions-memory`,
 // `harness sessions-redis`), so each runs in a process of its own whose
 // memory can be read.
 package main
@@ -74,6 +75,9 @@ func main() {
 		case "sessions-redis":
 			sessionsRedisCommand(os.Args[2:])
 			return
+		case "otlp-sink":
+			otlpSinkCommand(os.Args[2:])
+			return
 		}
 	}
 	var cfg config
@@ -84,7 +88,7 @@ func main() {
 	flag.IntVar(&cfg.conns, "conns", 64, "connections (wrk -c) and websockets")
 	flag.IntVar(&cfg.threads, "threads", 2, "wrk threads")
 	flag.IntVar(&cfg.sessions, "sessions", 1000000, "sessions for the session scale checks (0: skip them)")
-	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (default: all): proxy,assertion,bearer,redirect,websocket,forward,redis,redis-cluster,postgresql,providers")
+	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (default: all): proxy,assertion,bearer,redirect,websocket,forward,tracing,redis,redis-cluster,postgresql,providers")
 	flag.BoolVar(&cfg.scale, "scale", true, "run the scale checks")
 	flag.BoolVar(&cfg.oldFloor, "old-floor", false, "also measure the old, handicapped floor (a copy buffer allocated per request) in proxy mode")
 	flag.StringVar(&cfg.baseline, "baseline", "", "a git revision (e.g. a commit before a change) whose outpost is built and measured in the same rounds as this tree's, log to a file: the before/after of a change")
@@ -284,6 +288,9 @@ func run(cfg config, machine string) {
 	}
 	if cfg.want("forward") && w.nginx != nil {
 		w.forwardAuth()
+	}
+	if cfg.want("tracing") {
+		w.tracingScenario(signedIn)
 	}
 	if cfg.want("redis") && w.redis != nil {
 		for _, cache := range []string{"", "0"} {

@@ -307,6 +307,8 @@ func TestStartupErrorsNameTheProblem(t *testing.T) {
 		{"unknown command", nil, []string{"nonsense"}, "unknown command"},
 		{"unknown log format", []string{"AUTHENTIK_HOST=http://127.0.0.1:1/", "AUTHENTIK_TOKEN=t", "AUTHENTIK_LOG__FORMAT=xml"}, nil, `AUTHENTIK_LOG__FORMAT: unknown format "xml" (want json, text or authentik)`},
 		{"Cookie as an additional header", []string{"OUTPOST_AUTH__ADDITIONAL_HEADERS=X-Role,Cookie"}, []string{"--config", "/nonexistent/providers.yaml"}, "OUTPOST_AUTH__ADDITIONAL_HEADERS: Cookie is a standard request header"},
+		{"malformed resource attributes", []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1", "OTEL_RESOURCE_ATTRIBUTES=garbage"}, []string{"--config", "/nonexistent/providers.yaml"}, "OTEL_RESOURCE_ATTRIBUTES: want key=value pairs"},
+		{"OTLP over JSON", []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_PROTOCOL=http/json"}, []string{"--config", "/nonexistent/providers.yaml"}, `OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" is not supported`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -77,6 +77,13 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 
 	m := metrics.New(instance, version, buildHash)
 	m.WatchLogDrops(logs.Dropped)
+	tracer, stopTracing, err := startTracing(o.env.Tracing, log, m)
+	if err != nil {
+		return err
+	}
+	// After the drain (deferred later, run earlier): the last requests'
+	// spans are sent too.
+	defer stopTracing()
 	store, storeKind, err := newSessionStore(o.env, log, sessionHooks{OnEvict: m.SessionEvictions.Inc, OnStoreError: m.Proxy.StoreError})
 	if err != nil {
 		return err
@@ -87,6 +94,7 @@ func runOutpost(ctx context.Context, o outpostOptions) error {
 	// The environment's settings, and what is not configuration.
 	popts := o.env.Proxy
 	popts.Log, popts.Store, popts.Version, popts.Events, popts.Metrics = log, store, userAgentVersion(), events, m.Proxy
+	popts.Tracer = tracer
 	dataPlane := proxy.New(popts)
 	// Stops the providers' discovery retries.
 	defer dataPlane.Close()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/outpost-dev/outpost/outpostapi"
 	"github.com/outpost-dev/outpost/proxy"
+	"github.com/outpost-dev/outpost/tracing"
 )
 
 // Env is the outpost's configuration from the environment (spec §1.2).
@@ -30,6 +31,8 @@ type Env struct {
 	Log    Log
 	// Sessions says where sessions are kept (memory unless Redis is set).
 	Sessions Sessions
+	// Tracing says whether and how traces are exported (OTEL_*).
+	Tracing tracing.Settings
 }
 
 // Listen are the listeners' addresses and limits.
@@ -308,6 +311,7 @@ func Load(lookup func(string) (string, bool), needCore bool) (Env, error) {
 
 	env.Sessions = loadPostgres(loadSessions(get, fail), get, fail)
 	env.Proxy.Assertion = loadAssertion(get, fail)
+	env.Tracing = loadTracing(lookup, fail)
 
 	if len(errs) > 0 {
 		return Env{}, errors.Join(errs...)
