@@ -23,6 +23,9 @@ func sample(id, sub, sid string, ttl time.Duration) *session.Session {
 		ID: id, Provider: "client-a", Sub: sub, SID: sid,
 		Claims: map[string]any{
 			"sub": sub, "sid": sid, "groups": []any{"ops", "admins"},
+			// What step-up reads (docs/step-up.md): it must come back as
+			// JSON decodes it, a float64 and a string, from every store.
+			"auth_time": float64(now.Add(-time.Minute).Unix()), "acr": "mfa",
 			"ak_proxy": map[string]any{"user_attributes": map[string]any{"team": "platform"}},
 		},
 		AccessToken: "access-" + id, IDToken: "id-" + id, RefreshToken: "refresh-" + id,
@@ -57,6 +60,9 @@ func Run(t *testing.T, newStore Factory) {
 		}
 		if fmt.Sprint(got.Claims) != fmt.Sprint(want.Claims) {
 			t.Errorf("claims changed: %v != %v", got.Claims, want.Claims)
+		}
+		if at, _ := got.Claims["auth_time"].(float64); at != want.Claims["auth_time"] || got.Claims["acr"] != "mfa" {
+			t.Errorf("auth_time or acr changed: %v (%T) %v", got.Claims["auth_time"], got.Claims["auth_time"], got.Claims["acr"])
 		}
 	})
 
