@@ -121,7 +121,8 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		a.refuseForward(w, r, kind, operatorFault(errNoOriginalMethod.Error()))
 		return
 	}
-	switch a.logDecision(r, id, a.decideOverrides(r, id, orig, a.decide(id, orig, req.method))) {
+	v := a.decideOverrides(r, id, orig, a.decide(id, orig, req.method))
+	switch a.logDecision(r, id, v) {
 	case allowIdentified:
 		tok := ""
 		if a.assertion.Enabled {
@@ -154,6 +155,18 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		a.forbidden(refusalWriter(w, kind), r, s)
 	case refuseLimited:
 		a.tooManyFailures(refusalWriter(w, kind), r)
+	case refuseStepUp:
+		a.insufficientAuthentication(refusalWriter(w, kind), r, v.stepUp)
+	case startStepUp:
+		back := validRedirect(a.provider, orig.String())
+		if kind == forwardNginx {
+			// As for a sign-in: nginx follows the Location of the 401.
+			w.Header().Set("Location", a.stepUpStartURL(back, v.stepUp))
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		a.startLoginFor(w, r, back, false, askFor(v.stepUp))
 	default:
 		back := validRedirect(a.provider, orig.String())
 		if kind == forwardNginx {
