@@ -58,6 +58,21 @@ func (s StepUp) Unmet(authTime time.Time, acr string, now time.Time) (rule, reas
 	return "", ""
 }
 
+// StepUpFor is what the rule set that applies to method and path asks of
+// a sign-in, whoever signs in: a sign-in started for that path asks for it
+// at once rather than after. A nil Policy asks nothing.
+func (p *Policy) StepUpFor(method, path string) StepUp {
+	if p == nil {
+		return StepUp{}
+	}
+	for _, pr := range p.paths {
+		if pr.matches(method, path) {
+			return pr.rules.stepUp
+		}
+	}
+	return p.base.stepUp
+}
+
 // SignInOf reads what claims say of the sign-in: auth_time (seconds since
 // the epoch, as JSON decodes it) and acr. A claim of another shape counts
 // as absent.

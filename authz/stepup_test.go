@@ -145,3 +145,27 @@ func TestStepUpCompileErrors(t *testing.T) {
 		t.Errorf("a provider-level max_auth_age alone did not compile into a policy")
 	}
 }
+
+// StepUpFor needs no claims: a sign-in started for a path asks for its
+// step-up at once.
+func TestStepUpFor(t *testing.T) {
+	p := compileYAML(t, stepUpPolicy)
+	for _, tc := range []struct {
+		method, path string
+		maxAge       time.Duration
+		acr          []string
+	}{
+		{"GET", "/admin", 10 * time.Minute, nil},
+		{"POST", "/api/v2/silences", 0, []string{"mfa", "hwk"}},
+		{"GET", "/api/v2/silences", 0, nil},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			if su := p.StepUpFor(tc.method, tc.path); su.MaxAge != tc.maxAge || !slices.Equal(su.ACR, tc.acr) {
+				t.Errorf("%+v", su)
+			}
+		})
+	}
+	if (*Policy)(nil).StepUpFor("GET", "/").Required() {
+		t.Error("a nil policy asks a step-up")
+	}
+}

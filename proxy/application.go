@@ -313,6 +313,10 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 	case refuseStepUp:
 		a.insufficientAuthentication(w, r, v.stepUp)
 	default:
+		if v.stepUp.Required() {
+			a.redirectToStepUp(w, r, v.stepUp)
+			return
+		}
 		a.redirectToStart(w, r)
 	}
 }

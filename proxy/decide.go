@@ -74,7 +74,8 @@ func (a *application) decide(id identity, target *url.URL, method string) verdic
 	case id.apiClient:
 		return verdict{decision: refuseUnauthorized}
 	}
-	return verdict{decision: startSignIn}
+	// A sign-in for a step-up path asks for the step-up at once.
+	return verdict{decision: startSignIn, stepUp: a.provider.Policy.StepUpFor(method, target.Path)}
 }
 
 // methodOverrideHeaders are headers some frameworks read as the request's

@@ -157,27 +157,24 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		a.tooManyFailures(refusalWriter(w, kind), r)
 	case refuseStepUp:
 		a.insufficientAuthentication(refusalWriter(w, kind), r, v.stepUp)
-	case startStepUp:
-		back := validRedirect(a.provider, orig.String())
-		if kind == forwardNginx {
-			// As for a sign-in: nginx follows the Location of the 401.
-			w.Header().Set("Location", a.stepUpStartURL(back, v.stepUp))
-			w.Header().Set("Cache-Control", "no-store")
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		a.startLoginFor(w, r, back, false, askFor(v.stepUp))
 	default:
+		// A sign-in, or a step-up (startStepUp; a sign-in for a step-up
+		// path asks for it at once).
 		back := validRedirect(a.provider, orig.String())
+		var su *stepUpAsk
+		start := a.startURL(back)
+		if v.stepUp.Required() {
+			su, start = askFor(v.stepUp), a.stepUpStartURL(back, v.stepUp)
+		}
 		if kind == forwardNginx {
 			// nginx turns the 401 into its own redirect: to Location (the
 			// shipped snippet), or to /start?rd=... (authentik's).
-			w.Header().Set("Location", a.startURL(back))
+			w.Header().Set("Location", start)
 			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		a.startLogin(w, r, back, false)
+		a.startLoginFor(w, r, back, false, su)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/outpost-dev/outpost/internal/devcore"
 	"github.com/outpost-dev/outpost/internal/proctest"
+	"github.com/outpost-dev/outpost/internal/testissuer"
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/proxy"
 	"github.com/outpost-dev/outpost/session"
@@ -251,7 +252,9 @@ func TestStepUpBrowser(t *testing.T) {
 			t.Errorf("the other tab: %d %q", resp.StatusCode, body)
 		}
 	})
-	if s.stepUps(t, host, "required") < 1 || s.stepUps(t, host, "satisfied") != 1 || s.stepUps(t, host, "refused") != 0 {
+	// Satisfied twice: the first sign-in, started for /admin, asked for
+	// the step-up at once; then the step-up itself.
+	if s.stepUps(t, host, "required") < 1 || s.stepUps(t, host, "satisfied") != 2 || s.stepUps(t, host, "refused") != 0 {
 		t.Errorf("step-up metrics: required %v satisfied %v refused %v", s.stepUps(t, host, "required"),
 			s.stepUps(t, host, "satisfied"), s.stepUps(t, host, "refused"))
 	}
@@ -460,5 +463,47 @@ func TestStepUpForwardNginx(t *testing.T) {
 	})
 	if s.upstreamSaw("/admin/api") {
 		t.Errorf("the app saw /admin/api")
+	}
+}
+
+// A refresh is not a sign-in: the session keeps its auth_time and acr
+// when the refreshed ID token leaves them out, so a max_auth_age rule
+// still passes after the refresh (and without them it would not).
+func TestStepUpSurvivesRefresh(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name         string
+		signInClaims bool
+		want         string
+	}{
+		{"the sign-in said auth_time", true, "200 hello dana"},
+		{"it never did: nothing to keep, a step-up", false, "302 sign-in"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := newLifetimeStack(t, testissuer.Options{TokenLife: shortToken, RefreshTokens: true, SignInClaims: tc.signInClaims},
+				"    max_auth_age: 1h\n    acr_values: [pwd]\n", memoryStore())
+			c := browser(t)
+			if !tc.signInClaims {
+				// The sign-in itself already lacks them: it is sent to
+				// step up at once, and the issuer has nothing to give.
+				if g := st.get(t, c, 0, "/"); g != "302 sign-in" {
+					t.Fatalf("before sign-in: %q", g)
+				}
+				resp := signIn(t, c, getPage(t, c, st.external+"/"), "dana", "pw")
+				if body := readBody(resp); resp.StatusCode != http.StatusForbidden {
+					t.Fatalf("a sign-in without auth_time at a step-up provider: %d %q", resp.StatusCode, body)
+				}
+				return
+			}
+			at := st.signIn(t, c)
+			time.Sleep(time.Until(at.Add(3500 * time.Millisecond))) // past the token's expiry
+			if g := st.get(t, c, 0, "/after-refresh"); g != tc.want {
+				t.Errorf("after the refresh: %q, want %q", g, tc.want)
+			}
+			if n := st.issuer.RefreshGrants(); n != 1 {
+				t.Errorf("refresh grants: %d, want 1", n)
+			}
+		})
 	}
 }

@@ -16,6 +16,10 @@ type Options struct {
 	// RefreshExpiresIn, when set, is sent as refresh_expires_in (as
 	// Keycloak does) and enforced.
 	RefreshExpiresIn time.Duration
+	// SignInClaims puts auth_time (the code's redemption, standing in for
+	// the sign-in) and acr "pwd" in the ID token of a sign-in, and leaves
+	// them out of refreshed ones, as many issuers do.
+	SignInClaims bool
 }
 
 type refreshState struct {
