@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -84,10 +85,11 @@ users:
     password_hash: %[3]q
     groups: [ops]
     acr: [mfa]
+    app_passwords: [%[4]q]
   - username: bob
     password_hash: %[3]q
     groups: [ops]
-`, s.app, s.nginx, hash(t, "pw"))))
+`, s.app, s.nginx, hash(t, "pw"), hash(t, "app-pw"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,6 +304,49 @@ func TestStepUpMachineClients(t *testing.T) {
 			}
 			if s.upstreamSaw(tc.path) {
 				t.Errorf("the app saw %s", tc.path)
+			}
+		})
+	}
+	// A token (a standalone provider takes no app passwords): its own
+	// claims are what count, and the outpost cannot sign it in again.
+	resp, err := http.PostForm(s.core+"/application/o/token/", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {"app-client"}, "username": {"alice"}, "password": {"app-pw"}, "scope": {"openid profile"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("no token from the devcore: %v", err)
+	}
+	resp.Body.Close()
+	for _, cred := range []struct{ name, header string }{
+		{"a Bearer token", "Bearer " + tok.AccessToken},
+	} {
+		t.Run(cred.name, func(t *testing.T) {
+			ask := func(path string) (int, string) {
+				req, _ := http.NewRequest("GET", s.app+path, nil)
+				req.Header.Set("Authorization", cred.header)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				readBody(resp)
+				return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
+			}
+			if code, _ := ask("/graph"); code != 200 {
+				t.Fatalf("the credential is not accepted at all: %d", code)
+			}
+			// Fresh (auth_time is the grant's), but not at level mfa.
+			if code, _ := ask("/admin/fresh"); code != 200 {
+				t.Errorf("/admin with a fresh credential: %d", code)
+			}
+			if code, ch := ask("/mfa/cred"); code != 401 || !strings.Contains(ch, `error="insufficient_user_authentication"`) || !strings.Contains(ch, `acr_values="mfa"`) {
+				t.Errorf("%d %q", code, ch)
+			}
+			if s.upstreamSaw("/mfa/cred") {
+				t.Error("the app saw /mfa/cred")
 			}
 		})
 	}
