@@ -120,6 +120,28 @@ func Run(t *testing.T, newStore Factory) {
 		}
 	})
 
+	// A step-up updates a session in place with SaveIfExists, and the new
+	// sign-in may carry another sid: the old sid's SESSION_END must not
+	// end it, the new one's must.
+	t.Run("ReplaceIfExistsMovesTheSID", func(t *testing.T) {
+		st := open(t)
+		s := sample("id1", "sub1", "sid1", time.Hour)
+		_ = st.Save(ctx, s)
+		s.SID, s.Claims["auth_time"] = "sid2", float64(time.Now().Unix())
+		if saved, err := st.SaveIfExists(ctx, s); err != nil || !saved {
+			t.Fatalf("SaveIfExists = %v, %v", saved, err)
+		}
+		if n, _ := st.DeleteBySID(ctx, "sid1"); n != 0 {
+			t.Errorf("the old sid still ends the session (deleted %d)", n)
+		}
+		if got, err := st.Get(ctx, "id1"); err != nil || got.SID != "sid2" || got.Claims["auth_time"] != s.Claims["auth_time"] {
+			t.Fatalf("after the update: %+v %v", got, err)
+		}
+		if n, _ := st.DeleteBySID(ctx, "sid2"); n != 1 {
+			t.Errorf("the new sid ended %d sessions, want 1", n)
+		}
+	})
+
 	t.Run("Expiry", func(t *testing.T) {
 		st := open(t)
 		_ = st.Save(ctx, sample("short", "sub1", "sid1", 1500*time.Millisecond))
