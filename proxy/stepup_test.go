@@ -1,9 +1,11 @@
 package proxy_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,7 +16,9 @@ import (
 
 	"github.com/outpost-dev/outpost/internal/devcore"
 	"github.com/outpost-dev/outpost/internal/proctest"
+	"github.com/outpost-dev/outpost/internal/redistest"
 	"github.com/outpost-dev/outpost/internal/testissuer"
+	"github.com/outpost-dev/outpost/internal/webtest"
 	"github.com/outpost-dev/outpost/metrics"
 	"github.com/outpost-dev/outpost/proxy"
 	"github.com/outpost-dev/outpost/session"
@@ -26,7 +30,8 @@ import (
 // is asked for. alice reaches acr "mfa" at the devcore, bob does not.
 type stepUpStack struct {
 	core, app, nginx string // base URLs
-	store            session.Store
+	store            session.Store // replica 0's
+	replicas         []string      // host:port of each outpost replica
 	metrics          *metrics.Metrics
 	logs             *proctest.Buffer
 	mu               sync.Mutex
@@ -51,12 +56,26 @@ const stepUpCookieSecret = "stepup-cookie-secret-0123456789"
 
 func newStepUpStack(t *testing.T) *stepUpStack {
 	t.Helper()
-	coreLn, outLn, nginxLn := listen(t), listen(t), listen(t)
+	return newStepUpStackOn(t, memoryStore())
+}
+
+// newStepUpStackOn is the stack with one outpost replica per store, all
+// serving the same file; the app's external host is replica 0's address.
+func newStepUpStackOn(t *testing.T, stores ...session.Store) *stepUpStack {
+	t.Helper()
+	coreLn, nginxLn := listen(t), listen(t)
+	var outLns []net.Listener
+	for range stores {
+		outLns = append(outLns, listen(t))
+	}
+	outLn := outLns[0]
 	nginxAddr := nginxLn.Addr().String()
 	nginxLn.Close()
 	s := &stepUpStack{core: "http://" + coreLn.Addr().String(), app: "http://" + outLn.Addr().String(), nginx: "http://" + nginxAddr,
-		store: session.NewMemoryStore(session.MemoryOptions{}), metrics: metrics.New("u", "0.1.0", ""), logs: &proctest.Buffer{}}
-	t.Cleanup(func() { _ = s.store.Close() })
+		store: stores[0], metrics: metrics.New("u", "0.1.0", ""), logs: &proctest.Buffer{}}
+	for _, st := range stores {
+		t.Cleanup(func() { _ = st.Close() })
+	}
 	cfg, err := devcore.ParseConfig([]byte(fmt.Sprintf(`
 certificates:
   - name: issuer-key
@@ -116,8 +135,11 @@ users:
     cookie_secret: %[6]s
 %[7]s`, name, mode, external, up.URL, s.core, stepUpCookieSecret, stepUpRules)
 	}
-	serveStandalone(t, outLn, "outpost: {name: stepup}\nproviders:\n"+provider("app", "proxy", s.app)+provider("fwd", "forward_single", s.nginx),
-		proxy.Options{Store: s.store, Metrics: s.metrics.Proxy, Log: slog.New(slog.NewJSONHandler(s.logs, nil))})
+	doc := "outpost: {name: stepup}\nproviders:\n" + provider("app", "proxy", s.app) + provider("fwd", "forward_single", s.nginx)
+	for i, ln := range outLns {
+		s.replicas = append(s.replicas, ln.Addr().String())
+		serveStandalone(t, ln, doc, proxy.Options{Store: stores[i], Metrics: s.metrics.Proxy, Log: slog.New(slog.NewJSONHandler(s.logs, nil))})
+	}
 	runNginxServers(t, nginxAddr, outLn.Addr().String(), "../deploy/nginx", nginxServer{app: up.URL})
 	return s
 }
@@ -188,12 +210,41 @@ func (s *stepUpStack) stepUps(t *testing.T, host, result string) float64 {
 	return sample(scrapeText(t, s.metrics), fmt.Sprintf(`outpost_step_up_total{host=%q,result=%q}`, host, result))
 }
 
+// viaReplica is c (without following redirects) reaching replica i
+// whatever the URL's host, as a load balancer would send it.
+func (s *stepUpStack) viaReplica(c *http.Client, i int) *http.Client {
+	var d net.Dialer
+	addr := s.replicas[i]
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return d.DialContext(ctx, network, addr)
+	}}
+	return &http.Client{Jar: c.Jar, Timeout: 20 * time.Second, Transport: webtest.Navigating(tr),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
 // A browser whose session's sign-in is older than max_auth_age is sent to
 // sign in again (prompt=login, max_age), comes back to the same URL with
-// the same session, and other tabs and paths keep working.
+// the same session, and other tabs and paths keep working: in memory, and
+// on Redis with the second tab on another replica (its read cache sees
+// the update).
 func TestStepUpBrowser(t *testing.T) {
-	s := newStepUpStack(t)
+	for _, tc := range []struct {
+		name   string
+		stores func(t *testing.T) []session.Store
+	}{
+		{"memory", func(*testing.T) []session.Store { return []session.Store{memoryStore()} }},
+		{"redis, two replicas", func(t *testing.T) []session.Store {
+			srv := redistest.Start(t)
+			return []session.Store{redisStore(t, srv), redisStore(t, srv)}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testStepUpBrowser(t, newStepUpStackOn(t, tc.stores(t)...)) })
+	}
+}
+
+func testStepUpBrowser(t *testing.T, s *stepUpStack) {
 	host := strings.TrimPrefix(s.app, "http://")
+	other := len(s.replicas) - 1 // the second tab's replica
 	c := browser(t)
 	resp := signIn(t, c, getPage(t, c, s.app+"/admin/users?page=2"), "alice", "pw")
 	if body := readBody(resp); resp.StatusCode != 200 || body != "app: GET /admin/users as alice" {
@@ -202,6 +253,11 @@ func TestStepUpBrowser(t *testing.T) {
 	before := s.age(t, c, s.app, "app-client")
 
 	t.Run("other paths keep working", func(t *testing.T) {
+		// Read on the second tab's replica too, so that its cache holds
+		// the old sign-in when the step-up lands elsewhere.
+		if resp := getPage(t, s.viaReplica(c, other), s.app+"/graph"); resp.StatusCode != 200 {
+			t.Errorf("/graph on replica %d: %d", other, resp.StatusCode)
+		}
 		resp := getPage(t, c, s.app+"/graph")
 		if body := readBody(resp); resp.StatusCode != 200 || body != "app: GET /graph as alice" {
 			t.Errorf("/graph with an old sign-in: %d %q", resp.StatusCode, body)
@@ -249,9 +305,19 @@ func TestStepUpBrowser(t *testing.T) {
 		}
 	})
 	t.Run("a second tab with the same cookie passes too", func(t *testing.T) {
-		resp := getPage(t, noFollow(tab2), s.app+"/admin/x")
-		if body := readBody(resp); resp.StatusCode != 200 || body != "app: GET /admin/x as alice" {
-			t.Errorf("the other tab: %d %q", resp.StatusCode, body)
+		// Another replica sees the update once the store's invalidation
+		// reaches its read cache: milliseconds (docs/step-up.md).
+		var code int
+		var body string
+		for end := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			resp := getPage(t, s.viaReplica(tab2, other), s.app+"/admin/x")
+			code, body = resp.StatusCode, readBody(resp)
+			if code == 200 || time.Now().After(end) {
+				break
+			}
+		}
+		if code != 200 || body != "app: GET /admin/x as alice" {
+			t.Errorf("the other tab: %d %q", code, body)
 		}
 	})
 	// Satisfied twice: the first sign-in, started for /admin, asked for
