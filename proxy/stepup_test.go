@@ -29,7 +29,7 @@ import (
 // with the shipped files, in front of an app that records every path it
 // is asked for. alice reaches acr "mfa" at the devcore, bob does not.
 type stepUpStack struct {
-	core, app, nginx string // base URLs
+	core, app, nginx string        // base URLs
 	store            session.Store // replica 0's
 	replicas         []string      // host:port of each outpost replica
 	metrics          *metrics.Metrics
