@@ -618,3 +618,47 @@ func TestStepUpSurvivesRefresh(t *testing.T) {
 		})
 	}
 }
+
+// An identity provider that ignores max_age and prompt=login answers with
+// its old sign-in: the outpost refuses it with a 403 rather than send the
+// browser round again, and the app never sees the path.
+func TestStepUpNoLoop(t *testing.T) {
+	t.Parallel()
+	st := newLifetimeStack(t, testissuer.Options{SignInClaims: true, SignedInAt: time.Now().Add(-time.Hour)},
+		"    paths:\n      - prefix: /admin\n        max_auth_age: 10m\n", memoryStore())
+	c := browser(t)
+	st.signIn(t, c) // at /: no step-up asked, the old sign-in is fine there
+	resp := getPage(t, c, st.external+"/admin/x")
+	if q := resp.Request.URL.Query(); q.Get("max_age") != "600" || q.Get("prompt") != "login" {
+		t.Fatalf("not asked for a fresh sign-in: %s", resp.Request.URL)
+	}
+	resp = signIn(t, c, resp, "dana", "pw")
+	body := readBody(resp)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "A fresh sign-in is required") || strings.Contains(body, "hello") {
+		t.Fatalf("an old sign-in at the step-up: %d at %s: %q", resp.StatusCode, resp.Request.URL, body)
+	}
+	// The session stays as it was: other paths keep working.
+	if g := st.get(t, c, 0, "/graph"); g != "200 hello dana" {
+		t.Errorf("after the refused step-up: %q", g)
+	}
+}
+
+// A /start link is the outpost's to write; one with a step-up that does
+// not parse is a 400, never a sign-in that asks something else.
+func TestStepUpStartLinkRefused(t *testing.T) {
+	s := newStepUpStack(t)
+	for _, q := range []string{"max_age=ten", "max_age=-5", "max_age=0", "max_age=&acr_values=", "acr_values=" + strings.Repeat("a+", 20)} {
+		t.Run(q, func(t *testing.T) {
+			resp := getPage(t, noFollow(browser(t)), s.app+"/outpost.goauthentik.io/start?"+q+"&rd=/admin")
+			if body := readBody(resp); resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("%d %q", resp.StatusCode, body)
+			}
+		})
+	}
+	resp := getPage(t, noFollow(browser(t)), s.app+"/outpost.goauthentik.io/start?max_age=60&acr_values=mfa&rd=/admin")
+	readBody(resp)
+	u, _ := url.Parse(resp.Header.Get("Location"))
+	if q := u.Query(); resp.StatusCode != http.StatusFound || q.Get("max_age") != "60" || q.Get("acr_values") != "mfa" || q.Get("prompt") != "login" {
+		t.Errorf("a good step-up link: %d to %s", resp.StatusCode, u)
+	}
+}

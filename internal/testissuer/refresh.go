@@ -20,6 +20,10 @@ type Options struct {
 	// the sign-in) and acr "pwd" in the ID token of a sign-in, and leaves
 	// them out of refreshed ones, as many issuers do.
 	SignInClaims bool
+	// SignedInAt, with SignInClaims, is the auth_time every sign-in
+	// reports instead: an issuer that ignores max_age and prompt=login
+	// and answers from an old session of its own.
+	SignedInAt time.Time
 }
 
 type refreshState struct {

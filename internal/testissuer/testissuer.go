@@ -196,7 +196,11 @@ func (is *Issuer) token(w http.ResponseWriter, r *http.Request) {
 	}
 	extra := map[string]any{"nonce": g.nonce}
 	if is.opts.SignInClaims {
-		extra["auth_time"], extra["acr"] = time.Now().Unix(), "pwd"
+		at := time.Now()
+		if !is.opts.SignedInAt.IsZero() {
+			at = is.opts.SignedInAt
+		}
+		extra["auth_time"], extra["acr"] = at.Unix(), "pwd"
 	}
 	writeJSON(w, 200, is.tokenResponse(g.user, clientID, extra))
 }
