@@ -13,6 +13,10 @@ type Result struct {
 	// "paths[1] (prefix /api/v1/admin).allowed_groups".
 	Rule   string
 	Reason string
+	// StepUp is what the rule set that applied asks of the sign-in
+	// (stepup.go), set when Allowed: the caller checks it against the
+	// session, since only it knows the time and how to ask again.
+	StepUp StepUp
 }
 
 var allowed = Result{Allowed: true}
@@ -67,7 +71,7 @@ func (p *Policy) Evaluate(claims map[string]any, method, path string) Result {
 			return refuse("require_claims."+cr.name, reason)
 		}
 	}
-	return allowed
+	return Result{Allowed: true, StepUp: rules.stepUp}
 }
 
 func (pr pathRules) matches(method, path string) bool {

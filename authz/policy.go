@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Rules is the YAML form of one set of rules.
@@ -29,6 +30,12 @@ type Rules struct {
 	// RequireClaims: for each claim, its value (or one element of it, for a
 	// list) equals one of the listed values.
 	RequireClaims map[string][]any `yaml:"require_claims"`
+	// MaxAuthAge: the sign-in behind the session (auth_time) is at most
+	// this old, else the person signs in again (step-up, stepup.go).
+	MaxAuthAge *time.Duration `yaml:"max_auth_age"`
+	// ACRValues: the sign-in's acr is one of them, else the person signs
+	// in again, the identity provider asked for them.
+	ACRValues []string `yaml:"acr_values"`
 }
 
 // Path is the YAML form of a per-path rule set.
@@ -62,7 +69,7 @@ func (c Config) Empty() bool { return c.Rules.empty() && len(c.Paths) == 0 }
 
 func (r Rules) empty() bool {
 	return len(r.AllowedGroups) == 0 && len(r.AllowedEmails) == 0 && len(r.AllowedEmailDomains) == 0 &&
-		len(r.AllowedUsers) == 0 && len(r.RequireClaims) == 0
+		len(r.AllowedUsers) == 0 && len(r.RequireClaims) == 0 && r.MaxAuthAge == nil && r.ACRValues == nil
 }
 
 // UsesMethods reports whether some rules depend on the request's method,
@@ -111,6 +118,7 @@ type ruleSet struct {
 	domains []string
 	users   []string
 	claims  []claimRule
+	stepUp  StepUp
 }
 
 type claimRule struct {
@@ -137,6 +145,9 @@ func Compile(c Config) (*Policy, error) {
 	}
 	var err error
 	if p.base, err = compileRules("", c.Rules, p.groupsCaseInsensitive); err != nil {
+		return nil, err
+	}
+	if p.base.stepUp, err = compileStepUp("", "", c.Rules); err != nil {
 		return nil, err
 	}
 	for i, pc := range c.Paths {
@@ -174,6 +185,9 @@ func Compile(c Config) (*Policy, error) {
 			pr.methods = append(pr.methods, m)
 		}
 		if pr.rules, err = compileRules(field+".", pc.Rules, p.groupsCaseInsensitive); err != nil {
+			return nil, err
+		}
+		if pr.rules.stepUp, err = compileStepUp(field+".", pr.name, pc.Rules); err != nil {
 			return nil, err
 		}
 		p.paths = append(p.paths, pr)

@@ -52,6 +52,8 @@ type Proxy struct {
 	providerReady    *prometheus.GaugeVec
 	assertions       *prometheus.CounterVec
 	assertionKeys    *prometheus.CounterVec
+	// stepUps is labelled by host, like the vectors ForgetHost lists.
+	stepUps *prometheus.CounterVec
 	// assertionByResult are assertions' series, by AssertionResults
 	// index: counted on every request that carries an assertion.
 	assertionByResult [3]prometheus.Counter
@@ -98,6 +100,9 @@ func NewProxy() *Proxy {
 		assertionKeys: counter("outpost_assertion_key_events_total",
 			"Identity assertion signing key events, by event: rotated (a new key started signing), error (the keys could not be loaded or made).",
 			"event"),
+		stepUps: counter("outpost_step_up_total",
+			"Step-up sign-ins (docs/step-up.md), by result: required (a session's sign-in was too old or at another level for the rule: sent to sign in again, or a 401), satisfied (the new sign-in met the rule), refused (the identity provider came back with a sign-in that still did not: 403).",
+			"host", "result"),
 		providerReady: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "outpost_provider_ready",
 			Help: "1 while the provider can sign people in, 0 while it cannot (its issuer's discovery failed or is pending, or it was left out of the data plane).",
@@ -118,7 +123,7 @@ func NewProxy() *Proxy {
 func (p *Proxy) register(reg prometheus.Registerer) {
 	reg.MustRegister(p.requestDuration, p.upstreamDuration, p.responses, p.decisions,
 		p.loginsStarted, p.loginsSucceeded, p.loginsFailed, p.refreshes, p.upstreamErrors, p.storeErrors, p.limited, p.providerReady,
-		p.assertions, p.assertionKeys)
+		p.assertions, p.assertionKeys, p.stepUps)
 }
 
 // ProviderReady records whether a provider of the configuration in force
@@ -147,7 +152,7 @@ func (p *Proxy) ForgetHost(host string) {
 	match := prometheus.Labels{"host": host}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		p.requestDuration, p.upstreamDuration, p.responses, p.decisions, p.loginsStarted,
-		p.loginsSucceeded, p.loginsFailed, p.refreshes, p.upstreamErrors, p.limited,
+		p.loginsSucceeded, p.loginsFailed, p.refreshes, p.upstreamErrors, p.limited, p.stepUps,
 	} {
 		v.DeletePartialMatch(match)
 	}
@@ -174,6 +179,15 @@ var (
 		ResultDenied:        {MethodSession, MethodBearer, MethodBasic},
 	}
 	refreshResults = []string{"success", "failure"}
+	// StepUpResults are outpost_step_up_total's results.
+	StepUpResults = []string{StepUpRequired, StepUpSatisfied, StepUpRefused}
+)
+
+// Step-up results (outpost_step_up_total).
+const (
+	StepUpRequired  = "required"
+	StepUpSatisfied = "satisfied"
+	StepUpRefused   = "refused"
 )
 
 // StoreError counts a failed session-store operation (get, save, delete…).
@@ -211,6 +225,9 @@ func (p *Proxy) Host(outpost, host string) *Host {
 		}
 		for _, k := range UpstreamErrorKinds {
 			p.upstreamErrors.WithLabelValues(host, k)
+		}
+		for _, r := range StepUpResults {
+			p.stepUps.WithLabelValues(host, r)
 		}
 		for r, methods := range decisionPairs {
 			for _, m := range methods {
@@ -300,6 +317,9 @@ func (h *Host) TokenRefresh(ok bool) {
 	}
 	h.p.refreshes.WithLabelValues(h.host, result).Inc()
 }
+
+// StepUp records a step-up outcome, one of StepUpResults.
+func (h *Host) StepUp(result string) { h.p.stepUps.WithLabelValues(h.host, result).Inc() }
 
 // CredentialsLimited records a credential refused unchecked: its client IP
 // is over its budget of wrong ones.

@@ -210,6 +210,7 @@ func describeNode(n *yaml.Node) string {
 // fieldWants says more than the type can for fields whose unit matters.
 var fieldWants = map[string]string{
 	"access_token_validity": "want a number of seconds, like 86400 for 24 hours",
+	"max_auth_age":          "want a duration, like 10m or 1h",
 }
 
 func wantScalar(t reflect.Type, field string) string {

@@ -239,6 +239,12 @@ func (a *application) logDecision(r *http.Request, id identity, v verdict) decis
 		result = metrics.ResultUnauthorized
 	case startSignIn:
 		result = metrics.ResultLoginRedirect
+	case startStepUp:
+		result = metrics.ResultLoginRedirect
+		a.logStepUp(r, s, v)
+	case refuseStepUp:
+		result = metrics.ResultUnauthorized
+		a.logStepUp(r, s, v)
 	case refuseForbidden:
 		result, method = metrics.ResultDenied, id.method
 		method0, path0 := requested(r)

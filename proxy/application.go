@@ -184,7 +184,12 @@ func (a *application) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.URL.Path {
 	case pathStart:
-		a.startLogin(w, r, validRedirect(a.provider, startRedirect(r.URL.RawQuery)), false)
+		su, err := stepUpFromQuery(r.URL.Query())
+		if err != nil {
+			writePage(w, r, http.StatusBadRequest, "Bad request", "This sign-in link is invalid: "+err.Error()+".", "")
+			return
+		}
+		a.startLoginFor(w, r, validRedirect(a.provider, startRedirect(r.URL.RawQuery)), false, su)
 		return
 	case pathCallback:
 		a.callback(w, r, r.URL.Query())
@@ -270,7 +275,8 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 			r.Header.Del(name)
 		}
 	}
-	d := a.logDecision(r, id, a.decide(id, r.URL, r.Method))
+	v := a.decide(id, r.URL, r.Method)
+	d := a.logDecision(r, id, v)
 	endDecide(span, r, nil)
 	// The client's credentials were for the outpost, not the app, unless
 	// the provider leaves the header to the app (intercept_header_auth off).
@@ -310,7 +316,15 @@ func (a *application) proxy(w http.ResponseWriter, r *http.Request) {
 		a.forbidden(w, r, s)
 	case refuseLimited:
 		a.tooManyFailures(w, r)
+	case startStepUp:
+		a.redirectToStepUp(w, r, v.stepUp)
+	case refuseStepUp:
+		a.insufficientAuthentication(w, r, v.stepUp)
 	default:
+		if v.stepUp.Required() {
+			a.redirectToStepUp(w, r, v.stepUp)
+			return
+		}
 		a.redirectToStart(w, r)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/outpost-dev/outpost/authz"
 	"github.com/outpost-dev/outpost/outpostapi"
@@ -27,12 +28,19 @@ const (
 	refuseForbidden
 	// refuseLimited: 429, the client IP sent too many bad credentials.
 	refuseLimited
+	// startStepUp: signed in, but the rule asks a fresher or stronger
+	// sign-in (stepup.go): send the browser to sign in again.
+	startStepUp
+	// refuseStepUp: the same for a machine client: RFC 9470's 401.
+	refuseStepUp
 )
 
-// verdict is a decision with, for a refusal by the rules, which rule.
+// verdict is a decision with, for a refusal by the rules or a step-up,
+// which rule; for a step-up, what it asks.
 type verdict struct {
 	decision
 	denial authz.Result
+	stepUp authz.StepUp
 }
 
 // decide is the one decision function: id is who the request proved to be
@@ -44,9 +52,17 @@ func (a *application) decide(id identity, target *url.URL, method string) verdic
 	switch {
 	case id.session != nil:
 		res := a.evaluate(id.session.Claims, method, target.Path)
+		if res.Allowed {
+			su, stepUp := stepUpVerdict(id, res, time.Now())
+			switch {
+			case !stepUp:
+				return verdict{decision: allowIdentified}
+			case a.skipTarget(target):
+				return verdict{decision: allowAnonymous}
+			}
+			return su
+		}
 		switch {
-		case res.Allowed:
-			return verdict{decision: allowIdentified}
 		case a.skipTarget(target):
 			return verdict{decision: allowAnonymous}
 		}
@@ -58,7 +74,8 @@ func (a *application) decide(id identity, target *url.URL, method string) verdic
 	case id.apiClient:
 		return verdict{decision: refuseUnauthorized}
 	}
-	return verdict{decision: startSignIn}
+	// A sign-in for a step-up path asks for the step-up at once.
+	return verdict{decision: startSignIn, stepUp: a.provider.Policy.StepUpFor(method, target.Path)}
 }
 
 // methodOverrideHeaders are headers some frameworks read as the request's
@@ -92,7 +109,17 @@ func (v verdict) allows() bool { return v.decision == allowIdentified || v.decis
 func (a *application) evaluate(claims map[string]any, method, path string) authz.Result {
 	res := a.provider.Policy.Evaluate(claims, method, path)
 	if bare := withoutPathParams(path); res.Allowed && bare != path {
-		return a.provider.Policy.Evaluate(claims, method, bare)
+		other := a.provider.Policy.Evaluate(claims, method, bare)
+		if !other.Allowed {
+			return other
+		}
+		// Both step-ups apply: the sign-in must meet the two at once.
+		su, ok := res.StepUp.Merge(other.StepUp)
+		if !ok {
+			return authz.Result{Rule: "acr_values", Reason: "the rules of " + path + " and " + bare + " accept no common acr"}
+		}
+		other.StepUp = su
+		return other
 	}
 	return res
 }

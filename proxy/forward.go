@@ -124,7 +124,8 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		a.refuseForward(w, r, kind, operatorFault(errNoOriginalMethod.Error()))
 		return
 	}
-	d := a.logDecision(r, id, a.decideOverrides(r, id, orig, a.decide(id, orig, req.method)))
+	v := a.decideOverrides(r, id, orig, a.decide(id, orig, req.method))
+	d := a.logDecision(r, id, v)
 	endDecide(span, r, nil)
 	switch d {
 	case allowIdentified:
@@ -159,17 +160,26 @@ func (a *application) forward(w http.ResponseWriter, r *http.Request, kind forwa
 		a.forbidden(refusalWriter(w, kind), r, s)
 	case refuseLimited:
 		a.tooManyFailures(refusalWriter(w, kind), r)
+	case refuseStepUp:
+		a.insufficientAuthentication(refusalWriter(w, kind), r, v.stepUp)
 	default:
+		// A sign-in, or a step-up (startStepUp; a sign-in for a step-up
+		// path asks for it at once).
 		back := validRedirect(a.provider, orig.String())
+		var su *stepUpAsk
+		start := a.startURL(back)
+		if v.stepUp.Required() {
+			su, start = askFor(v.stepUp), a.stepUpStartURL(back, v.stepUp)
+		}
 		if kind == forwardNginx {
 			// nginx turns the 401 into its own redirect: to Location (the
 			// shipped snippet), or to /start?rd=... (authentik's).
-			w.Header().Set("Location", a.startURL(back))
+			w.Header().Set("Location", start)
 			w.Header().Set("Cache-Control", "no-store")
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		a.startLogin(w, r, back, false)
+		a.startLoginFor(w, r, back, false, su)
 	}
 }
 

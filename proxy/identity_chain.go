@@ -51,8 +51,9 @@ func (a *application) authenticate(w http.ResponseWriter, r *http.Request) (iden
 		return identity{}, err
 	}
 	if s != nil {
-		// apiClient matters only to a request without an identity.
-		return identity{session: s, method: metrics.MethodSession}, nil
+		// apiClient matters to a session only for a step-up (stepup.go):
+		// a background request gets the 401, a page load the sign-in.
+		return identity{session: s, method: metrics.MethodSession, apiClient: !browserNavigation(r)}, nil
 	}
 	id := a.authorizationIdentity(r)
 	id.apiClient = isAPIClient(r)

@@ -30,13 +30,18 @@ const (
 // (S256) and a nonce always, and a state bound to a fresh login attempt.
 // redirect is the already validated post-login target ("" = external host).
 func (a *application) startLogin(w http.ResponseWriter, r *http.Request, redirect string, retry bool) {
+	a.startLoginFor(w, r, redirect, retry, nil)
+}
+
+// startLoginFor is startLogin, for a step-up when su is set (stepup.go).
+func (a *application) startLoginFor(w http.ResponseWriter, r *http.Request, redirect string, retry bool, su *stepUpAsk) {
 	eps, err := a.oidc.endpoints(r.Context())
 	if err != nil {
 		a.errorPage(w, r, http.StatusBadGateway, "Sign-in is unavailable", "The identity provider could not be reached. Try again in a moment.", err)
 		return
 	}
 	attempt := loginAttempt{ID: session.NewID(), Verifier: oauth2.GenerateVerifier(), Nonce: randomToken(32)}
-	state, err := signState(a.provider.CookieSecret, a.provider.ClientID, loginState{SID: attempt.ID, Redirect: redirect, Retry: retry})
+	state, err := signState(a.provider.CookieSecret, a.provider.ClientID, loginState{SID: attempt.ID, Redirect: redirect, Retry: retry, StepUp: su})
 	if err != nil {
 		a.errorPage(w, r, http.StatusInternalServerError, "Sign-in failed", "The sign-in could not be prepared.", err)
 		return
@@ -49,7 +54,11 @@ func (a *application) startLogin(w http.ResponseWriter, r *http.Request, redirec
 	}
 	http.SetCookie(w, ck)
 	a.metrics.LoginStarted()
-	target := eps.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(attempt.Verifier), oidc.Nonce(attempt.Nonce))
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(attempt.Verifier), oidc.Nonce(attempt.Nonce)}
+	if su != nil {
+		opts = append(opts, stepUpAuthParams(su)...)
+	}
+	target := eps.oauth.AuthCodeURL(state, opts...)
 	// An issuer that refuses the redirect URI never sends the browser back:
 	// at debug level the log shows what was sent.
 	a.log.Debug("sign-in started", "provider", a.provider.Name, "redirect_uri", eps.oauth.RedirectURL, "request_id", requestID(r))
@@ -80,7 +89,7 @@ func (a *application) callback(w http.ResponseWriter, r *http.Request, q url.Val
 			return
 		}
 		a.log.Info("login attempt cookie stale or missing; restarting login", "provider", a.provider.Name, "error", err)
-		a.startLogin(w, r, st.Redirect, true)
+		a.startLoginFor(w, r, st.Redirect, true, st.StepUp)
 		return
 	}
 	// The attempt is spent whatever happens next: a code cannot be tried twice.
@@ -119,6 +128,9 @@ func (a *application) callback(w http.ResponseWriter, r *http.Request, q url.Val
 		a.errorPage(w, r, http.StatusUnauthorized, "Sign-in failed", "The identity provider's answer could not be verified.", err)
 		return
 	}
+	if st.StepUp != nil && a.finishStepUp(w, r, st, verified, tok) {
+		return
+	}
 	s := &session.Session{
 		ID:           session.NewID(),
 		Provider:     a.provider.ClientID,
@@ -140,7 +152,12 @@ func (a *application) callback(w http.ResponseWriter, r *http.Request, q url.Val
 	a.expirePlainCookies(w, r)
 	a.metrics.LoginSucceeded()
 	a.log.Info("signed in", "provider", a.provider.Name, "user", claimString(s.Claims, "preferred_username"), "sub", s.Sub)
-	target := st.Redirect
+	a.landAfterSignIn(w, r, st.Redirect)
+}
+
+// landAfterSignIn sends the browser on to target, the URL it asked for
+// before signing in ("" for the external host).
+func (a *application) landAfterSignIn(w http.ResponseWriter, r *http.Request, target string) {
 	if target == "" {
 		target = a.provider.ExternalURL.String()
 	}
@@ -209,6 +226,8 @@ func (a *application) verifyTokens(ctx context.Context, eps *endpoints, tok *oau
 	if err := primary.Claims(&claims); err != nil {
 		return nil, fmt.Errorf("claims: %w", err)
 	}
+	_, hasAuthTime := claims["auth_time"]
+	_, hasACR := claims["acr"]
 	if nonce != "" && primary.Nonce != nonce && (idTok == nil || idTok.Nonce != nonce) {
 		return nil, errors.New("nonce does not match this login")
 	}
@@ -223,6 +242,7 @@ func (a *application) verifyTokens(ctx context.Context, eps *endpoints, tok *oau
 	if _, ok := claims["ak_proxy"].(map[string]any); !ok {
 		delete(claims, "ak_proxy")
 	}
+	signInFromTokens(claims, primary, idTok, map[string]bool{"auth_time": hasAuthTime, "acr": hasACR})
 	return &verifiedTokens{claims: claims, raw: raw, idToken: idRaw, accessTk: tok.AccessToken, expiry: primary.Expiry}, nil
 }
 

@@ -28,6 +28,9 @@ type loginState struct {
 	// Retry marks a login restarted after a stale cookie, so a browser that
 	// keeps no cookies gets an explanation instead of a loop.
 	Retry bool `json:"retry,omitempty"`
+	// StepUp is what a step-up sign-in asked (stepup.go); nil for any
+	// other sign-in.
+	StepUp *stepUpAsk `json:"step_up,omitempty"`
 }
 
 func stateIssuer(clientID string) string { return "goauthentik.io/outpost/" + clientID }

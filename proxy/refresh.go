@@ -177,6 +177,7 @@ func (a *application) redeemRefreshToken(ctx context.Context, s *session.Session
 			return nil, &refusedError{errors.New("refreshed token names another subject")}
 		}
 		v.applyTo(&fresh)
+		keepSignIn(fresh.Claims, s.Claims)
 		if v.idToken == "" {
 			fresh.IDToken = s.IDToken
 		}

@@ -146,6 +146,11 @@ type UserConfig struct {
 	// AppPasswords are bcrypt hashes of app passwords, accepted by the
 	// client_credentials grant (username + password).
 	AppPasswords []string `yaml:"app_passwords"`
+	// ACR lists the authentication levels (acr values) this user's
+	// sign-ins at the form reach besides the default one: a client that
+	// asks for one of them in acr_values gets it reported (docs/devcore.md,
+	// "Step-up"). The devcore has no second factor; this stands in for one.
+	ACR []string `yaml:"acr"`
 }
 
 // GroupConfig is a group; its attributes are merged under the user's.

@@ -53,7 +53,11 @@ func (p *identityProvider) currentSession(r *http.Request, cfg *Config) *coreSes
 }
 
 // startSession creates a core session for username and sets its cookie.
-// A session the browser already had is ended: a login replaces it.
+// A session the browser already had is ended: a login replaces it. The
+// same user signing in again in the same browser (prompt=login, max_age)
+// re-authenticates that session instead: its sid stays, its auth_time is
+// now, so what the outpost holds under that sid lives on with a fresh
+// sign-in and no SESSION_END.
 func (p *identityProvider) startSession(w http.ResponseWriter, r *http.Request, username string) (*coreSession, error) {
 	key := randomHex(32)
 	sid := sessionSID(key)
@@ -64,6 +68,12 @@ func (p *identityProvider) startSession(w http.ResponseWriter, r *http.Request, 
 	var out *coreSession
 	var full bool
 	p.locked(func(st *idpState, now time.Time) {
+		if s := st.sessions[old]; old != "" && s != nil && s.username == username && now.Before(s.expires) {
+			s.authTime = now
+			cp := *s
+			out = &cp
+			return
+		}
 		if old != "" {
 			if _, ok := st.sessions[old]; ok {
 				p.endSessionLocked(old)
@@ -80,6 +90,9 @@ func (p *identityProvider) startSession(w http.ResponseWriter, r *http.Request, 
 	})
 	if full {
 		return nil, errFull
+	}
+	if out.sid != sid {
+		return out, nil // re-authenticated: the cookie stays
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     coreSessionCookie,

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"html/template"
 	"net/http"
+	"strings"
 	"sync"
 
 	"golang.org/x/crypto/bcrypt"
@@ -104,6 +105,7 @@ func (p *identityProvider) renderLogin(w http.ResponseWriter, r *http.Request, r
 		{"nonce", req.nonce},
 		{"code_challenge", req.challenge},
 		{"code_challenge_method", req.challengeMethod},
+		{"acr_values", strings.Join(req.acrValues, " ")},
 	} {
 		if f.Value != "" {
 			hidden = append(hidden, f)

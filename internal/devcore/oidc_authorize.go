@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -82,6 +83,11 @@ type authorizeRequest struct {
 	challenge       string
 	challengeMethod string
 	prompt          []string
+	// maxAge is OIDC's max_age in seconds, -1 when not sent: a core
+	// session signed in longer ago must sign in again.
+	maxAge int64
+	// acrValues are the levels asked for, in order of preference.
+	acrValues []string
 }
 
 // authorizeProblem is a refused authorization request. With page set it is
@@ -116,7 +122,7 @@ func parseAuthorize(cfg *Config, q url.Values) (*authorizeRequest, *authorizePro
 			req.redirectURI, strings.Join(registeredRedirectURIs(req.provider), ", "))}
 	}
 	req.state = q.Get("state")
-	for _, k := range []string{"response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt"} {
+	for _, k := range []string{"response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "prompt", "max_age", "acr_values"} {
 		if len(q[k]) > 1 {
 			return req, &authorizeProblem{code: "invalid_request", desc: "The " + k + " parameter is repeated."}
 		}
@@ -153,9 +159,37 @@ func parseAuthorize(cfg *Config, q url.Values) (*authorizeRequest, *authorizePro
 	if slices.Contains(req.prompt, "none") && len(req.prompt) > 1 {
 		return req, &authorizeProblem{code: "invalid_request", desc: "prompt=none cannot be combined with other values."}
 	}
+	req.maxAge = -1
+	if v := q.Get("max_age"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return req, &authorizeProblem{code: "invalid_request", desc: "max_age must be a non-negative number of seconds."}
+		}
+		req.maxAge = n
+	}
+	req.acrValues = strings.Fields(q.Get("acr_values"))
 	req.nonce = q.Get("nonce")
 	req.scope = filterScope(q.Get("scope"), providerScopes(req.provider))
 	return req, nil
+}
+
+// tooOld reports whether sess signed in longer ago than the request's
+// max_age allows (OIDC Core §3.1.2.1: the person must sign in again).
+func (req *authorizeRequest) tooOld(sess *coreSession, now time.Time) bool {
+	return req.maxAge >= 0 && now.Sub(sess.authTime) > time.Duration(req.maxAge)*time.Second
+}
+
+// reachedACR is the acr to report for a sign-in of user asked for
+// acrValues: the first asked that the user reaches (the default, or one
+// of the user's acr list), else the default, which acr_values being a
+// voluntary request allows: the client decides what it accepts.
+func reachedACR(acrValues []string, user *UserConfig) string {
+	for _, v := range acrValues {
+		if v == acrDefault || slices.Contains(user.ACR, v) {
+			return v
+		}
+	}
+	return ""
 }
 
 // validPKCEString: RFC 7636 §4.1 code_verifier (and, for S256 and
@@ -240,7 +274,7 @@ func (p *identityProvider) handleAuthorize(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	sess := p.currentSession(r, cfg)
-	if sess != nil && slices.Contains(req.prompt, "login") {
+	if sess != nil && (slices.Contains(req.prompt, "login") || req.tooOld(sess, p.now())) {
 		sess = nil // re-authentication asked for: show the form
 	}
 	if sess == nil {
@@ -280,7 +314,8 @@ func (p *identityProvider) grantCode(w http.ResponseWriter, r *http.Request, cfg
 			full = true
 			return
 		}
-		g := &grant{clientID: req.clientID, username: user.Username, sid: sess.sid, authTime: sess.authTime, nonce: req.nonce}
+		g := &grant{clientID: req.clientID, username: user.Username, sid: sess.sid, authTime: sess.authTime,
+			acr: reachedACR(req.acrValues, user), nonce: req.nonce}
 		st.newGrant(g, now.Add(authCodeTTL))
 		st.codes[sha256Hex(code)] = &authCode{
 			clientID: req.clientID, redirectURI: req.redirectURI, scope: req.scope,

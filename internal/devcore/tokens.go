@@ -41,6 +41,7 @@ type grant struct {
 	username string
 	sid      string // core session; "" for client_credentials
 	authTime time.Time
+	acr      string // "" is acrDefault
 	nonce    string
 	// expires is the latest expiry of anything issued under the grant; the
 	// record (and the used code pointing at it) is kept until then.
@@ -309,6 +310,7 @@ type idTokenInput struct {
 	now      time.Time
 	expires  time.Time
 	authTime time.Time
+	acr      string // "" is acrDefault
 	nonce    string
 	sid      string // "" for client_credentials: no sid, no amr
 }
@@ -332,6 +334,9 @@ func idTokenClaims(in idTokenInput) map[string]any {
 		"iat":       in.now.Unix(),
 		"auth_time": in.authTime.Unix(),
 		"acr":       acrDefault,
+	}
+	if in.acr != "" {
+		c["acr"] = in.acr
 	}
 	if in.sid != "" {
 		// A password login at the form; authentik reads the method from
@@ -422,7 +427,7 @@ func (p *identityProvider) issue(in issueRequest) (*issued, error) {
 	idc := idTokenClaims(idTokenInput{
 		cfg: in.cfg, provider: in.provider, user: in.user, scope: in.scope,
 		issuer: in.issuer, now: now, expires: exp, authTime: in.grant.authTime,
-		nonce: in.grant.nonce, sid: in.grant.sid,
+		acr: in.grant.acr, nonce: in.grant.nonce, sid: in.grant.sid,
 	})
 	idToken, err := signToken(in.cfg, in.provider, idc)
 	if err != nil {

@@ -16,6 +16,14 @@ type Options struct {
 	// RefreshExpiresIn, when set, is sent as refresh_expires_in (as
 	// Keycloak does) and enforced.
 	RefreshExpiresIn time.Duration
+	// SignInClaims puts auth_time (the code's redemption, standing in for
+	// the sign-in) and acr "pwd" in the ID token of a sign-in, and leaves
+	// them out of refreshed ones, as many issuers do.
+	SignInClaims bool
+	// SignedInAt, with SignInClaims, is the auth_time every sign-in
+	// reports instead: an issuer that ignores max_age and prompt=login
+	// and answers from an old session of its own.
+	SignedInAt time.Time
 }
 
 type refreshState struct {

@@ -194,7 +194,15 @@ func (is *Issuer) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 400, map[string]string{"error": "invalid_grant"})
 		return
 	}
-	writeJSON(w, 200, is.tokenResponse(g.user, clientID, map[string]any{"nonce": g.nonce}))
+	extra := map[string]any{"nonce": g.nonce}
+	if is.opts.SignInClaims {
+		at := time.Now()
+		if !is.opts.SignedInAt.IsZero() {
+			at = is.opts.SignedInAt
+		}
+		extra["auth_time"], extra["acr"] = at.Unix(), "pwd"
+	}
+	writeJSON(w, 200, is.tokenResponse(g.user, clientID, extra))
 }
 
 // tokenResponse is a token endpoint's answer for user: tokens living

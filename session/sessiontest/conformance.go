@@ -23,6 +23,9 @@ func sample(id, sub, sid string, ttl time.Duration) *session.Session {
 		ID: id, Provider: "client-a", Sub: sub, SID: sid,
 		Claims: map[string]any{
 			"sub": sub, "sid": sid, "groups": []any{"ops", "admins"},
+			// What step-up reads (docs/step-up.md): it must come back as
+			// JSON decodes it, a float64 and a string, from every store.
+			"auth_time": float64(now.Add(-time.Minute).Unix()), "acr": "mfa",
 			"ak_proxy": map[string]any{"user_attributes": map[string]any{"team": "platform"}},
 		},
 		AccessToken: "access-" + id, IDToken: "id-" + id, RefreshToken: "refresh-" + id,
@@ -57,6 +60,9 @@ func Run(t *testing.T, newStore Factory) {
 		}
 		if fmt.Sprint(got.Claims) != fmt.Sprint(want.Claims) {
 			t.Errorf("claims changed: %v != %v", got.Claims, want.Claims)
+		}
+		if at, _ := got.Claims["auth_time"].(float64); at != want.Claims["auth_time"] || got.Claims["acr"] != "mfa" {
+			t.Errorf("auth_time or acr changed: %v (%T) %v", got.Claims["auth_time"], got.Claims["auth_time"], got.Claims["acr"])
 		}
 	})
 
@@ -111,6 +117,28 @@ func Run(t *testing.T, newStore Factory) {
 		}
 		if n, _ := st.Len(ctx); n != 1 {
 			t.Errorf("Len after replace = %d", n)
+		}
+	})
+
+	// A step-up updates a session in place with SaveIfExists, and the new
+	// sign-in may carry another sid: the old sid's SESSION_END must not
+	// end it, the new one's must.
+	t.Run("ReplaceIfExistsMovesTheSID", func(t *testing.T) {
+		st := open(t)
+		s := sample("id1", "sub1", "sid1", time.Hour)
+		_ = st.Save(ctx, s)
+		s.SID, s.Claims["auth_time"] = "sid2", float64(time.Now().Unix())
+		if saved, err := st.SaveIfExists(ctx, s); err != nil || !saved {
+			t.Fatalf("SaveIfExists = %v, %v", saved, err)
+		}
+		if n, _ := st.DeleteBySID(ctx, "sid1"); n != 0 {
+			t.Errorf("the old sid still ends the session (deleted %d)", n)
+		}
+		if got, err := st.Get(ctx, "id1"); err != nil || got.SID != "sid2" || got.Claims["auth_time"] != s.Claims["auth_time"] {
+			t.Fatalf("after the update: %+v %v", got, err)
+		}
+		if n, _ := st.DeleteBySID(ctx, "sid2"); n != 1 {
+			t.Errorf("the new sid ended %d sessions, want 1", n)
 		}
 	})
 
