@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/outpost-dev/outpost/authz"
 	"github.com/outpost-dev/outpost/outpostapi"
@@ -53,7 +52,7 @@ func (a *application) decide(id identity, target *url.URL, method string) verdic
 	case id.session != nil:
 		res := a.evaluate(id.session.Claims, method, target.Path)
 		if res.Allowed {
-			su, stepUp := stepUpVerdict(id, res, time.Now())
+			su, stepUp := stepUpVerdict(id, res)
 			switch {
 			case !stepUp:
 				return verdict{decision: allowIdentified}

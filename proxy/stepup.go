@@ -25,13 +25,14 @@ import (
 
 // stepUpVerdict is the verdict for a session whose rules allowed it
 // (res), when res asks more of its sign-in than the session has; ok is
-// false when it asks nothing or the sign-in meets it.
-func stepUpVerdict(id identity, res authz.Result, now time.Time) (v verdict, ok bool) {
+// false when it asks nothing or the sign-in meets it. Most rules ask
+// nothing: the clock is read only for those that do.
+func stepUpVerdict(id identity, res authz.Result) (v verdict, ok bool) {
 	if !res.StepUp.Required() {
 		return verdict{}, false
 	}
 	at, acr := authz.SignInOf(id.session.Claims)
-	rule, reason := res.StepUp.Unmet(at, acr, now)
+	rule, reason := res.StepUp.Unmet(at, acr, time.Now())
 	if rule == "" {
 		return verdict{}, false
 	}
