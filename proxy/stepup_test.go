@@ -28,6 +28,8 @@ import (
 // with step-up rules: "app" in proxy mode and "fwd" behind the real nginx
 // with the shipped files, in front of an app that records every path it
 // is asked for. alice reaches acr "mfa" at the devcore, bob does not.
+// The rules fold letter case (paths_case_insensitive), as for an app that
+// routes without it: /ADMIN is the admin console too.
 type stepUpStack struct {
 	core, app, nginx string        // base URLs
 	store            session.Store // replica 0's
@@ -39,6 +41,7 @@ type stepUpStack struct {
 }
 
 const stepUpRules = `    allowed_groups: [ops]
+    paths_case_insensitive: true
     paths:
       - prefix: /admin
         allowed_groups: [ops]
@@ -660,5 +663,88 @@ func TestStepUpStartLinkRefused(t *testing.T) {
 	u, _ := url.Parse(resp.Header.Get("Location"))
 	if q := u.Query(); resp.StatusCode != http.StatusFound || q.Get("max_age") != "60" || q.Get("acr_values") != "mfa" || q.Get("prompt") != "login" {
 		t.Errorf("a good step-up link: %d to %s", resp.StatusCode, u)
+	}
+}
+
+// upstreamSawMarker reports whether any request the app saw contains
+// marker in its path, however it was spelled on the way in.
+func (s *stepUpStack) upstreamSawMarker(marker string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.seen {
+		if strings.Contains(strings.ToLower(r), marker) {
+			return true
+		}
+	}
+	return false
+}
+
+// What the client controls in the request line cannot walk around a
+// step-up: every spelling of a step-up path (letter case, on rules that
+// fold it as this app does; percent-encoded
+// letters, empty and dot segments, ;parameters, an encoded slash, the
+// absolute form against another Host, the method's case on a method rule)
+// reaches the app only after the fresh sign-in, in proxy mode and behind
+// the real nginx with the shipped files. Raw request lines: a client
+// library would tidy most of them away.
+func TestStepUpPathSpellings(t *testing.T) {
+	s := newStepUpStack(t)
+	proxyBrowser, nginxBrowser := browser(t), browser(t)
+	readBody(signIn(t, proxyBrowser, getPage(t, proxyBrowser, s.app+"/"), "alice", "pw"))
+	s.age(t, proxyBrowser, s.app, "app-client")
+	readBody(signIn(t, nginxBrowser, getPage(t, nginxBrowser, s.nginx+"/"), "alice", "pw"))
+	s.age(t, nginxBrowser, s.nginx, "fwd-client")
+	rows := []struct {
+		name, method, target string
+	}{
+		{"as written", "GET", "/admin/MARK"},
+		{"upper case", "GET", "/ADMIN/MARK"},
+		{"mixed case", "GET", "/aDmIn/MARK"},
+		{"an encoded letter", "GET", "/%61dmin/MARK"},
+		{"encoded upper case", "GET", "/%41DMIN/MARK"},
+		{"an empty segment", "GET", "//admin/MARK"},
+		{"a dot segment", "GET", "/./admin/MARK"},
+		{"a dot-dot segment", "GET", "/public/../admin/MARK"},
+		{"an encoded dot-dot", "GET", "/public/%2e%2e/admin/MARK"},
+		{";parameters", "GET", "/admin;v=1/MARK"},
+		{"an encoded slash", "GET", "/admin%2FMARK"},
+		{"the method rule", "POST", "/silences/MARK"},
+		{"the method rule, lower case", "post", "/silences/MARK"},
+		{"the method rule, mixed case", "Post", "/silences/MARK"},
+	}
+	for _, site := range []struct {
+		name, base string
+		c          *http.Client
+	}{{"proxy mode", s.app, proxyBrowser}, {"forward auth behind nginx", s.nginx, nginxBrowser}} {
+		addr := strings.TrimPrefix(site.base, "http://")
+		u, _ := url.Parse(site.base)
+		var cookies []string
+		for _, ck := range site.c.Jar.Cookies(u) {
+			cookies = append(cookies, ck.Name+"="+ck.Value)
+		}
+		cookie := strings.Join(cookies, "; ")
+		for i, row := range rows {
+			marker := fmt.Sprintf("mark%d%s", i, strings.ReplaceAll(site.name, " ", ""))
+			target := strings.Replace(row.target, "MARK", marker, 1)
+			forms := []struct{ name, line, host string }{
+				{"origin form", target, addr},
+				{"absolute form, another Host", "http://" + addr + target, "other.example"},
+			}
+			for _, f := range forms {
+				t.Run(site.name+"/"+row.name+"/"+f.name, func(t *testing.T) {
+					m := marker + strings.ReplaceAll(f.name, " ", "")[:3]
+					line := strings.Replace(f.line, marker, m, 1)
+					raw := row.method + " " + line + " HTTP/1.1\r\nHost: " + f.host + "\r\nCookie: " + cookie +
+						"\r\nAccept: text/html\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+					resp, body := rawRequest(t, addr, raw)
+					if s.upstreamSawMarker(strings.ToLower(m)) {
+						t.Fatalf("the app got %s %s with an hour-old sign-in (answer %d %q)", row.method, line, resp.StatusCode, body)
+					}
+					if resp.StatusCode < 300 {
+						t.Errorf("%d %q: a pass without the step-up", resp.StatusCode, body)
+					}
+				})
+			}
+		}
 	}
 }
