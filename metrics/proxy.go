@@ -52,8 +52,7 @@ type Proxy struct {
 	providerReady    *prometheus.GaugeVec
 	assertions       *prometheus.CounterVec
 	assertionKeys    *prometheus.CounterVec
-	// stepUps is labelled by host, like the vectors ForgetHost lists.
-	stepUps *prometheus.CounterVec
+	stepUps          *prometheus.CounterVec
 	// assertionByResult are assertions' series, by AssertionResults
 	// index: counted on every request that carries an assertion.
 	assertionByResult [3]prometheus.Counter
@@ -120,10 +119,25 @@ func NewProxy() *Proxy {
 	return p
 }
 
-func (p *Proxy) register(reg prometheus.Registerer) {
-	reg.MustRegister(p.requestDuration, p.upstreamDuration, p.responses, p.decisions,
+// vector is what every vector of Proxy is: registered, and emptied of a
+// host's series (a vector without a host label matches none).
+type vector interface {
+	prometheus.Collector
+	DeletePartialMatch(prometheus.Labels) int
+}
+
+// vectors are all of Proxy's vectors: the one list that both registration
+// and ForgetHost read, so a new vector cannot be left out of either.
+func (p *Proxy) vectors() []vector {
+	return []vector{p.requestDuration, p.upstreamDuration, p.responses, p.decisions,
 		p.loginsStarted, p.loginsSucceeded, p.loginsFailed, p.refreshes, p.upstreamErrors, p.storeErrors, p.limited, p.providerReady,
-		p.assertions, p.assertionKeys, p.stepUps)
+		p.assertions, p.assertionKeys, p.stepUps}
+}
+
+func (p *Proxy) register(reg prometheus.Registerer) {
+	for _, v := range p.vectors() {
+		reg.MustRegister(v)
+	}
 }
 
 // ProviderReady records whether a provider of the configuration in force
@@ -150,10 +164,7 @@ func (p *Proxy) ForgetHost(host string) {
 		return
 	}
 	match := prometheus.Labels{"host": host}
-	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		p.requestDuration, p.upstreamDuration, p.responses, p.decisions, p.loginsStarted,
-		p.loginsSucceeded, p.loginsFailed, p.refreshes, p.upstreamErrors, p.limited, p.stepUps,
-	} {
+	for _, v := range p.vectors() {
 		v.DeletePartialMatch(match)
 	}
 }

@@ -181,8 +181,8 @@ func (req *authorizeRequest) tooOld(sess *coreSession, now time.Time) bool {
 
 // reachedACR is the acr to report for a sign-in of user asked for
 // acrValues: the first asked that the user reaches (the default, or one
-// of the user's acr list), else the default, which acr_values being a
-// voluntary request allows: the client decides what it accepts.
+// of the user's acr list), else "" for the default, which acr_values
+// being a voluntary request allows: the client decides what it accepts.
 func reachedACR(acrValues []string, user *UserConfig) string {
 	for _, v := range acrValues {
 		if v == acrDefault || slices.Contains(user.ACR, v) {
