@@ -32,6 +32,7 @@ import (
 // routes without it: /ADMIN is the admin console too.
 type stepUpStack struct {
 	core, app, nginx string        // base URLs
+	caddy, upstream  string        // Caddy's base URL (see startCaddy) and the app's
 	store            session.Store // replica 0's
 	replicas         []string      // host:port of each outpost replica
 	metrics          *metrics.Metrics
@@ -66,7 +67,7 @@ func newStepUpStack(t *testing.T) *stepUpStack {
 // serving the same file; the app's external host is replica 0's address.
 func newStepUpStackOn(t *testing.T, stores ...session.Store) *stepUpStack {
 	t.Helper()
-	coreLn, nginxLn := listen(t), listen(t)
+	coreLn, nginxLn, caddyLn := listen(t), listen(t), listen(t)
 	var outLns []net.Listener
 	for range stores {
 		outLns = append(outLns, listen(t))
@@ -74,7 +75,10 @@ func newStepUpStackOn(t *testing.T, stores ...session.Store) *stepUpStack {
 	outLn := outLns[0]
 	nginxAddr := nginxLn.Addr().String()
 	nginxLn.Close()
+	caddyAddr := caddyLn.Addr().String()
+	caddyLn.Close()
 	s := &stepUpStack{core: "http://" + coreLn.Addr().String(), app: "http://" + outLn.Addr().String(), nginx: "http://" + nginxAddr,
+		caddy: "http://" + caddyAddr,
 		store: stores[0], metrics: metrics.New("u", "0.1.0", ""), logs: &proctest.Buffer{}}
 	for _, st := range stores {
 		t.Cleanup(func() { _ = st.Close() })
@@ -100,6 +104,14 @@ providers:
     cookie_secret: unused-by-the-devcore-0123
     signing_key: issuer-key
     redirect_uris: [%[2]s/outpost.goauthentik.io/callback]
+  - name: cad
+    external_host: %[5]s
+    internal_host: http://127.0.0.1:1
+    client_id: cad-client
+    client_secret: cad-client-secret
+    cookie_secret: unused-by-the-devcore-0123
+    signing_key: issuer-key
+    redirect_uris: [%[5]s/outpost.goauthentik.io/callback]
 groups:
   - name: ops
 users:
@@ -111,7 +123,7 @@ users:
   - username: bob
     password_hash: %[3]q
     groups: [ops]
-`, s.app, s.nginx, hash(t, "pw"), hash(t, "app-pw"))))
+`, s.app, s.nginx, hash(t, "pw"), hash(t, "app-pw"), s.caddy)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +139,7 @@ users:
 		fmt.Fprintf(w, "app: %s %s as %s", r.Method, r.URL.Path, r.Header.Get("X-Authentik-Username"))
 	}))
 	t.Cleanup(up.Close)
+	s.upstream = up.URL
 	provider := func(name, mode, external string) string {
 		return fmt.Sprintf(`  - name: %[1]s
     mode: %[2]s
@@ -138,13 +151,21 @@ users:
     cookie_secret: %[6]s
 %[7]s`, name, mode, external, up.URL, s.core, stepUpCookieSecret, stepUpRules)
 	}
-	doc := "outpost: {name: stepup}\nproviders:\n" + provider("app", "proxy", s.app) + provider("fwd", "forward_single", s.nginx)
+	doc := "outpost: {name: stepup}\nproviders:\n" + provider("app", "proxy", s.app) + provider("fwd", "forward_single", s.nginx) +
+		provider("cad", "forward_single", s.caddy)
 	for i, ln := range outLns {
 		s.replicas = append(s.replicas, ln.Addr().String())
 		serveStandalone(t, ln, doc, proxy.Options{Store: stores[i], Metrics: s.metrics.Proxy, Log: slog.New(slog.NewJSONHandler(s.logs, nil))})
 	}
 	runNginxServers(t, nginxAddr, outLn.Addr().String(), "../deploy/nginx", nginxServer{app: up.URL})
 	return s
+}
+
+// startCaddy runs the real Caddy in front of the app at s.caddy, with the
+// shipped snippet asking replica 0 (provider "cad").
+func (s *stepUpStack) startCaddy(t *testing.T) {
+	t.Helper()
+	runCaddy(t, strings.TrimPrefix(s.caddy, "http://"), s.replicas[0], caddySite{s.caddy, s.upstream})
 }
 
 // upstreamSaw reports whether the app was asked for path.
@@ -538,45 +559,54 @@ func TestStepUpByAnotherSubject(t *testing.T) {
 	}
 }
 
-// Forward auth decides the same: behind the real nginx with the shipped
-// files, a browser steps up through the outpost's own paths on the app's
-// host and lands back, and a machine client gets the challenge.
-func TestStepUpForwardNginx(t *testing.T) {
+// Forward auth decides the same: behind the real nginx and the real Caddy
+// with the shipped files, a browser steps up through the outpost's own
+// paths on the app's host and lands back, and a machine client gets the
+// challenge.
+func TestStepUpForwardProxies(t *testing.T) {
 	s := newStepUpStack(t)
-	c := browser(t)
-	resp := signIn(t, c, getPage(t, c, s.nginx+"/"), "alice", "pw")
-	if body := readBody(resp); resp.StatusCode != 200 || !strings.Contains(body, "as alice") {
-		t.Fatalf("sign-in behind nginx: %d %q", resp.StatusCode, body)
-	}
-	before := s.age(t, c, s.nginx, "fwd-client")
-	t.Run("machine client", func(t *testing.T) {
-		req, _ := http.NewRequest("GET", s.nginx+"/admin/api", nil)
-		req.Header.Set("Accept", "application/json")
-		resp, err := noFollow(c).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		readBody(resp)
-		if ch := resp.Header.Values("WWW-Authenticate"); resp.StatusCode != 401 || len(ch) != 1 ||
-			!strings.Contains(ch[0], `error="insufficient_user_authentication"`) || !strings.Contains(ch[0], "max_age=600") {
-			t.Errorf("%d %q", resp.StatusCode, ch)
-		}
-	})
-	t.Run("browser", func(t *testing.T) {
-		resp := getPage(t, c, s.nginx+"/admin/page?x=1")
-		if q := resp.Request.URL.Query(); q.Get("prompt") != "login" || q.Get("max_age") != "600" {
-			t.Fatalf("not asked to sign in again: %s", resp.Request.URL)
-		}
-		resp = signIn(t, c, resp, "alice", "pw")
-		if body := readBody(resp); resp.StatusCode != 200 || resp.Request.URL.String() != s.nginx+"/admin/page?x=1" || !strings.Contains(body, "/admin/page as alice") {
-			t.Fatalf("after the step-up: %d at %s: %q", resp.StatusCode, resp.Request.URL, body)
-		}
-		if after := s.sessionOf(t, c, s.nginx, "fwd-client"); after.ID != before.ID {
-			t.Errorf("a new session %s, want %s updated", after.ID, before.ID)
-		}
-	})
-	if s.upstreamSaw("/admin/api") {
-		t.Errorf("the app saw /admin/api")
+	s.startCaddy(t)
+	for _, front := range []struct{ name, site, clientID string }{
+		{"nginx", s.nginx, "fwd-client"},
+		{"caddy", s.caddy, "cad-client"},
+	} {
+		t.Run(front.name, func(t *testing.T) {
+			c := browser(t)
+			resp := signIn(t, c, getPage(t, c, front.site+"/"), "alice", "pw")
+			if body := readBody(resp); resp.StatusCode != 200 || !strings.Contains(body, "as alice") {
+				t.Fatalf("sign-in behind %s: %d %q", front.name, resp.StatusCode, body)
+			}
+			before := s.age(t, c, front.site, front.clientID)
+			t.Run("machine client", func(t *testing.T) {
+				req, _ := http.NewRequest("GET", front.site+"/admin/api-"+front.name, nil)
+				req.Header.Set("Accept", "application/json")
+				resp, err := noFollow(c).Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				readBody(resp)
+				if ch := resp.Header.Values("WWW-Authenticate"); resp.StatusCode != 401 || len(ch) != 1 ||
+					!strings.Contains(ch[0], `error="insufficient_user_authentication"`) || !strings.Contains(ch[0], "max_age=600") {
+					t.Errorf("%d %q", resp.StatusCode, ch)
+				}
+			})
+			t.Run("browser", func(t *testing.T) {
+				resp := getPage(t, c, front.site+"/admin/page?x=1")
+				if q := resp.Request.URL.Query(); q.Get("prompt") != "login" || q.Get("max_age") != "600" {
+					t.Fatalf("not asked to sign in again: %s", resp.Request.URL)
+				}
+				resp = signIn(t, c, resp, "alice", "pw")
+				if body := readBody(resp); resp.StatusCode != 200 || resp.Request.URL.String() != front.site+"/admin/page?x=1" || !strings.Contains(body, "/admin/page as alice") {
+					t.Fatalf("after the step-up: %d at %s: %q", resp.StatusCode, resp.Request.URL, body)
+				}
+				if after := s.sessionOf(t, c, front.site, front.clientID); after.ID != before.ID {
+					t.Errorf("a new session %s, want %s updated", after.ID, before.ID)
+				}
+			})
+			if s.upstreamSaw("/admin/api-" + front.name) {
+				t.Errorf("the app saw /admin/api-%s", front.name)
+			}
+		})
 	}
 }
 

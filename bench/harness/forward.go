@@ -53,7 +53,7 @@ func (w *world) forwardAuth() {
 		defer ngx.stop()
 		hb := []string{"Cookie: " + signInVia("http://"+w.ngxOutAddr, addr, benchUser, benchPassword), "Accept: text/html", "Host: " + w.ngxOutAddr}
 		expect("http://"+addr+"/", hb, 200, "ok bench")
-		targets = append(targets, w.httpTarget("baseline "+w.cfg.baseline+", log to a file", w.baselineAccess(),
+		targets = append(targets, w.httpTarget(w.baselineLabel(), w.baselineAccess(),
 			"http://"+addr+"/", hb, procs{w.baseline, ngx, w.upstream}, parts))
 	}
 	m := w.measure(targets...)

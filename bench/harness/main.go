@@ -196,9 +196,13 @@ type world struct {
 	outAddr, metricsAddr        string
 	quietAddr, quietMetricsAddr string
 	outpost, quiet              *proc
-	// baseline serves the same site at baseAddr, built from -baseline.
+	// baseline serves the same site at baseAddr as a reference the
+	// outpost is compared with in the same rounds: the outpost built from
+	// -baseline, or (tracing) this tree's without the scenario's setting.
+	// baseName says which, as the reports name it.
 	baseAddr, baseMetricsAddr string
 	baseline                  *proc
+	baseName                  string
 	// nginx protects the app with the outpost (the forward floors start
 	// their own, see forwardAuth).
 	nginx      *proc
@@ -230,6 +234,9 @@ func run(cfg config, machine string) {
 	w.quietAddr, w.quietMetricsAddr = freeAddr(), freeAddr()
 	w.ngxOutAddr = freeAddr()
 	w.baseAddr, w.baseMetricsAddr = freeAddr(), freeAddr()
+	if cfg.baseline != "" {
+		w.baseName = "built from " + cfg.baseline
+	}
 	w.upstream = start(cfg.dir, "upstream", nil, cfg.self, "upstream", "--listen", w.upAddr)
 	waitTCP(w.upstream, w.upAddr, 10*time.Second)
 	floor := w.startBare("bare")
@@ -352,7 +359,10 @@ func (w *world) startBaseline(env []string) {
 }
 
 // baselineAccess is how the baseline's log is kept, as the reports name it.
-func (w *world) baselineAccess() string { return logToFile + ", built from " + w.cfg.baseline }
+func (w *world) baselineAccess() string { return logToFile + ", " + w.baseName }
+
+// baselineLabel is the baseline's row in a scenario's report.
+func (w *world) baselineLabel() string { return w.baseName + ", log to a file" }
 
 func (w *world) launchOutpost(name, token, addr, metricsAddr string, env []string) *proc {
 	return w.launch(w.cfg.outpost, name, token, addr, metricsAddr, env)
@@ -412,7 +422,7 @@ func (w *world) proxyMode(name, path string, headers func(dial string) []string,
 	if w.baseline != nil {
 		hb := append(slices.Clip(headers(w.baseAddr)), "Host: "+w.outAddr)
 		expect("http://"+w.baseAddr+path, hb, status, body)
-		targets = append(targets, w.httpTarget("baseline "+w.cfg.baseline+", log to a file", w.baselineAccess(),
+		targets = append(targets, w.httpTarget(w.baselineLabel(), w.baselineAccess(),
 			"http://"+w.baseAddr+path, hb, app(w.baseline), parts))
 	}
 	ss := w.measure(targets...)

@@ -29,7 +29,8 @@ type report struct {
 	oldFloor *series // the floor before issue 25 (-old-floor)
 	ceiling  *series
 	outposts []*series
-	// baseline is the outpost built from -baseline (the "before").
+	// baseline is the reference outpost (the "before"): built from
+	// -baseline, or this tree's without the scenario's setting.
 	baseline *series
 }
 
@@ -203,8 +204,9 @@ func printMarkdown(machine string, reports []report) {
 	fmt.Println("\nRatios: medians of per-round ratios of requests/s, with their range over the rounds in parentheses; \"by CPU\": medians of per-round ratios of CPU per request, inverted (the requests/s ratio that CPU alone would give); p99 and CPU/request: medians over the rounds (CPU/request counts every server a request passes, the load generator left out).")
 }
 
-// printBeforeAfter prints, when -baseline ran, this tree's outpost (log to
-// a file) against the baseline's, scenario by scenario.
+// printBeforeAfter prints, for every scenario that ran a baseline (the
+// -baseline revision, or the tracing scenario's outpost without tracing),
+// this tree's outpost (log to a file) against it, scenario by scenario.
 func printBeforeAfter(reports []report) {
 	var rows []report
 	for _, r := range reports {
@@ -215,11 +217,11 @@ func printBeforeAfter(reports []report) {
 	if len(rows) == 0 {
 		return
 	}
-	fmt.Println("\n| Scenario | req/s: before · after | After / before | By CPU | p99: before · after | After p99 − before p99 | CPU/request: before · after |")
-	fmt.Println("|---|---|---|---|---|---|---|")
+	fmt.Println("\n| Scenario | Before | req/s: before · after | After / before | By CPU | p99: before · after | After p99 − before p99 | CPU/request: before · after |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		a, b := r.outposts[0], r.baseline
-		fmt.Printf("| %s | %.0f · %.0f | %s | %s | %s · %s | %s | %s · %s |\n", r.name, b.med.rps, a.med.rps,
+		fmt.Printf("| %s | %s | %.0f · %.0f | %s | %s | %s · %s | %s | %s · %s |\n", r.name, b.access, b.med.rps, a.med.rps,
 			roundRatio(b, a), cpuRatio(b, a), fmtDur(b.med.p99), fmtDur(a.med.p99), signed(p99Delta(b, a)),
 			fmtDur(b.med.cpuPerReq), fmtDur(a.med.cpuPerReq))
 	}

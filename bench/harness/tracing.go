@@ -27,9 +27,12 @@ func otlpSinkCommand(args []string) {
 }
 
 // tracingScenario is proxy mode with traces exported over OTLP/HTTP to a
-// local sink, sampling tracingSampleRatio of requests (docs/tracing.md):
-// beside the floor, what tracing adds. The outposts are restarted without
-// tracing afterwards.
+// local sink, sampling tracingSampleRatio of requests (docs/tracing.md),
+// against the floor, the identity ceiling and, in the baseline's place,
+// this tree's outpost without tracing (a second replica, its log to a
+// file too): the before/after row is what tracing at 1 % costs. A
+// -baseline revision sits this scenario out. The outposts are restarted
+// without tracing afterwards.
 func (w *world) tracingScenario(signedIn func(dial string) []string) {
 	addr := freeAddr()
 	sink := start(w.cfg.dir, "otlp-sink", nil, w.cfg.self, "otlp-sink", "--listen", addr)
@@ -39,9 +42,14 @@ func (w *world) tracingScenario(signedIn func(dial string) []string) {
 		"OTEL_TRACES_SAMPLER=parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG=" + tracingSampleRatio}
 	w.startOutpost(env)
 	w.startQuiet(env)
-	w.startBaseline(env)
-	w.proxyMode("proxy session (tracing, 1 % sampled)", "/", signedIn, 200, "ok bench", false,
-		"OTLP/HTTP to a local sink, parentbased_traceidratio "+tracingSampleRatio)
+	w.baseline.stop()
+	name := w.baseName
+	w.baseName = "without tracing"
+	w.baseline = w.launch(w.cfg.outpost, "outpost-untraced", outpostToken, w.baseAddr, w.baseMetricsAddr, nil)
+	w.proxyMode("proxy session (tracing, 1 % sampled)", "/", signedIn, 200, "ok bench", true,
+		"OTLP/HTTP to a local sink, parentbased_traceidratio "+tracingSampleRatio+"; baseline: the same outpost without tracing")
+	w.baseline.stop()
+	w.baseline, w.baseName = nil, name
 	w.startOutpost(nil)
 	w.startQuiet(nil)
 	w.startBaseline(nil)

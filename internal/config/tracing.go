@@ -65,6 +65,7 @@ func loadTracing(lookup func(string) (string, bool), fail func(name, format stri
 		fail(protoVar, "%q is not supported (want %s or %s)", proto, tracing.ProtocolHTTP, tracing.ProtocolGRPC)
 	}
 	checkSampler(get("OTEL_TRACES_SAMPLER"), get("OTEL_TRACES_SAMPLER_ARG"), fail)
+	checkPropagators(get("OTEL_PROPAGATORS"), fail)
 	set.Enabled, set.Protocol = true, proto
 	return set
 }
@@ -83,5 +84,31 @@ func checkSampler(sampler, arg string, fail func(name, format string, args ...an
 		}
 	default:
 		fail("OTEL_TRACES_SAMPLER", "%q is not supported (want always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio)", sampler)
+	}
+}
+
+// checkPropagators refuses a propagator the outpost does not speak. It
+// reads and writes W3C Trace Context only (docs/tracing.md#propagation);
+// W3C baggage passes through untouched, so "tracecontext,baggage" (the
+// SDK's default) and "tracecontext" say what it does. An operator asking
+// for B3 or Jaeger headers, or for none, would otherwise get traceparent
+// without a word.
+func checkPropagators(list string, fail func(name, format string, args ...any)) {
+	if list == "" {
+		return
+	}
+	tc := false
+	for p := range strings.SplitSeq(list, ",") {
+		switch p = strings.ToLower(strings.TrimSpace(p)); p {
+		case "tracecontext":
+			tc = true
+		case "baggage":
+		default:
+			fail("OTEL_PROPAGATORS", "%q is not supported: the outpost propagates W3C Trace Context (tracecontext) and passes baggage through; want tracecontext or tracecontext,baggage", p)
+			return
+		}
+	}
+	if !tc {
+		fail("OTEL_PROPAGATORS", "%q leaves out tracecontext, which the outpost always propagates; want tracecontext or tracecontext,baggage", list)
 	}
 }
