@@ -24,11 +24,23 @@ func buildBaseline(cfg config) string {
 		fatalf("unpacking %s: %v\n%s", cfg.baseline, err, out)
 	}
 	bin := filepath.Join(cfg.dir, "outpost-baseline")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/outpost")
-	build.Dir = src
+	buildOutpost(cfg, src, bin, "the outpost of "+cfg.baseline)
+	return bin
+}
+
+// buildOutpost builds ./cmd/outpost of the tree in dir ("": this one) to
+// bin as the Makefile and the Dockerfile do (static, -trimpath, stripped
+// unless -symbols): the RSS the harness reports is then the shipped
+// binary's, whose file-backed pages are part of it.
+func buildOutpost(cfg config, dir, bin, what string) {
+	args := []string{"build", "-trimpath"}
+	if !cfg.symbols {
+		args = append(args, "-ldflags=-s -w")
+	}
+	build := exec.Command("go", append(args, "-o", bin, "./cmd/outpost")...)
+	build.Dir = dir
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		fatalf("building the outpost of %s: %v\n%s", cfg.baseline, err, out)
+		fatalf("building %s: %v\n%s", what, err, out)
 	}
-	return bin
 }

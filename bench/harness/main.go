@@ -53,6 +53,9 @@ type config struct {
 	// oldFloor adds the floor before issue 25 (a copy buffer allocated per
 	// request) to the proxy-mode scenarios.
 	oldFloor bool
+	// symbols keeps the symbol table in the outposts built (for perf),
+	// which the shipped build strips.
+	symbols bool
 	// outpostEnv is extra environment for every outpost started.
 	outpostEnv []string
 	// baseline is a git revision whose outpost is measured beside this
@@ -90,6 +93,7 @@ func main() {
 	flag.IntVar(&cfg.sessions, "sessions", 1000000, "sessions for the session scale checks (0: skip them)")
 	flag.StringVar(&only, "only", "", "comma-separated scenarios to run (default: all): proxy,assertion,bearer,redirect,websocket,forward,tracing,redis,redis-cluster,postgresql,providers")
 	flag.BoolVar(&cfg.scale, "scale", true, "run the scale checks")
+	flag.BoolVar(&cfg.symbols, "symbols", false, "build the outposts with their symbol table and DWARF, for perf and pprof; the default strips them as the Makefile and the Dockerfile do (-s -w), which changes RSS by a few MB")
 	flag.BoolVar(&cfg.oldFloor, "old-floor", false, "also measure the old, handicapped floor (a copy buffer allocated per request) in proxy mode")
 	flag.StringVar(&cfg.baseline, "baseline", "", "a git revision (e.g. a commit before a change) whose outpost is built and measured in the same rounds as this tree's, log to a file: the before/after of a change")
 	flag.Func("outpost-env", "NAME=VALUE for every outpost started (repeatable), e.g. GOGC=200", func(v string) error {
@@ -125,11 +129,7 @@ func main() {
 	go func() { <-sig; fatalf("interrupted") }()
 
 	cfg.outpost = filepath.Join(cfg.dir, "outpost")
-	build := exec.Command("go", "build", "-trimpath", "-o", cfg.outpost, "./cmd/outpost")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fatalf("building the outpost: %v\n%s", err, out)
-	}
+	buildOutpost(cfg, "", cfg.outpost, "the outpost")
 	if cfg.baseline != "" {
 		cfg.baselineBin = buildBaseline(cfg)
 	}
@@ -356,6 +356,21 @@ func (w *world) startBaseline(env []string) {
 	}
 	w.baseline.stop()
 	w.baseline = w.launch(w.cfg.baselineBin, "outpost-baseline", outpostToken, w.baseAddr, w.baseMetricsAddr, env)
+}
+
+// withReference runs measure with this tree's outpost, started with env
+// and called name, in the baseline's place (the -baseline revision sits
+// it out and is restarted afterwards): the scenario's before/after row is
+// then what the scenario's setting costs against name, in the same rounds.
+func (w *world) withReference(name string, env []string, measure func()) {
+	w.baseline.stop()
+	was := w.baseName
+	w.baseName = name
+	w.baseline = w.launch(w.cfg.outpost, "outpost-reference", outpostToken, w.baseAddr, w.baseMetricsAddr, env)
+	measure()
+	w.baseline.stop()
+	w.baseline, w.baseName = nil, was
+	w.startBaseline(nil)
 }
 
 // baselineAccess is how the baseline's log is kept, as the reports name it.

@@ -34,14 +34,16 @@ func (w *world) postgresScenario() {
 }
 
 // storeScenario measures proxy mode with a session in the store env
-// names, without the baseline (older revisions may not know the store).
+// names, beside this tree's outpost with its sessions in memory in the
+// baseline's place (older revisions may not know the store): the
+// before/after row is what the shared store costs a request.
 func (w *world) storeScenario(name string, env []string) {
-	w.baseline.stop()
-	w.baseline = nil
 	w.startOutpost(env)
 	w.startQuiet(env)
 	signedIn := func(dial string) []string {
 		return []string{"Cookie: " + signInVia("http://"+w.outAddr, dial, benchUser, benchPassword), "Accept: text/html"}
 	}
-	w.proxyMode(name, "/", signedIn, 200, "ok bench", true, "")
+	w.withReference("memory store", nil, func() {
+		w.proxyMode(name, "/", signedIn, 200, "ok bench", true, "baseline: the same outpost with its sessions in memory")
+	})
 }

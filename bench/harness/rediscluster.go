@@ -18,7 +18,7 @@ import (
 // this is the data path that differs from one node's. Sentinel is not a
 // scenario of its own: behind it the outpost talks to one master, as in
 // the redis scenario. A -baseline from before cluster support could not
-// connect, so it sits this one out.
+// connect, so it sits this one out (storeScenario).
 func (w *world) redisClusterScenario() {
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {

@@ -42,14 +42,10 @@ func (w *world) tracingScenario(signedIn func(dial string) []string) {
 		"OTEL_TRACES_SAMPLER=parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG=" + tracingSampleRatio}
 	w.startOutpost(env)
 	w.startQuiet(env)
-	w.baseline.stop()
-	name := w.baseName
-	w.baseName = "without tracing"
-	w.baseline = w.launch(w.cfg.outpost, "outpost-untraced", outpostToken, w.baseAddr, w.baseMetricsAddr, nil)
-	w.proxyMode("proxy session (tracing, 1 % sampled)", "/", signedIn, 200, "ok bench", true,
-		"OTLP/HTTP to a local sink, parentbased_traceidratio "+tracingSampleRatio+"; baseline: the same outpost without tracing")
-	w.baseline.stop()
-	w.baseline, w.baseName = nil, name
+	w.withReference("without tracing", nil, func() {
+		w.proxyMode("proxy session (tracing, 1 % sampled)", "/", signedIn, 200, "ok bench", true,
+			"OTLP/HTTP to a local sink, parentbased_traceidratio "+tracingSampleRatio+"; baseline: the same outpost without tracing")
+	})
 	w.startOutpost(nil)
 	w.startQuiet(nil)
 	w.startBaseline(nil)
