@@ -83,47 +83,35 @@ func newStepUpStackOn(t *testing.T, stores ...session.Store) *stepUpStack {
 	for _, st := range stores {
 		t.Cleanup(func() { _ = st.Close() })
 	}
-	cfg, err := devcore.ParseConfig([]byte(fmt.Sprintf(`
+	// The devcore's side of each provider the outpost serves below.
+	coreProvider := func(name, external string) string {
+		return fmt.Sprintf(`  - name: %[1]s
+    external_host: %[2]s
+    internal_host: http://127.0.0.1:1
+    client_id: %[1]s-client
+    client_secret: %[1]s-client-secret
+    cookie_secret: unused-by-the-devcore-0123
+    signing_key: issuer-key
+    redirect_uris: [%[2]s/outpost.goauthentik.io/callback]
+`, name, external)
+	}
+	cfg, err := devcore.ParseConfig([]byte(`
 certificates:
   - name: issuer-key
     key_type: rsa
 providers:
-  - name: app
-    external_host: %[1]s
-    internal_host: http://127.0.0.1:1
-    client_id: app-client
-    client_secret: app-client-secret
-    cookie_secret: unused-by-the-devcore-0123
-    signing_key: issuer-key
-    redirect_uris: [%[1]s/outpost.goauthentik.io/callback]
-  - name: fwd
-    external_host: %[2]s
-    internal_host: http://127.0.0.1:1
-    client_id: fwd-client
-    client_secret: fwd-client-secret
-    cookie_secret: unused-by-the-devcore-0123
-    signing_key: issuer-key
-    redirect_uris: [%[2]s/outpost.goauthentik.io/callback]
-  - name: cad
-    external_host: %[5]s
-    internal_host: http://127.0.0.1:1
-    client_id: cad-client
-    client_secret: cad-client-secret
-    cookie_secret: unused-by-the-devcore-0123
-    signing_key: issuer-key
-    redirect_uris: [%[5]s/outpost.goauthentik.io/callback]
-groups:
+` + coreProvider("app", s.app) + coreProvider("fwd", s.nginx) + coreProvider("cad", s.caddy) + fmt.Sprintf(`groups:
   - name: ops
 users:
   - username: alice
-    password_hash: %[3]q
+    password_hash: %[1]q
     groups: [ops]
     acr: [mfa]
-    app_passwords: [%[4]q]
+    app_passwords: [%[2]q]
   - username: bob
-    password_hash: %[3]q
+    password_hash: %[1]q
     groups: [ops]
-`, s.app, s.nginx, hash(t, "pw"), hash(t, "app-pw"), s.caddy)))
+`, hash(t, "pw"), hash(t, "app-pw"))))
 	if err != nil {
 		t.Fatal(err)
 	}
