@@ -245,7 +245,7 @@ func TestAppRefusesBadAssertions(t *testing.T) {
 // answer, a signed-in request is refused with 503 and the app never sees
 // it.
 func TestAssertionSigningFailureRefuses(t *testing.T) {
-	ln := listen(t)
+	ln := reserve(t)
 	dead := ln.Addr().String()
 	ln.Close()
 	down, err := session.NewRedisStore(session.RedisOptions{Client: &redis.Options{Addr: dead, MaxRetries: -1, DialTimeout: 200 * time.Millisecond}})

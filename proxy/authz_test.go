@@ -148,7 +148,7 @@ func frontedPair(t *testing.T, name string) fronted {
 	t.Helper()
 	issuer := testissuer.Start(t, authzUsers)
 	app := newRowApp(t, "app")
-	caddyLn, nginxLn, outLn := listen(t), listen(t), listen(t)
+	caddyLn, nginxLn, outLn := reserve(t), reserve(t), listen(t)
 	caddyAddr, nginxAddr := caddyLn.Addr().String(), nginxLn.Addr().String()
 	caddyLn.Close()
 	nginxLn.Close()

@@ -19,7 +19,7 @@ import (
 // freeLoopback is a 127.0.0.1 address nobody listens on right now.
 func freeLoopback(t *testing.T) string {
 	t.Helper()
-	ln := listen(t)
+	ln := reserve(t)
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr

@@ -93,7 +93,7 @@ func newAttackEnv(t *testing.T, start func(addr, outpost, app0, app1 string)) *a
 // from o.
 func newAttackEnvWith(t *testing.T, o stackOptions, start func(addr, outpost, app0, app1 string)) *attackEnv {
 	t.Helper()
-	ln := listen(t)
+	ln := reserve(t)
 	addr := ln.Addr().String()
 	ln.Close()
 	_, port, _ := net.SplitHostPort(addr)
@@ -300,7 +300,7 @@ func TestDeepLinksSurviveSignInThroughNginx(t *testing.T) {
 		{"authentik's documented snippet", "testdata/nginx-authentik"},
 	} {
 		t.Run(snippet.name, func(t *testing.T) {
-			ln := listen(t)
+			ln := reserve(t)
 			addr := ln.Addr().String()
 			ln.Close()
 			app := newRowApp(t, "app")

@@ -8,7 +8,7 @@ import (
 
 // Real Caddy with forward_auth, configured with deploy/caddy/outpost.caddy.
 func TestCaddyForwardAuth(t *testing.T) {
-	caddyLn := listen(t)
+	caddyLn := reserve(t)
 	caddyAddr := caddyLn.Addr().String()
 	caddyLn.Close()
 

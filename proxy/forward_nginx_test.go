@@ -30,7 +30,7 @@ func nginxBinary(t *testing.T) string {
 // from deploy/nginx, in front of an app; the outpost answers its auth
 // requests.
 func TestNginxAuthRequest(t *testing.T) {
-	nginxLn := listen(t)
+	nginxLn := reserve(t)
 	nginxAddr := nginxLn.Addr().String()
 	nginxLn.Close() // nginx binds it itself
 
@@ -180,7 +180,7 @@ func runNginxServers(t *testing.T, nginxAddr, outpostAddr, snippets string, serv
 // shipped snippets and the documented keepalive it asks over connections it
 // keeps, instead of opening one per request.
 func TestNginxKeepsConnectionsToTheOutpost(t *testing.T) {
-	nginxLn := listen(t)
+	nginxLn := reserve(t)
 	nginxAddr := nginxLn.Addr().String()
 	nginxLn.Close()
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -221,7 +221,7 @@ func mustURL(s string) *url.URL {
 // requests, a planted plain-named cookie is not read, and sign-out through
 // nginx clears the cookie.
 func TestHostPrefixedCookiesThroughNginx(t *testing.T) {
-	nginxLn := listen(t)
+	nginxLn := reserve(t)
 	nginxAddr := nginxLn.Addr().String()
 	nginxLn.Close() // nginx binds it itself
 	app, lastSeen := helloApp(t)

@@ -243,7 +243,7 @@ func TestResourceMetadataPerProvider(t *testing.T) {
 func TestResourceMetadataThroughReverseProxies(t *testing.T) {
 	for _, front := range []string{"nginx", "caddy"} {
 		t.Run(front, func(t *testing.T) {
-			ln := listen(t)
+			ln := reserve(t)
 			addr := ln.Addr().String()
 			ln.Close()
 			app, _ := helloApp(t)

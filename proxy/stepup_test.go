@@ -67,7 +67,7 @@ func newStepUpStack(t *testing.T) *stepUpStack {
 // serving the same file; the app's external host is replica 0's address.
 func newStepUpStackOn(t *testing.T, stores ...session.Store) *stepUpStack {
 	t.Helper()
-	coreLn, nginxLn, caddyLn := listen(t), listen(t), listen(t)
+	coreLn, nginxLn, caddyLn := listen(t), reserve(t), reserve(t)
 	var outLns []net.Listener
 	for range stores {
 		outLns = append(outLns, listen(t))

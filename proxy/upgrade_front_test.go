@@ -23,7 +23,7 @@ func TestUpgradesAndHopByHopBehindReverseProxies(t *testing.T) {
 		start func(t *testing.T, addr, outpost string)
 	}{{"nginx", runNginxFront}, {"caddy", runCaddyFront}} {
 		t.Run(front.name, func(t *testing.T) {
-			ln := listen(t)
+			ln := reserve(t)
 			addr := ln.Addr().String()
 			ln.Close()
 			app := newTunnelApp(t)
