@@ -13,14 +13,13 @@ import (
 // asks (Traefik's and Caddy's X-Forwarded-*, Envoy's path prefix, nginx's
 // X-Original-URL): a session signed in an hour ago gets the RFC 9470
 // challenge as a machine client, and as a browser the redirect to a fresh
-// sign-in (prompt=login, max_age) that comes back to the app's host; a
-// path without a
-// step-up rule is still answered with the identity. nginx's browser
-// answer is the bare 401 its error_page turns into the redirect
-// (TestStepUpForwardProxies follows it through the real nginx, and
-// Caddy's redirect through the real Caddy); Traefik and
-// Envoy are not installed here, so their rows ask the outpost directly,
-// with the headers those proxies send.
+// sign-in (prompt=login, max_age) that comes back to the URL it asked
+// for; a path without a step-up rule is still answered with the identity.
+// nginx's browser answer is the bare 401 its error_page turns into the
+// redirect. TestStepUpForwardProxies and TestStepUpPathSpellings go
+// through the real nginx and Caddy; Traefik and Envoy are not installed
+// here, so their rows ask the outpost directly, with the headers those
+// proxies send.
 func TestStepUpForwardEndpoints(t *testing.T) {
 	s := newStepUpStack(t)
 	c := browser(t)

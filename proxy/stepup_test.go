@@ -703,15 +703,18 @@ func (s *stepUpStack) upstreamSawMarker(marker string) bool {
 // letters, empty and dot segments, ;parameters, an encoded slash, the
 // absolute form against another Host, the method's case on a method rule)
 // reaches the app only after the fresh sign-in, in proxy mode and behind
-// the real nginx with the shipped files. Raw request lines: a client
+// the real nginx and the real Caddy with the shipped files. Raw request lines: a client
 // library would tidy most of them away.
 func TestStepUpPathSpellings(t *testing.T) {
 	s := newStepUpStack(t)
-	proxyBrowser, nginxBrowser := browser(t), browser(t)
+	s.startCaddy(t)
+	proxyBrowser, nginxBrowser, caddyBrowser := browser(t), browser(t), browser(t)
 	readBody(signIn(t, proxyBrowser, getPage(t, proxyBrowser, s.app+"/"), "alice", "pw"))
 	s.age(t, proxyBrowser, s.app, "app-client")
 	readBody(signIn(t, nginxBrowser, getPage(t, nginxBrowser, s.nginx+"/"), "alice", "pw"))
 	s.age(t, nginxBrowser, s.nginx, "fwd-client")
+	readBody(signIn(t, caddyBrowser, getPage(t, caddyBrowser, s.caddy+"/"), "alice", "pw"))
+	s.age(t, caddyBrowser, s.caddy, "cad-client")
 	rows := []struct {
 		name, method, target string
 	}{
@@ -733,7 +736,8 @@ func TestStepUpPathSpellings(t *testing.T) {
 	for _, site := range []struct {
 		name, base string
 		c          *http.Client
-	}{{"proxy mode", s.app, proxyBrowser}, {"forward auth behind nginx", s.nginx, nginxBrowser}} {
+	}{{"proxy mode", s.app, proxyBrowser}, {"forward auth behind nginx", s.nginx, nginxBrowser},
+		{"forward auth behind Caddy", s.caddy, caddyBrowser}} {
 		addr := strings.TrimPrefix(site.base, "http://")
 		u, _ := url.Parse(site.base)
 		var cookies []string

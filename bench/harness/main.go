@@ -198,7 +198,7 @@ type world struct {
 	outpost, quiet              *proc
 	// baseline serves the same site at baseAddr as a reference the
 	// outpost is compared with in the same rounds: the outpost built from
-	// -baseline, or (tracing) this tree's without the scenario's setting.
+	// -baseline, or this tree's as a scenario compares it (withReference).
 	// baseName says which, as the reports name it.
 	baseAddr, baseMetricsAddr string
 	baseline                  *proc

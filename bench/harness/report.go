@@ -30,7 +30,7 @@ type report struct {
 	ceiling  *series
 	outposts []*series
 	// baseline is the reference outpost (the "before"): built from
-	// -baseline, or this tree's without the scenario's setting.
+	// -baseline, or this tree's as the scenario compares it.
 	baseline *series
 }
 
@@ -205,8 +205,9 @@ func printMarkdown(machine string, reports []report) {
 }
 
 // printBeforeAfter prints, for every scenario that ran a baseline (the
-// -baseline revision, or the tracing scenario's outpost without tracing),
-// this tree's outpost (log to a file) against it, scenario by scenario.
+// -baseline revision, or the outpost a scenario compares with: without
+// tracing, on the memory store), this tree's outpost (log to a file)
+// against it, scenario by scenario.
 func printBeforeAfter(reports []report) {
 	var rows []report
 	for _, r := range reports {

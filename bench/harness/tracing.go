@@ -31,8 +31,8 @@ func otlpSinkCommand(args []string) {
 // against the floor, the identity ceiling and, in the baseline's place,
 // this tree's outpost without tracing (a second replica, its log to a
 // file too): the before/after row is what tracing at 1 % costs. A
-// -baseline revision sits this scenario out. The outposts are restarted
-// without tracing afterwards.
+// -baseline revision sits this scenario out (withReference restarts it).
+// The outposts are restarted without tracing afterwards.
 func (w *world) tracingScenario(signedIn func(dial string) []string) {
 	addr := freeAddr()
 	sink := start(w.cfg.dir, "otlp-sink", nil, w.cfg.self, "otlp-sink", "--listen", addr)
@@ -48,5 +48,4 @@ func (w *world) tracingScenario(signedIn func(dial string) []string) {
 	})
 	w.startOutpost(nil)
 	w.startQuiet(nil)
-	w.startBaseline(nil)
 }
