@@ -38,7 +38,7 @@ lint:
 BENCH_ARGS ?=
 BENCHTIME ?= 1s
 bench:
-	go test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./proxy ./session
+	go test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./proxy ./session ./cmd/outpost
 	go run ./bench/harness $(BENCH_ARGS)
 
 # The chaos soak (docs/deployment.md): two replicas behind nginx, faults
