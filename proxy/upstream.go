@@ -205,21 +205,24 @@ var poweredBy = []string{"goauthentik.io"}
 // upstream proxy.
 var copyBuffers httputil.BufferPool = &bufferPool{}
 
+// bufferPool keeps copy buffers as array pointers: putting a slice back
+// would allocate its header on every request.
 type bufferPool struct{ p sync.Pool }
 
+const copyBufferSize = 32 * 1024
+
 func (b *bufferPool) Get() []byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return *v
+	if v, ok := b.p.Get().(*[copyBufferSize]byte); ok {
+		return v[:]
 	}
-	return make([]byte, 32*1024)
+	return make([]byte, copyBufferSize)
 }
 
 func (b *bufferPool) Put(buf []byte) {
-	if cap(buf) != 32*1024 {
+	if cap(buf) != copyBufferSize {
 		return
 	}
-	buf = buf[:cap(buf)]
-	b.p.Put(&buf)
+	b.p.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
 }
 
 // transportFor picks the shared transport per request, by target.

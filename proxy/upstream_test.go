@@ -298,3 +298,17 @@ func TestUpstreamErrorKinds(t *testing.T) {
 		}
 	}
 }
+
+// A copy buffer goes back to the pool and comes out again without an
+// allocation, and a buffer of another size is not kept.
+func TestCopyBuffersReuseWithoutAllocating(t *testing.T) {
+	p := &bufferPool{}
+	p.Put(p.Get())
+	if n := testing.AllocsPerRun(100, func() { p.Put(p.Get()) }); n != 0 {
+		t.Errorf("%v allocations per Get and Put", n)
+	}
+	p.Put(make([]byte, 10, 64))
+	if got := p.Get(); len(got) != copyBufferSize {
+		t.Errorf("Get returned %d bytes, want %d", len(got), copyBufferSize)
+	}
+}
