@@ -15,19 +15,8 @@ import (
 // line that redaction would change or whose time or duration slog writes
 // in another form.
 func (h *lineHandler) WriteAccess(ctx context.Context, l proxy.AccessLine) bool {
-	bp := lineBufs.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= 64<<10 {
-			lineBufs.Put(bp)
-		}
-	}()
-	line, ok := appendAccessLine((*bp)[:0], l)
-	*bp = line
-	if !ok {
-		return false
-	}
-	_, _ = h.w.Write(line)
-	return true
+	written, _ := h.writeLine(func(b []byte) ([]byte, bool) { return appendAccessLine(b, l) })
+	return written // a failed write of stderr has nowhere to be reported
 }
 
 // appendAccessLine appends l as appendLine writes l.Record(), or reports

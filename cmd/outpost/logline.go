@@ -45,19 +45,29 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 func (h *lineHandler) Handle(ctx context.Context, r slog.Record) error {
+	written, err := h.writeLine(func(b []byte) ([]byte, bool) { return appendLine(b, r) })
+	if !written {
+		return h.JSONHandler.Handle(ctx, r)
+	}
+	return err
+}
+
+// writeLine writes the line appendTo appends to a pooled buffer, or writes
+// nothing and reports false when appendTo does.
+func (h *lineHandler) writeLine(appendTo func([]byte) ([]byte, bool)) (bool, error) {
 	bp := lineBufs.Get().(*[]byte)
 	defer func() {
 		if cap(*bp) <= 64<<10 {
 			lineBufs.Put(bp)
 		}
 	}()
-	line, ok := appendLine((*bp)[:0], r)
+	line, ok := appendTo((*bp)[:0])
 	*bp = line
 	if !ok {
-		return h.JSONHandler.Handle(ctx, r)
+		return false, nil
 	}
 	_, err := h.w.Write(line)
-	return err
+	return true, err
 }
 
 // appendLine appends r as slog's JSON handler with redactAttr writes it,
