@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -113,4 +120,63 @@ func FuzzAccessLineAsRecord(f *testing.F) {
 			t.Errorf("shipped handler wrote\n%s\nslog writes\n%s", got, want)
 		}
 	})
+}
+
+// TestAccessLineFromTheBinary: a request the client shapes (an escaped
+// path, a secret in the query, a quote, a tab and a backslash in
+// User-Agent)
+// gives the access line an operator reads, from the outpost as shipped.
+func TestAccessLineFromTheBinary(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "providers.yaml")
+	if err := os.WriteFile(cfg, []byte(standaloneYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	httpAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	p := start(t, []string{"AUTHENTIK_LISTEN__HTTP=" + httpAddr, "AUTHENTIK_LISTEN__HTTPS=" + freeAddr(t),
+		"AUTHENTIK_LISTEN__METRICS=" + metricsAddr}, "--config", cfg)
+	p.waitFor(t, "configuration in force", 30*time.Second)
+	waitHTTP(t, "http://"+metricsAddr+"/outpost.goauthentik.io/ping")
+
+	conn, err := net.Dial("tcp", httpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const ua = "probe \"quoted\"\t\\ line-marker-7f3a"
+	if _, err := io.WriteString(conn, "POST /caf%C3%A9/x?code=hunter2&n=1 HTTP/1.1\r\nHost: prom.test\r\n"+
+		"User-Agent: "+ua+"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	p.waitOutput(t, "line-marker-7f3a", 5*time.Second)
+	var line map[string]any
+	for _, l := range strings.Split(p.output(), "\n") {
+		if strings.Contains(l, "line-marker-7f3a") {
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatalf("the access line is not JSON: %v\n%s", err, l)
+			}
+			if strings.Contains(l, "hunter2") {
+				t.Errorf("the secret query value reached the line: %s", l)
+			}
+		}
+	}
+	want := map[string]any{
+		"level": "INFO", "msg": "request", "client_ip": "127.0.0.1", "host": "prom.test", "scheme": "http",
+		"method": "POST", "path": "/caf%C3%A9/x", "query": "code=[redacted]&n=1", "status": float64(resp.StatusCode),
+		"user_agent": ua, "provider": "prom", "decision": "unauthorized",
+	}
+	for k, v := range want {
+		if line[k] != v {
+			t.Errorf("%s = %#v, want %#v (line %v)", k, line[k], v, line)
+		}
+	}
+	if id, _ := line["request_id"].(string); id != resp.Header.Get("X-Request-Id") || id == "" {
+		t.Errorf("request_id %q, the response's X-Request-Id %q", id, resp.Header.Get("X-Request-Id"))
+	}
 }
