@@ -217,6 +217,16 @@ type Host struct {
 	durations [len(methodLabels)][len(kindLabels)]atomic.Pointer[prometheus.Observer]
 	responses [len(statusClassLabels)]atomic.Pointer[prometheus.Counter]
 	decisions [len(resultLabels)][len(decisionMethodLabels)]atomic.Pointer[prometheus.Counter]
+	// upstream is the upstream-duration series of the first upstream host
+	// this host's requests went to (its internal_host, as a rule); any
+	// other (backend_override) is looked up per request.
+	upstream atomic.Pointer[upstreamSeries]
+}
+
+// upstreamSeries are the upstream-duration series of one upstream host.
+type upstreamSeries struct {
+	host string
+	obs  [len(methodLabels)][len(schemeLabels)]atomic.Pointer[prometheus.Observer]
 }
 
 // Host returns the metrics handle for a provider's host. host must come from
@@ -257,6 +267,7 @@ var (
 	statusClassLabels    = [...]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
 	resultLabels         = [...]string{ResultAllowed, ResultLoginRedirect, ResultUnauthorized, ResultDenied}
 	decisionMethodLabels = [...]string{MethodSession, MethodBearer, MethodBasic, MethodSkipped, MethodNone}
+	schemeLabels         = [...]string{"http", "https"}
 )
 
 // labelIndex is v's position in labels, or -1.
@@ -342,7 +353,19 @@ func (h *Host) UpstreamError(kind string) { h.p.upstreamErrors.WithLabelValues(h
 // UpstreamResponse records the time to an upstream's response headers.
 // upstreamHost must come from configuration.
 func (h *Host) UpstreamResponse(method, scheme, upstreamHost string, took time.Duration) {
-	h.p.upstreamDuration.WithLabelValues(h.outpost, Method(method), scheme, h.host, upstreamHost).Observe(took.Seconds())
+	u := h.upstream.Load()
+	if u == nil {
+		h.upstream.CompareAndSwap(nil, &upstreamSeries{host: upstreamHost})
+		u = h.upstream.Load()
+	}
+	m, s := labelIndex(methodLabels[:], Method(method)), labelIndex(schemeLabels[:], scheme)
+	if u.host != upstreamHost || s < 0 {
+		h.p.upstreamDuration.WithLabelValues(h.outpost, methodLabels[m], scheme, h.host, upstreamHost).Observe(took.Seconds())
+		return
+	}
+	cached(&u.obs[m][s], func() prometheus.Observer {
+		return h.p.upstreamDuration.WithLabelValues(h.outpost, methodLabels[m], scheme, h.host, upstreamHost)
+	}).Observe(took.Seconds())
 }
 
 // Method is the method label: the standard methods, anything else "other".
