@@ -3,7 +3,7 @@ VERSION ?= 0.1.0
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.buildHash=$(COMMIT)
 
-.PHONY: demo demo-standalone test build fuzz lint bench soak pgo
+.PHONY: demo demo-standalone test build fuzz lint bench soak
 
 demo:
 	go run ./cmd/outpost demo
@@ -40,12 +40,6 @@ BENCHTIME ?= 1s
 bench:
 	go test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./proxy ./session ./cmd/outpost
 	go run ./bench/harness $(BENCH_ARGS)
-
-# Regenerates cmd/outpost/default.pgo, the profile every build of the
-# outpost is optimised with (docs/performance.md, "Profile-guided
-# optimisation"). About 6 minutes of the load harness.
-pgo:
-	./scripts/pgo.sh
 
 # The chaos soak (docs/deployment.md): two replicas behind nginx, faults
 # injected under load, per session store. make test runs it for 3 minutes;

@@ -43,11 +43,6 @@ func serveCommand(args []string) error {
 	if err != nil {
 		return err
 	}
-	stopProfile, err := startCPUProfile()
-	if err != nil {
-		return err
-	}
-	defer stopProfile()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return runOutpost(ctx, outpostOptions{env: env, configPath: *configPath})
