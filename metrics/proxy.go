@@ -359,13 +359,14 @@ func (h *Host) UpstreamResponse(method, scheme, upstreamHost string, took time.D
 		u = h.upstream.Load()
 	}
 	m, s := labelIndex(methodLabels[:], Method(method)), labelIndex(schemeLabels[:], scheme)
+	series := func() prometheus.Observer {
+		return h.p.upstreamDuration.WithLabelValues(h.outpost, methodLabels[m], scheme, h.host, upstreamHost)
+	}
 	if u.host != upstreamHost || s < 0 {
-		h.p.upstreamDuration.WithLabelValues(h.outpost, methodLabels[m], scheme, h.host, upstreamHost).Observe(took.Seconds())
+		series().Observe(took.Seconds())
 		return
 	}
-	cached(&u.obs[m][s], func() prometheus.Observer {
-		return h.p.upstreamDuration.WithLabelValues(h.outpost, methodLabels[m], scheme, h.host, upstreamHost)
-	}).Observe(took.Seconds())
+	cached(&u.obs[m][s], series).Observe(took.Seconds())
 }
 
 // Method is the method label: the standard methods, anything else "other".
